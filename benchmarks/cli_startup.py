@@ -1,0 +1,94 @@
+"""Start-up cost of `devenv print-env` and `devenv run -- true` against T0 (DESIGN §12).
+
+T0 is `python -c pass` run by the interpreter in the `devenv` script's shebang, so the
+ratio measures what devenv adds, not how fast this machine is. Commands are interleaved in
+a shuffled order every round (a noisy neighbour hits all of them alike) and medians are
+compared. Usage:
+
+    devenv run -- python benchmarks/cli_startup.py [--rounds 60] [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BUDGETS = {"devenv print-env": 1.5, "devenv run -- true": 1.5}
+
+
+def shebang_interpreter(script: str) -> str:
+    """The interpreter a console script starts with."""
+    with open(script, encoding="utf-8") as handle:
+        first = handle.readline()
+    if not first.startswith("#!"):
+        raise SystemExit(f"{script}: no shebang line")
+    return first[2:].strip().split()[0]
+
+
+def commands(devenv: str, root: str) -> dict[str, list[str]]:
+    """Every command to time, by the name shown in the table."""
+    python = shebang_interpreter(devenv)
+    result = {
+        "T0: python -c pass": [python, "-c", "pass"],
+        "devenv print-env": [devenv, "print-env"],
+        "devenv run -- true": [devenv, "run", "--", "true"],
+    }
+    dotenv = os.path.join(os.path.dirname(python), "dotenv")
+    if os.path.exists(dotenv):
+        env_file = os.path.join(root, ".env.defaults")
+        result["dotenv run -- true (python-dotenv)"] = [dotenv, "-f", env_file, "run", "--", "true"]
+    return result
+
+
+def measure(named: dict[str, list[str]], rounds: int, cwd: str) -> dict[str, list[float]]:
+    """Wall-clock seconds of each command, `rounds` times, interleaved in random order."""
+    samples: dict[str, list[float]] = {name: [] for name in named}
+    order = list(named)
+    for name in order:  # warm-up: page cache, .pyc files, a fresh .devenv/
+        subprocess.run(named[name], cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for name in order:
+            start = time.perf_counter()
+            subprocess.run(named[name], cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def main() -> int:
+    """Print a Markdown table of medians and ratios; exit 1 if a budget is exceeded."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--root", default=os.getcwd(), help="project to run in (default: here)")
+    parser.add_argument("--devenv", default=shutil.which("devenv"), help="devenv script to measure")
+    options = parser.parse_args()
+    if not options.devenv:
+        raise SystemExit("no devenv on PATH; run this through `devenv run -- python ...`")
+    named = commands(options.devenv, options.root)
+    samples = measure(named, options.rounds, options.root)
+    t0 = statistics.median(samples["T0: python -c pass"])
+    print(f"{options.rounds} interleaved rounds, {os.cpu_count()} cores, interpreter {shebang_interpreter(options.devenv)}\n")
+    print("| command | median ms | ratio to T0 | budget |")
+    print("|---|---:|---:|---:|")
+    failed = False
+    for name, values in samples.items():
+        median = statistics.median(values)
+        ratio = median / t0
+        budget = BUDGETS.get(name)
+        verdict = ""
+        if budget is not None:
+            ok = ratio <= budget
+            failed |= not ok
+            verdict = f"≤ {budget}× {'ok' if ok else 'EXCEEDED'}"
+        print(f"| `{name}` | {median * 1000:.1f} | {ratio:.2f}× | {verdict} |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

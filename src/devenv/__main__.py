@@ -1,0 +1,7 @@
+"""`python -m devenv`: the same entry point as the `devenv` command."""
+
+import sys
+
+from devenv.cli import main
+
+sys.exit(main())

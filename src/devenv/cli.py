@@ -1,0 +1,322 @@
+"""The `devenv` command: parse arguments, call the library, print, exit.
+
+The only module that prints to stdout or exits. stdout carries data only (it gets
+`eval`-ed); every message goes to stderr as `devenv: ...`.
+
+`print-env` and `run` are parsed by hand when their arguments are plain: argparse imports
+`re` and `gettext`, which alone would cost more than the whole budget of those two commands
+(DESIGN §12). Anything else, including `--help` and every mistake, goes to argparse.
+"""
+
+import os
+import sys
+
+from devenv.errors import DevenvError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
+    from devenv.environment import CanonicalEnv
+
+    Callable0 = Callable[[], int]
+
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: "Sequence[str] | None" = None) -> int:
+    """Run devenv with `argv` (default: sys.argv[1:]) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    traceback = "--traceback" in args
+    try:
+        fast = _parse_fast(args)
+        if fast is not None:
+            return fast()
+        return _dispatch(_parser().parse_args(args))
+    except DevenvError as error:
+        if traceback:
+            raise
+        sys.stderr.write(f"devenv: error: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        if traceback:
+            raise
+        sys.stderr.write("devenv: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `devenv print-env | head -1`: the reader left; that is not an error of ours.
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+# -- the fast path ---------------------------------------------------------------------------
+
+
+def _parse_fast(args: list[str]) -> "Callable0 | None":
+    """A callable for plain `print-env` / `run` invocations, else None (argparse decides)."""
+    root = None
+    index = 0
+    if args[:1] == ["--root"] and len(args) > 1:
+        root, index = args[1], 2
+    elif args and args[0].startswith("--root="):
+        root, index = args[0][len("--root=") :], 1
+    if index >= len(args):
+        return None
+    command, rest = args[index], args[index + 1 :]
+    frozen = False
+    if command == "print-env":
+        fmt = "sh"
+        position = 0
+        while position < len(rest):
+            word = rest[position]
+            if word == "--frozen":
+                frozen = True
+            elif word in ("--format", "-f") and position + 1 < len(rest):
+                fmt = rest[position + 1]
+                position += 1
+            elif word.startswith("--format="):
+                fmt = word[len("--format=") :]
+            else:
+                return None
+            position += 1
+        return lambda: print_env(root, fmt, frozen=frozen)
+    if command == "run":
+        sets: list[tuple[str, str]] = []
+        position = 0
+        while position < len(rest):
+            word = rest[position]
+            if word == "--":
+                position += 1
+                break
+            if word == "--frozen":
+                frozen = True
+            elif word == "--set" and position + 1 < len(rest) and "=" in rest[position + 1]:
+                key, _, value = rest[position + 1].partition("=")
+                sets.append((key, value))
+                position += 1
+            elif word.startswith("-"):
+                return None
+            else:
+                break
+            position += 1
+        command_words = rest[position:]
+        if not command_words:
+            return None
+        return lambda: run(root, command_words, sets=sets, frozen=frozen)
+    return None
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def project_root(option: str | None) -> str:
+    """The project folder: `--root`, or the nearest folder upward holding envspec.toml."""
+    from devenv.root import SPEC_FILENAME, find_root
+
+    if option is not None:
+        root = os.path.abspath(option)
+        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
+            raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
+        return root
+    found = find_root(os.getcwd())
+    if found is None:
+        raise UsageError(
+            f"no {SPEC_FILENAME} in {os.getcwd()} or any folder above it; "
+            "run devenv inside a project or pass --root DIR"
+        )
+    return found
+
+
+def fresh_env(root: str, *, frozen: bool) -> "CanonicalEnv":
+    """The canonical env of `root`, refreshing `.devenv/` only when an input changed."""
+    from devenv.snapshot import read_snapshot
+
+    snapshot = read_snapshot(root)
+    if snapshot is not None and snapshot.is_fresh(os.environ):
+        return snapshot.env
+    from devenv.project import refresh
+
+    return refresh(root, os.environ, frozen=frozen).env
+
+
+def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
+    """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
+    from devenv.renderers import render
+
+    env = fresh_env(project_root(root_option), frozen=frozen)
+    text = render(fmt, env, base_path=os.environ.get("PATH", os.defpath))
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
+    return 0
+
+
+def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, str]], frozen: bool) -> int:
+    """`devenv run`: replace this process with `command` in the canonical environment."""
+    from devenv.environment import apply_env
+
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=frozen)
+    if sets:
+        from devenv.project import resolve_project
+        from devenv.spec import load_spec
+
+        env = resolve_project(load_spec(root), os.environ, overrides=sets).canonical()
+    child = apply_env(env, os.environ)
+    executable = find_executable(command[0], child.get("PATH", os.defpath))
+    # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program must get the default
+    # back, as subprocess's restore_signals does (`_signal` avoids importing enum).
+    import _signal
+
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(_signal, name):
+            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(executable, command, child)
+    except OSError as exc:
+        sys.stderr.write(f"devenv: error: cannot run {command[0]} ({executable}): {exc.strerror}\n")
+        return 126
+    return 126  # not reached: execve does not return on success
+
+
+def find_executable(name: str, path: str) -> str:
+    """`name` resolved like a shell would, against `path` (the child's PATH, not ours)."""
+    from devenv.errors import CommandNotFoundError
+
+    if os.sep in name:
+        if os.path.isfile(name):
+            return name
+        raise CommandNotFoundError(f"{name}: no such file")
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CommandNotFoundError(
+        f"command not found: {name} (searched the canonical PATH, which starts with "
+        f"{path.split(os.pathsep)[0]}); install it, e.g. add it to [python].packages and run `devenv sync`"
+    )
+
+
+def sync(root_option: str | None, *, frozen: bool) -> int:
+    """`devenv sync`: create/update the venv, resolve, write `.devenv/`."""
+    from devenv.project import sync as sync_project
+
+    root = project_root(root_option)
+    document, installed = sync_project(root, os.environ, frozen=frozen, progress=_progress)
+    python = document["python"]
+    venv = os.path.relpath(python["venv"], root)
+    if not installed:
+        _progress(
+            f"{venv} is up to date ({len(python['installed'])} packages, "
+            f"{python['implementation']} {python['version']}); nothing to install"
+        )
+    _progress(
+        f"wrote .devenv/ ({len(document['variables'])} variables, fingerprint {document['fingerprint']}); "
+        "use it with `eval \"$(devenv print-env)\"`, `source .devenv/env.sh` or `devenv run -- CMD`"
+    )
+    return 0
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"devenv: {message}\n")
+    sys.stderr.flush()
+
+
+# -- argparse --------------------------------------------------------------------------------
+
+
+def _parser() -> "argparse.ArgumentParser":
+    import argparse
+
+    from devenv import __version__
+    from devenv.renderers import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="devenv",
+        description=(
+            "One declared environment (envspec.toml) for every launcher: shells, devenv run, "
+            "nox, pytest fixtures and CI."
+        ),
+        epilog=(
+            "exit codes: 0 ok; 1 a check found problems; 2 bad usage, spec or input; "
+            "run/up return the command's code (127: command not found); 130 interrupted."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
+    parser.add_argument(
+        "--root", metavar="DIR", help="project folder (default: nearest folder upward with envspec.toml)"
+    )
+    parser.add_argument("--traceback", action="store_true", help="show a traceback on errors (for bug reports)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sync_parser = commands.add_parser(
+        "sync",
+        help="create/update the venv, install [python].packages, write .devenv/",
+        description=(
+            "Create the virtual environment with virtualenv for an interpreter satisfying "
+            "[python].requires, install [python].packages, resolve every variable and write "
+            ".devenv/. A second sync with nothing changed installs nothing."
+        ),
+    )
+    sync_parser.add_argument(
+        "--frozen", action="store_true", help="fail (exit 2) instead of changing anything that is out of date (for CI)"
+    )
+
+    print_parser = commands.add_parser(
+        "print-env",
+        help="print the canonical environment for a shell or tool",
+        description=(
+            "Print the canonical environment. Sourcing the output reproduces every value byte "
+            'for byte: eval "$(devenv print-env)" in sh/bash/zsh, '
+            "devenv print-env --format fish | source in fish."
+        ),
+    )
+    print_parser.add_argument(
+        "--format", "-f", default="sh", choices=FORMATS, metavar="FORMAT",
+        help=f"one of: {', '.join(FORMATS)} (default: sh)",
+    )
+    print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+
+    run_parser = commands.add_parser(
+        "run",
+        help="run a command in the canonical environment",
+        description=(
+            "Replace devenv with CMD, run in the canonical environment (venv first on PATH, "
+            "PYTHONPATH from [paths], every resolved variable). The exit code is CMD's."
+        ),
+        usage="devenv run [--set KEY=VALUE]... [--frozen] -- CMD [ARGS...]",
+    )
+    run_parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one variable for this run"
+    )
+    run_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    run_parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments")
+    return parser
+
+
+def _dispatch(options: "argparse.Namespace") -> int:
+    if options.command == "sync":
+        return sync(options.root, frozen=options.frozen)
+    if options.command == "print-env":
+        return print_env(options.root, options.format, frozen=options.frozen)
+    if options.command == "run":
+        command = list(options.cmd)
+        if command[:1] == ["--"]:
+            command = command[1:]
+        if not command:
+            raise UsageError("run needs a command: devenv run -- CMD [ARGS...]")
+        sets = []
+        for item in options.set:
+            key, equals, value = item.partition("=")
+            if not equals:
+                raise UsageError(f"--set {item}: write --set KEY=VALUE")
+            sets.append((key, value))
+        return run(options.root, command, sets=sets, frozen=options.frozen)
+    raise UsageError(f"unknown command {options.command}")

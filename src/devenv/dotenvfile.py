@@ -1,0 +1,117 @@
+"""Dotenv files read strictly through python-dotenv's own parser.
+
+python-dotenv silently drops or swallows lines it cannot parse (a stray quote can eat the
+next ten variables, research/reliability_catalogue.md §2.1 #11). devenv uses the same parser
+(`dotenv.parser.parse_stream`) so values mean what python-dotenv users expect, but turns
+every such case into an error naming `file:line`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from devenv.errors import DotenvError
+from devenv.spec import KEY_PATTERN
+
+_ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DotenvEntry:
+    """One `KEY=value` line: `literal` when single-quoted (no `${...}` interpolation)."""
+
+    key: str
+    value: str
+    line: int
+    literal: bool
+
+
+def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
+    """Parse dotenv `text`; `name` (as the user knows the file) is used in every message."""
+    from dotenv.parser import parse_stream
+
+    entries = []
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        where = f"{name}:{line}"
+        if binding.error:
+            raise DotenvError(_unparseable_message(where, binding.original.string))
+        if binding.key is None:
+            continue  # blank line or comment
+        if not KEY_PATTERN.match(binding.key):
+            raise DotenvError(
+                f"{where}: {binding.key!r} is not a valid variable name "
+                "(letters, digits and _, not starting with a digit); rename it"
+            )
+        if binding.value is None:
+            raise DotenvError(
+                f"{where}: {binding.key} has no '='; write {binding.key}=value "
+                f"(or {binding.key}= for an empty value)"
+            )
+        literal = _is_single_quoted(binding.original.string)
+        _check_swallowed(where, binding.key, binding.original.string, line)
+        entries.append(
+            DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal)
+        )
+    return tuple(entries)
+
+
+def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
+    """Read and parse the dotenv file at `path` (UTF-8, an optional BOM is ignored)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except IsADirectoryError:
+        raise DotenvError(f"{name}: is a folder, not a dotenv file") from None
+    except OSError as exc:
+        raise DotenvError(f"{name}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DotenvError(
+            f"{name}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    return parse_dotenv(text.removeprefix("\ufeff"), name=name)
+
+
+def _is_single_quoted(original: str) -> bool:
+    _, _, rest = original.partition("=")
+    return rest.lstrip(" \t").startswith("'")
+
+
+def _check_swallowed(where: str, key: str, original: str, line: int) -> None:
+    # A quote left open swallows every following line up to the next matching quote, and
+    # python-dotenv accepts that silently when the quotes happen to pair up (#11 in the
+    # research table). A multi-line value whose inner lines look like assignments is
+    # almost always that mistake.
+    inner = original.splitlines()[1:]
+    swallowed = [text.split("=", 1)[0].strip() for text in inner if _ASSIGNMENT_LINE.match(text)]
+    if swallowed:
+        last = line + len(inner)
+        raise DotenvError(
+            f"{where}: the quoted value of {key} runs on to line {last} and swallows what look "
+            f"like assignments ({', '.join(swallowed)}); close the quote on line {line} "
+            '(a value that really spans lines can use "\\n" inside double quotes)'
+        )
+
+
+def _unparseable_message(where: str, original: str) -> str:
+    # Never echo the line itself: it may hold a secret. Say what kind of problem it is.
+    first = original.splitlines()[0] if original else ""
+    spans = original.count("\n")
+    key = first.split("=", 1)[0].strip().removeprefix("export").strip() if "=" in first else ""
+    what = f"the line for {key}" if key and KEY_PATTERN.match(key) else "this line"
+    if spans > 1:
+        return (
+            f"{where}: python-dotenv cannot parse {what}: a quote opened here is not closed "
+            f"properly and swallows the next {spans - 1} line(s); close the quote on this line"
+        )
+    if ":" in first and "=" not in first:
+        return f"{where}: cannot parse {what}: write KEY=value (not KEY: value)"
+    return (
+        f"{where}: python-dotenv cannot parse {what}; write KEY=value, quoting the value "
+        "with '...' or \"...\" if it has spaces, quotes or #"
+    )

@@ -1,0 +1,239 @@
+"""Resolution: envspec.toml + dotenv entries + declared outer keys -> one environment.
+
+Pure: it reads no files and never touches `os.environ`; the caller passes the parsed dotenv
+files and the outer environment in, and only keys listed in `[env].inherit` are taken from
+the latter (DESIGN §4). Every variable keeps its provenance for `devenv explain`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from devenv.dotenvfile import DotenvEntry
+from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
+from devenv.errors import ResolveError, SpecError
+from devenv.spec import KEY_PATTERN, Spec
+
+#: A `KEY=value` string longer than this cannot be passed to exec on Linux (MAX_ARG_STRLEN).
+MAX_VALUE_BYTES = 128 * 1024
+
+VARS_SOURCE = "envspec.toml [vars]"
+OUTER_SOURCE = "outer environment"
+SET_SOURCE = "--set"
+MANAGED_SOURCE = "managed"
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Variable:
+    """A resolved variable, where its value came from, and what it replaced (lowest first)."""
+
+    key: str
+    value: str
+    source: str
+    overrode: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DotenvSource:
+    """A dotenv file as declared in [dotenv].files; `entries` is None when optional and absent."""
+
+    name: str
+    entries: tuple[DotenvEntry, ...] | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resolution:
+    """The resolved environment with provenance; `canonical()` is what launchers apply."""
+
+    root: str
+    variables: tuple[Variable, ...]
+    path_prefix: tuple[str, ...]
+    unset: tuple[str, ...]
+    secret: tuple[str, ...]
+    fingerprint: str
+
+    def values(self) -> dict[str, str]:
+        """Every key to set (managed ones included, PATH excluded) and its value."""
+        return {variable.key: variable.value for variable in self.variables}
+
+    def canonical(self) -> CanonicalEnv:
+        """The light form every launcher applies (see environment.apply_env)."""
+        return CanonicalEnv(
+            root=self.root,
+            fingerprint=self.fingerprint,
+            variables=self.values(),
+            path_prefix=self.path_prefix,
+            unset=self.unset,
+            secret=self.secret,
+        )
+
+
+def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str) -> str:
+    """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error."""
+
+    def expand(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        name, has_default, default = inner.partition(":-")
+        if not KEY_PATTERN.match(name):
+            raise ResolveError(
+                f"{where}: ${{{inner}}} is not a reference devenv understands; "
+                "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)"
+            )
+        value = lookup(name)
+        if has_default and not value:
+            return default
+        if value is None:
+            raise ResolveError(
+                f"{where} references ${{{name}}}, which is not defined; add {name} to "
+                "[env].inherit to take it from the outer environment, or define it earlier"
+            )
+        return value
+
+    return _REFERENCE.sub(expand, text)
+
+
+def check_value(where: str, key: str, value: str) -> None:
+    """Refuse values no process can receive: NUL bytes, or longer than exec allows."""
+    if "\x00" in value:
+        raise ResolveError(
+            f"{where}: the value of {key} contains a NUL byte, which no process can receive"
+        )
+    if len(value.encode("utf-8", "surrogateescape")) > MAX_VALUE_BYTES:
+        raise ResolveError(
+            f"{where}: the value of {key} is longer than 128 KiB; Linux refuses to start "
+            "any process with it (E2BIG); put the data in a file and set its path"
+        )
+
+
+def venv_path(spec: Spec) -> str:
+    """Absolute path of the project's virtual environment."""
+    return os.path.normpath(os.path.join(spec.root, spec.python.venv))
+
+
+def pythonpath_entries(spec: Spec) -> tuple[str, ...]:
+    """Absolute [paths].pythonpath entries, in order, without duplicates."""
+    entries: list[str] = []
+    for entry in spec.pythonpath:
+        absolute = os.path.normpath(os.path.join(spec.root, entry))
+        if absolute not in entries:
+            entries.append(absolute)
+    return tuple(entries)
+
+
+class _Layers:
+    """Accumulates variables layer by layer, remembering what each one overrode."""
+
+    def __init__(self, spec: Spec, outer: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.inherited = {key: outer[key] for key in spec.env.inherit if key in outer}
+        self.variables: dict[str, Variable] = {}
+
+    def lookup(self, name: str) -> str | None:
+        # An inherited key wins over files in the final result, so a reference to it must
+        # see that same value; otherwise ${KEY} and KEY could disagree.
+        if name in self.inherited:
+            return self.inherited[name]
+        if name in self.variables:
+            return self.variables[name].value
+        if name == "DEVENV_ROOT":
+            return self.spec.root
+        return None
+
+    def set(self, key: str, value: str, source: str, where: str) -> None:
+        if key in MANAGED_KEYS:
+            raise ResolveError(
+                f"{where}: {key} is managed by devenv and cannot be set here; "
+                f"it comes from {MANAGED_BY[key]}"
+            )
+        check_value(where, key, value)
+        previous = self.variables.get(key)
+        overrode = (*previous.overrode, previous.source) if previous else ()
+        self.variables[key] = Variable(key=key, value=value, source=source, overrode=overrode)
+
+
+def resolve(
+    spec: Spec,
+    *,
+    dotenv: Sequence[DotenvSource],
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]] = (),
+) -> Resolution:
+    """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set."""
+    for name, key in [("inherit", k) for k in spec.env.inherit] + [("unset", k) for k in spec.env.unset]:
+        if key in MANAGED_KEYS:
+            raise SpecError(
+                f"{spec.path}: [env].{name} names {key}, which devenv manages "
+                f"(it comes from {MANAGED_BY[key]}); remove it"
+            )
+    layers = _Layers(spec, outer)
+    for key, raw in spec.vars:
+        where = f"{spec.path} [vars].{key}"
+        layers.set(key, interpolate(raw, layers.lookup, where=where), VARS_SOURCE, where)
+    for source in dotenv:
+        for entry in source.entries or ():
+            where = f"{source.name}:{entry.line}"
+            value = entry.value if entry.literal else interpolate(entry.value, layers.lookup, where=where)
+            layers.set(entry.key, value, where, where)
+    for key, value in layers.inherited.items():
+        layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
+    for key, value in overrides:
+        if not KEY_PATTERN.match(key):
+            raise ResolveError(f"--set {key}=...: {key!r} is not a valid variable name")
+        layers.set(key, value, SET_SOURCE, f"--set {key}")
+
+    missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]
+    if missing:
+        files = ", ".join(spec.dotenv.files) or "a dotenv file"
+        raise ResolveError(
+            f"{spec.path}: required variable(s) not set: {', '.join(missing)} "
+            f"([dotenv].required); set them in {files} or add them to [env].inherit"
+        )
+    return _with_managed(spec, layers.variables)
+
+
+_EMPTY = Variable(key="", value="", source="")
+
+
+def _with_managed(spec: Spec, resolved: dict[str, Variable]) -> Resolution:
+    venv = venv_path(spec)
+    pythonpath = pythonpath_entries(spec)
+    managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv}
+    unset = list(spec.env.unset)
+    if pythonpath:
+        managed["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    elif "PYTHONPATH" not in unset:
+        # No declared entries: an inherited PYTHONPATH would still change imports.
+        unset.append("PYTHONPATH")
+    path_prefix = (os.path.join(venv, "bin"),)
+    values = {key: variable.value for key, variable in resolved.items()} | managed
+    fingerprint = fingerprint_of(values, path_prefix, unset)
+    managed["DEVENV_FINGERPRINT"] = fingerprint
+    variables = dict(resolved)
+    for key, value in managed.items():
+        variables[key] = Variable(key=key, value=value, source=MANAGED_SOURCE)
+    return Resolution(
+        root=spec.root,
+        variables=tuple(variables[key] for key in sorted(variables)),
+        path_prefix=path_prefix,
+        unset=tuple(unset),
+        secret=spec.env.secret,
+        fingerprint=fingerprint,
+    )
+
+
+def fingerprint_of(values: Mapping[str, str], path_prefix: Sequence[str], unset: Sequence[str]) -> str:
+    """A short sha256 over everything a launch sets: equal fingerprints, equal environments."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(values):
+        if key != "DEVENV_FINGERPRINT":
+            digest.update(f"{key}={values[key]}\0".encode("utf-8", "surrogateescape"))
+    digest.update(("PATH-prefix=" + os.pathsep.join(path_prefix) + "\0").encode("utf-8", "surrogateescape"))
+    digest.update(("unset=" + ",".join(sorted(unset)) + "\0").encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,140 @@
+"""`.devenv/env.nul`: the resolved environment in a form `print-env` and `run` read cheaply.
+
+`print-env` and `run` must cost about as much as a bare interpreter start (DESIGN §12), so
+this module imports only `os`: the file is NUL-separated fields (values cannot contain NUL),
+and freshness is one `stat` per input plus a lookup per inherited key, never a hash.
+"""
+
+import os
+
+from devenv.environment import CanonicalEnv
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+MAGIC = "devenv-snapshot"
+VERSION = "1"
+FILENAME = "env.nul"
+STATE_DIR = ".devenv"
+ABSENT = "-"
+
+
+class Snapshot:
+    """A read snapshot: the environment plus what it was resolved from."""
+
+    __slots__ = ("env", "inherited", "inputs")
+
+    def __init__(
+        self,
+        env: CanonicalEnv,
+        inputs: list[tuple[str, str, str]],
+        inherited: list[tuple[str, str | None]],
+    ) -> None:
+        self.env = env
+        self.inputs = inputs
+        self.inherited = inherited
+
+    def is_fresh(self, outer: "Mapping[str, str]") -> bool:
+        """True when every input still has its recorded size and mtime and every inherited
+        key still has the recorded value in `outer`."""
+        for path, size, mtime in self.inputs:
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                if size != ABSENT:
+                    return False
+                continue
+            except OSError:
+                return False
+            if size == ABSENT or str(info.st_size) != size or str(info.st_mtime_ns) != mtime:
+                return False
+        return all(outer.get(key) == value for key, value in self.inherited)
+
+
+def state_dir(root: str) -> str:
+    """The `.devenv/` folder of a project."""
+    return os.path.join(root, STATE_DIR)
+
+
+def stat_record(path: str) -> tuple[str, str, str]:
+    """(path, size, mtime_ns) as recorded for freshness; size is "-" when absent."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return (path, ABSENT, ABSENT)
+    return (path, str(info.st_size), str(info.st_mtime_ns))
+
+
+def read_snapshot(root: str) -> "Snapshot | None":
+    """The snapshot of `root`, or None when there is none or it is unreadable."""
+    try:
+        with open(os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape") as handle:
+            fields = handle.read().split("\0")
+    except OSError:
+        return None
+    if len(fields) < 5 or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
+        return None  # an older format, or a partial file from a crashed writer
+    fingerprint = fields[3]
+    variables: dict[str, str] = {}
+    prefix: list[str] = []
+    unset: list[str] = []
+    secret: list[str] = []
+    inputs: list[tuple[str, str, str]] = []
+    inherited: list[tuple[str, str | None]] = []
+    index = 4
+    end = len(fields) - 1
+    while index < end:
+        tag = fields[index]
+        if tag == "V":
+            variables[fields[index + 1]] = fields[index + 2]
+            index += 3
+        elif tag == "I":
+            inputs.append((fields[index + 1], fields[index + 2], fields[index + 3]))
+            index += 4
+        elif tag == "O":
+            inherited.append((fields[index + 1], fields[index + 3] if fields[index + 2] == "1" else None))
+            index += 4
+        elif tag == "P":
+            prefix.append(fields[index + 1])
+            index += 2
+        elif tag == "U":
+            unset.append(fields[index + 1])
+            index += 2
+        elif tag == "S":
+            secret.append(fields[index + 1])
+            index += 2
+        else:
+            return None
+    env = CanonicalEnv(
+        root=fields[2],
+        fingerprint=fingerprint,
+        variables=variables,
+        path_prefix=prefix,
+        unset=unset,
+        secret=secret,
+    )
+    return Snapshot(env, inputs, inherited)
+
+
+def encode_snapshot(
+    env: CanonicalEnv,
+    inputs: "Iterable[tuple[str, str, str]]",
+    inherited: "Iterable[tuple[str, str | None]]",
+) -> str:
+    """The text of env.nul for `env` (see `read_snapshot` for the layout)."""
+    fields = [MAGIC, VERSION, env.root, env.fingerprint]
+    for path, size, mtime in inputs:
+        fields += ["I", path, size, mtime]
+    for key, value in inherited:
+        fields += ["O", key, "0" if value is None else "1", value or ""]
+    for entry in env.path_prefix:
+        fields += ["P", entry]
+    for key in env.unset:
+        fields += ["U", key]
+    for key in env.secret:
+        fields += ["S", key]
+    for key, value in env.variables.items():
+        fields += ["V", key, value]
+    fields.append("end")
+    return "\0".join(fields)

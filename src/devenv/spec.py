@@ -1,0 +1,432 @@
+"""envspec.toml (schema 1): parse and validate the one declaration into frozen values.
+
+Every problem is a `SpecError` naming `envspec.toml:LINE` and the `table.key`, so a user
+never has to guess which of their lines devenv did not understand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from devenv.errors import SpecError
+from devenv.root import SPEC_FILENAME
+
+SCHEMA_VERSION = 1
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+ServiceCheck: TypeAlias = Literal["amqp", "tcp"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PythonSpec:
+    """`[python]`: which interpreter, where the venv lives, what goes into it."""
+
+    requires: str = ""
+    venv: str = ".devenv/venv"
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DotenvSpec:
+    """`[dotenv]`: files read in order (later wins), which may be absent, which keys must be set."""
+
+    files: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvPolicy:
+    """`[env]`: what may come from the outer environment, what is removed, what is secret."""
+
+    inherit: tuple[str, ...] = ()
+    unset: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceSpec:
+    """`[services.NAME]`: something a process needs, how to check it and how to start it."""
+
+    name: str
+    check: ServiceCheck
+    url: str
+    start: tuple[str, ...] = ()
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AmqpQueueReady:
+    """Ready when the broker reports at least `consumers` consumers on `queue`."""
+
+    queue: str
+    consumers: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogReady:
+    """Ready when the process log matches `pattern` (a Python regex)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TcpReady:
+    """Ready when `host:port` accepts a TCP connection."""
+
+    address: str
+
+
+ReadyProbe: TypeAlias = AmqpQueueReady | LogReady | TcpReady
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProcessSpec:
+    """`[processes.NAME]`: a long-running command every launcher starts the same way."""
+
+    name: str
+    command: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    ready: ReadyProbe | None = None
+    start_timeout: float = 30.0
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Spec:
+    """The whole declaration, with `root` the folder that holds envspec.toml."""
+
+    path: str
+    root: str
+    project_name: str
+    python: PythonSpec
+    pythonpath: tuple[str, ...] = ()
+    dotenv: DotenvSpec = field(default_factory=DotenvSpec)
+    vars: tuple[tuple[str, str], ...] = ()
+    env: EnvPolicy = field(default_factory=EnvPolicy)
+    services: tuple[ServiceSpec, ...] = ()
+    processes: tuple[ProcessSpec, ...] = ()
+
+    def process(self, name: str) -> ProcessSpec:
+        """The declared process `name`, or a SpecError listing the declared ones."""
+        for process in self.processes:
+            if process.name == name:
+                return process
+        known = ", ".join(p.name for p in self.processes) or "none"
+        raise SpecError(
+            f"{self.path}: no process named {name!r} in [processes] (declared: {known})"
+        )
+
+    def service(self, name: str) -> ServiceSpec:
+        """The declared service `name`."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise SpecError(f"{self.path}: no service named {name!r} in [services]")
+
+
+def load_spec(root: str) -> Spec:
+    """Read and validate `root/envspec.toml`."""
+    path = os.path.join(root, SPEC_FILENAME)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise SpecError(
+            f"{path}: not found; create it (see the README's envspec reference)"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_spec(data, path=path, root=root)
+
+
+def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
+    """Parse envspec.toml bytes; `path` is only used in messages."""
+    import tomllib
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(_toml_message(path, str(exc))) from None
+    return _SpecReader(document, path=path, root=root, text=text).read()
+
+
+def _toml_message(path: str, message: str) -> str:
+    # tomllib ends its messages with "(at line L, column C)"; lead with file:line instead.
+    match = re.search(r"\(at line (\d+), column \d+\)$", message)
+    if match:
+        return f"{path}:{match.group(1)}: invalid TOML: {message[: match.start()].strip()}"
+    return f"{path}: invalid TOML: {message}"
+
+
+_TOP_LEVEL = ("schema", "project", "python", "paths", "dotenv", "vars", "env", "services", "processes")
+
+
+class _SpecReader:
+    """Walks the parsed TOML, checking every key and type, and builds a `Spec`."""
+
+    def __init__(self, document: dict[str, Any], *, path: str, root: str, text: str) -> None:
+        self.document = document
+        self.path = path
+        self.root = root
+        self.lines = text.splitlines()
+
+    # -- locating and reporting ------------------------------------------------------------
+
+    def where(self, table: str, key: str | None = None) -> str:
+        """`path:line` of `[table]` (or of `key` inside it) when it can be found, else `path`."""
+        header = re.compile(r"\s*\[+\s*" + re.escape(table) + r"\s*\]+\s*(#.*)?$")
+        start = None
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                start = number
+                break
+        if start is None:
+            # Inline or dotted forms (`python.requires = ...`): look for the dotted key.
+            dotted = f"{table}.{key}" if key else table
+            for number, line in enumerate(self.lines, 1):
+                if re.match(r"\s*" + re.escape(dotted) + r"\s*=", line):
+                    return f"{self.path}:{number}"
+            return self.path
+        if key is None:
+            return f"{self.path}:{start}"
+        key_line = re.compile(r"\s*" + re.escape(key) + r"\s*=")
+        for number in range(start + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if re.match(r"\s*\[", line):
+                break
+            if key_line.match(line):
+                return f"{self.path}:{number}"
+        return f"{self.path}:{start}"
+
+    def fail(self, table: str, key: str | None, message: str) -> SpecError:
+        name = f"[{table}].{key}" if key else f"[{table}]"
+        return SpecError(f"{self.where(table, key)}: {name} {message}")
+
+    # -- typed getters ----------------------------------------------------------------------
+
+    def table(self, name: str, value: Any, known: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(name, None, "must be a table")
+        for key in value:
+            if key not in known:
+                raise self.fail(
+                    name, key, f"is not a known key (expected one of: {', '.join(known)})"
+                )
+        return value
+
+    def string(self, table: str, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(table, key, f"must be a string, not {_toml_type(value)}")
+        return value
+
+    def strings(self, table: str, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(table, key, "must be a list of strings")
+        return tuple(value)
+
+    def keys(self, table: str, key: str, value: Any) -> tuple[str, ...]:
+        names = self.strings(table, key, value)
+        for name in names:
+            if not KEY_PATTERN.match(name):
+                raise self.fail(
+                    table, key, f"names {name!r}, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                )
+        return names
+
+    def seconds(self, table: str, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(table, key, "must be a positive number of seconds")
+        return float(value)
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def read(self) -> Spec:
+        doc = self.document
+        for key in doc:
+            if key not in _TOP_LEVEL:
+                raise SpecError(
+                    f"{self.where(key)}: [{key}] is not a known table "
+                    f"(expected one of: {', '.join(_TOP_LEVEL[1:])})"
+                )
+        schema = doc.get("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise SpecError(
+                f"{self.path}: schema = {schema!r} is not supported; this devenv reads schema 1"
+            )
+        project = self.table("project", doc.get("project", {}), ("name",))
+        name = self.string("project", "name", project.get("name", os.path.basename(self.root)))
+        return Spec(
+            path=self.path,
+            root=self.root,
+            project_name=name,
+            python=self.read_python(doc.get("python", {})),
+            pythonpath=self.read_paths(doc.get("paths", {})),
+            dotenv=self.read_dotenv(doc.get("dotenv", {})),
+            vars=self.read_vars(doc.get("vars", {})),
+            env=self.read_env(doc.get("env", {})),
+            services=self.read_services(doc.get("services", {})),
+            processes=self.read_processes(doc.get("processes", {})),
+        )
+
+    def read_python(self, value: Any) -> PythonSpec:
+        table = self.table("python", value, ("requires", "venv", "packages"))
+        requires = self.string("python", "requires", table.get("requires", ""))
+        if requires:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+            try:
+                SpecifierSet(requires)
+            except InvalidSpecifier:
+                raise self.fail(
+                    "python", "requires", f"= {requires!r} is not a PEP 440 specifier (e.g. \">=3.11\")"
+                ) from None
+        venv = self.string("python", "venv", table.get("venv", ".devenv/venv"))
+        if not venv:
+            raise self.fail("python", "venv", "must not be empty")
+        packages = self.strings("python", "packages", table.get("packages", []))
+        return PythonSpec(requires=requires, venv=venv, packages=packages)
+
+    def read_paths(self, value: Any) -> tuple[str, ...]:
+        table = self.table("paths", value, ("pythonpath",))
+        entries = self.strings("paths", "pythonpath", table.get("pythonpath", []))
+        for entry in entries:
+            if not entry or ":" in entry:
+                raise self.fail(
+                    "paths", "pythonpath", f"entry {entry!r} must be a non-empty folder path without ':'"
+                )
+        return entries
+
+    def read_dotenv(self, value: Any) -> DotenvSpec:
+        table = self.table("dotenv", value, ("files", "optional", "required"))
+        files = self.strings("dotenv", "files", table.get("files", []))
+        optional = self.strings("dotenv", "optional", table.get("optional", []))
+        for name in optional:
+            if name not in files:
+                raise self.fail(
+                    "dotenv", "optional", f"names {name!r}, which is not in [dotenv].files; add it there"
+                )
+        required = self.keys("dotenv", "required", table.get("required", []))
+        return DotenvSpec(files=files, optional=optional, required=required)
+
+    def read_vars(self, value: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            raise self.fail("vars", None, "must be a table")
+        pairs = []
+        for key, item in value.items():
+            if not KEY_PATTERN.match(key):
+                raise self.fail("vars", key, "is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            if not isinstance(item, str):
+                raise self.fail(
+                    "vars", key, f"must be a string, not {_toml_type(item)}; write {key} = \"{item}\""
+                )
+            pairs.append((key, item))
+        return tuple(pairs)
+
+    def read_env(self, value: Any) -> EnvPolicy:
+        table = self.table("env", value, ("inherit", "unset", "secret"))
+        return EnvPolicy(
+            inherit=self.keys("env", "inherit", table.get("inherit", [])),
+            unset=self.keys("env", "unset", table.get("unset", [])),
+            secret=self.keys("env", "secret", table.get("secret", [])),
+        )
+
+    def read_services(self, value: Any) -> tuple[ServiceSpec, ...]:
+        if not isinstance(value, dict):
+            raise self.fail("services", None, "must be a table of [services.NAME] tables")
+        services = []
+        for name, item in value.items():
+            where = f"services.{name}"
+            table = self.table(where, item, ("check", "url", "start", "timeout"))
+            check = table.get("check")
+            if check not in ("amqp", "tcp"):
+                raise self.fail(where, "check", f"must be \"amqp\" or \"tcp\", not {check!r}")
+            if "url" not in table:
+                raise self.fail(where, "url", "is required (e.g. url = \"${RABBITMQ_URL}\")")
+            services.append(
+                ServiceSpec(
+                    name=name,
+                    check=check,
+                    url=self.string(where, "url", table["url"]),
+                    start=self.strings(where, "start", table.get("start", [])),
+                    timeout=self.seconds(where, "timeout", table.get("timeout", 30)),
+                )
+            )
+        return tuple(services)
+
+    def read_processes(self, value: Any) -> tuple[ProcessSpec, ...]:
+        if not isinstance(value, dict):
+            raise self.fail("processes", None, "must be a table of [processes.NAME] tables")
+        service_names = set(self.document.get("services", {}) or {})
+        processes = []
+        for name, item in value.items():
+            where = f"processes.{name}"
+            table = self.table(
+                where, item, ("command", "needs", "ready", "start_timeout", "stop_timeout")
+            )
+            command = self.strings(where, "command", table.get("command", []))
+            if not command:
+                raise self.fail(where, "command", "is required and must not be empty")
+            needs = self.strings(where, "needs", table.get("needs", []))
+            for need in needs:
+                if need not in service_names:
+                    raise self.fail(
+                        where, "needs", f"names {need!r}, which is not declared in [services]"
+                    )
+            processes.append(
+                ProcessSpec(
+                    name=name,
+                    command=command,
+                    needs=needs,
+                    ready=self.read_ready(where, table.get("ready")),
+                    start_timeout=self.seconds(where, "start_timeout", table.get("start_timeout", 30)),
+                    stop_timeout=self.seconds(where, "stop_timeout", table.get("stop_timeout", 10)),
+                )
+            )
+        return tuple(processes)
+
+    def read_ready(self, where: str, value: Any) -> ReadyProbe | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(where, "ready", "must be a table like { log = \"regex\" }")
+        kinds = [kind for kind in ("amqp_queue", "log", "tcp") if kind in value]
+        if len(kinds) != 1:
+            raise self.fail(
+                where, "ready", "must have exactly one of amqp_queue, log, tcp"
+            )
+        kind = kinds[0]
+        allowed = {"amqp_queue": ("amqp_queue", "consumers"), "log": ("log",), "tcp": ("tcp",)}[kind]
+        for key in value:
+            if key not in allowed:
+                raise self.fail(
+                    where, "ready", f"has unknown key {key!r} (with {kind}: {', '.join(allowed)})"
+                )
+        probe_value = self.string(where, "ready", value[kind])
+        if kind == "amqp_queue":
+            consumers = value.get("consumers", 1)
+            if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
+                raise self.fail(where, "ready", "consumers must be a whole number >= 1")
+            return AmqpQueueReady(queue=probe_value, consumers=consumers)
+        if kind == "log":
+            try:
+                re.compile(probe_value)
+            except re.error as exc:
+                raise self.fail(where, "ready", f"log pattern is not a valid regex: {exc}") from None
+            return LogReady(pattern=probe_value)
+        host, _, port = probe_value.rpartition(":")
+        if not host or not port.isdigit():
+            raise self.fail(where, "ready", f"tcp = {probe_value!r} must be \"host:port\"")
+        return TcpReady(address=probe_value)
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
