@@ -73,7 +73,10 @@ def main() -> int:
     named = commands(options.devenv, options.root)
     samples = measure(named, options.rounds, options.root)
     t0 = statistics.median(samples["T0: python -c pass"])
-    print(f"{options.rounds} interleaved rounds, {os.cpu_count()} cores, interpreter {shebang_interpreter(options.devenv)}\n")
+    print(
+        f"{options.rounds} interleaved rounds, {os.cpu_count()} cores, "
+        f"interpreter {shebang_interpreter(options.devenv)}\n"
+    )
     print("| command | median ms | ratio to T0 | budget |")
     print("|---|---:|---:|---:|")
     failed = False

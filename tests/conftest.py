@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.projects import Project, make_shared_venv
 
+
 @pytest.fixture(autouse=True)
 def _environ_guard() -> Iterator[None]:
     """Fail any test that leaves a change to os.environ behind (and undo it)."""

@@ -171,7 +171,7 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
     executable = find_executable(command[0], child.get("PATH", os.defpath))
     # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program must get the default
     # back, as subprocess's restore_signals does (`_signal` avoids importing enum).
-    import _signal
+    import _signal  # type: ignore[import-not-found]  # no stub; `signal` would import enum
 
     for name in ("SIGPIPE", "SIGXFSZ"):
         if hasattr(_signal, name):
@@ -219,7 +219,7 @@ def sync(root_option: str | None, *, frozen: bool) -> int:
         )
     _progress(
         f"wrote .devenv/ ({len(document['variables'])} variables, fingerprint {document['fingerprint']}); "
-        "use it with `eval \"$(devenv print-env)\"`, `source .devenv/env.sh` or `devenv run -- CMD`"
+        'use it with `eval "$(devenv print-env)"`, `source .devenv/env.sh` or `devenv run -- CMD`'
     )
     return 0
 
@@ -253,7 +253,9 @@ def _parser() -> "argparse.ArgumentParser":
     parser.add_argument(
         "--root", metavar="DIR", help="project folder (default: nearest folder upward with envspec.toml)"
     )
-    parser.add_argument("--traceback", action="store_true", help="show a traceback on errors (for bug reports)")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show a traceback on errors (for bug reports)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sync_parser = commands.add_parser(
@@ -266,7 +268,9 @@ def _parser() -> "argparse.ArgumentParser":
         ),
     )
     sync_parser.add_argument(
-        "--frozen", action="store_true", help="fail (exit 2) instead of changing anything that is out of date (for CI)"
+        "--frozen",
+        action="store_true",
+        help="fail (exit 2) instead of changing anything that is out of date (for CI)",
     )
 
     print_parser = commands.add_parser(
@@ -279,7 +283,11 @@ def _parser() -> "argparse.ArgumentParser":
         ),
     )
     print_parser.add_argument(
-        "--format", "-f", default="sh", choices=FORMATS, metavar="FORMAT",
+        "--format",
+        "-f",
+        default="sh",
+        choices=FORMATS,
+        metavar="FORMAT",
         help=f"one of: {', '.join(FORMATS)} (default: sh)",
     )
     print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
@@ -297,7 +305,9 @@ def _parser() -> "argparse.ArgumentParser":
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one variable for this run"
     )
     run_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
-    run_parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments")
+    run_parser.add_argument(
+        "cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"
+    )
     return parser
 
 

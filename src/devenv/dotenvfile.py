@@ -52,9 +52,7 @@ def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
             )
         literal = _is_single_quoted(binding.original.string)
         _check_swallowed(where, binding.key, binding.original.string, line)
-        entries.append(
-            DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal)
-        )
+        entries.append(DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal))
     return tuple(entries)
 
 

@@ -31,7 +31,7 @@ class CanonicalEnv:
     are the folders put first on PATH; `unset` are removed from the base.
     """
 
-    __slots__ = ("root", "fingerprint", "variables", "path_prefix", "unset", "secret")
+    __slots__ = ("fingerprint", "path_prefix", "root", "secret", "unset", "variables")
 
     def __init__(
         self,
@@ -52,7 +52,8 @@ class CanonicalEnv:
 
     def __repr__(self) -> str:
         # Never show values: they may be secrets (DESIGN §5, pytest prints reprs on failure).
-        return f"CanonicalEnv(root={self.root!r}, fingerprint={self.fingerprint!r}, keys={list(self.variables)!r})"
+        keys = list(self.variables)
+        return f"CanonicalEnv(root={self.root!r}, fingerprint={self.fingerprint!r}, keys={keys!r})"
 
 
 def join_path(prefix: "Iterable[str]", base_path: str) -> str:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from devenv.dotenvfile import read_dotenv
 from devenv.errors import DotenvError, SpecError, StaleError
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
-from devenv.snapshot import Snapshot, read_snapshot
 from devenv.root import SPEC_FILENAME
+from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, load_spec
 from devenv.store import (
     EnvDocument,
@@ -57,8 +57,8 @@ def check_pythonpath(spec: Spec) -> None:
 
 def input_paths(spec: Spec) -> list[str]:
     """Files whose change means the environment must be resolved again."""
-    paths = [spec.path] + [os.path.join(spec.root, name) for name in spec.dotenv.files]
-    return paths + [venv_python(spec)]
+    dotenv = [os.path.join(spec.root, name) for name in spec.dotenv.files]
+    return [spec.path, *dotenv, venv_python(spec)]
 
 
 def resolve_project(
@@ -126,17 +126,13 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
     if not os.path.exists(venv_python(spec)):
-        raise StaleError(
-            f"{venv_python(spec)}: the venv is missing; run `devenv sync` to create it"
-        )
+        raise StaleError(f"{venv_python(spec)}: the venv is missing; run `devenv sync` to create it")
     if (
         python["requires"] != spec.python.requires
         or python["packages"] != list(spec.python.packages)
         or python["interpreter"] != venv_python(spec)
     ):
-        raise StaleError(
-            f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`"
-        )
+        raise StaleError(f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`")
 
 
 def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
@@ -147,7 +143,9 @@ def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
     return refresh(root, outer, frozen=frozen)
 
 
-def sync(root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None]) -> tuple[EnvDocument, bool]:
+def sync(
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None]
+) -> tuple[EnvDocument, bool]:
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?)."""
     spec = load_spec(root)
     # Resolve first: a typo in .env should fail in a second, not after a venv is built.

@@ -100,9 +100,7 @@ def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str) -
 def check_value(where: str, key: str, value: str) -> None:
     """Refuse values no process can receive: NUL bytes, or longer than exec allows."""
     if "\x00" in value:
-        raise ResolveError(
-            f"{where}: the value of {key} contains a NUL byte, which no process can receive"
-        )
+        raise ResolveError(f"{where}: the value of {key} contains a NUL byte, which no process can receive")
     if len(value.encode("utf-8", "surrogateescape")) > MAX_VALUE_BYTES:
         raise ResolveError(
             f"{where}: the value of {key} is longer than 128 KiB; Linux refuses to start "
@@ -147,8 +145,7 @@ class _Layers:
     def set(self, key: str, value: str, source: str, where: str) -> None:
         if key in MANAGED_KEYS:
             raise ResolveError(
-                f"{where}: {key} is managed by devenv and cannot be set here; "
-                f"it comes from {MANAGED_BY[key]}"
+                f"{where}: {key} is managed by devenv and cannot be set here; it comes from {MANAGED_BY[key]}"
             )
         check_value(where, key, value)
         previous = self.variables.get(key)

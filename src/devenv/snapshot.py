@@ -69,7 +69,9 @@ def stat_record(path: str) -> tuple[str, str, str]:
 def read_snapshot(root: str) -> "Snapshot | None":
     """The snapshot of `root`, or None when there is none or it is unreadable."""
     try:
-        with open(os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape") as handle:
+        with open(
+            os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape"
+        ) as handle:
             fields = handle.read().split("\0")
     except OSError:
         return None

@@ -116,9 +116,7 @@ class Spec:
             if process.name == name:
                 return process
         known = ", ".join(p.name for p in self.processes) or "none"
-        raise SpecError(
-            f"{self.path}: no process named {name!r} in [processes] (declared: {known})"
-        )
+        raise SpecError(f"{self.path}: no process named {name!r} in [processes] (declared: {known})")
 
     def service(self, name: str) -> ServiceSpec:
         """The declared service `name`."""
@@ -135,9 +133,7 @@ def load_spec(root: str) -> Spec:
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        raise SpecError(
-            f"{path}: not found; create it (see the README's envspec reference)"
-        ) from None
+        raise SpecError(f"{path}: not found; create it (see the README's envspec reference)") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_spec(data, path=path, root=root)
@@ -217,9 +213,7 @@ class _SpecReader:
             raise self.fail(name, None, "must be a table")
         for key in value:
             if key not in known:
-                raise self.fail(
-                    name, key, f"is not a known key (expected one of: {', '.join(known)})"
-                )
+                raise self.fail(name, key, f"is not a known key (expected one of: {', '.join(known)})")
         return value
 
     def string(self, table: str, key: str, value: Any) -> str:
@@ -258,9 +252,7 @@ class _SpecReader:
                 )
         schema = doc.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
-            raise SpecError(
-                f"{self.path}: schema = {schema!r} is not supported; this devenv reads schema 1"
-            )
+            raise SpecError(f"{self.path}: schema = {schema!r} is not supported; this devenv reads schema 1")
         project = self.table("project", doc.get("project", {}), ("name",))
         name = self.string("project", "name", project.get("name", os.path.basename(self.root)))
         return Spec(
@@ -286,7 +278,7 @@ class _SpecReader:
                 SpecifierSet(requires)
             except InvalidSpecifier:
                 raise self.fail(
-                    "python", "requires", f"= {requires!r} is not a PEP 440 specifier (e.g. \">=3.11\")"
+                    "python", "requires", f'= {requires!r} is not a PEP 440 specifier (e.g. ">=3.11")'
                 ) from None
         venv = self.string("python", "venv", table.get("venv", ".devenv/venv"))
         if not venv:
@@ -325,7 +317,7 @@ class _SpecReader:
                 raise self.fail("vars", key, "is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if not isinstance(item, str):
                 raise self.fail(
-                    "vars", key, f"must be a string, not {_toml_type(item)}; write {key} = \"{item}\""
+                    "vars", key, f'must be a string, not {_toml_type(item)}; write {key} = "{item}"'
                 )
             pairs.append((key, item))
         return tuple(pairs)
@@ -347,9 +339,9 @@ class _SpecReader:
             table = self.table(where, item, ("check", "url", "start", "timeout"))
             check = table.get("check")
             if check not in ("amqp", "tcp"):
-                raise self.fail(where, "check", f"must be \"amqp\" or \"tcp\", not {check!r}")
+                raise self.fail(where, "check", f'must be "amqp" or "tcp", not {check!r}')
             if "url" not in table:
-                raise self.fail(where, "url", "is required (e.g. url = \"${RABBITMQ_URL}\")")
+                raise self.fail(where, "url", 'is required (e.g. url = "${RABBITMQ_URL}")')
             services.append(
                 ServiceSpec(
                     name=name,
@@ -368,18 +360,14 @@ class _SpecReader:
         processes = []
         for name, item in value.items():
             where = f"processes.{name}"
-            table = self.table(
-                where, item, ("command", "needs", "ready", "start_timeout", "stop_timeout")
-            )
+            table = self.table(where, item, ("command", "needs", "ready", "start_timeout", "stop_timeout"))
             command = self.strings(where, "command", table.get("command", []))
             if not command:
                 raise self.fail(where, "command", "is required and must not be empty")
             needs = self.strings(where, "needs", table.get("needs", []))
             for need in needs:
                 if need not in service_names:
-                    raise self.fail(
-                        where, "needs", f"names {need!r}, which is not declared in [services]"
-                    )
+                    raise self.fail(where, "needs", f"names {need!r}, which is not declared in [services]")
             processes.append(
                 ProcessSpec(
                     name=name,
@@ -396,12 +384,10 @@ class _SpecReader:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise self.fail(where, "ready", "must be a table like { log = \"regex\" }")
+            raise self.fail(where, "ready", 'must be a table like { log = "regex" }')
         kinds = [kind for kind in ("amqp_queue", "log", "tcp") if kind in value]
         if len(kinds) != 1:
-            raise self.fail(
-                where, "ready", "must have exactly one of amqp_queue, log, tcp"
-            )
+            raise self.fail(where, "ready", "must have exactly one of amqp_queue, log, tcp")
         kind = kinds[0]
         allowed = {"amqp_queue": ("amqp_queue", "consumers"), "log": ("log",), "tcp": ("tcp",)}[kind]
         for key in value:
@@ -423,7 +409,7 @@ class _SpecReader:
             return LogReady(pattern=probe_value)
         host, _, port = probe_value.rpartition(":")
         if not host or not port.isdigit():
-            raise self.fail(where, "ready", f"tcp = {probe_value!r} must be \"host:port\"")
+            raise self.fail(where, "ready", f'tcp = {probe_value!r} must be "host:port"')
         return TcpReady(address=probe_value)
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from devenv.errors import StaleError
 from devenv.resolver import Resolution
@@ -113,7 +113,9 @@ def locked(root: str) -> Iterator[None]:
 def read_document(root: str) -> EnvDocument | None:
     """The current env.json, or None when there is none (or it is from another schema)."""
     try:
-        with open(os.path.join(state_dir(root), ENV_JSON), encoding="utf-8", errors="surrogateescape") as handle:
+        with open(
+            os.path.join(state_dir(root), ENV_JSON), encoding="utf-8", errors="surrogateescape"
+        ) as handle:
             document: Any = json.load(handle)
     except FileNotFoundError:
         return None
@@ -123,7 +125,7 @@ def read_document(root: str) -> EnvDocument | None:
         ) from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         return None
-    return document  # type: ignore[no-any-return]
+    return cast(EnvDocument, document)
 
 
 def write_state(
@@ -162,9 +164,7 @@ def write_state(
     }
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
     write_atomic(os.path.join(folder, ENV_JSON), text.encode("ascii"))
-    stamps = [
-        (record["path"], *_stamp(record)) for record in inputs
-    ]
+    stamps = [(record["path"], *_stamp(record)) for record in inputs]
     snapshot = encode_snapshot(env, stamps, sorted(inherited.items()))
     write_atomic(os.path.join(folder, FILENAME), snapshot.encode("utf-8", "surrogateescape"))
     return document

@@ -130,7 +130,9 @@ def sync_venv(
     if up_to_date and previous is not None:
         return previous, False
     if frozen:
-        reason = "there is no venv yet" if not os.path.exists(python) else "[python] changed since the last sync"
+        reason = (
+            "there is no venv yet" if not os.path.exists(python) else "[python] changed since the last sync"
+        )
         raise StaleError(f"--frozen: {venv} is out of date ({reason}); run `devenv sync` without --frozen")
 
     if previous is None:
@@ -145,7 +147,10 @@ def sync_venv(
             or not set(previous["packages"]) <= set(spec.python.packages)
         )
     if recreate:
-        progress(f"creating {os.path.relpath(venv, spec.root)} with {facts['implementation']} {facts['version']} ({base})")
+        progress(
+            f"creating {os.path.relpath(venv, spec.root)} with "
+            f"{facts['implementation']} {facts['version']} ({base})"
+        )
         _create_venv(venv, base)
     packages = [word for package in spec.python.packages for word in shlex.split(package)]
     if packages:

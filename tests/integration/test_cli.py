@@ -66,9 +66,13 @@ def test_env_json_records_values_provenance_and_interpreter(project: Project) ->
 def test_eval_print_env_in_bash_from_a_subfolder(project: Project) -> None:
     project.sync()
     subfolder = project.root / "lib-a" / "src"
-    script = 'eval "$(devenv print-env)" && printf "%s\\n" "$GREETING" "$PYTHONPATH" "$VIRTUAL_ENV" "${PATH%%:*}"'
+    script = (
+        'eval "$(devenv print-env)" && printf "%s\\n" "$GREETING" "$PYTHONPATH" "$VIRTUAL_ENV" "${PATH%%:*}"'
+    )
     env = hermetic_env(PATH=f"{os.path.dirname(DEVENV)}:/usr/bin:/bin")
-    result = subprocess.run(["bash", "-c", script], cwd=subfolder, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=subfolder, env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.splitlines() == [
         "hello demo",
         f"{project.root}/lib-a/src:{project.root}/lib-b/src",
@@ -81,9 +85,13 @@ def test_run_gives_the_canonical_env_and_keeps_the_base(project: Project) -> Non
     project.sync()
     env = hermetic_env(PYTHONPATH="/stale/path", DEMO_UNSET_ME="gone", OTHER="kept")
     result = project.devenv(
-        "run", "--", "python", "-c",
+        "run",
+        "--",
+        "python",
+        "-c",
         "import json, os, sys; print(json.dumps({'exe': sys.executable, **os.environ}))",
-        cwd=project.root / "lib-b", env=env,
+        cwd=project.root / "lib-b",
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     child = json.loads(result.stdout)
@@ -97,7 +105,9 @@ def test_run_gives_the_canonical_env_and_keeps_the_base(project: Project) -> Non
 def test_run_returns_the_commands_exit_code(project: Project) -> None:
     project.sync()
     assert project.devenv("run", "--", "sh", "-c", "exit 7").returncode == 7
-    assert project.devenv("run", "sh", "-c", "kill -TERM $$").returncode == -15  # died of SIGTERM, like a shell sees
+    assert (
+        project.devenv("run", "sh", "-c", "kill -TERM $$").returncode == -15
+    )  # died of SIGTERM, like a shell sees
 
 
 def test_run_unknown_command_is_127_with_a_clear_message(project: Project) -> None:
@@ -124,7 +134,9 @@ def test_inherit_takes_only_declared_keys_from_the_outer_environment(project: Pr
     assert values["DEMO_TOKEN"] == "t0k3n"
     assert "UNDECLARED" not in values
     # a different outer value is picked up without a sync
-    values = json.loads(project.devenv("print-env", "--format", "json", env=hermetic_env(DEMO_TOKEN="other")).stdout)
+    values = json.loads(
+        project.devenv("print-env", "--format", "json", env=hermetic_env(DEMO_TOKEN="other")).stdout
+    )
     assert values["DEMO_TOKEN"] == "other"
 
 
@@ -192,12 +204,21 @@ def test_concurrent_print_env_after_an_edit_all_agree(project: Project) -> None:
 BAD_INPUTS = [
     pytest.param("envspec.toml", "[python\nrequires = 1\n", "envspec.toml:1: invalid TOML", id="bad-toml"),
     pytest.param(
-        "envspec.toml", None, "envspec.toml:5: [python].pakages is not a known key", id="unknown-key",
+        "envspec.toml",
+        None,
+        "envspec.toml:5: [python].pakages is not a known key",
+        id="unknown-key",
     ),
-    pytest.param(".env", "A=1\nB=\"unclosed\nC=2\nD=\"x\"y\n", ".env:2:", id="unparseable-line"),
-    pytest.param(".env", "A=1\nB=${UNDEFINED_THING}\n", ".env:2 references ${UNDEFINED_THING}", id="undefined-ref"),
-    pytest.param(".env", "PYTHONPATH=/somewhere\n", ".env:1: PYTHONPATH is managed by devenv", id="managed-key"),
-    pytest.param(".env.defaults", "OTHER=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"),
+    pytest.param(".env", 'A=1\nB="unclosed\nC=2\nD="x"y\n', ".env:2:", id="unparseable-line"),
+    pytest.param(
+        ".env", "A=1\nB=${UNDEFINED_THING}\n", ".env:2 references ${UNDEFINED_THING}", id="undefined-ref"
+    ),
+    pytest.param(
+        ".env", "PYTHONPATH=/somewhere\n", ".env:1: PYTHONPATH is managed by devenv", id="managed-key"
+    ),
+    pytest.param(
+        ".env.defaults", "OTHER=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"
+    ),
     pytest.param(".env", "JUST_A_KEY\n", ".env:1: JUST_A_KEY has no '='", id="key-without-equals"),
     pytest.param(".env", "MY-KEY=1\n", ".env:1: 'MY-KEY' is not a valid variable name", id="bad-key"),
 ]
@@ -208,7 +229,9 @@ def test_bad_input_is_exit_2_with_one_line_naming_the_place(
     project: Project, filename: str, content: str | None, expected: str
 ) -> None:
     if content is None:  # the unknown-key case edits the default spec
-        content = (project.root / "envspec.toml").read_text().replace("requires =", "pakages = []\nrequires =")
+        content = (
+            (project.root / "envspec.toml").read_text().replace("requires =", "pakages = []\nrequires =")
+        )
     project.write(filename, content)
     before = project.user_files_digest()
     result = project.devenv("sync")
@@ -237,7 +260,9 @@ def test_secret_value_never_appears_in_a_parse_error(project: Project) -> None:
 
 
 def test_no_project_is_a_clear_usage_error(tmp_path: Path) -> None:
-    result = subprocess.run([DEVENV, "print-env"], cwd=tmp_path, capture_output=True, text=True, env=hermetic_env())
+    result = subprocess.run(
+        [DEVENV, "print-env"], cwd=tmp_path, capture_output=True, text=True, env=hermetic_env()
+    )
     assert result.returncode == 2
     assert "no envspec.toml in" in result.stderr
 
@@ -266,7 +291,9 @@ def test_reference_workspace_imports_from_any_subfolder(tmp_path: Path, shared_v
     # Installing the repository's packages is `devenv sync`'s job in the real checkout;
     # here only the environment part of its spec is under test.
     spec = re.sub(r"packages = \[\n.*?\n\]", "packages = []", spec, count=1, flags=re.S)
-    project = Project.create(tmp_path / "ws", venv=shared_venv, spec=spec, dotenv=(repo / ".env.defaults").read_text())
+    project = Project.create(
+        tmp_path / "ws", venv=shared_venv, spec=spec, dotenv=(repo / ".env.defaults").read_text()
+    )
     for package in ("ops-core/src/ops_core", "agentkit/src/agentkit"):
         shutil.copytree(repo / package, project.root / package, ignore=shutil.ignore_patterns("__pycache__"))
     project.sync()

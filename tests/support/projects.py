@@ -74,7 +74,9 @@ class Project:
     venv: str
 
     @classmethod
-    def create(cls, root: Path, *, venv: str, spec: str | None = None, dotenv: str = DEFAULT_DOTENV) -> Project:
+    def create(
+        cls, root: Path, *, venv: str, spec: str | None = None, dotenv: str = DEFAULT_DOTENV
+    ) -> Project:
         root.mkdir(parents=True)
         for folder in ("lib-a/src", "lib-b/src"):
             (root / folder).mkdir(parents=True)

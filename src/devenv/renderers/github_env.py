@@ -1,0 +1,32 @@
+"""GitHub Actions renderer: heredoc entries for the `$GITHUB_ENV` file."""
+
+from __future__ import annotations
+
+import os
+
+from devenv.environment import exported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.environment import CanonicalEnv
+
+
+def delimiter() -> str:
+    """A fresh `ghadelimiter_<32 hex>` (128 random bits, like the toolkit's uuid)."""
+    return "ghadelimiter_" + os.urandom(16).hex()
+
+
+def render(env: CanonicalEnv, base_path: str | None) -> str:
+    """`KEY<<D`, the value, `D` per key; unset keys cannot be expressed and are left out.
+
+    Always the heredoc form: `KEY=value` cannot carry a newline, and a guessable delimiter
+    lets a value inject further `NAME=value` lines (catalogue §1.4).
+    """
+    variables = env.variables if base_path is None else exported(env, base_path)
+    parts = []
+    for key, value in variables.items():
+        mark = delimiter()
+        while mark in value:
+            mark = delimiter()
+        parts.append(f"{key}<<{mark}\n{value}\n{mark}\n")
+    return "".join(parts)
