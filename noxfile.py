@@ -1,0 +1,52 @@
+"""nox sessions for devenv, all in the canonical environment (DESIGN §10).
+
+Every session runs with `venv_backend="none"` and goes through `devenv`: nox builds no
+virtualenv of its own, so `nox -s tests`, a shell that sourced .devenv/env.sh and CI all see
+the same interpreter and variables. `env` syncs .devenv/ and every other session requires it.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.default_venv_backend = "none"
+nox.options.error_on_external_run = False
+
+
+@nox.session(venv_backend="none")
+def env(session: nox.Session) -> None:
+    """Create/refresh .devenv/ (venv, packages, resolved variables)."""
+    session.run("devenv", "sync", external=True)
+
+
+@nox.session(venv_backend="none", requires=["env"])
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (real shells, real subprocesses, the real CLI)."""
+    session.run("devenv", "run", "--", "python", "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", requires=["env"])
+def e2e(session: nox.Session) -> None:
+    """End-to-end tests: the reference worker on the real RabbitMQ, started by the fixture."""
+    session.run("devenv", "run", "--", "python", "-m", "pytest", "tests/e2e", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", requires=["env"])
+def worker(session: nox.Session) -> None:
+    """Start the reference worker in the foreground (same as `devenv up worker`)."""
+    session.run("devenv", "up", "worker", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", requires=["env"])
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict."""
+    session.run("devenv", "run", "--", "ruff", "check", ".", external=True)
+    session.run("devenv", "run", "--", "ruff", "format", "--check", ".", external=True)
+    session.run("devenv", "run", "--", "mypy", external=True)
+
+
+@nox.session(venv_backend="none", requires=["env"])
+def bench(session: nox.Session) -> None:
+    """Start-up benchmark of print-env and run against T0 (DESIGN §12)."""
+    session.run("devenv", "run", "--", "python", "benchmarks/cli_startup.py", *session.posargs, external=True)
