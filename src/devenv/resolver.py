@@ -17,7 +17,7 @@ from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
 from devenv.errors import ResolveError, SpecError
 from devenv.spec import KEY_PATTERN, Spec
 
-#: A `KEY=value` string longer than this cannot be passed to exec on Linux (MAX_ARG_STRLEN).
+#: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
 
 VARS_SOURCE = "envspec.toml [vars]"
@@ -101,7 +101,8 @@ def check_value(where: str, key: str, value: str) -> None:
     """Refuse values no process can receive: NUL bytes, or longer than exec allows."""
     if "\x00" in value:
         raise ResolveError(f"{where}: the value of {key} contains a NUL byte, which no process can receive")
-    if len(value.encode("utf-8", "surrogateescape")) > MAX_VALUE_BYTES:
+    # The kernel limits each "KEY=value\0" string of an exec to MAX_ARG_STRLEN bytes.
+    if len(f"{key}={value}".encode("utf-8", "surrogateescape")) + 1 > MAX_VALUE_BYTES:
         raise ResolveError(
             f"{where}: the value of {key} is longer than 128 KiB; Linux refuses to start "
             "any process with it (E2BIG); put the data in a file and set its path"

@@ -69,8 +69,9 @@ def stat_record(path: str) -> tuple[str, str, str]:
 def read_snapshot(root: str) -> "Snapshot | None":
     """The snapshot of `root`, or None when there is none or it is unreadable."""
     try:
+        # newline="": a value may hold a CR, which universal-newline reading would turn into LF.
         with open(
-            os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape"
+            os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape", newline=""
         ) as handle:
             fields = handle.read().split("\0")
     except OSError:

@@ -303,3 +303,11 @@ def test_reference_workspace_imports_from_any_subfolder(tmp_path: Path, shared_v
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(str(project.root / "ops-core" / "src"))
+
+
+def test_run_passes_hostile_values_byte_for_byte(project: Project) -> None:
+    project.write(".env", 'CR="a\\rb"\nNL="x\\ny"\nQ=\'it\\\'s $(no) `no`\'\nU=é☃\n')
+    project.sync()
+    script = "import json, os; print(json.dumps([os.environ[k] for k in ('CR', 'NL', 'Q', 'U')]))"
+    result = project.devenv("run", "--", "python", "-c", script)
+    assert json.loads(result.stdout) == ["a\rb", "x\ny", "it's $(no) `no`", "é☃"]

@@ -1,0 +1,139 @@
+"""Resolution: layers, provenance, hermetic interpolation, managed and required keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from devenv.dotenvfile import parse_dotenv
+from devenv.environment import apply_env
+from devenv.errors import ResolveError, SpecError
+from devenv.resolver import DotenvSource, Resolution, resolve
+from devenv.spec import parse_spec
+
+SPEC = """\
+[paths]
+pythonpath = ["b/src", "a/src", "b/src"]
+[dotenv]
+files = [".env.defaults", ".env"]
+optional = [".env"]
+required = ["DATABASE_URL"]
+[vars]
+SERVICE = "svc"
+[env]
+inherit = ["TOKEN", "HOME"]
+unset = ["PYTHONHOME"]
+"""
+
+
+def run(
+    dotenv: dict[str, str | None],
+    *,
+    spec: str = SPEC,
+    outer: dict[str, str] | None = None,
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> Resolution:
+    parsed = parse_spec(spec.encode(), path="/w/envspec.toml", root="/w")
+    sources = [
+        DotenvSource(name=name, entries=None if text is None else parse_dotenv(text, name=name))
+        for name, text in dotenv.items()
+    ]
+    return resolve(parsed, dotenv=sources, outer=outer or {}, overrides=overrides)
+
+
+def by_key(resolution: Resolution) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    return {v.key: (v.value, v.source, v.overrode) for v in resolution.variables}
+
+
+def test_layers_keep_provenance_and_what_they_overrode() -> None:
+    result = by_key(
+        run(
+            {".env.defaults": "DATABASE_URL=sqlite:///d\nSERVICE=from-defaults\n", ".env": "SERVICE=from-env\n"},
+            outer={"TOKEN": "t"},
+            overrides=(("SERVICE", "from-set"),),
+        )
+    )
+    assert result["SERVICE"] == ("from-set", "--set", ("envspec.toml [vars]", ".env.defaults:2", ".env:1"))
+    assert result["DATABASE_URL"] == ("sqlite:///d", ".env.defaults:1", ())
+    assert result["TOKEN"] == ("t", "outer environment", ())
+
+
+def test_nothing_leaks_from_the_outer_environment_unless_inherited() -> None:
+    result = run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, outer={"USER": "me", "TOKEN": "t"})
+    assert "USER" not in result.values()
+    assert result.values()["TOKEN"] == "t"
+
+
+def test_interpolation_sees_lower_layers_earlier_lines_inherited_and_root() -> None:
+    values = run(
+        {
+            ".env.defaults": 'DATABASE_URL=sqlite:///${DEVENV_ROOT}/db\nA="${SERVICE}-a"\nB=${A}/${HOME}\n'
+            "C=${MISSING:-fallback}\nD='${SERVICE}'\n",
+            ".env": None,
+        },
+        outer={"HOME": "/home/me"},
+    ).values()
+    assert values["DATABASE_URL"] == "sqlite:////w/db"
+    assert (values["A"], values["B"], values["C"], values["D"]) == ("svc-a", "svc-a//home/me", "fallback", "${SERVICE}")
+
+
+def test_an_inherited_key_wins_everywhere_including_references() -> None:
+    values = run(
+        {".env.defaults": "DATABASE_URL=x\nTOKEN=from-file\nCOPY=${TOKEN}\n", ".env": None},
+        outer={"TOKEN": "from-shell"},
+    ).values()
+    assert values["TOKEN"] == values["COPY"] == "from-shell"
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "expected"),
+    [
+        pytest.param("DATABASE_URL=x\nA=${NOPE}\n", ".env.defaults:2 references ${NOPE}, which is not defined; add NOPE to [env].inherit", id="undefined"),
+        pytest.param("DATABASE_URL=x\nA=${LATER}\nLATER=1\n", "references ${LATER}, which is not defined", id="forward-reference"),
+        pytest.param("DATABASE_URL=x\nA=${1BAD}\n", "${1BAD} is not a reference devenv understands", id="bad-name"),
+        pytest.param("DATABASE_URL=x\nA=${X-dflt}\n", "${X-dflt} is not a reference devenv understands", id="dash-without-colon"),
+        pytest.param("DATABASE_URL=x\nPYTHONPATH=/x\n", ".env.defaults:2: PYTHONPATH is managed by devenv and cannot be set here; it comes from [paths].pythonpath", id="managed"),
+        pytest.param("DATABASE_URL=x\nPATH=/x\n", "PATH is managed by devenv", id="managed-path"),
+        pytest.param("A=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"),
+        pytest.param("DATABASE_URL=\n", "required variable(s) not set: DATABASE_URL", id="empty-required"),
+        pytest.param("DATABASE_URL=x\nBIG=" + "x" * (128 * 1024) + "\n", "the value of BIG is longer than 128 KiB", id="too-long"),
+    ],
+)
+def test_bad_resolutions_name_the_place(dotenv: str, expected: str) -> None:
+    with pytest.raises(ResolveError) as error:
+        run({".env.defaults": dotenv, ".env": None})
+    assert expected in str(error.value)
+
+
+def test_missing_required_keys_are_all_listed_at_once() -> None:
+    spec = SPEC.replace('required = ["DATABASE_URL"]', 'required = ["DATABASE_URL", "RABBITMQ_URL", "SERVICE"]')
+    with pytest.raises(ResolveError, match=r"not set: DATABASE_URL, RABBITMQ_URL \(\[dotenv\].required\)"):
+        run({".env.defaults": "A=1\n", ".env": None}, spec=spec)
+
+
+def test_nul_from_the_outer_environment_or_set_is_refused() -> None:
+    with pytest.raises(ResolveError, match="--set A: the value of A contains a NUL byte"):
+        run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, overrides=(("A", "a\0b"),))
+
+
+def test_managed_key_in_inherit_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match=r"\[env\].inherit names PYTHONPATH"):
+        run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=SPEC.replace('"TOKEN", "HOME"', '"PYTHONPATH"'))
+
+
+def test_managed_keys_are_absolute_ordered_and_fingerprinted() -> None:
+    result = run({".env.defaults": "DATABASE_URL=x\n", ".env": None})
+    values = result.values()
+    assert values["PYTHONPATH"] == "/w/b/src:/w/a/src"
+    assert values["VIRTUAL_ENV"] == "/w/.devenv/venv"
+    assert values["DEVENV_ROOT"] == "/w"
+    assert values["DEVENV_FINGERPRINT"] == result.fingerprint
+    assert result.path_prefix == ("/w/.devenv/venv/bin",)
+    other = run({".env.defaults": "DATABASE_URL=y\n", ".env": None})
+    assert other.fingerprint != result.fingerprint
+    assert run({".env.defaults": "DATABASE_URL=x\n", ".env": None}).fingerprint == result.fingerprint
+
+
+def test_no_pythonpath_entries_means_an_inherited_one_is_removed() -> None:
+    result = run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=SPEC.replace('"b/src", "a/src", "b/src"', ""))
+    child = apply_env(result.canonical(), {"PYTHONPATH": "/stale", "PATH": "/usr/bin"})
+    assert "PYTHONPATH" not in child

@@ -1,0 +1,55 @@
+"""env.nul: the cheap snapshot print-env and run read; round trip and freshness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from devenv.environment import CanonicalEnv
+from devenv.snapshot import encode_snapshot, read_snapshot, stat_record
+
+
+def write(root: Path, text: str) -> None:
+    (root / ".devenv").mkdir(exist_ok=True)
+    (root / ".devenv" / "env.nul").write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
+def test_round_trip_keeps_hostile_values(tmp_path: Path) -> None:
+    values = {"A": "line1\nline2", "B": "", "C": "it's $(x) `y` \\ \r\t é☃", "D": "caf\udce9"}
+    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables=values, path_prefix=["/v/bin"], unset=["X"], secret=["C"])
+    write(tmp_path, encode_snapshot(env, [], [("TOKEN", None), ("OTHER", "v")]))
+    snapshot = read_snapshot(str(tmp_path))
+    assert snapshot is not None
+    assert snapshot.env.variables == dict(sorted(values.items()))
+    assert (snapshot.env.path_prefix, snapshot.env.unset, snapshot.env.secret) == (("/v/bin",), ("X",), ("C",))
+    assert snapshot.inherited == [("TOKEN", None), ("OTHER", "v")]
+
+
+def test_a_truncated_or_foreign_file_is_no_snapshot(tmp_path: Path) -> None:
+    env = CanonicalEnv(root="/w", fingerprint="abc", variables={"A": "1"})
+    text = encode_snapshot(env, [], [])
+    write(tmp_path, text[:-3])
+    assert read_snapshot(str(tmp_path)) is None
+    write(tmp_path, "something else")
+    assert read_snapshot(str(tmp_path)) is None
+    assert read_snapshot(str(tmp_path / "missing")) is None
+
+
+def test_freshness_follows_stat_and_inherited_values(tmp_path: Path) -> None:
+    watched = tmp_path / ".env"
+    watched.write_text("A=1\n")
+    absent = tmp_path / ".env.local"
+    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables={})
+    write(tmp_path, encode_snapshot(env, [stat_record(str(watched)), stat_record(str(absent))], [("TOKEN", "t")]))
+    snapshot = read_snapshot(str(tmp_path))
+    assert snapshot is not None
+    assert snapshot.is_fresh({"TOKEN": "t"})
+    assert not snapshot.is_fresh({})  # the inherited key is gone
+    assert not snapshot.is_fresh({"TOKEN": "other"})
+    absent.write_text("B=2\n")  # an optional file appeared
+    assert not snapshot.is_fresh({"TOKEN": "t"})
+    absent.unlink()
+    watched.write_text("A=22\n")  # size changed
+    assert not snapshot.is_fresh({"TOKEN": "t"})
+    os.utime(watched, ns=(0, 0))
+    assert not snapshot.is_fresh({"TOKEN": "t"})
