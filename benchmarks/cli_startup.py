@@ -40,7 +40,9 @@ def commands(devenv: str, root: str) -> dict[str, list[str]]:
         "devenv run -- true": [devenv, "run", "--", "true"],
     }
     dotenv = os.path.join(os.path.dirname(python), "dotenv")
-    usable = os.path.exists(dotenv) and subprocess.run([dotenv, "--version"], capture_output=True).returncode == 0
+    usable = (
+        os.path.exists(dotenv) and subprocess.run([dotenv, "--version"], capture_output=True).returncode == 0
+    )
     if usable:  # python-dotenv's CLI needs the [cli] extra (click)
         env_file = os.path.join(root, ".env.defaults")
         result["dotenv run -- true (python-dotenv)"] = [dotenv, "-f", env_file, "run", "--", "true"]

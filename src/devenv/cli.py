@@ -308,7 +308,118 @@ def _parser() -> "argparse.ArgumentParser":
     run_parser.add_argument(
         "cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"
     )
+    doctor_parser = commands.add_parser(
+        "doctor",
+        help="check spec, interpreter, packages, paths, variables, freshness, services, shell drift",
+        description=(
+            "Check everything a launch depends on, in order, one line per check (ok / warn / FAIL), "
+            "each failure with the command that fixes it. Exit 1 when anything fails."
+        ),
+    )
+    doctor_parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    explain_parser = commands.add_parser(
+        "explain",
+        help="each variable's value (secrets masked) and where it came from",
+        description=(
+            "Show every variable (or KEY) with its value, its provenance (.env:7, envspec.toml [vars], "
+            "outer environment, --set, managed) and what it overrode. Secrets are masked."
+        ),
+    )
+    explain_parser.add_argument("key", nargs="?", metavar="KEY", help="only this variable")
+    explain_parser.add_argument("--reveal", action="store_true", help="show secret values too")
+    explain_parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    diff_parser = commands.add_parser(
+        "diff",
+        help="compare a running process's environment with the canonical one",
+        description=(
+            "Read the environment process PID started with and compare it with the canonical one: "
+            "missing and different keys, PYTHONPATH entry by entry, PATH, fingerprint. "
+            "Exit 1 when it differs."
+        ),
+    )
+    diff_parser.add_argument("pid", type=int, metavar="PID")
+    diff_parser.add_argument("--tree", action="store_true", help="also compare every descendant")
+    diff_parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    ps_parser = commands.add_parser(
+        "ps",
+        help="processes started by devenv, and whether their environment is current",
+        description=(
+            "List processes carrying devenv's DEVENV_RUN_ID marker (devenv up, nox -s worker, the "
+            "pytest fixture): pid, name, run id, age and whether their fingerprint is current."
+        ),
+    )
+    ps_parser.add_argument("--all", action="store_true", help="processes of every project, not just this one")
+    ps_parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _print_json(document: object) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def doctor(root_option: str | None, *, as_json: bool) -> int:
+    """`devenv doctor`: every check, ok / warn / fail; exit 1 when anything fails."""
+    from devenv.doctor import format_doctor, run_checks
+
+    root = project_root(root_option)
+    report = run_checks(root, os.environ)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        sys.stdout.write(format_doctor(report))
+    return report.exit_code
+
+
+def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: bool) -> int:
+    """`devenv explain`: values (masked) with provenance."""
+    from devenv.explain import explain as explain_project
+    from devenv.explain import format_explain
+
+    explanation = explain_project(project_root(root_option), os.environ, key=key, reveal=reveal)
+    if as_json:
+        _print_json(explanation.to_json())
+    else:
+        sys.stdout.write(format_explain(explanation))
+    return 0
+
+
+def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
+    """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
+    from devenv.drift import diff_process, format_diff
+
+    env = fresh_env(project_root(root_option), frozen=False)
+    result = diff_process(pid, env, tree=tree)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        sys.stdout.write(format_diff(result, env))
+    return 1 if result.differs else 0
+
+
+def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
+    """`devenv ps`: processes carrying devenv markers."""
+    from devenv.drift import format_ps
+    from devenv.drift import ps as list_processes
+
+    root = project_root(root_option) if not all_projects or root_option else (find_project() or os.getcwd())
+    processes = list_processes(root, os.environ, all_projects=all_projects)
+    if as_json:
+        _print_json([process.to_json() for process in processes])
+    else:
+        sys.stdout.write(format_ps(processes, show_root=all_projects))
+    return 0
+
+
+def find_project() -> str | None:
+    """The project around the working directory, if any."""
+    from devenv.root import find_root
+
+    return find_root(os.getcwd())
 
 
 def _dispatch(options: "argparse.Namespace") -> int:
@@ -329,4 +440,12 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 raise UsageError(f"--set {item}: write --set KEY=VALUE")
             sets.append((key, value))
         return run(options.root, command, sets=sets, frozen=options.frozen)
+    if options.command == "doctor":
+        return doctor(options.root, as_json=options.json)
+    if options.command == "explain":
+        return explain(options.root, options.key, reveal=options.reveal, as_json=options.json)
+    if options.command == "diff":
+        return diff(options.root, options.pid, tree=options.tree, as_json=options.json)
+    if options.command == "ps":
+        return ps(options.root, all_projects=options.all, as_json=options.json)
     raise UsageError(f"unknown command {options.command}")

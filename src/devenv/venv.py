@@ -127,15 +127,26 @@ def sync_venv(
         and os.path.exists(python)
         and previous["interpreter"] == python
     )
+    drift: list[str] = []
     if up_to_date and previous is not None:
-        return previous, False
+        # A package installed or removed by hand is drift too; only a fresh venv undoes it.
+        current = installed_packages(python)
+        if current == previous["installed"]:
+            return previous, False
+        drift = sorted(set(current) ^ set(previous["installed"]))
     if frozen:
-        reason = (
-            "there is no venv yet" if not os.path.exists(python) else "[python] changed since the last sync"
-        )
+        if drift:
+            reason = f"packages changed by hand: {', '.join(drift)}"
+        elif not os.path.exists(python):
+            reason = "there is no venv yet"
+        else:
+            reason = "[python] changed since the last sync"
         raise StaleError(f"--frozen: {venv} is out of date ({reason}); run `devenv sync` without --frozen")
 
-    if previous is None:
+    if drift:
+        progress(f"packages changed by hand since the last sync ({', '.join(drift)}); recreating the venv")
+        recreate = True
+    elif previous is None:
         # An existing venv made from the same interpreter is adopted, not wiped.
         existing = probe_interpreter(python) if os.path.exists(python) else None
         recreate = existing is None or os.path.realpath(existing["base"]) != os.path.realpath(base)

@@ -36,8 +36,7 @@ PREFIX = ("/opt/dev env/bin", "/opt/it's/*")
 _CLEAN_SH = '[ -z "${_devenv_path+x}${_devenv_rest+x}${_devenv_entry+x}" ] || exit 99'
 _DUMP_SH = f"{_CLEAN_SH}; exec /usr/bin/env -0"
 _DUMP_FISH = (
-    "set -q _devenv_path; or set -q _devenv_prefix; or set -q _devenv_entry; and exit 99;"
-    " /usr/bin/env -0"
+    "set -q _devenv_path; or set -q _devenv_prefix; or set -q _devenv_entry; and exit 99; /usr/bin/env -0"
 )
 VARIANTS: dict[str, tuple[str, list[str], str]] = {
     # id: (executable, arguments before the script, script)
@@ -102,9 +101,7 @@ def source(
     argv = [shell_or_skip(executable), *options, script]
     argv += [str(path)] if executable == "fish" else [executable, str(path)]
     child_env = {"PATH": BASE_PATH, "HOME": str(folder), "LANG": "C.UTF-8", **(base or {})}
-    result = subprocess.run(
-        argv, env=child_env, cwd=folder, capture_output=True, timeout=30, check=False
-    )
+    result = subprocess.run(argv, env=child_env, cwd=folder, capture_output=True, timeout=30, check=False)
     assert result.returncode == 0, (variant, result.returncode, result.stderr[-2000:])
     assert not (folder / "CANARY").exists(), f"{variant} executed part of a value"
     return dict(item.split(b"=", 1) for item in result.stdout.split(b"\0") if item)
@@ -194,9 +191,7 @@ FRAGMENTS = st.sampled_from(
 )  # fmt: skip
 TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=20)
 VALUES = st.lists(st.one_of(TEXT, FRAGMENTS), max_size=6).map("".join)
-RAW_BYTES = st.binary(max_size=40).map(
-    lambda raw: raw.replace(b"\0", b"").decode("utf-8", "surrogateescape")
-)
+RAW_BYTES = st.binary(max_size=40).map(lambda raw: raw.replace(b"\0", b"").decode("utf-8", "surrogateescape"))
 # K_ keeps clear of every name a shell treats specially (PATH, IFS, zsh's path, fish's status).
 KEYS = st.from_regex(r"K_[A-Z0-9_]{0,10}", fullmatch=True)
 PREFIXES = st.lists(
@@ -236,9 +231,7 @@ def test_dotenv_round_trips(variables: dict[str, str], prefix: tuple[str, ...]) 
     if prefix:
         expected["PATH"] = join_path(prefix, BASE_PATH)
     assert got == expected
-    assert dotenv.dotenv_values(stream=io.StringIO(render("dotenv", env)), interpolate=False) == (
-        variables
-    )
+    assert dotenv.dotenv_values(stream=io.StringIO(render("dotenv", env)), interpolate=False) == (variables)
 
 
 @PROPERTY

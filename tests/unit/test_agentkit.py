@@ -74,9 +74,7 @@ def llm_server() -> Iterator[FakeLLM]:
 
 def completion(content: str) -> bytes:
     """An OpenAI-style chat completion body."""
-    return json.dumps(
-        {"choices": [{"message": {"role": "assistant", "content": content}}]}
-    ).encode()
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
 
 
 def llm_env(base_url: str, **extra: str) -> dict[str, str]:
@@ -99,9 +97,7 @@ def test_echo_returns_the_prompt() -> None:
 def test_llm_without_key_says_exactly_how_to_fix_it(env: dict[str, str]) -> None:
     with pytest.raises(NoLLMKeyError) as excinfo:
         Agent().run("hi", env)
-    assert str(excinfo.value) == (
-        "no LLM key configured: set LLM_API_KEY in .env (or use --provider echo)"
-    )
+    assert str(excinfo.value) == ("no LLM key configured: set LLM_API_KEY in .env (or use --provider echo)")
 
 
 def test_llm_is_the_default_provider() -> None:

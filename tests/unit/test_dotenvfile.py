@@ -43,11 +43,21 @@ def test_single_quoted_values_are_marked_literal() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param('A=1\nB="oops\nC=2\nD=3"\n', ".env:2: the quoted value of B runs on to line 4 and swallows what look like assignments (C, D)", id="stray-quote-swallows"),
-        pytest.param('A="oops\nB=1\nC=2\nD="x"junk\n', ".env:1: python-dotenv cannot parse the line for A: a quote opened here", id="stray-quote-unparseable"),
+        pytest.param(
+            'A=1\nB="oops\nC=2\nD=3"\n',
+            ".env:2: the quoted value of B runs on to line 4 and swallows what look like assignments (C, D)",
+            id="stray-quote-swallows",
+        ),
+        pytest.param(
+            'A="oops\nB=1\nC=2\nD="x"junk\n',
+            ".env:1: python-dotenv cannot parse the line for A: a quote opened here",
+            id="stray-quote-unparseable",
+        ),
         pytest.param("A=1\nB\n", ".env:2: B has no '='", id="no-equals"),
         pytest.param("A=l1\nl2\n", ".env:2: l2 has no '='", id="unquoted-multiline"),
-        pytest.param("A: 1\n", ".env:1: cannot parse this line: write KEY=value (not KEY: value)", id="yaml-style"),
+        pytest.param(
+            "A: 1\n", ".env:1: cannot parse this line: write KEY=value (not KEY: value)", id="yaml-style"
+        ),
         pytest.param("1A=1\n", ".env:1: '1A' is not a valid variable name", id="digit-key"),
         pytest.param("A.B=1\n", ".env:1: 'A.B' is not a valid variable name", id="dotted-key"),
         pytest.param("A='a'b\n", ".env:1: python-dotenv cannot parse the line for A", id="junk-after-quote"),

@@ -14,7 +14,13 @@ ENV = CanonicalEnv(
 
 
 def test_apply_keeps_the_base_and_replaces_what_devenv_owns() -> None:
-    base = {"HOME": "/home/me", "LANG": "C.UTF-8", "PYTHONPATH": "/stale", "PYTHONHOME": "/bad", "PATH": "/usr/bin:/bin"}
+    base = {
+        "HOME": "/home/me",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": "/stale",
+        "PYTHONHOME": "/bad",
+        "PATH": "/usr/bin:/bin",
+    }
     child = apply_env(ENV, base)
     assert child["HOME"] == "/home/me" and child["LANG"] == "C.UTF-8"
     assert child["PYTHONPATH"] == "/w/a/src:/w/b/src"  # replaced, never appended to

@@ -171,9 +171,7 @@ def _run_together(code: str, args: list[str], processes: int, cwd: Path) -> None
     assert codes == [0] * processes, [log.read_text() for log in logs]
 
 
-def test_concurrent_runs_from_several_processes_are_all_counted(
-    store: TaskStore, tmp_path: Path
-) -> None:
+def test_concurrent_runs_from_several_processes_are_all_counted(store: TaskStore, tmp_path: Path) -> None:
     task = store.create(prompt="hi", provider="echo")
     _run_together(_INCREMENT, [str(store.path), task.id, "50"], 4, tmp_path)
     assert store.get(task.id).runs == 200
@@ -292,9 +290,7 @@ def test_worker_import_without_rabbitmq_url_says_how_to_fix(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("queue", "expected"), [(None, "ops_core"), ("q_test", "q_test")])
-def test_worker_declares_one_actor_without_retries(
-    tmp_path: Path, queue: str | None, expected: str
-) -> None:
+def test_worker_declares_one_actor_without_retries(tmp_path: Path, queue: str | None, expected: str) -> None:
     # Importing the worker does not connect: RabbitmqBroker declares queues lazily.
     code = (
         "import json, dramatiq, ops_core.tasks.worker as w\n"

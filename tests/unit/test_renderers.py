@@ -67,9 +67,7 @@ def test_sh_without_prefix_has_no_path_code() -> None:
 
 
 def test_fish_exact_text() -> None:
-    env = make_env(
-        {"WIN": "C:\\new\\t", "Q": "it's"}, path_prefix=("/v/bin", "/o p"), unset=("OLD",)
-    )
+    env = make_env({"WIN": "C:\\new\\t", "Q": "it's"}, path_prefix=("/v/bin", "/o p"), unset=("OLD",))
     assert render("fish", env) == (
         f"{HEADER}\n"
         "set -e OLD\n"
@@ -122,11 +120,7 @@ def test_dotenv_without_base_path_explains_path_in_a_comment() -> None:
 def test_json_is_one_sorted_ascii_object() -> None:
     text = render("json", SMALL, base_path="/bin")
     assert text == (
-        "{\n"
-        '  "APP_HOME": "/proj/a b",\n'
-        '  "GREETING": "it\'s",\n'
-        '  "PATH": "/proj/.venv/bin:/bin"\n'
-        "}\n"
+        '{\n  "APP_HOME": "/proj/a b",\n  "GREETING": "it\'s",\n  "PATH": "/proj/.venv/bin:/bin"\n}\n'
     )
     assert json.loads(render("json", make_env({"U": "é☃"}))) == {"U": "é☃"}
     assert render("json", make_env({"U": "é"})).isascii()

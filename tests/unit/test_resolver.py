@@ -47,7 +47,10 @@ def by_key(resolution: Resolution) -> dict[str, tuple[str, str, tuple[str, ...]]
 def test_layers_keep_provenance_and_what_they_overrode() -> None:
     result = by_key(
         run(
-            {".env.defaults": "DATABASE_URL=sqlite:///d\nSERVICE=from-defaults\n", ".env": "SERVICE=from-env\n"},
+            {
+                ".env.defaults": "DATABASE_URL=sqlite:///d\nSERVICE=from-defaults\n",
+                ".env": "SERVICE=from-env\n",
+            },
             outer={"TOKEN": "t"},
             overrides=(("SERVICE", "from-set"),),
         )
@@ -73,7 +76,12 @@ def test_interpolation_sees_lower_layers_earlier_lines_inherited_and_root() -> N
         outer={"HOME": "/home/me"},
     ).values()
     assert values["DATABASE_URL"] == "sqlite:////w/db"
-    assert (values["A"], values["B"], values["C"], values["D"]) == ("svc-a", "svc-a//home/me", "fallback", "${SERVICE}")
+    assert (values["A"], values["B"], values["C"], values["D"]) == (
+        "svc-a",
+        "svc-a//home/me",
+        "fallback",
+        "${SERVICE}",
+    )
 
 
 def test_an_inherited_key_wins_everywhere_including_references() -> None:
@@ -87,15 +95,37 @@ def test_an_inherited_key_wins_everywhere_including_references() -> None:
 @pytest.mark.parametrize(
     ("dotenv", "expected"),
     [
-        pytest.param("DATABASE_URL=x\nA=${NOPE}\n", ".env.defaults:2 references ${NOPE}, which is not defined; add NOPE to [env].inherit", id="undefined"),
-        pytest.param("DATABASE_URL=x\nA=${LATER}\nLATER=1\n", "references ${LATER}, which is not defined", id="forward-reference"),
-        pytest.param("DATABASE_URL=x\nA=${1BAD}\n", "${1BAD} is not a reference devenv understands", id="bad-name"),
-        pytest.param("DATABASE_URL=x\nA=${X-dflt}\n", "${X-dflt} is not a reference devenv understands", id="dash-without-colon"),
-        pytest.param("DATABASE_URL=x\nPYTHONPATH=/x\n", ".env.defaults:2: PYTHONPATH is managed by devenv and cannot be set here; it comes from [paths].pythonpath", id="managed"),
+        pytest.param(
+            "DATABASE_URL=x\nA=${NOPE}\n",
+            ".env.defaults:2 references ${NOPE}, which is not defined; add NOPE to [env].inherit",
+            id="undefined",
+        ),
+        pytest.param(
+            "DATABASE_URL=x\nA=${LATER}\nLATER=1\n",
+            "references ${LATER}, which is not defined",
+            id="forward-reference",
+        ),
+        pytest.param(
+            "DATABASE_URL=x\nA=${1BAD}\n", "${1BAD} is not a reference devenv understands", id="bad-name"
+        ),
+        pytest.param(
+            "DATABASE_URL=x\nA=${X-dflt}\n",
+            "${X-dflt} is not a reference devenv understands",
+            id="dash-without-colon",
+        ),
+        pytest.param(
+            "DATABASE_URL=x\nPYTHONPATH=/x\n",
+            ".env.defaults:2: PYTHONPATH is managed by devenv and cannot be set here; it comes from [paths].pythonpath",
+            id="managed",
+        ),
         pytest.param("DATABASE_URL=x\nPATH=/x\n", "PATH is managed by devenv", id="managed-path"),
         pytest.param("A=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"),
         pytest.param("DATABASE_URL=\n", "required variable(s) not set: DATABASE_URL", id="empty-required"),
-        pytest.param("DATABASE_URL=x\nBIG=" + "x" * (128 * 1024) + "\n", "the value of BIG is longer than 128 KiB", id="too-long"),
+        pytest.param(
+            "DATABASE_URL=x\nBIG=" + "x" * (128 * 1024) + "\n",
+            "the value of BIG is longer than 128 KiB",
+            id="too-long",
+        ),
     ],
 )
 def test_bad_resolutions_name_the_place(dotenv: str, expected: str) -> None:
@@ -105,7 +135,9 @@ def test_bad_resolutions_name_the_place(dotenv: str, expected: str) -> None:
 
 
 def test_missing_required_keys_are_all_listed_at_once() -> None:
-    spec = SPEC.replace('required = ["DATABASE_URL"]', 'required = ["DATABASE_URL", "RABBITMQ_URL", "SERVICE"]')
+    spec = SPEC.replace(
+        'required = ["DATABASE_URL"]', 'required = ["DATABASE_URL", "RABBITMQ_URL", "SERVICE"]'
+    )
     with pytest.raises(ResolveError, match=r"not set: DATABASE_URL, RABBITMQ_URL \(\[dotenv\].required\)"):
         run({".env.defaults": "A=1\n", ".env": None}, spec=spec)
 
@@ -117,7 +149,10 @@ def test_nul_from_the_outer_environment_or_set_is_refused() -> None:
 
 def test_managed_key_in_inherit_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match=r"\[env\].inherit names PYTHONPATH"):
-        run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=SPEC.replace('"TOKEN", "HOME"', '"PYTHONPATH"'))
+        run(
+            {".env.defaults": "DATABASE_URL=x\n", ".env": None},
+            spec=SPEC.replace('"TOKEN", "HOME"', '"PYTHONPATH"'),
+        )
 
 
 def test_managed_keys_are_absolute_ordered_and_fingerprinted() -> None:
@@ -134,6 +169,9 @@ def test_managed_keys_are_absolute_ordered_and_fingerprinted() -> None:
 
 
 def test_no_pythonpath_entries_means_an_inherited_one_is_removed() -> None:
-    result = run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=SPEC.replace('"b/src", "a/src", "b/src"', ""))
+    result = run(
+        {".env.defaults": "DATABASE_URL=x\n", ".env": None},
+        spec=SPEC.replace('"b/src", "a/src", "b/src"', ""),
+    )
     child = apply_env(result.canonical(), {"PYTHONPATH": "/stale", "PATH": "/usr/bin"})
     assert "PYTHONPATH" not in child

@@ -16,12 +16,23 @@ def write(root: Path, text: str) -> None:
 
 def test_round_trip_keeps_hostile_values(tmp_path: Path) -> None:
     values = {"A": "line1\nline2", "B": "", "C": "it's $(x) `y` \\ \r\t é☃", "D": "caf\udce9"}
-    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables=values, path_prefix=["/v/bin"], unset=["X"], secret=["C"])
+    env = CanonicalEnv(
+        root=str(tmp_path),
+        fingerprint="abc",
+        variables=values,
+        path_prefix=["/v/bin"],
+        unset=["X"],
+        secret=["C"],
+    )
     write(tmp_path, encode_snapshot(env, [], [("TOKEN", None), ("OTHER", "v")]))
     snapshot = read_snapshot(str(tmp_path))
     assert snapshot is not None
     assert snapshot.env.variables == dict(sorted(values.items()))
-    assert (snapshot.env.path_prefix, snapshot.env.unset, snapshot.env.secret) == (("/v/bin",), ("X",), ("C",))
+    assert (snapshot.env.path_prefix, snapshot.env.unset, snapshot.env.secret) == (
+        ("/v/bin",),
+        ("X",),
+        ("C",),
+    )
     assert snapshot.inherited == [("TOKEN", None), ("OTHER", "v")]
 
 
@@ -40,7 +51,10 @@ def test_freshness_follows_stat_and_inherited_values(tmp_path: Path) -> None:
     watched.write_text("A=1\n")
     absent = tmp_path / ".env.local"
     env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables={})
-    write(tmp_path, encode_snapshot(env, [stat_record(str(watched)), stat_record(str(absent))], [("TOKEN", "t")]))
+    write(
+        tmp_path,
+        encode_snapshot(env, [stat_record(str(watched)), stat_record(str(absent))], [("TOKEN", "t")]),
+    )
     snapshot = read_snapshot(str(tmp_path))
     assert snapshot is not None
     assert snapshot.is_fresh({"TOKEN": "t"})

@@ -61,7 +61,10 @@ def test_the_design_example_parses_completely() -> None:
     assert spec.env.unset == ("PYTHONHOME", "PYTHONSTARTUP")
     service = spec.service("rabbitmq")
     assert (service.check, service.url, service.start, service.timeout) == (
-        "amqp", "${RABBITMQ_URL}", ("rabbitmq-server", "-detached"), 30.0,
+        "amqp",
+        "${RABBITMQ_URL}",
+        ("rabbitmq-server", "-detached"),
+        30.0,
     )
     worker = spec.process("worker")
     assert worker.ready == AmqpQueueReady(queue="ops_core", consumers=1)
@@ -79,21 +82,65 @@ def test_an_empty_spec_has_defaults() -> None:
     ("text", "expected"),
     [
         pytest.param("[pyton]\n", "/p/envspec.toml:1: [pyton] is not a known table", id="unknown-table"),
-        pytest.param("[python]\nrequire = '>=3'\n", "/p/envspec.toml:2: [python].require is not a known key", id="unknown-key"),
-        pytest.param("[python]\nrequires = 3\n", "/p/envspec.toml:2: [python].requires must be a string, not an integer", id="wrong-type"),
-        pytest.param("[python]\nrequires = 'three'\n", "[python].requires = 'three' is not a PEP 440 specifier", id="bad-specifier"),
-        pytest.param("[vars]\nPORT = 5432\n", '/p/envspec.toml:2: [vars].PORT must be a string, not an integer; write PORT = "5432"', id="vars-int"),
+        pytest.param(
+            "[python]\nrequire = '>=3'\n",
+            "/p/envspec.toml:2: [python].require is not a known key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            "[python]\nrequires = 3\n",
+            "/p/envspec.toml:2: [python].requires must be a string, not an integer",
+            id="wrong-type",
+        ),
+        pytest.param(
+            "[python]\nrequires = 'three'\n",
+            "[python].requires = 'three' is not a PEP 440 specifier",
+            id="bad-specifier",
+        ),
+        pytest.param(
+            "[vars]\nPORT = 5432\n",
+            '/p/envspec.toml:2: [vars].PORT must be a string, not an integer; write PORT = "5432"',
+            id="vars-int",
+        ),
         pytest.param("[vars]\n'A-B' = 'x'\n", "[vars].A-B is not a variable name", id="vars-bad-key"),
-        pytest.param("[dotenv]\nfiles = ['.env']\noptional = ['.env.local']\n", "[dotenv].optional names '.env.local', which is not in [dotenv].files", id="optional-not-listed"),
+        pytest.param(
+            "[dotenv]\nfiles = ['.env']\noptional = ['.env.local']\n",
+            "[dotenv].optional names '.env.local', which is not in [dotenv].files",
+            id="optional-not-listed",
+        ),
         pytest.param("[env]\ninherit = ['bad key']\n", "[env].inherit names 'bad key'", id="bad-inherit"),
-        pytest.param("[services.mq]\ncheck = 'http'\nurl = 'x'\n", "/p/envspec.toml:2: [services.mq].check must be \"amqp\" or \"tcp\"", id="bad-check"),
-        pytest.param("[processes.w]\ncommand = ['x']\nneeds = ['mq']\n", "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services]", id="undeclared-need"),
-        pytest.param("[processes.w]\ncommand = []\n", "[processes.w].command is required", id="empty-command"),
-        pytest.param("[processes.w]\ncommand = ['x']\nready = { log = 'a', tcp = 'h:1' }\n", "must have exactly one of amqp_queue, log, tcp", id="two-probes"),
-        pytest.param("[processes.w]\ncommand = ['x']\nready = { log = '(' }\n", "log pattern is not a valid regex", id="bad-regex"),
-        pytest.param("[processes.w]\ncommand = ['x']\nstop_timeout = -1\n", "[processes.w].stop_timeout must be a positive number of seconds", id="negative-timeout"),
+        pytest.param(
+            "[services.mq]\ncheck = 'http'\nurl = 'x'\n",
+            '/p/envspec.toml:2: [services.mq].check must be "amqp" or "tcp"',
+            id="bad-check",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nneeds = ['mq']\n",
+            "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services]",
+            id="undeclared-need",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = []\n", "[processes.w].command is required", id="empty-command"
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { log = 'a', tcp = 'h:1' }\n",
+            "must have exactly one of amqp_queue, log, tcp",
+            id="two-probes",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { log = '(' }\n",
+            "log pattern is not a valid regex",
+            id="bad-regex",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nstop_timeout = -1\n",
+            "[processes.w].stop_timeout must be a positive number of seconds",
+            id="negative-timeout",
+        ),
         pytest.param("[paths]\npythonpath = ['a:b']\n", "[paths].pythonpath entry 'a:b'", id="colon-in-path"),
-        pytest.param("[python]\nrequires = '>=3'\n[python]\n", "/p/envspec.toml:3: invalid TOML", id="duplicate-table"),
+        pytest.param(
+            "[python]\nrequires = '>=3'\n[python]\n", "/p/envspec.toml:3: invalid TOML", id="duplicate-table"
+        ),
         pytest.param("schema = 2\n", "schema = 2 is not supported", id="future-schema"),
     ],
 )
@@ -111,5 +158,5 @@ def test_probes_of_each_kind() -> None:
     )
     assert spec.process("a").ready == LogReady(pattern="ready")
     assert spec.process("b").ready == TcpReady(address="127.0.0.1:80")
-    with pytest.raises(SpecError, match="no process named 'c'.*declared: a, b"):
+    with pytest.raises(SpecError, match=r"no process named 'c'.*declared: a, b"):
         spec.process("c")

@@ -16,16 +16,12 @@ class Agent:
         """Remember the provider name; fail at once if agentkit does not know it."""
         if provider not in PROVIDERS:
             known = ", ".join(sorted(PROVIDERS))
-            raise UnknownProviderError(
-                f"unknown provider {provider!r}: known providers are {known}"
-            )
+            raise UnknownProviderError(f"unknown provider {provider!r}: known providers are {known}")
         self.provider_name = provider
 
     def run(self, prompt: str, environ: Mapping[str, str] | None = None) -> str:
         """Answer `prompt`; configuration is read from `environ` (default: the process env)."""
         # Read the environment per run, not per import: the worker gets its configuration
         # from the environment devenv applied, and tests pass an explicit mapping instead.
-        provider: Provider = PROVIDERS[self.provider_name](
-            os.environ if environ is None else environ
-        )
+        provider: Provider = PROVIDERS[self.provider_name](os.environ if environ is None else environ)
         return provider.complete(prompt)

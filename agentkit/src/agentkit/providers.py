@@ -82,9 +82,7 @@ class LLMProvider:
         except ValueError:
             timeout = -1.0
         if not timeout > 0:
-            raise ProviderError(
-                f"LLM_TIMEOUT must be a positive number of seconds, got {raw_timeout!r}"
-            )
+            raise ProviderError(f"LLM_TIMEOUT must be a positive number of seconds, got {raw_timeout!r}")
         return cls(
             api_key=api_key,
             base_url=base_url,
@@ -100,9 +98,7 @@ class LLMProvider:
     def complete(self, prompt: str) -> str:
         """POST the prompt and return the first choice's message content."""
         where = _mask(self.endpoint)
-        body = json.dumps(
-            {"model": self.model, "messages": [{"role": "user", "content": prompt}]}
-        ).encode()
+        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}]}).encode()
         request = urllib.request.Request(
             self.endpoint,
             data=body,

@@ -131,9 +131,7 @@ class TaskStore:
         """Mark the task FAILED with `error`, the reason a user reads."""
         return self._finish(task_id, "FAILED", result=None, error=error)
 
-    def _finish(
-        self, task_id: str, status: TaskStatus, *, result: str | None, error: str | None
-    ) -> Task:
+    def _finish(self, task_id: str, status: TaskStatus, *, result: str | None, error: str | None) -> Task:
         with self._write() as conn:
             row = conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?, updated_at = ? "

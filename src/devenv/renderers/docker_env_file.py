@@ -41,6 +41,5 @@ def _check(key: str, value: str) -> None:
         problem = "is 64 KiB or longer, more than --env-file reads on one line"
     if problem:
         raise RenderError(
-            f"devenv cannot write {key} in docker format: its value {problem};"
-            " use --format dotenv or json"
+            f"devenv cannot write {key} in docker format: its value {problem}; use --format dotenv or json"
         )

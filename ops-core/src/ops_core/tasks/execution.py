@@ -20,9 +20,7 @@ def execute(task_id: str, store: TaskStore, environ: Mapping[str, str] | None = 
     if task.finished:
         # Redelivery of a message whose task already ended (e.g. a worker killed after the
         # write but before the ack): the run is counted, the outcome is left as it was.
-        log.warning(
-            "task %s already %s; not running it again (run %d)", task_id, task.status, task.runs
-        )
+        log.warning("task %s already %s; not running it again (run %d)", task_id, task.status, task.runs)
         return task
     log.info("task %s started (provider=%s, run %d)", task_id, task.provider, task.runs)
     started = time.monotonic()

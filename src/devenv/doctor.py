@@ -1,0 +1,446 @@
+"""`devenv doctor`: every way a project's environment can be broken, checked in order.
+
+Read-only: it never writes `.devenv/` or the venv. Checks run in the order a user would fix
+them (spec, interpreter, packages, paths, variables, state, services, shell); one that
+depends on an earlier failure says it was skipped and why, rather than failing again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeAlias, TypedDict
+
+from devenv.environment import CanonicalEnv
+from devenv.errors import DevenvError
+from devenv.resolver import Resolution
+from devenv.secrets import Masker
+from devenv.spec import Spec
+from devenv.store import EnvDocument
+
+CheckStatus: TypeAlias = Literal["ok", "warn", "fail"]
+
+SYNC = "devenv sync"
+LOAD_ENV = 'eval "$(devenv print-env)"'
+
+_REQUIRED_MISSING = re.compile(r"required variable\(s\) not set: ([A-Za-z0-9_, ]+) \(")
+
+
+class CheckJson(TypedDict):
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str
+
+
+class DoctorJson(TypedDict):
+    """The `devenv doctor --json` shape."""
+
+    root: str
+    ok: bool
+    checks: list[CheckJson]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Check:
+    """One check's result; `fix` is a command the user can paste (empty when ok)."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DoctorReport:
+    """Every check in order; exit 1 when any failed (warnings do not fail)."""
+
+    root: str
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> bool:
+        """True when any check failed."""
+        return any(check.status == "fail" for check in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """What `devenv doctor` exits with: 1 when any check failed, else 0."""
+        return 1 if self.failed else 0
+
+    def check(self, name: str) -> Check:
+        """The check called `name`."""
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(name)
+
+    def to_json(self) -> DoctorJson:
+        """The JSON form (`devenv doctor --json`)."""
+        return {
+            "root": self.root,
+            "ok": not self.failed,
+            "checks": [
+                {"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix} for c in self.checks
+            ],
+        }
+
+
+def _ok(name: str, detail: str) -> Check:
+    return Check(name=name, status="ok", detail=detail)
+
+
+def _fail(name: str, detail: str, fix: str) -> Check:
+    return Check(name=name, status="fail", detail=detail, fix=fix)
+
+
+def _skip(name: str, reason: str) -> Check:
+    # Not a failure of its own (the earlier one already fails the run, and its fix comes
+    # first), but not "ok" either: nothing was checked.
+    return Check(name=name, status="warn", detail=f"skipped: {reason}")
+
+
+def _edit(path: str) -> str:
+    return f"${{EDITOR:-vi}} {shlex.quote(path)}"
+
+
+class _Doctor:
+    """Runs the checks, carrying what each one learned to the next."""
+
+    def __init__(self, root: str, outer: Mapping[str, str]) -> None:
+        self.root = root
+        self.outer = outer
+        self.checks: list[Check] = []
+        self.spec: Spec | None = None
+        self.document: EnvDocument | None = None
+        self.interpreter_ok = False
+        self.resolution: Resolution | None = None
+
+    def add(self, check: Check) -> None:
+        self.checks.append(check)
+
+    def report(self) -> DoctorReport:
+        # Mask last, with the newest values known: any message may quote a URL or a value.
+        env = self.resolution.canonical() if self.resolution is not None else _snapshot_env(self.root)
+        masker = Masker.from_env(env) if env is not None else Masker()
+        checks = tuple(
+            Check(name=c.name, status=c.status, detail=masker.mask(c.detail), fix=masker.mask(c.fix))
+            for c in self.checks
+        )
+        return DoctorReport(root=self.root, checks=checks)
+
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root) if path.startswith(self.root + os.sep) else path
+
+    def run(self) -> DoctorReport:
+        self.check_spec()
+        if self.spec is None:
+            for name in ("interpreter", "packages", "pythonpath", "variables", "state", "shell"):
+                self.add(_skip(name, "spec invalid"))
+            return self.report()
+        spec = self.spec
+        self.check_interpreter(spec)
+        self.check_packages(spec)
+        self.check_pythonpath(spec)
+        self.check_variables(spec)
+        self.check_state(spec)
+        for service in spec.services:
+            self.check_service(spec, service.name)
+        self.check_shell()
+        return self.report()
+
+    # -- the checks, in order -----------------------------------------------------------------
+
+    def check_spec(self) -> None:
+        from devenv.root import SPEC_FILENAME
+        from devenv.spec import load_spec
+
+        try:
+            self.spec = load_spec(self.root)
+        except DevenvError as error:
+            self.add(_fail("spec", str(error), _edit(os.path.join(self.root, SPEC_FILENAME))))
+            return
+        counts = f"{len(self.spec.services)} service(s), {len(self.spec.processes)} process(es)"
+        self.add(_ok("spec", f"{SPEC_FILENAME} is valid (schema 1; {counts})"))
+
+    def check_interpreter(self, spec: Spec) -> None:
+        from devenv.store import read_document
+        from devenv.venv import probe_interpreter, venv_python
+
+        try:
+            self.document = read_document(self.root)
+        except DevenvError as error:
+            self.add(_fail("interpreter", str(error), SYNC))
+            return
+        python = venv_python(spec)
+        if self.document is None:
+            self.add(_fail("interpreter", "no .devenv/ environment yet (never synced)", SYNC))
+            return
+        facts = probe_interpreter(python) if os.path.exists(python) else None
+        if facts is None:
+            self.add(_fail("interpreter", f"{python}: the venv interpreter is missing or broken", SYNC))
+            return
+        recorded = self.document["python"]["interpreter"]
+        if recorded != python:
+            self.add(
+                _fail(
+                    "interpreter",
+                    f"the venv moved: .devenv/ records {recorded}, [python].venv gives {python}",
+                    SYNC,
+                )
+            )
+            return
+        if spec.python.requires:
+            from packaging.specifiers import SpecifierSet
+
+            if not SpecifierSet(spec.python.requires).contains(facts["version"], prereleases=True):
+                self.add(
+                    _fail(
+                        "interpreter",
+                        f"{facts['implementation']} {facts['version']} ({python}) does not satisfy "
+                        f"[python].requires = {spec.python.requires!r}",
+                        SYNC,
+                    )
+                )
+                return
+        self.interpreter_ok = True
+        requires = f", satisfies {spec.python.requires!r}" if spec.python.requires else ""
+        self.add(
+            _ok("interpreter", f"{facts['implementation']} {facts['version']} ({self.rel(python)}{requires})")
+        )
+
+    def check_packages(self, spec: Spec) -> None:
+        from devenv.venv import installed_packages, venv_python
+
+        if not self.interpreter_ok or self.document is None:
+            self.add(_skip("packages", "no usable interpreter"))
+            return
+        record = self.document["python"]
+        if record["packages"] != list(spec.python.packages):
+            self.add(
+                _fail(
+                    "packages",
+                    f"[python].packages changed since the last sync (synced: {record['packages']}, "
+                    f"now: {list(spec.python.packages)})",
+                    SYNC,
+                )
+            )
+            return
+        python = venv_python(spec)
+        try:
+            current = set(installed_packages(python))
+        except DevenvError as error:
+            self.add(_fail("packages", str(error), SYNC))
+            return
+        recorded = set(record["installed"])
+        added = sorted(current - recorded)
+        removed = sorted(recorded - current)
+        if not added and not removed:
+            self.add(_ok("packages", f"{len(current)} installed, as recorded by the last sync"))
+            return
+        parts = []
+        if added:
+            parts.append(f"installed by hand: {', '.join(added)}")
+        if removed:
+            parts.append(f"removed or changed by hand: {', '.join(removed)}")
+        # `devenv sync` notices the difference and rebuilds the venv from [python].packages.
+        self.add(_fail("packages", "the venv drifted from the last sync: " + "; ".join(parts), SYNC))
+
+    def check_pythonpath(self, spec: Spec) -> None:
+        from devenv.resolver import pythonpath_entries
+
+        missing = [
+            entry
+            for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False)
+            if not os.path.isdir(absolute)
+        ]
+        if missing:
+            self.add(
+                _fail(
+                    "pythonpath",
+                    f"[paths].pythonpath folder(s) missing: {', '.join(missing)}",
+                    "mkdir -p " + " ".join(shlex.quote(entry) for entry in missing),
+                )
+            )
+            return
+        self.add(_ok("pythonpath", f"{len(spec.pythonpath)} folder(s) present"))
+
+    def check_variables(self, spec: Spec) -> None:
+        from devenv.errors import DotenvError
+        from devenv.project import dotenv_sources
+        from devenv.resolver import resolve
+
+        try:
+            # Not resolve_project: a missing pythonpath folder is its own check above.
+            self.resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=self.outer)
+        except DevenvError as error:
+            target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
+            missing = _REQUIRED_MISSING.search(str(error))
+            if missing and not isinstance(error, DotenvError):
+                keys = missing.group(1).split(", ")
+                fix = " && ".join(f"echo '{key}=...' >> {shlex.quote(target)}" for key in keys)
+            else:
+                fix = _edit(_file_in(str(error), spec) or target)
+            self.add(_fail("variables", str(error), fix))
+            return
+        count = len(self.resolution.variables)
+        required = f", all {len(spec.dotenv.required)} required set" if spec.dotenv.required else ""
+        self.add(_ok("variables", f"{count} resolved{required}"))
+
+    def check_state(self, spec: Spec) -> None:
+        from devenv.snapshot import read_snapshot
+
+        snapshot = read_snapshot(self.root)
+        if snapshot is None or self.document is None:
+            self.add(_fail("state", ".devenv/ is missing or unreadable", SYNC))
+            return
+        if os.path.normpath(snapshot.env.root) != os.path.normpath(self.root):
+            self.add(_fail("state", f".devenv/ was made for {snapshot.env.root} (the project moved)", SYNC))
+            return
+        if snapshot.is_fresh(self.outer):
+            self.add(_ok("state", f".devenv/ is current (fingerprint {snapshot.env.fingerprint})"))
+            return
+        if self.resolution is not None and self.resolution.fingerprint == snapshot.env.fingerprint:
+            # Inputs were touched (or re-saved) without changing any value: nothing to do.
+            self.add(_ok("state", f".devenv/ is current (fingerprint {snapshot.env.fingerprint})"))
+            return
+        changed = [self.rel(path) for path, size, mtime in snapshot.inputs if _stamp(path) != (size, mtime)]
+        changed += [f"outer {key}" for key, value in snapshot.inherited if self.outer.get(key) != value]
+        self.add(
+            _fail(
+                "state",
+                f".devenv/ is stale: {', '.join(changed) or 'inputs'} changed since the last sync; "
+                "a sourced shell or running process still has the old values",
+                SYNC,
+            )
+        )
+
+    def check_service(self, spec: Spec, name: str) -> None:
+        check_name = f"service {name}"
+        if self.resolution is None:
+            self.add(_skip(check_name, "variables do not resolve"))
+            return
+        from devenv.services import check_service, mask_url, service_url
+
+        service = spec.service(name)
+        try:
+            # A deadline already reached means one attempt: doctor reports the state now, it
+            # does not wait [services].timeout for a service that may never come up.
+            check_service(service, self.resolution.values(), deadline=time.monotonic())
+        except DevenvError as error:
+            self.add(_fail(check_name, str(error), _service_fix(spec, name, str(error))))
+            return
+        url = mask_url(service_url(service, self.resolution.values()))
+        self.add(_ok(check_name, f"{service.check} {url} reachable"))
+
+    def check_shell(self) -> None:
+        env = self.resolution.canonical() if self.resolution is not None else _snapshot_env(self.root)
+        if env is None:
+            self.add(_skip("shell", "no resolved environment to compare with"))
+            return
+        self.add(shell_drift(env, self.outer))
+
+
+def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
+    """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set."""
+    loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
+    problems: list[str] = []
+    different = sorted(
+        key
+        for key, value in env.variables.items()
+        if key not in ("PYTHONPATH", "DEVENV_FINGERPRINT") and outer.get(key) != value
+    )
+    if different:
+        shown = ", ".join(different[:5]) + (f" and {len(different) - 5} more" if len(different) > 5 else "")
+        problems.append(f"differs: {shown}")
+    wanted_pythonpath = env.variables.get("PYTHONPATH")
+    if wanted_pythonpath is not None and outer.get("PYTHONPATH") != wanted_pythonpath:
+        state = "missing" if "PYTHONPATH" not in outer else "different"
+        problems.append(f"PYTHONPATH {state}")
+    leftovers = sorted(key for key in env.unset if key in outer)
+    if leftovers:
+        problems.append(f"should be unset: {', '.join(leftovers)}")
+    if env.path_prefix:
+        first = outer.get("PATH", "").split(os.pathsep)[0]
+        if first != env.path_prefix[0]:
+            problems.append(f"PATH does not start with {env.path_prefix[0]}")
+    if outer.get("DEVENV_FINGERPRINT") not in (None, env.fingerprint):
+        problems.append("fingerprint stale")
+    if not problems:
+        return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint})")
+    if not loaded:
+        return Check(
+            name="shell",
+            status="warn",
+            detail="this shell has not loaded the project environment (" + "; ".join(problems) + ")",
+            fix=LOAD_ENV,
+        )
+    return _fail(
+        "shell", "this shell drifted from the canonical environment: " + "; ".join(problems), LOAD_ENV
+    )
+
+
+def _snapshot_env(root: str) -> CanonicalEnv | None:
+    from devenv.snapshot import read_snapshot
+
+    snapshot = read_snapshot(root)
+    return snapshot.env if snapshot is not None else None
+
+
+def _stamp(path: str) -> tuple[str, str]:
+    from devenv.snapshot import stat_record
+
+    _, size, mtime = stat_record(path)
+    return size, mtime
+
+
+def _file_in(message: str, spec: Spec) -> str | None:
+    # Dotenv and resolve errors start with `name:line:`; the editor wants the file.
+    for name in spec.dotenv.files:
+        if message.startswith(f"{name}:"):
+            return name
+    return None
+
+
+#: Causes (services.py messages) that waiting or starting cannot fix: the URL is wrong.
+_URL_PROBLEMS = ("authentication failed", "virtual host", "does not resolve", "cannot be parsed", "protocol")
+
+
+def _service_fix(spec: Spec, name: str, message: str) -> str:
+    service = spec.service(name)
+    dotenv = spec.dotenv.files[-1] if spec.dotenv.files else os.path.basename(spec.path)
+    if any(problem in message for problem in _URL_PROBLEMS):
+        return _edit(dotenv)
+    if service.start:
+        return shlex.join(service.start)
+    script = os.path.join("scripts", f"start-{name}")
+    if os.path.isfile(os.path.join(spec.root, script)):
+        return script
+    return _edit(dotenv)
+
+
+def run_checks(root: str, outer_environ: Mapping[str, str]) -> DoctorReport:
+    """Run every doctor check for the project at `root`, seen from a shell with `outer_environ`."""
+    return _Doctor(root, outer_environ).run()
+
+
+_MARK: dict[CheckStatus, str] = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def format_doctor(report: DoctorReport) -> str:
+    """Human text: one line per check (`fix:` appended to warnings and failures), then a total."""
+    width = max((len(check.name) for check in report.checks), default=0)
+    lines = []
+    for check in report.checks:
+        line = f"{_MARK[check.status]}  {check.name.ljust(width)}  {check.detail}"
+        if check.fix:
+            line += f"  (fix: {check.fix})"
+        lines.append(line)
+    failed = sum(check.status == "fail" for check in report.checks)
+    warned = sum(check.status == "warn" for check in report.checks)
+    lines.append(f"{failed} failed, {warned} warning(s), {len(report.checks) - failed - warned} ok")
+    return "\n".join(lines) + "\n"

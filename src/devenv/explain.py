@@ -1,0 +1,179 @@
+"""`devenv explain [KEY]`: each variable's value (secrets masked) and where it came from.
+
+It resolves the current inputs (what the next launch will get) without writing `.devenv/`,
+so it answers "why does my process see this value" even before a sync.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypedDict
+
+from devenv.environment import MANAGED_BY, join_path
+from devenv.errors import UsageError
+from devenv.resolver import MANAGED_SOURCE, Resolution
+
+
+class ExplainedJson(TypedDict):
+    key: str
+    value: str
+    masked: bool
+    source: str
+    overrode: list[str]
+    managed_by: str | None
+
+
+class ExplanationJson(TypedDict):
+    """The `devenv explain --json` shape."""
+
+    root: str
+    revealed: bool
+    variables: list[ExplainedJson]
+    not_set: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExplainedVariable:
+    """One variable: its shown value, its provenance, what it overrode (lowest layer first)."""
+
+    key: str
+    value: str
+    masked: bool
+    source: str
+    overrode: tuple[str, ...] = ()
+    #: For managed keys: the envspec.toml key that controls the value.
+    managed_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Explanation:
+    """The variables explained, plus declared keys that are deliberately not set, and why."""
+
+    root: str
+    variables: tuple[ExplainedVariable, ...]
+    not_set: tuple[tuple[str, str], ...] = ()
+    revealed: bool = False
+
+    def to_json(self) -> ExplanationJson:
+        """The JSON form (`devenv explain --json`)."""
+        return {
+            "root": self.root,
+            "revealed": self.revealed,
+            "variables": [
+                {
+                    "key": v.key,
+                    "value": v.value,
+                    "masked": v.masked,
+                    "source": v.source,
+                    "overrode": list(v.overrode),
+                    "managed_by": v.managed_by,
+                }
+                for v in self.variables
+            ],
+            "not_set": dict(self.not_set),
+        }
+
+
+def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal: bool = False) -> Explanation:
+    """Explain every variable of the project at `root` (or only `key`) as a launch would see it."""
+    from devenv.project import dotenv_sources
+    from devenv.resolver import resolve
+    from devenv.spec import load_spec
+
+    spec = load_spec(root)
+    resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=outer)
+    explained = _explained(resolution, outer, reveal=reveal)
+    not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)
+    if key is None:
+        return Explanation(root=root, variables=explained, not_set=not_set, revealed=reveal)
+    for variable in explained:
+        if variable.key == key:
+            return Explanation(root=root, variables=(variable,), revealed=reveal)
+    for name, reason in not_set:
+        if name == key:
+            return Explanation(root=root, variables=(), not_set=((name, reason),), revealed=reveal)
+    raise UsageError(_unknown(key, [v.key for v in explained] + [name for name, _ in not_set]))
+
+
+def _explained(
+    resolution: Resolution, outer: Mapping[str, str], *, reveal: bool
+) -> tuple[ExplainedVariable, ...]:
+    from devenv.secrets import mask_value
+
+    declared = resolution.secret
+    result = []
+    for variable in resolution.variables:
+        shown = variable.value if reveal else mask_value(variable.key, variable.value, declared)
+        result.append(
+            ExplainedVariable(
+                key=variable.key,
+                value=shown,
+                masked=shown != variable.value,
+                source=variable.source,
+                overrode=variable.overrode,
+                managed_by=MANAGED_BY.get(variable.key) if variable.source == MANAGED_SOURCE else None,
+            )
+        )
+    if resolution.path_prefix:
+        # PATH is managed but not stored as a variable: it depends on the caller's PATH.
+        path = join_path(resolution.path_prefix, outer.get("PATH", os.defpath))
+        result.append(
+            ExplainedVariable(
+                key="PATH",
+                value=path,
+                masked=False,
+                source=MANAGED_SOURCE,
+                managed_by=MANAGED_BY["PATH"],
+            )
+        )
+    return tuple(sorted(result, key=lambda v: v.key))
+
+
+def _not_set(
+    inherit: tuple[str, ...], unset: tuple[str, ...], resolution: Resolution, outer: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    values = resolution.values()
+    reasons = []
+    for key in inherit:
+        if key not in values:
+            reasons.append((key, "listed in [env].inherit but not set in the outer environment"))
+    for key in resolution.unset:
+        if key not in values:
+            why = "[env].unset" if key in unset else "[paths].pythonpath is empty"
+            reasons.append((key, f"removed from every launch ({why})"))
+    return tuple(reasons)
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    close += [name for name in known if name not in close and key.lower() == name.lower()]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"{key} is not a variable of this project{hint} "
+        "(`devenv explain` lists them all; declare new ones in envspec.toml [vars] or a dotenv file)"
+    )
+
+
+def format_explain(explanation: Explanation) -> str:
+    """Human text: `KEY=value` then its provenance, one variable per paragraph-less line pair."""
+    lines = []
+    for variable in explanation.variables:
+        value = variable.value if variable.value.isprintable() else repr(variable.value)
+        lines.append(f"{variable.key}={value}")
+        if variable.managed_by:
+            origin = f"managed by devenv, controlled by {variable.managed_by}"
+        else:
+            origin = f"from {variable.source}"
+        if variable.overrode:
+            origin += f"; overrode {', '.join(reversed(variable.overrode))}"
+        lines.append(f"    {origin}")
+    for key, reason in explanation.not_set:
+        lines.append(f"{key} (not set)")
+        lines.append(f"    {reason}")
+    if any(v.masked for v in explanation.variables):
+        lines.append("(*** = secret, masked; `devenv explain --reveal KEY` shows it)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,171 @@
+"""Which variables are secret, and masking them in everything devenv shows or logs.
+
+Keys are classified by explicit `[env].secret` plus whole-token name heuristics (research
+SEC-01); credentials inside URLs are masked in any variable. `Masker` redacts every secret
+value from free text, in the encodings a value takes on its way into logs (SEC-02).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus, unquote
+
+from devenv.environment import CanonicalEnv
+
+MASK = "***"
+
+#: Secret values shorter than this are not masked: masking "1" or "true" mangles all output
+#: (SEC-02; FlowSpec and cuenv use a minimum length for the same reason).
+MIN_MASKED_LENGTH = 4
+
+#: A key is secret when any of its `_`-separated tokens is one of these (whole tokens only:
+#: PASSENGER, KEYBOARD and MONKEY are not secrets).
+SECRET_TOKENS = frozenset(
+    {
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "SECRET",
+        "TOKEN",
+        "APIKEY",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "AUTH",
+        "COOKIE",
+        "SESSION",
+        "DSN",
+    }
+)
+
+#: `scheme://user:PASSWORD@host`: only the password is masked, as the Azure Pipelines agent
+#: does (UrlSecretPattern); the user name and host stay readable for debugging.
+_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^@\s]+)(?=@)")
+
+#: Values that are credentials whatever their key is called (SEC-01 rule 3).
+_TOKEN_VALUE = re.compile(
+    r"^(?:ghp_|gho_|ghs_|github_pat_|xox[abposr]-|AKIA[0-9A-Z]{12}|sk-[A-Za-z0-9_-]{16})"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+)
+
+
+def _tokens(key: str) -> list[str]:
+    return [token for token in re.split(r"[_\-]", key.upper()) if token]
+
+
+def is_secret_key(key: str, declared: Iterable[str] = ()) -> bool:
+    """True when `key` is listed in [env].secret or its name says it holds a credential."""
+    if key in declared:
+        return True
+    tokens = _tokens(key)
+    if any(token in SECRET_TOKENS for token in tokens):
+        return True
+    if "PRIVATE" in tokens and "KEY" in tokens:
+        return True
+    # `*_KEY` covers API_KEY, ACCESS_KEY, SECRET_KEY...; a public key is published on purpose.
+    return len(tokens) >= 2 and tokens[-1] == "KEY" and tokens[-2] != "PUBLIC"
+
+
+def url_passwords(value: str) -> list[str]:
+    """The password parts of every `scheme://user:password@` URL inside `value`."""
+    return [match.group("password") for match in _URL_PASSWORD.finditer(value)]
+
+
+def mask_url(value: str) -> str:
+    """`value` with the password of every URL in it replaced by `***`."""
+    return _URL_PASSWORD.sub(lambda match: match.group("prefix") + MASK, value)
+
+
+def looks_like_token(value: str) -> bool:
+    """True when `value` has the shape of a well-known credential (GitHub, Slack, AWS, keys)."""
+    return _TOKEN_VALUE.search(value) is not None
+
+
+def mask_value(key: str, value: str, declared: Iterable[str] = ()) -> str:
+    """How `value` of `key` is shown to humans: `***` for secrets, URL passwords masked."""
+    if not value:
+        return value  # an empty secret reveals nothing, and "empty" is worth seeing
+    if is_secret_key(key, declared) or looks_like_token(value):
+        return MASK
+    return mask_url(value)
+
+
+def secret_values(variables: Mapping[str, str], declared: Iterable[str] = ()) -> list[str]:
+    """Every value in `variables` that must never be shown: secret keys' values, URL passwords."""
+    declared = tuple(declared)
+    found: list[str] = []
+    for key, value in variables.items():
+        if is_secret_key(key, declared) or looks_like_token(value):
+            found.append(value)
+        for password in url_passwords(value):
+            found += [password, unquote(password)]
+    return [value for value in dict.fromkeys(found) if value]
+
+
+def encoded_forms(secret: str) -> list[str]:
+    """`secret` as it may appear in text: raw, per line, URL-, JSON-, shell- and base64-encoded."""
+    forms = [secret]
+    forms += [line for line in secret.splitlines() if line.strip()]
+    forms += [quote(secret, safe=""), quote_plus(secret, safe="")]
+    forms += [json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
+    forms.append(secret.replace("'", "'\\''"))  # inside sh single quotes (renderers/posix.py)
+    raw = secret.encode("utf-8", "surrogateescape")
+    encoded = base64.b64encode(raw).decode("ascii")
+    forms += [encoded, encoded.rstrip("=")]
+    return list(dict.fromkeys(forms))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Masker:
+    """Replaces every registered secret, in each of its encoded forms, with `***`."""
+
+    pattern: re.Pattern[str] | None = field(default=None, repr=False)
+    count: int = 0
+    #: Keys whose secret value is too short to mask without mangling output (warn about them).
+    too_short: tuple[str, ...] = ()
+
+    @classmethod
+    def from_values(cls, secrets: Iterable[str]) -> Masker:
+        """A masker for the given secret values (shorter than MIN_MASKED_LENGTH are ignored)."""
+        forms: set[str] = set()
+        count = 0
+        for secret in secrets:
+            if len(secret) < MIN_MASKED_LENGTH:
+                continue
+            count += 1
+            forms.update(form for form in encoded_forms(secret) if len(form) >= MIN_MASKED_LENGTH)
+        if not forms:
+            return cls(count=count)
+        # Longest first, so a value is replaced whole before one of its lines could be.
+        alternation = "|".join(re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f)))
+        return cls(pattern=re.compile(alternation), count=count)
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str], declared: Iterable[str] = ()) -> Masker:
+        """A masker for every secret among `variables` (see `secret_values`)."""
+        declared = tuple(declared)
+        secrets = secret_values(variables, declared)
+        masker = cls.from_values(secrets)
+        short = tuple(
+            key
+            for key, value in variables.items()
+            if value and len(value) < MIN_MASKED_LENGTH and is_secret_key(key, declared)
+        )
+        return cls(pattern=masker.pattern, count=masker.count, too_short=short)
+
+    @classmethod
+    def from_env(cls, env: CanonicalEnv) -> Masker:
+        """A masker for a CanonicalEnv (its variables and its declared secret keys)."""
+        return cls.from_variables(env.variables, env.secret)
+
+    def mask(self, text: str) -> str:
+        """`text` with every registered secret form replaced by `***`."""
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(MASK, text)
+
+    def __call__(self, text: str) -> str:
+        return self.mask(text)

@@ -1,0 +1,231 @@
+"""`devenv doctor`: each check broken in its own throw-away project, plus a clean one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from devenv.doctor import DoctorReport, format_doctor, run_checks
+from devenv.environment import exported
+from devenv.snapshot import read_snapshot
+from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env, make_shared_venv
+from tests.support.secrets import assert_no_secret
+
+
+def doctor(project: Project, outer: dict[str, str] | None = None) -> DoctorReport:
+    return run_checks(str(project.root), hermetic_env() if outer is None else outer)
+
+
+def assert_fails(report: DoctorReport, name: str, *, detail: str, fix: str) -> None:
+    check = report.check(name)
+    text = format_doctor(report)
+    assert check.status == "fail", text
+    assert detail in check.detail, text
+    assert fix in check.fix, text
+    assert report.exit_code == 1
+    line = next(line for line in text.splitlines() if line.startswith("FAIL") and f" {name} " in line)
+    assert detail in line and f"fix: {check.fix}" in line
+
+
+def test_clean_project_is_all_ok_except_an_unloaded_shell(project: Project) -> None:
+    project.sync()
+    report = doctor(project)
+    statuses = {check.name: check.status for check in report.checks}
+    assert [c.name for c in report.checks] == [
+        "spec",
+        "interpreter",
+        "packages",
+        "pythonpath",
+        "variables",
+        "state",
+        "shell",
+    ]
+    assert statuses.pop("shell") == "warn"
+    assert set(statuses.values()) == {"ok"}, format_doctor(report)
+    assert report.check("shell").fix == 'eval "$(devenv print-env)"'
+    assert report.exit_code == 0
+    assert len(format_doctor(report).splitlines()) == len(report.checks) + 1
+    assert json.loads(json.dumps(report.to_json()))["ok"] is True
+
+
+def test_a_shell_that_loaded_the_env_is_ok(project: Project) -> None:
+    project.sync()
+    snapshot = read_snapshot(str(project.root))
+    assert snapshot is not None
+    outer = hermetic_env()
+    outer.update(exported(snapshot.env, outer["PATH"]))
+    report = doctor(project, outer)
+    assert report.check("shell").status == "ok", format_doctor(report)
+    assert report.exit_code == 0
+
+
+def test_a_loaded_shell_that_lost_pythonpath_fails(project: Project) -> None:
+    project.sync()
+    snapshot = read_snapshot(str(project.root))
+    assert snapshot is not None
+    outer = hermetic_env()
+    outer.update(exported(snapshot.env, outer["PATH"]))
+    del outer["PYTHONPATH"]
+    outer["PATH"] = "/usr/bin:" + outer["PATH"]
+    report = doctor(project, outer)
+    assert_fails(report, "shell", detail="PYTHONPATH missing", fix='eval "$(devenv print-env)"')
+    assert "PATH does not start with" in report.check("shell").detail
+
+
+def test_invalid_spec_fails_and_skips_the_rest(project: Project) -> None:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + "\n[bogus]\nx = 1\n")
+    report = doctor(project)
+    assert_fails(report, "spec", detail="[bogus] is not a known table", fix="envspec.toml")
+    rest = report.checks[1:]
+    assert rest and all(c.status == "warn" and c.detail == "skipped: spec invalid" for c in rest)
+
+
+def test_never_synced_project_fails_with_devenv_sync(project: Project) -> None:
+    report = doctor(project)
+    assert_fails(report, "interpreter", detail="never synced", fix="devenv sync")
+    assert report.check("packages").detail.startswith("skipped:")
+    assert_fails(report, "state", detail="missing", fix="devenv sync")
+
+
+def test_interpreter_not_satisfying_requires(project: Project) -> None:
+    project.sync()
+    spec = DEFAULT_SPEC.format(venv=project.venv).replace('requires = ">=3.11"', 'requires = ">=3.99"')
+    project.write("envspec.toml", spec)
+    report = doctor(project)
+    assert_fails(
+        report, "interpreter", detail="does not satisfy [python].requires = '>=3.99'", fix="devenv sync"
+    )
+
+
+def test_packages_changed_in_spec_since_sync(project: Project) -> None:
+    project.sync()
+    spec = DEFAULT_SPEC.format(venv=project.venv).replace('venv = "', 'packages = ["six==1.16.0"]\nvenv = "')
+    project.write("envspec.toml", spec)
+    report = doctor(project)
+    assert_fails(
+        report, "packages", detail="[python].packages changed since the last sync", fix="devenv sync"
+    )
+
+
+def test_packages_installed_and_removed_by_hand(tmp_path: Path) -> None:
+    # Its own venv: "installing by hand" must not touch the venv other tests share.
+    venv = make_shared_venv(tmp_path / "venv")
+    project = Project.create(tmp_path / "proj", venv=venv)
+    project.sync()
+    site = next((Path(venv) / "lib").glob("python3*/site-packages"))
+    info = site / "handmade-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: handmade\nVersion: 1.0\n")
+    report = doctor(project)
+    assert_fails(report, "packages", detail="installed by hand: handmade==1.0", fix="devenv sync")
+
+    # The fix works: sync notices the drift and rebuilds the venv from [python].packages.
+    result = project.sync()
+    assert "packages changed by hand since the last sync (handmade==1.0)" in result.stderr
+    assert not info.exists()
+    assert doctor(project).check("packages").status == "ok"
+
+    # Recorded by the sync (the rebuilt venv has pip), then removed by hand.
+    pip_info = next(site.glob("pip-*.dist-info"))
+    shutil.rmtree(pip_info)
+    report = doctor(project)
+    assert_fails(report, "packages", detail="removed or changed by hand: pip==", fix="devenv sync")
+    project.sync()
+    assert doctor(project).check("packages").status == "ok"
+
+
+def test_missing_pythonpath_folder(project: Project) -> None:
+    project.sync()
+    (project.root / "lib-b" / "src").rmdir()
+    report = doctor(project)
+    assert_fails(report, "pythonpath", detail="lib-b/src", fix="mkdir -p lib-b/src")
+    assert report.check("variables").status == "ok"  # its own check, not a cascade
+
+
+def test_required_key_missing(project: Project) -> None:
+    project.sync()
+    project.write(".env.defaults", "GREETING=hi\n")
+    report = doctor(project)
+    assert_fails(report, "variables", detail="DATABASE_URL", fix="echo 'DATABASE_URL=...' >> .env")
+    assert_fails(report, "state", detail=".env.defaults changed", fix="devenv sync")
+
+
+def test_stale_state_after_an_env_edit(project: Project) -> None:
+    project.sync()
+    with open(project.root / ".env.defaults", "a", encoding="utf-8") as handle:
+        handle.write("EXTRA=1\n")
+    report = doctor(project)
+    assert_fails(report, "state", detail="stale: .env.defaults changed", fix="devenv sync")
+    assert report.check("variables").status == "ok"
+
+
+def test_touched_input_without_change_is_not_stale(project: Project) -> None:
+    project.sync()
+    path = project.root / ".env.defaults"
+    path.write_text(path.read_text())
+    os.utime(path, ns=(1, 1))
+    assert doctor(project).check("state").status == "ok"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _service_project(project: Project, url: str) -> Project:
+    spec = DEFAULT_SPEC.format(venv=project.venv) + f'\n[services.rabbitmq]\ncheck = "amqp"\nurl = "{url}"\n'
+    project.write("envspec.toml", spec)
+    project.sync()
+    return project
+
+
+def _rabbitmq_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_service_down_is_refused_with_a_fix(project: Project) -> None:
+    _service_project(project, f"amqp://guest:closedpw@127.0.0.1:{_closed_port()}/")
+    report = doctor(project)
+    assert_fails(report, "service rabbitmq", detail="connection refused", fix=".env")
+    assert_no_secret(format_doctor(report), "closedpw")
+
+
+def test_service_bad_password_is_classified_and_masked(project: Project) -> None:
+    if not _rabbitmq_up():
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    _service_project(project, "amqp://guest:wrong-password-1@127.0.0.1:5672/")
+    report = doctor(project)
+    assert_fails(report, "service rabbitmq", detail="authentication failed", fix=".env")
+    assert "amqp://guest:***@127.0.0.1:5672/" in report.check("service rabbitmq").detail
+    assert_no_secret(format_doctor(report), "wrong-password-1")
+    assert_no_secret(json.dumps(report.to_json()), "wrong-password-1")
+
+
+def test_service_reachable_is_ok(project: Project) -> None:
+    if not _rabbitmq_up():
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    _service_project(project, "amqp://guest:guest@127.0.0.1:5672/")
+    check = doctor(project).check("service rabbitmq")
+    assert check.status == "ok", check.detail
+    assert "guest:***@" in check.detail
+
+
+def test_secrets_never_reach_doctor_output(project: Project) -> None:
+    project.sync(env=hermetic_env(DEMO_TOKEN="s3nt1nel-doctor-token"))
+    # The shell drifted on the secret key itself: its name may show, its value never.
+    report = doctor(project, hermetic_env(DEMO_TOKEN="s3nt1nel-other-value"))
+    text = format_doctor(report) + json.dumps(report.to_json())
+    assert_no_secret(text, "s3nt1nel-doctor-token")
+    assert_no_secret(text, "s3nt1nel-other-value")

@@ -1,0 +1,170 @@
+"""Secret classification and masking (research SEC-01, SEC-02)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote
+
+import pytest
+
+from devenv.environment import CanonicalEnv
+from devenv.secrets import MASK, Masker, is_secret_key, mask_url, mask_value
+from tests.support.secrets import assert_no_secret
+
+# (key, secret?) — whole-token heuristics; the False rows are the traps peers fall into.
+KEYS = [
+    ("PASSWORD", True),
+    ("DB_PASSWORD", True),
+    ("db_password", True),
+    ("MYSQL_ROOT_PASSWD", True),
+    ("SMTP_PASS", True),
+    ("CLIENT_SECRET", True),
+    ("SECRET", True),
+    ("GITHUB_TOKEN", True),
+    ("NPM_TOKEN", True),
+    ("STRIPE_APIKEY", True),
+    ("LLM_API_KEY", True),
+    ("OPENAI_API_KEY", True),
+    ("AWS_ACCESS_KEY", True),
+    ("AWS_SECRET_ACCESS_KEY", True),
+    ("SECRET_KEY", True),
+    ("DJANGO_SECRET_KEY", True),
+    ("ENCRYPTION_KEY", True),
+    ("GOOGLE_APPLICATION_CREDENTIALS", True),
+    ("DOCKER_CREDENTIAL", True),
+    ("BASIC_AUTH", True),
+    ("AUTH_HEADER", True),
+    ("SESSION_COOKIE", True),
+    ("COOKIE_JAR", True),
+    ("FLASK_SESSION", True),
+    ("SENTRY_DSN", True),
+    ("SSH_PRIVATE_KEY", True),
+    ("PRIVATE_KEY_PATH", True),
+    ("JWT-TOKEN", True),
+    # traps: not secrets
+    ("PWD", False),
+    ("OLDPWD", False),
+    ("PUBLIC_KEY", False),
+    ("SSH_PUBLIC_KEY", False),
+    ("KEYBOARD", False),
+    ("KEYBOARD_LAYOUT", False),
+    ("PASSENGER", False),
+    ("PASSENGER_COUNT", False),
+    ("MONKEY", False),
+    ("KEY", False),
+    ("AUTHOR", False),
+    ("TOKENIZER_PATH", False),
+    ("BYPASS_CACHE", False),
+    ("DATABASE_URL", False),
+    ("RABBITMQ_URL", False),
+    ("PYTHONPATH", False),
+    ("HOME", False),
+    ("SECRETARY_NAME", False),
+    ("KEY_PREFIX", False),
+]
+
+
+@pytest.mark.parametrize(("key", "secret"), KEYS, ids=[key for key, _ in KEYS])
+def test_key_classification(key: str, secret: bool) -> None:
+    assert is_secret_key(key) is secret
+
+
+def test_declared_keys_are_secret_whatever_their_name() -> None:
+    assert is_secret_key("DEMO", declared=["DEMO"])
+    assert not is_secret_key("DEMO", declared=["OTHER"])
+
+
+URLS = [
+    ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
+    ("postgresql://app:hunter22@db:5432/app", "postgresql://app:***@db:5432/app"),
+    ("redis://:s3cret@localhost:6379/0", "redis://:***@localhost:6379/0"),
+    ("https://user:p%40ss@example.com/x", "https://user:***@example.com/x"),
+    ("amqp://guest@host/", "amqp://guest@host/"),
+    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ("http://host:8080/path", "http://host:8080/path"),
+    (
+        "amqp://a:one1@h1/,amqp://b:two2@h2/",
+        "amqp://a:***@h1/,amqp://b:***@h2/",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "masked"), URLS, ids=[u for u, _ in URLS])
+def test_url_credentials_are_masked_keeping_user_and_host(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+    assert mask_value("RABBITMQ_URL", url) == masked
+
+
+def test_mask_value() -> None:
+    assert mask_value("DB_PASSWORD", "hunter22") == MASK
+    assert mask_value("GREETING", "hello") == "hello"
+    assert mask_value("DB_PASSWORD", "") == ""  # empty reveals nothing and is worth seeing
+    assert mask_value("X", "plain", declared=["X"]) == MASK
+    # Well-known token shapes are masked whatever the key is called.
+    assert mask_value("SOMETHING", "ghp_abcdefghijklmnopqrstuvwxyz0123456789") == MASK
+
+
+SENTINEL = "s3nt1nel-'quoted' \"double\" &=/+"
+MULTILINE = "-----BEGIN KEY-----\nline-one-secret\nline-two-secret\n-----END KEY-----"
+
+
+def _masker() -> Masker:
+    env = CanonicalEnv(
+        root="/p",
+        fingerprint="f",
+        variables={
+            "API_TOKEN": SENTINEL,
+            "CERT": MULTILINE,
+            "RABBITMQ_URL": "amqp://guest:brokerpw@localhost:5672/",
+            "GREETING": "hello world",
+            "SHORT_PASSWORD": "abc",
+        },
+        secret=["CERT"],
+    )
+    return Masker.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("form", "text"),
+    [
+        ("raw", SENTINEL),
+        ("url-encoded", quote(SENTINEL, safe="")),
+        ("json-escaped", json.dumps(SENTINEL)[1:-1]),
+        ("shell-escaped", SENTINEL.replace("'", "'\\''")),
+        ("base64", base64.b64encode(SENTINEL.encode()).decode()),
+        ("multiline-whole", MULTILINE),
+        ("multiline-line", "line-two-secret"),
+        ("url-password", "brokerpw"),
+    ],
+)
+def test_masker_redacts_every_form(form: str, text: str) -> None:
+    masker = _masker()
+    out = masker.mask(f"header: {text} :trailer")
+    assert out.startswith("header: ") and out.endswith(" :trailer")
+    assert MASK in out
+    assert_no_secret(out, text)
+
+
+def test_masker_leaves_other_text_and_short_values_alone() -> None:
+    masker = _masker()
+    assert masker.mask("hello world, abc") == "hello world, abc"
+    assert masker.too_short == ("SHORT_PASSWORD",)
+
+
+def test_masker_repr_shows_no_secret() -> None:
+    assert_no_secret(repr(_masker()), SENTINEL)
+
+
+def test_masker_whole_json_document() -> None:
+    masker = _masker()
+    text = json.dumps({"API_TOKEN": SENTINEL, "CERT": MULTILINE})
+    out = masker.mask(text)
+    assert_no_secret(out, SENTINEL)
+    assert "line-one-secret" not in out
+    assert json.loads(out)["API_TOKEN"] == MASK
+
+
+def test_assert_no_secret_catches_base64() -> None:
+    with pytest.raises(AssertionError, match="base64"):
+        assert_no_secret(base64.b64encode(b"topsecret").decode(), "topsecret")
