@@ -35,7 +35,11 @@ def e2e(session: nox.Session) -> None:
 @nox.session(venv_backend="none", requires=["env"])
 def worker(session: nox.Session) -> None:
     """Start the reference worker in the foreground (same as `devenv up worker`)."""
-    session.run("devenv", "up", "worker", *session.posargs, external=True)
+    # On Ctrl-C devenv stops the worker tree in order (Dramatiq needs a few seconds); nox's
+    # default escalation (SIGTERM after 0.3 s, SIGKILL 0.2 s later) would orphan it.
+    session.run(
+        "devenv", "up", "worker", *session.posargs, external=True, interrupt_timeout=30, terminate_timeout=10
+    )
 
 
 @nox.session(venv_backend="none", requires=["env"])

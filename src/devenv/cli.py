@@ -308,6 +308,19 @@ def _parser() -> "argparse.ArgumentParser":
     run_parser.add_argument(
         "cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"
     )
+    up_parser = commands.add_parser(
+        "up",
+        help="start a declared process in the foreground (e.g. devenv up worker)",
+        description=(
+            "Ensure the process's [services] are reachable (starting them with their start "
+            "command if declared), launch it in the canonical environment, report when it is "
+            "ready and how long that took, and stream its log. Ctrl-C stops the whole process "
+            "tree and exits 130; if the process exits by itself, its exit code is returned."
+        ),
+    )
+    up_parser.add_argument("name", metavar="NAME", help="a [processes.NAME] of envspec.toml")
+    up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+
     doctor_parser = commands.add_parser(
         "doctor",
         help="check spec, interpreter, packages, paths, variables, freshness, services, shell drift",
@@ -354,6 +367,16 @@ def _parser() -> "argparse.ArgumentParser":
     ps_parser.add_argument("--all", action="store_true", help="processes of every project, not just this one")
     ps_parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def up(root_option: str | None, name: str, *, frozen: bool) -> int:
+    """`devenv up NAME`: run a declared process in the foreground until Ctrl-C."""
+    from devenv.processes import run_foreground
+    from devenv.spec import load_spec
+
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=frozen)
+    return run_foreground(load_spec(root), name, env, out=sys.stdout)
 
 
 def _print_json(document: object) -> None:
@@ -440,6 +463,8 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 raise UsageError(f"--set {item}: write --set KEY=VALUE")
             sets.append((key, value))
         return run(options.root, command, sets=sets, frozen=options.frozen)
+    if options.command == "up":
+        return up(options.root, options.name, frozen=options.frozen)
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":

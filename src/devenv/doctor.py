@@ -324,7 +324,8 @@ class _Doctor:
         if self.resolution is None:
             self.add(_skip(check_name, "variables do not resolve"))
             return
-        from devenv.services import check_service, mask_url, service_url
+        from devenv.secrets import mask_url
+        from devenv.services import check_service, service_url
 
         service = spec.service(name)
         try:

@@ -43,7 +43,11 @@ SECRET_TOKENS = frozenset(
 
 #: `scheme://user:PASSWORD@host`: only the password is masked, as the Azure Pipelines agent
 #: does (UrlSecretPattern); the user name and host stay readable for debugging.
-_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^@\s]+)(?=@)")
+# The password runs to the LAST "@" of the authority, as urllib reads it: a raw "@" in a
+# password must not leave its tail visible.
+_URL_PASSWORD = re.compile(
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s/?#]+)(?=@[^@\s/?#]*(?:[/?#\s]|$))"
+)
 
 #: Values that are credentials whatever their key is called (SEC-01 rule 3).
 _TOKEN_VALUE = re.compile(

@@ -1,0 +1,144 @@
+"""One environment, four launchers: the fixture, `devenv up worker`, `nox -s worker`, and a
+bash that sourced .devenv/env.sh all give the worker the same managed and resolved keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devenv.environment import CanonicalEnv, join_path
+from devenv.processes import ProcessHandle
+from tests.e2e.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def assert_canonical(
+    actual: dict[str, str], env: CanonicalEnv, *, overrides: dict[str, str], who: str
+) -> None:
+    """Every managed and resolved key as devenv resolved it (overrides as given), PATH venv-first."""
+    for key, value in env.variables.items():
+        expected = overrides.get(key, value)
+        if key == "DEVENV_FINGERPRINT" and overrides:
+            continue  # overrides change the environment, so they change its fingerprint
+        assert actual.get(key) == expected, f"{who}: {key} differs"
+    for key in env.unset:
+        assert key not in actual, f"{who}: {key} should have been unset"
+    path = actual.get("PATH", "")
+    assert path == join_path(env.path_prefix, path), f"{who}: PATH does not start with the venv"
+
+
+def tree_environs(pid: int) -> list[tuple[str, dict[str, str]]]:
+    """(description, environ) of `pid` and every descendant it forked."""
+    main = psutil.Process(pid)
+    processes = [main, *main.children(recursive=True)]
+    return [(f"pid {p.pid} ({' '.join(p.cmdline()[:4])})", p.environ()) for p in processes]
+
+
+def dramatiq_under(pid: int) -> psutil.Process | None:
+    """The Dramatiq main process somewhere below `pid`, once it exists."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    for child in children:
+        try:
+            if "dramatiq" in child.cmdline() and "dramatiq" not in psutil.Process(child.ppid()).cmdline():
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def run_ids() -> set[str]:
+    found = set()
+    for process in psutil.process_iter(["environ"]):
+        environ = process.info.get("environ") or {}
+        if environ.get("DEVENV_ROOT") == str(ROOT) and "DEVENV_RUN_ID" in environ:
+            found.add(environ["DEVENV_RUN_ID"])
+    return found
+
+
+def test_the_fixture_worker_and_everything_it_forked(
+    worker: ProcessHandle, devenv_env: CanonicalEnv, worker_overrides: dict[str, str]
+) -> None:
+    environs = tree_environs(worker.pid)
+    assert len(environs) >= 2, "dramatiq forks at least one worker process"
+    for who, actual in environs:
+        assert_canonical(actual, devenv_env, overrides=worker_overrides, who=who)
+        assert actual["DEVENV_RUN_ID"] == worker.run_id
+
+
+@pytest.fixture
+def foreground(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Launchers started in the foreground by a test; interrupted and checked at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def interrupt_and_check(process: subprocess.Popen[bytes], run_id: str) -> int:
+    """Ctrl-C (SIGINT to the launcher's process group); nothing of that run may be left."""
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=30)
+    assert run_id not in run_ids(), "a process of the interrupted run is still alive"
+    return code
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        pytest.param(["devenv", "up", "worker"], id="devenv-up"),
+        pytest.param(["nox", "-s", "worker"], id="nox"),
+    ],
+)
+def test_foreground_launchers_give_the_canonical_env(
+    launcher: list[str], devenv_env: CanonicalEnv, foreground: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    assert shutil.which(launcher[0]), f"{launcher[0]} should be on the canonical PATH"
+    log = (tmp_path / "launcher.log").open("wb")
+    process = subprocess.Popen(
+        launcher, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    foreground.append(process)
+    found: list[psutil.Process] = []
+
+    def worker_started() -> bool:
+        assert process.poll() is None, (tmp_path / "launcher.log").read_text()
+        master = dramatiq_under(process.pid)
+        if master is not None and len(master.children()) >= 1:
+            found.append(master)
+            return True
+        return False
+
+    wait_until(worker_started, timeout=120, what=f"{' '.join(launcher)} to start the worker", interval=0.2)
+    master = found[0]
+    for who, actual in tree_environs(master.pid):
+        assert_canonical(actual, devenv_env, overrides={}, who=f"{launcher[0]}: {who}")
+    assert master.environ()["DEVENV_FINGERPRINT"] == devenv_env.fingerprint
+    code = interrupt_and_check(process, master.environ()["DEVENV_RUN_ID"])
+    assert code != 0  # interrupted, not finished: 130 from devenv up, nox reports the failure
+
+
+def test_a_bash_that_sourced_env_sh(devenv_env: CanonicalEnv) -> None:
+    base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/"), "PYTHONHOME": "/must/go"}
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", ". .devenv/env.sh && exec /usr/bin/env -0"],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        check=True,
+    )
+    actual = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if item)
+    assert_canonical(actual, devenv_env, overrides={}, who="bash")
+    assert actual["DEVENV_FINGERPRINT"] == devenv_env.fingerprint

@@ -1,0 +1,622 @@
+"""The launcher on real child processes: early exits, readiness, stops that leave nothing behind.
+
+Each fault gets its own throw-away project; every test is guarded by `_no_leftovers`, which
+fails it if any process it started (a descendant, or anything carrying a DEVENV_RUN_ID for a
+root under its tmp_path) is still alive afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devenv.cli import fresh_env
+from devenv.environment import CanonicalEnv
+from devenv.errors import ProcessError, ServiceError
+from devenv.processes import (
+    StaleConsumersWarning,
+    cleanup_leftovers,
+    exit_meaning,
+    log_tail,
+    run_foreground,
+    runs_dir,
+    start,
+)
+from devenv.spec import Spec, load_spec
+from tests.support.projects import Project
+
+BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+#: The interpreter running the tests has pika, dramatiq and devenv; the shared venv has none.
+HOST_PYTHON = sys.executable
+
+SPEC = """\
+[project]
+name = "launch"
+
+[python]
+venv = "{venv}"
+
+[paths]
+pythonpath = ["lib-a/src"]
+
+[dotenv]
+files = [".env.defaults"]
+
+[vars]
+PYTHONUNBUFFERED = "1"
+
+[services.rabbitmq]
+check = "amqp"
+url = "${{RABBITMQ_URL}}"
+timeout = 5
+
+{extra}
+"""
+
+Launch = Callable[..., tuple[Spec, CanonicalEnv]]
+
+
+def toml_list(*words: str) -> str:
+    """A TOML array of strings (JSON strings are valid TOML basic strings)."""
+    return json.dumps(list(words))
+
+
+@pytest.fixture
+def launch(tmp_path: Path, shared_venv: str) -> Launch:
+    """Write a project with `extra` TOML and `files`, sync it, and return (spec, env)."""
+
+    def make(
+        extra: str, *, files: dict[str, str] | None = None, broker_url: str = BROKER_URL
+    ) -> tuple[Spec, CanonicalEnv]:
+        project = Project.create(
+            tmp_path / "proj",
+            venv=shared_venv,
+            spec=SPEC.format(venv=shared_venv, extra=extra),
+            dotenv=f"RABBITMQ_URL={broker_url}\n",
+        )
+        for name, text in (files or {}).items():
+            project.write(name, text)
+        project.sync()
+        root = str(project.root)
+        return load_spec(root), fresh_env(root, frozen=False)
+
+    return make
+
+
+def own_leftovers(tmp_path: Path, before: set[int]) -> list[psutil.Process]:
+    """Live processes this test started: new descendants, or marked with a root under tmp_path."""
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.Process().children(recursive=True):
+        if proc.pid not in before:
+            found[proc.pid] = proc
+    for proc in psutil.process_iter():
+        try:
+            environ = proc.environ()
+        except psutil.Error:
+            continue
+        if "DEVENV_RUN_ID" in environ and environ.get("DEVENV_ROOT", "").startswith(str(tmp_path)):
+            found[proc.pid] = proc
+    return [proc for proc in found.values() if not gone(proc.pid)]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """Fail the test if any process it started outlives it (and kill those)."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    leftovers = own_leftovers(tmp_path, before)
+    described = []
+    for proc in leftovers:
+        try:
+            described.append(f"{proc.pid} {proc.cmdline()}")
+            proc.kill()
+        except psutil.Error:
+            continue
+    assert not described, f"processes outlived the test: {described}"
+
+
+def gone(pid: int) -> bool:
+    """Whether `pid` no longer runs (a zombie runs nothing: it only waits to be reaped)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def read_pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def require_broker() -> None:
+    """Skip without RabbitMQ locally; fail under CI, where it must run."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=0.5):
+            return
+    except OSError:
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (CI must start it)")
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+
+
+def process_toml(
+    command: list[str], *, ready: str | None = 'ready = { log = "^up$" }', **settings: object
+) -> str:
+    lines = ["[processes.x]", f"command = {toml_list(*command)}"]
+    if ready:
+        lines.append(ready)
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+SERVE = "import time; print('up'); time.sleep(60)"
+
+# -- early exit (PROC-01) ------------------------------------------------------------------
+
+
+def test_import_failure_is_reported_at_once_with_its_traceback(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", "import no_such_module_for_devenv"]))
+    began = time.monotonic()
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env)
+    elapsed = time.monotonic() - began
+    message = str(caught.value)
+    assert elapsed < 2.0, message
+    assert "exited with code 1 before it was ready" in message
+    assert "uncaught exception" in message
+    assert "Traceback (most recent call last):" in message
+    assert "ModuleNotFoundError: No module named 'no_such_module_for_devenv'" in message
+    # The command shown is the one really run: `python` resolved to the venv interpreter.
+    assert f"command: {env.path_prefix[0]}/python -c" in message
+    assert not os.listdir(runs_dir(spec.root)), "the run record must be removed"
+
+
+def test_dramatiq_import_failure_names_the_dramatiq_meaning(launch: Launch) -> None:
+    command = [HOST_PYTHON, "-m", "dramatiq", "no_such_module_for_devenv", "--processes", "1"]
+    spec, env = launch(process_toml([*command, "--threads", "1"]))
+    began = time.monotonic()
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env)
+    message = str(caught.value)
+    assert time.monotonic() - began < 3.0, message
+    assert "exited with code 2" in message
+    assert "import error or bad command-line argument (Dramatiq RET_IMPORT)" in message
+    assert "No module named 'no_such_module_for_devenv'" in message
+
+
+def test_exit_with_code_zero_before_ready_is_an_error(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", "print('bye')"]))
+    began = time.monotonic()
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env)
+    assert time.monotonic() - began < 2.0
+    assert "exited with code 0 before it was ready" in str(caught.value)
+    assert "must stay up" in str(caught.value)
+    assert "bye" in str(caught.value)
+
+
+def test_secrets_the_process_printed_are_masked_in_the_error(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", "import os; print(os.environ['API_TOKEN'])"]))
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env, overrides={"API_TOKEN": "hunter2-token-value"})
+    assert "hunter2-token-value" not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+def test_a_probe_that_never_passes_times_out_naming_what_it_saw(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(
+            ["python", "-c", "import time; print('booting'); time.sleep(60)"],
+            ready='ready = { log = "never printed" }',
+            start_timeout=0.5,
+            stop_timeout=2,
+        )
+    )
+    began = time.monotonic()
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env)
+    elapsed = time.monotonic() - began
+    message = str(caught.value)
+    assert 0.5 <= elapsed < 2.0, message
+    assert "was not ready after 0.5 s" in message
+    assert "log /never printed/" in message
+    assert "no match for /never printed/ in 1 line(s) of output" in message
+    assert "booting" in message
+
+
+def test_log_tail_keeps_a_whole_traceback(tmp_path: Path) -> None:
+    frames = "".join(f'  File "m{i}.py", line {i}, in f\n    f()\n' for i in range(40))
+    log = tmp_path / "x.log"
+    log.write_text("header\nTraceback (most recent call last):\n" + frames + "RecursionError: deep\n")
+    tail = log_tail(str(log), lines=10)
+    assert tail.startswith("Traceback (most recent call last):")
+    assert tail.rstrip().endswith("RecursionError: deep")
+
+
+def test_exit_meanings() -> None:
+    dramatiq = ["/v/bin/python", "-m", "dramatiq", "app"]
+    assert "RET_CONNECT" in exit_meaning(3, dramatiq)
+    assert "RET_PIDFILE" in exit_meaning(4, dramatiq)
+    assert "RET_KILLED" in exit_meaning(1, dramatiq)
+    assert exit_meaning(-9) == "killed by SIGKILL"
+    assert exit_meaning(7, ["/bin/prog"]) == "exit code 7"
+
+
+# -- readiness -----------------------------------------------------------------------------
+
+
+def test_log_readiness_waits_for_the_line_not_for_the_header(launch: Launch) -> None:
+    # The pattern also appears in the command, which the log header quotes: it must not count.
+    spec, env = launch(
+        process_toml(
+            ["python", "-c", "import time; time.sleep(0.3); print('server up'); time.sleep(60)"],
+            ready='ready = { log = "server up" }',
+        )
+    )
+    handle = start(spec, "x", env, overrides={"DEMO_SETTING": "on", "API_TOKEN": "hunter2-token"})
+    try:
+        assert handle.ready_after is not None
+        assert 0.3 <= handle.ready_after < 1.5
+        assert handle.alive()
+        assert os.path.isabs(handle.log_path)
+        assert handle.log_path == os.path.join(spec.root, ".devenv", "logs", "x.log")
+        assert stat.S_IMODE(os.stat(os.path.dirname(handle.log_path)).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(handle.log_path).st_mode) == 0o600
+        header = handle.read_log()
+        assert f"run id: {handle.run_id}" in header
+        assert "overrides: API_TOKEN=*** DEMO_SETTING=on" in header
+        assert "hunter2-token" not in header
+        assert handle.env["DEVENV_RUN_ID"] == handle.run_id
+        assert handle.env["DEMO_SETTING"] == "on"
+        record = json.loads(Path(runs_dir(spec.root), f"{handle.run_id}.json").read_text())
+        assert (record["pid"], record["owner_pid"]) == (handle.pid, os.getpid())
+    finally:
+        code = handle.stop()
+    assert code == -signal.SIGTERM
+    assert not handle.alive()
+    assert not os.listdir(runs_dir(spec.root))
+
+
+def test_the_child_gets_the_canonical_env_and_the_root_as_cwd(launch: Launch, tmp_path: Path) -> None:
+    script = "import json, os, sys; print(json.dumps([os.getcwd(), sys.executable, dict(os.environ)]))"
+    spec, env = launch(
+        process_toml(
+            ["python", "-c", script + "; print('up'); import time; time.sleep(60)"],
+        )
+    )
+    handle = start(spec, "x", env, base={"PATH": "/usr/bin:/bin", "HOME": "/nowhere"})
+    try:
+        line = handle.read_log(handle.log_offset).splitlines()[0]
+    finally:
+        handle.stop()
+    cwd, executable, child_env = json.loads(line)
+    assert cwd == spec.root
+    assert executable.startswith(env.path_prefix[0])
+    assert child_env["HOME"] == "/nowhere"
+    assert child_env["PYTHONPATH"] == os.path.join(spec.root, "lib-a", "src")
+    assert child_env["DEVENV_FINGERPRINT"] == env.fingerprint
+    assert child_env["PATH"].split(":")[0] == env.path_prefix[0]
+
+
+def test_amqp_queue_readiness_waits_for_a_real_consumer(launch: Launch) -> None:
+    require_broker()
+    import pika
+
+    queue = f"devenv-test-{uuid.uuid4().hex}"
+    consumer = """\
+import os, sys, time, pika
+time.sleep(float(sys.argv[2]))
+connection = pika.BlockingConnection(pika.URLParameters(os.environ["RABBITMQ_URL"]))
+channel = connection.channel()
+channel.queue_declare(queue=sys.argv[1])
+channel.basic_consume(queue=sys.argv[1], on_message_callback=lambda ch, m, p, b: None)
+print("consuming", flush=True)
+channel.start_consuming()
+"""
+    spec, env = launch(
+        process_toml(
+            [HOST_PYTHON, "consumer.py", queue, "0.3"],
+            ready=f'needs = ["rabbitmq"]\nready = {{ amqp_queue = "{queue}", consumers = 1 }}',
+            start_timeout=10,
+        ),
+        files={"consumer.py": consumer},
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        handle = start(spec, "x", env)
+        try:
+            # Before the consumer declared the queue the probe saw 404 ("not yet"), not an error.
+            assert handle.ready_after is not None and handle.ready_after >= 0.3
+            channel = connection.channel()
+            assert channel.queue_declare(queue=queue, passive=True).method.consumer_count == 1
+            channel.close()
+        finally:
+            handle.stop()
+        assert gone(handle.pid)
+    finally:
+        connection.channel().queue_delete(queue=queue)
+        connection.close()
+
+
+def test_consumers_already_on_the_queue_are_reported_and_not_counted(launch: Launch) -> None:
+    require_broker()
+    import pika
+
+    queue = f"devenv-test-{uuid.uuid4().hex}"
+    consumer = """\
+import os, sys, pika
+connection = pika.BlockingConnection(pika.URLParameters(os.environ["RABBITMQ_URL"]))
+channel = connection.channel()
+channel.basic_consume(queue=sys.argv[1], on_message_callback=lambda ch, m, p, b: None)
+channel.start_consuming()
+"""
+    spec, env = launch(
+        process_toml(
+            [HOST_PYTHON, "consumer.py", queue],
+            ready=f'needs = ["rabbitmq"]\nready = {{ amqp_queue = "{queue}" }}',
+            start_timeout=10,
+        ),
+        files={"consumer.py": consumer},
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    channel = connection.channel()
+    try:
+        channel.queue_declare(queue=queue)
+        channel.basic_consume(queue=queue, on_message_callback=lambda ch, m, p, b: None)
+        with pytest.warns(StaleConsumersWarning, match="1 consumer\\(s\\) were already on queue"):
+            handle = start(spec, "x", env)
+        try:
+            probe = connection.channel()
+            assert probe.queue_declare(queue=queue, passive=True).method.consumer_count == 2
+            probe.close()
+            assert "will take messages meant for x" in handle.read_log()
+        finally:
+            handle.stop()
+    finally:
+        channel.queue_delete(queue=queue)
+        connection.close()
+
+
+def test_an_unreachable_needed_service_fails_before_spawning(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(["python", "-c", SERVE], ready='needs = ["rabbitmq"]'),
+        broker_url="amqp://guest:hush-hush@127.0.0.1:1/%2F",
+    )
+    began = time.monotonic()
+    with pytest.raises(ServiceError) as caught:
+        start(spec, "x", env)
+    assert time.monotonic() - began < 3.0
+    assert "amqp://guest:***@127.0.0.1:1/%2F" in str(caught.value)
+    assert "hush-hush" not in str(caught.value)
+    assert not os.path.exists(os.path.join(spec.root, ".devenv", "logs", "x.log"))
+
+
+# -- stop (PROC-04/05/06) ------------------------------------------------------------------
+
+
+def test_a_process_ignoring_sigterm_is_killed_after_stop_timeout(launch: Launch) -> None:
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up'); time.sleep(60)"
+    spec, env = launch(process_toml(["python", "-c", code], stop_timeout=1))
+    handle = start(spec, "x", env)
+    began = time.monotonic()
+    returncode = handle.stop()
+    elapsed = time.monotonic() - began
+    assert returncode == -signal.SIGKILL
+    assert 1.0 <= elapsed < 2.5, elapsed  # stop_timeout plus a small margin
+    assert gone(handle.pid)
+    assert "did not exit within stop_timeout = 1 s of SIGTERM" in handle.read_log()
+
+
+TREE = """\
+import os, subprocess, sys, time
+pids, depth = sys.argv[1], int(sys.argv[2])
+with open(pids, "a") as f:
+    f.write(f"{os.getpid()}\\n")
+for _ in range(2 if depth else 0):
+    subprocess.Popen([sys.executable, __file__, pids, str(depth - 1)])
+if depth == 2:
+    print("up")
+time.sleep(60)
+"""
+
+
+def test_stop_leaves_no_grandchildren(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(["python", "tree.py", "pids.txt", "2"], stop_timeout=2), files={"tree.py": TREE}
+    )
+    handle = start(spec, "x", env)
+    pids_file = Path(spec.root, "pids.txt")
+    wait_for(lambda: len(read_pids(pids_file)) == 7, timeout=5, what="7 processes in the tree")
+    pids = read_pids(pids_file)
+    began = time.monotonic()
+    handle.stop()
+    # The main process dies of SIGTERM at once; its children are then killed with the group.
+    assert time.monotonic() - began < 1.0
+    assert [pid for pid in pids if not gone(pid)] == []
+
+
+ESCAPE = """\
+import subprocess, sys, time
+# The middle process starts a grandchild in a new session and exits: the grandchild is
+# reparented away from the tree and out of the process group; only its env marker remains.
+subprocess.run([sys.executable, "-c", '''
+import subprocess, sys
+p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+open(sys.argv[1], "a").write(f"{p.pid}\\\\n")
+''', sys.argv[1]], check=True)
+print("up")
+time.sleep(60)
+"""
+
+
+def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(["python", "escape.py", "pids.txt"], stop_timeout=2),
+        files={"escape.py": ESCAPE},
+    )
+    handle = start(spec, "x", env)
+    (escaped,) = read_pids(Path(spec.root, "pids.txt"))
+    grandchild = psutil.Process(escaped)
+    assert os.getpgid(escaped) != handle.pid
+    assert escaped not in [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
+    assert grandchild.environ()["DEVENV_RUN_ID"] == handle.run_id
+    handle.stop()
+    assert gone(escaped)
+
+
+# -- leftovers of a killed owner (PROC-05) --------------------------------------------------
+
+OWNER = """\
+import sys, time
+from devenv.cli import fresh_env
+from devenv.processes import start
+from devenv.spec import load_spec
+root = sys.argv[1]
+handle = start(load_spec(root), "x", fresh_env(root, frozen=False))
+print(handle.pid, handle.run_id, flush=True)
+time.sleep(60)
+"""
+
+
+def test_leftovers_of_a_killed_owner_are_cleaned_by_the_next_start(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE], stop_timeout=2), files={"owner.py": OWNER})
+    owner = subprocess.Popen(
+        [HOST_PYTHON, "owner.py", spec.root], cwd=spec.root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        pid_text, run_id = owner.stdout.readline().split()
+    finally:
+        owner.kill()  # SIGKILL: no teardown, no atexit; its worker is orphaned
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    orphan = int(pid_text)
+    assert not gone(orphan), "the orphan should have survived its owner"
+    assert os.path.exists(os.path.join(runs_dir(spec.root), f"{run_id}.json"))
+
+    handle = start(spec, "x", env)
+    try:
+        assert gone(orphan)
+        assert os.listdir(runs_dir(spec.root)) == [f"{handle.run_id}.json"]
+    finally:
+        handle.stop()
+
+
+def test_runs_whose_owner_is_alive_are_left_alone(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE]))
+    first = start(spec, "x", env)
+    try:
+        assert cleanup_leftovers(spec.root) == []
+        second = start(spec, "x", env)
+        try:
+            assert first.alive() and second.alive()
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+# -- devenv up (run_foreground) -------------------------------------------------------------
+
+
+def test_run_foreground_streams_the_log_and_returns_the_exit_code(
+    launch: Launch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = "import time, sys; print('up'); time.sleep(0.2); print('working'); sys.exit(3)"
+    spec, env = launch(process_toml(["python", "-c", code]))
+    out = io.StringIO()
+    assert run_foreground(spec, "x", env, out=out) == 3
+    assert out.getvalue() == "up\nworking\n"
+    assert "devenv: x ready after" in capsys.readouterr().err
+
+
+def test_sigterm_to_devenv_up_stops_the_tree_and_returns_130(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE], stop_timeout=2))
+    out = io.StringIO()
+    disposition = signal.getsignal(signal.SIGTERM)
+
+    def interrupt_when_ready() -> None:
+        wait_for(lambda: "up" in out.getvalue(), timeout=10, what="the log to stream")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=interrupt_when_ready, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    assert run_foreground(spec, "x", env, out=out) == 130
+    thread.join(timeout=5)
+    assert time.monotonic() - began < 5
+    assert signal.getsignal(signal.SIGTERM) == disposition
+
+
+# -- a real Dramatiq worker ------------------------------------------------------------------
+
+DRAMATIQ_APP = """\
+import os
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+dramatiq.set_broker(RabbitmqBroker(url=os.environ["RABBITMQ_URL"]))
+
+
+@dramatiq.actor(queue_name=os.environ["DEMO_QUEUE"])
+def noop():
+    pass
+"""
+
+
+def test_a_real_dramatiq_worker_is_ready_on_its_consumer_and_stops_gracefully(launch: Launch) -> None:
+    require_broker()
+    import pika
+
+    queue = f"devenv-test-{uuid.uuid4().hex}"
+    command = [HOST_PYTHON, "-m", "dramatiq", "demo_app", "--processes", "1", "--threads", "1"]
+    spec, env = launch(
+        process_toml(
+            [*command, "--worker-shutdown-timeout", "1000"],
+            ready=f'needs = ["rabbitmq"]\nready = {{ amqp_queue = "{queue}", consumers = 1 }}',
+            start_timeout=20,
+            stop_timeout=5,
+        ),
+        files={"lib-a/src/demo_app.py": DRAMATIQ_APP},
+    )
+    try:
+        handle = start(spec, "x", env, overrides={"DEMO_QUEUE": queue})
+        workers = psutil.Process(handle.pid).children(recursive=True)
+        assert workers, "dramatiq forks its worker processes"
+        began = time.monotonic()
+        code = handle.stop()
+        # SIGTERM to the main process only: a graceful stop (exit 0), no "Killing worker
+        # process" from a second SIGTERM as killpg(SIGTERM) would cause (PROC-04).
+        assert code == 0, handle.tail()
+        assert time.monotonic() - began < 5
+        assert "Killing worker process" not in handle.read_log()
+        assert [w.pid for w in workers if not gone(w.pid)] == []
+    finally:
+        connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(queue=name)
+        connection.close()
