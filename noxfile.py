@@ -38,7 +38,14 @@ def worker(session: nox.Session) -> None:
     # On Ctrl-C devenv stops the worker tree in order (Dramatiq needs a few seconds); nox's
     # default escalation (SIGTERM after 0.3 s, SIGKILL 0.2 s later) would orphan it.
     session.run(
-        "devenv", "up", "worker", *session.posargs, external=True, interrupt_timeout=30, terminate_timeout=10
+        "devenv",
+        "up",
+        "worker",
+        *session.posargs,
+        external=True,
+        interrupt_timeout=30,
+        terminate_timeout=10,
+        success_codes=[0, 130],  # Ctrl-C is how a foreground worker is meant to end
     )
 
 
