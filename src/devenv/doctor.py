@@ -413,7 +413,9 @@ _URL_PROBLEMS = ("authentication failed", "virtual host", "does not resolve", "c
 
 def _service_fix(spec: Spec, name: str, message: str) -> str:
     service = spec.service(name)
-    dotenv = spec.dotenv.files[-1] if spec.dotenv.files else os.path.basename(spec.path)
+    # A URL written in envspec.toml is fixed there; one taken from a variable, in a dotenv file.
+    literal = "${" not in service.url or not spec.dotenv.files
+    dotenv = os.path.basename(spec.path) if literal else spec.dotenv.files[-1]
     if any(problem in message for problem in _URL_PROBLEMS):
         return _edit(dotenv)
     if service.start:

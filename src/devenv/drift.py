@@ -143,17 +143,18 @@ def read_environ(pid: int) -> tuple[str, dict[str, str]]:
 
 def compare(pid: int, name: str, actual: Mapping[str, str], canonical: CanonicalEnv) -> ProcessDiff:
     """Compare a start-up environment with what `apply_env(canonical, actual)` would give."""
-    from devenv.secrets import mask_value
+    from devenv.secrets import Masker, mask_value
 
     expected = apply_env(canonical, actual)
     declared = canonical.secret
+    masker = Masker.from_env(canonical)
     special = ("PYTHONPATH", "PATH", "DEVENV_FINGERPRINT")
     missing = tuple(key for key in canonical.variables if key not in actual and key not in special)
     different = tuple(
         ValueDiff(
             key=key,
-            expected=mask_value(key, expected[key], declared),
-            actual=mask_value(key, actual[key], declared),
+            expected=masker.mask(mask_value(key, expected[key], declared)),
+            actual=masker.mask(mask_value(key, actual[key], declared)),
         )
         for key in canonical.variables
         if key not in special and key in actual and actual[key] != expected[key]

@@ -100,12 +100,14 @@ def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal:
 def _explained(
     resolution: Resolution, outer: Mapping[str, str], *, reveal: bool
 ) -> tuple[ExplainedVariable, ...]:
-    from devenv.secrets import mask_value
+    from devenv.secrets import Masker, mask_value
 
     declared = resolution.secret
+    # By value too: a secret interpolated into an innocently named variable stays hidden.
+    masker = Masker.from_variables(resolution.values(), declared)
     result = []
     for variable in resolution.variables:
-        shown = variable.value if reveal else mask_value(variable.key, variable.value, declared)
+        shown = variable.value if reveal else masker.mask(mask_value(variable.key, variable.value, declared))
         result.append(
             ExplainedVariable(
                 key=variable.key,

@@ -400,7 +400,11 @@ def _wait_ready(handle: ProcessHandle, process: ProcessSpec, probe: Probe | None
                 return
         if code is not None:
             handle._finish()
-            raise ProcessError(_early_exit_message(handle, code, time.monotonic() - spawned))
+            error = ProcessError(_early_exit_message(handle, code, time.monotonic() - spawned))
+            # `devenv up` returns the child's code (DESIGN §7), even when it died before ready;
+            # a child that exited 0 before it was ready still failed to start.
+            error.exit_code = code if code > 0 else (128 - code if code < 0 else 1)
+            raise error
         if time.monotonic() >= deadline:
             waited = time.monotonic() - spawned
             handle.stop()
@@ -409,7 +413,7 @@ def _wait_ready(handle: ProcessHandle, process: ProcessSpec, probe: Probe | None
                 f"process {handle.name!r} was not ready after {waited:.1f} s "
                 f"([processes.{handle.name}].start_timeout = {process.start_timeout:g}); "
                 f"waited for {what}, last saw: {last.seen}; it was stopped\n"
-                f"command: {_quote(handle.command)}\n"
+                f"command: {_shown(handle.command, handle.env, handle.secret_keys)}\n"
                 f"log: {handle.log_path}\n" + _tail_block(handle)
             )
         time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
@@ -419,7 +423,7 @@ def _early_exit_message(handle: ProcessHandle, code: int, after: float) -> str:
     return (
         f"process {handle.name!r} exited with code {code} before it was ready "
         f"(after {after:.2f} s): {exit_meaning(code, handle.command)}\n"
-        f"command: {_quote(handle.command)}\n"
+        f"command: {_shown(handle.command, handle.env, handle.secret_keys)}\n"
         f"cwd: {handle.cwd}\n"
         f"log: {handle.log_path}\n" + _tail_block(handle)
     )
@@ -677,22 +681,29 @@ def _header(
     overrides: Mapping[str, str],
     env: CanonicalEnv,
 ) -> str:
-    from devenv.secrets import mask_value
+    from devenv.secrets import Masker, mask_value
 
-    shown = [f"{key}={mask_value(key, value, env.secret)}" for key, value in sorted(overrides.items())]
+    masker = Masker.from_env(env)
+    shown = [
+        f"{key}={masker.mask(mask_value(key, value, env.secret))}" for key, value in sorted(overrides.items())
+    ]
     return (
         f"\n==== devenv: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
-        f"==== command: {_quote(command)}\n"
+        f"==== command: {_shown(command, env.variables, env.secret)}\n"
         f"==== cwd: {root}\n"
         f"==== run id: {run_id}  fingerprint: {env.fingerprint}\n"
         f"==== overrides: {' '.join(shown) if shown else 'none'}\n"
     )
 
 
-def _quote(command: list[str]) -> str:
+def _shown(command: list[str], variables: Mapping[str, str], secret: Sequence[str]) -> str:
+    """The command as a shell line, with secrets masked: `${RABBITMQ_URL}` in a command must
+    not put the broker password into a log header or a CI error message."""
     import shlex
 
-    return shlex.join(command)
+    from devenv.secrets import Masker
+
+    return Masker.from_variables(variables, secret).mask(shlex.join(command))
 
 
 def _append_log(path: str, message: str) -> None:

@@ -35,6 +35,16 @@ class _Processes:
     def live(self) -> Iterator[ProcessHandle]:
         yield from self.handles.values()
 
+    def forget(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+        """Stop (reap, kill what it left) and drop a process: the next request starts a new one."""
+        self.handles.pop(key).stop()
+
+    def dead(self) -> Iterator[tuple[tuple[str, tuple[tuple[str, str], ...]], ProcessHandle, int]]:
+        for key, handle in list(self.handles.items()):
+            code = handle.returncode
+            if code is not None:
+                yield key, handle, code
+
     def stop_all(self) -> None:
         for handle in self.handles.values():
             handle.stop()
@@ -62,11 +72,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         env = _fresh_env(root)
     except DevenvError as error:
         return [f"devenv: cannot load the environment of {root}: {error}"]
-    if os.environ.get("DEVENV_FINGERPRINT") == env.fingerprint:
-        return [f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"]
     from devenv.doctor import shell_drift
 
+    # Compare the variables themselves: a matching DEVENV_FINGERPRINT alone does not prove a
+    # launcher kept them (`env -u PYTHONPATH` keeps the fingerprint).
     drift = shell_drift(env, os.environ)
+    if drift.status == "ok" and os.environ.get("DEVENV_FINGERPRINT") == env.fingerprint:
+        return [f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"]
     return [
         f"devenv: pytest does NOT run in the canonical environment of {root}: {drift.detail}; "
         "run it as `devenv run -- pytest` or `nox -s tests`"
@@ -123,9 +135,10 @@ def devenv_process(
             code = handle.returncode
             if code is None:
                 return handle
+            registry.forget(key)
             raise ProcessError(_died_message(handle, code, exit_meaning(code, handle.command)))
         if handle is not None:
-            handle.stop()
+            registry.forget(key)
         registry.count += 1
         log_path = log_dir / f"{name}-{registry.count}.log"
         handle = start(devenv_spec, name, devenv_env, log_path=str(log_path), overrides=overrides)
@@ -154,12 +167,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from devenv.errors import ProcessError
     from devenv.processes import exit_meaning
 
-    for handle in registry.live():
-        code = handle.returncode
-        if code is not None:
-            # Erroring here, naming the exit code, beats every later test timing out on a
-            # task nobody consumes (research PROC-03).
-            raise ProcessError(_died_message(handle, code, exit_meaning(code, handle.command)))
+    __tracebackhide__ = True
+    for key, handle, code in registry.dead():
+        # Erroring here, naming the exit code, beats the test timing out on a task nobody
+        # consumes (research PROC-03). Reported once: later requests start it afresh.
+        message = _died_message(handle, code, exit_meaning(code, handle.command))
+        registry.forget(key)
+        raise ProcessError(message)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -178,9 +192,10 @@ def pytest_runtest_makereport(
         if len(lines) > REPORT_LINES:
             skipped = f"... ({len(lines) - REPORT_LINES} earlier lines in {handle.log_path})"
             lines = [skipped, *lines[-REPORT_LINES:]]
-        report.sections.append(
-            (f"devenv {handle.name} log ({report.when})", _masked(handle, "\n".join(lines)))
-        )
+        if lines:
+            report.sections.append(
+                (f"devenv {handle.name} log ({report.when})", _masked(handle, "\n".join(lines)))
+            )
     return report
 
 

@@ -196,7 +196,7 @@ def _rabbitmq_up() -> bool:
 def test_service_down_is_refused_with_a_fix(project: Project) -> None:
     _service_project(project, f"amqp://guest:closedpw@127.0.0.1:{_closed_port()}/")
     report = doctor(project)
-    assert_fails(report, "service rabbitmq", detail="connection refused", fix=".env")
+    assert_fails(report, "service rabbitmq", detail="connection refused", fix="envspec.toml")
     assert_no_secret(format_doctor(report), "closedpw")
 
 
@@ -207,7 +207,7 @@ def test_service_bad_password_is_classified_and_masked(project: Project) -> None
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
     _service_project(project, "amqp://guest:wrong-password-1@127.0.0.1:5672/")
     report = doctor(project)
-    assert_fails(report, "service rabbitmq", detail="authentication failed", fix=".env")
+    assert_fails(report, "service rabbitmq", detail="authentication failed", fix="envspec.toml")
     assert "amqp://guest:***@127.0.0.1:5672/" in report.check("service rabbitmq").detail
     assert_no_secret(format_doctor(report), "wrong-password-1")
     assert_no_secret(json.dumps(report.to_json()), "wrong-password-1")

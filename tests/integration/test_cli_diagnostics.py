@@ -1,0 +1,680 @@
+"""doctor, explain, diff and ps through the real `devenv` CLI, and no secret in any of them."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devenv.renderers import FORMATS
+from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
+from tests.support.secrets import assert_no_secret, leaked_forms
+
+SLEEP = "import time; time.sleep(60)"
+
+SLEEPER_TOML = """
+[processes.sleeper]
+command = ["python", "sleeper.py"]
+ready = { log = "^ready$" }
+stop_timeout = 5
+"""
+
+SLEEPER_PY = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+
+Spawn = Callable[..., "subprocess.Popen[bytes]"]
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _project_processes(prefix: str) -> list[psutil.Process]:
+    """Live processes whose start-up environment says they belong to a project under `prefix`."""
+    prefix = prefix.rstrip(os.sep) + os.sep
+    found = []
+    for process in psutil.process_iter(["environ", "status"]):
+        environ = process.info["environ"] or {}
+        if (
+            environ.get("DEVENV_ROOT", "").startswith(prefix)
+            and process.info["status"] != psutil.STATUS_ZOMBIE
+        ):
+            found.append(process)
+    return found
+
+
+def _with_run_id(run_id: str) -> list[psutil.Process]:
+    return [
+        process
+        for process in psutil.process_iter(["environ", "status"])
+        if (process.info["environ"] or {}).get("DEVENV_RUN_ID") == run_id
+        and process.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start children in their own session; afterwards every one, and anything any project
+    under tmp_path launched, is killed, and none may survive."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        popen: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            command, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
+        )
+        started.append(popen)
+        return popen
+
+    try:
+        yield start
+    finally:
+        doomed: list[psutil.Process] = []
+        for popen in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                top = psutil.Process(popen.pid)
+                doomed += [top, *top.children(recursive=True)]
+        doomed += _project_processes(str(tmp_path))
+        for process in doomed:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        for popen in started:
+            popen.wait(timeout=10)
+        psutil.wait_procs(doomed, timeout=10)
+    survivors = _project_processes(str(tmp_path))
+    assert not survivors, f"processes outlived the test: {survivors}"
+
+
+def running(pid: int, code: str) -> Callable[[], bool]:
+    """A condition: `pid` runs `python -c code` (after `devenv run` has exec'd)."""
+
+    def check() -> bool:
+        try:
+            return psutil.Process(pid).cmdline()[1:] == ["-c", code]
+        except (psutil.Error, IndexError):
+            return False
+
+    return check
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stdout == "", "errors go to stderr; stdout carries data only"
+    assert result.stderr.startswith("devenv: error: "), result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- devenv doctor ---------------------------------------------------------------------------
+
+_DOCTOR_LINE = re.compile(r"^(ok|warn|FAIL)\s+(\S.*?)  +(\S.*)$")
+_STATUS = {"ok": "ok", "warn": "warn", "FAIL": "fail"}
+
+
+def doctor_lines(stdout: str) -> list[tuple[str, str, str]]:
+    """(status, check name, rest of the line) for each check line of `devenv doctor`."""
+    lines = stdout.splitlines()
+    assert re.fullmatch(r"\d+ failed, \d+ warning\(s\), \d+ ok", lines[-1]), stdout
+    parsed = []
+    for line in lines[:-1]:
+        match = _DOCTOR_LINE.match(line)
+        assert match, f"not a check line: {line!r}"
+        parsed.append((_STATUS[match.group(1)], match.group(2), match.group(3)))
+    return parsed
+
+
+def doctor_json(project: Project, env: dict[str, str] | None = None) -> tuple[int, list[tuple[str, str]]]:
+    result = project.devenv("doctor", "--json", env=env)
+    document = json.loads(result.stdout)
+    assert document["ok"] is (result.returncode == 0)
+    return result.returncode, [(check["name"], check["status"]) for check in document["checks"]]
+
+
+def loaded_shell(project: Project) -> dict[str, str]:
+    """The outer environment of a shell that ran `eval "$(devenv print-env)"`."""
+    result = project.devenv("print-env", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    exported: dict[str, str] = json.loads(result.stdout)
+    return hermetic_env() | exported
+
+
+def test_doctor_before_sync_names_what_is_missing_in_order_and_sync_fixes_it(
+    tmp_path: Path, shared_venv: str
+) -> None:
+    venv = tmp_path / "proj" / ".venv"  # not created yet: nothing was ever synced
+    project = Project.create(tmp_path / "proj", venv=str(venv), spec=DEFAULT_SPEC.format(venv=venv))
+    result = project.devenv("doctor")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    checks = doctor_lines(result.stdout)
+    assert [name for _, name, _ in checks] == [
+        "spec",
+        "interpreter",
+        "packages",
+        "pythonpath",
+        "variables",
+        "state",
+        "shell",
+    ]
+    failed = [(name, rest) for status, name, rest in checks if status == "fail"]
+    assert [name for name, _ in failed] == ["interpreter", "state"], result.stdout
+    for name, rest in failed:
+        assert rest.endswith("(fix: devenv sync)"), f"{name}: {rest}"
+    assert "never synced" in failed[0][1]
+    assert checks[2][0] == "warn" and "skipped" in checks[2][2]  # packages: not failed twice
+    assert result.stdout.splitlines()[-1].startswith("2 failed")
+    assert not venv.exists() and not (project.root / ".devenv").exists(), "doctor must only read"
+    assert doctor_json(project) == (1, [(name, status) for status, name, _ in checks])
+
+    # The fix it names works.
+    project.sync()
+    result = project.devenv("doctor")
+    assert result.returncode == 0, result.stdout
+
+
+def test_doctor_names_an_unreachable_service_with_its_password_masked(project: Project) -> None:
+    url = "amqp://guest:s3cretPw@127.0.0.1:1/%2F"
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv) + f'\n[services.mq]\ncheck = "amqp"\nurl = "{url}"\n',
+    )
+    project.sync()
+    result = project.devenv("doctor")
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = doctor_lines(result.stdout)
+    (status, _, line) = next(check for check in checks if check[1] == "service mq")
+    assert status == "fail", result.stdout
+    assert "unreachable" in line
+    assert "amqp://guest:***@127.0.0.1:1/%2F" in line
+    assert "(fix: " in line and "start it" in line  # what to do, not just what is wrong
+    assert [name for status, name, _ in checks if status == "fail"] == ["service mq"]
+    as_json = project.devenv("doctor", "--json")
+    assert json.loads(as_json.stdout)["ok"] is False and as_json.returncode == 1
+    for text in (result.stdout, result.stderr, as_json.stdout, as_json.stderr):
+        assert_no_secret(text, "s3cretPw")
+
+
+def test_doctor_fix_for_a_service_url_written_in_the_spec_opens_the_spec(project: Project) -> None:
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + '\n[services.mq]\ncheck = "amqp"\nurl = "amqp://guest:guest@127.0.0.1:1/%2F"\n',
+    )
+    project.sync()
+    checks = json.loads(project.devenv("doctor", "--json").stdout)["checks"]
+    service = next(check for check in checks if check["name"] == "service mq")
+    assert "envspec.toml" in service["fix"], service["fix"]
+
+
+def test_doctor_after_sync_is_ok_and_an_unloaded_shell_only_warns(project: Project) -> None:
+    project.sync()
+    result = project.devenv("doctor")
+    assert result.returncode == 0, result.stdout
+    checks = doctor_lines(result.stdout)
+    statuses = {name: status for status, name, _ in checks}
+    assert statuses.pop("shell") == "warn"
+    assert set(statuses.values()) == {"ok"}, result.stdout
+    shell_line = next(rest for _, name, rest in checks if name == "shell")
+    assert "PYTHONPATH missing" in shell_line and 'fix: eval "$(devenv print-env)"' in shell_line
+    assert doctor_json(project) == (0, [(name, status) for status, name, _ in checks])
+
+    # In a shell that loaded the environment, every check is ok.
+    loaded = loaded_shell(project)
+    result = project.devenv("doctor", env=loaded)
+    assert result.returncode == 0, result.stdout
+    assert {status for status, _, _ in doctor_lines(result.stdout)} == {"ok"}, result.stdout
+    assert result.stdout.splitlines()[-1] == f"0 failed, 0 warning(s), {len(checks)} ok"
+    code, statuses_json = doctor_json(project, loaded)
+    assert code == 0 and {status for _, status in statuses_json} == {"ok"}
+
+
+def _broker_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_doctor_reaches_a_running_broker(project: Project) -> None:
+    if not _broker_up():
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + '\n[services.mq]\ncheck = "amqp"\nurl = "amqp://guest:guest@127.0.0.1:5672/%2F"\n',
+    )
+    project.sync()
+    result = project.devenv("doctor")
+    assert result.returncode == 0, result.stdout
+    (status, _, line) = next(check for check in doctor_lines(result.stdout) if check[1] == "service mq")
+    assert status == "ok" and "amqp://guest:***@127.0.0.1:5672/%2F reachable" in line
+
+
+# -- devenv explain --------------------------------------------------------------------------
+
+EXPLAIN_DOTENV = "GREETING=from dot env\nDEMO_TOKEN=tok-explain-s3cret\n"
+
+
+def explained(stdout: str) -> dict[str, tuple[str, str]]:
+    """KEY -> (shown value, provenance line) from `devenv explain` text."""
+    lines = stdout.splitlines()
+    result = {}
+    for first, second in itertools.pairwise(lines):
+        if "=" in first and not first.startswith(" ") and second.startswith("    "):
+            key, _, value = first.partition("=")
+            result[key] = (value, second.strip())
+    return result
+
+
+def test_explain_shows_values_with_their_provenance_and_masks_secrets(project: Project) -> None:
+    project.write(".env", EXPLAIN_DOTENV)
+    result = project.devenv("explain")
+    assert result.returncode == 0, result.stderr
+    shown = explained(result.stdout)
+    assert shown["GREETING"] == ("from dot env", "from .env:1; overrode .env.defaults:3")
+    assert shown["SERVICE"] == ("demo", "from envspec.toml [vars]")
+    assert shown["DATABASE_URL"] == (f"sqlite:///{project.root}/demo.db", "from .env.defaults:2")
+    assert shown["PYTHONPATH"] == (
+        f"{project.root}/lib-a/src:{project.root}/lib-b/src",
+        "managed by devenv, controlled by [paths].pythonpath",
+    )
+    assert shown["PATH"][0].startswith(f"{project.venv}/bin:")
+    assert shown["PATH"][1].startswith("managed by devenv")
+    assert shown["DEMO_TOKEN"] == ("***", "from .env:2")
+    assert "(*** = secret, masked; `devenv explain --reveal KEY` shows it)" in result.stdout
+    assert "PYTHONHOME (not set)\n    removed from every launch ([env].unset)" in result.stdout
+    assert_no_secret(result.stdout + result.stderr, "tok-explain-s3cret")
+
+    revealed = project.devenv("explain", "--reveal")
+    assert explained(revealed.stdout)["DEMO_TOKEN"] == ("tok-explain-s3cret", "from .env:2")
+    assert "*** = secret" not in revealed.stdout
+    assert not (project.root / ".devenv").exists(), "explain must not write .devenv/"
+
+
+def test_explain_one_key(project: Project) -> None:
+    project.write(".env", EXPLAIN_DOTENV)
+    result = project.devenv("explain", "GREETING")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "GREETING=from dot env\n    from .env:1; overrode .env.defaults:3\n"
+
+    secret = project.devenv("explain", "DEMO_TOKEN")
+    assert secret.stdout.splitlines()[:2] == ["DEMO_TOKEN=***", "    from .env:2"]
+    assert_no_secret(secret.stdout + secret.stderr, "tok-explain-s3cret")
+    revealed = project.devenv("explain", "--reveal", "DEMO_TOKEN")
+    assert revealed.stdout == "DEMO_TOKEN=tok-explain-s3cret\n    from .env:2\n"
+
+    not_set = project.devenv("explain", "PYTHONHOME")
+    assert not_set.returncode == 0
+    assert not_set.stdout == "PYTHONHOME (not set)\n    removed from every launch ([env].unset)\n"
+
+
+def test_explain_unknown_key_is_usage_error_with_a_suggestion(project: Project) -> None:
+    result = project.devenv("explain", "GREETNG")
+    assert_clean_error(result, 2, "GREETNG is not a variable of this project; did you mean GREETING?")
+
+
+def test_explain_json(project: Project) -> None:
+    project.write(".env", EXPLAIN_DOTENV)
+    result = project.devenv("explain", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["revealed"] is False and document["root"] == str(project.root)
+    variables = {v["key"]: v for v in document["variables"]}
+    assert variables["GREETING"]["source"] == ".env:1"
+    assert variables["GREETING"]["overrode"] == [".env.defaults:3"]
+    assert variables["SERVICE"]["source"] == "envspec.toml [vars]"
+    assert variables["PYTHONPATH"]["source"] == "managed"
+    assert variables["PYTHONPATH"]["managed_by"] == "[paths].pythonpath"
+    assert (variables["DEMO_TOKEN"]["value"], variables["DEMO_TOKEN"]["masked"]) == ("***", True)
+    assert "PYTHONHOME" in document["not_set"]
+    assert_no_secret(result.stdout, "tok-explain-s3cret")
+
+    one = json.loads(project.devenv("explain", "--json", "--reveal", "DEMO_TOKEN").stdout)
+    assert one["revealed"] is True
+    assert [(v["key"], v["value"], v["masked"]) for v in one["variables"]] == [
+        ("DEMO_TOKEN", "tok-explain-s3cret", False)
+    ]
+
+
+# -- devenv diff PID -------------------------------------------------------------------------
+
+
+def hand_built_env(project: Project, **changes: str) -> dict[str, str]:
+    """The classic fixture bug: an env dict built by hand from the canonical one, without PYTHONPATH."""
+    env = loaded_shell(project) | changes
+    del env["PYTHONPATH"]
+    return env
+
+
+def venv_python(project: Project) -> str:
+    return os.path.join(project.venv, "bin", "python")
+
+
+def test_diff_names_pythonpath_missing_from_a_hand_built_env(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    child = spawn([venv_python(project), "-c", SLEEP], env=hand_built_env(project))
+    wait_for(running(child.pid, SLEEP), what="the child to start")
+
+    result = project.devenv("diff", str(child.pid))
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"PID {child.pid} (") and lines[0].endswith(
+        "differs from the canonical environment"
+    )
+    expected = f"{project.root}/lib-a/src:{project.root}/lib-b/src"
+    assert lines[1:] == [f"  missing    PYTHONPATH (expected {expected})"], "only the real difference"
+
+    as_json = project.devenv("diff", "--json", str(child.pid))
+    assert as_json.returncode == 1
+    document = json.loads(as_json.stdout)
+    assert (document["pid"], document["differs"], document["pythonpath"]) == (child.pid, True, "missing")
+    assert document["pythonpath_missing"] == expected.split(":")
+
+
+def test_diff_of_a_child_started_by_devenv_run_finds_no_difference(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    child = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=hermetic_env())
+    wait_for(running(child.pid, SLEEP), what="devenv run to exec the child")
+
+    result = project.devenv("diff", str(child.pid))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"PID {child.pid} (python): matches the canonical environment\n"
+    as_json = project.devenv("diff", "--json", str(child.pid))
+    assert as_json.returncode == 0
+    document = json.loads(as_json.stdout)
+    assert (document["differs"], document["pythonpath"], document["fingerprint"]) == (
+        False,
+        "same",
+        "current",
+    )
+
+
+def test_diff_of_a_pid_that_does_not_exist_is_a_clear_error(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    gone = spawn([sys.executable, "-c", "pass"])
+    gone.wait(timeout=10)
+    result = project.devenv("diff", str(gone.pid))
+    assert_clean_error(result, 2, f"no process {gone.pid} (it has exited, or the PID is wrong)")
+    assert_clean_error(project.devenv("diff", "--json", str(gone.pid)), 2, f"no process {gone.pid}")
+    typo = project.devenv("diff", "not-a-pid")
+    assert typo.returncode == 2 and "argument PID: invalid int value: 'not-a-pid'" in typo.stderr
+    assert "Traceback" not in typo.stderr
+
+
+# -- devenv up and devenv ps -----------------------------------------------------------------
+
+
+@dataclass
+class Up:
+    """A running `devenv up NAME` whose stdout/stderr go to files."""
+
+    popen: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    def stderr(self) -> str:
+        return self.err.read_text(encoding="utf-8", errors="replace")
+
+    def stdout(self) -> str:
+        return self.out.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def child_pid(self) -> int:
+        match = re.search(r"ready after [0-9.]+ s \(pid (\d+), log ", self.stderr())
+        assert match, self.stderr()
+        return int(match.group(1))
+
+    def interrupt(self) -> int:
+        """Ctrl-C in the terminal: SIGINT to devenv's process group; its exit code."""
+        os.killpg(self.popen.pid, signal.SIGINT)
+        return self.popen.wait(timeout=20)
+
+
+def start_up(project: Project, name: str, spawn: Spawn, tmp_path: Path) -> Up:
+    out, err = tmp_path / f"up-{name}.out", tmp_path / f"up-{name}.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        popen = spawn(
+            [DEVENV, "up", name], cwd=project.root, env=hermetic_env(), stdout=stdout, stderr=stderr
+        )
+    up = Up(popen=popen, out=out, err=err)
+    wait_for(lambda: "ready after" in up.stderr() or popen.poll() is not None, what=f"{name} to be ready")
+    assert popen.poll() is None, up.stderr()
+    return up
+
+
+def sleeper_project(project: Project) -> Project:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + SLEEPER_TOML)
+    project.write("sleeper.py", SLEEPER_PY)
+    project.sync()
+    return project
+
+
+def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    sleeper_project(project)
+    up = start_up(project, "sleeper", spawn, tmp_path)
+    wait_for(lambda: up.stdout() == "ready\n", what="devenv up to stream the log")
+    pid = up.child_pid
+
+    listed = json.loads(project.devenv("ps", "--json").stdout)
+    assert [(p["pid"], p["status"], p["root"]) for p in listed] == [(pid, "current", str(project.root))]
+    run_id = listed[0]["run_id"]
+    log = (project.root / ".devenv" / "logs" / "sleeper.log").read_text()
+    assert f"==== run id: {run_id}  fingerprint: {listed[0]['fingerprint']}" in log
+    table = project.devenv("ps")
+    assert table.returncode == 0
+    row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
+    assert run_id in row and row.split()[-2:] == ["current", "python"], table.stdout
+
+    with open(project.root / ".env", "a", encoding="utf-8") as handle:
+        handle.write("GREETING=changed\n")
+    table = project.devenv("ps")
+    row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
+    assert " stale " in row, table.stdout
+    assert "1 process(es) run with a stale environment; restart them" in table.stdout
+    assert [p["status"] for p in json.loads(project.devenv("ps", "--json").stdout)] == ["stale"]
+
+    assert up.interrupt() == 130
+    assert f"devenv: stopping sleeper (pid {pid})" in up.stderr()
+    assert "Traceback" not in up.stderr()
+    assert not _with_run_id(run_id), "a process of the interrupted run survived"
+    assert project.devenv("ps").stdout == "no processes started by devenv are running\n"
+
+
+# -- secrets never shown, except where asked for ---------------------------------------------
+
+SECRETS = {
+    "DEMO_TOKEN": "tok-s3cr3t-value-123",
+    "DATABASE_URL password": "pw-s3cr3t-456",
+    "API_PASSWORD": 'api s3cr3t "q" +/ 789',  # changes under URL and JSON encoding
+}
+#: What a process started before the last edit still carries: secrets too.
+STALE = {"old DEMO_TOKEN": "tok-old-s3cr3t-000", "old DATABASE_URL password": "pw-old-s3cr3t-000"}
+
+SECRETS_SPEC_TAIL = (
+    SLEEPER_TOML
+    + """
+[services.db]
+check = "tcp"
+url = "${DATABASE_URL}"
+"""
+)
+SECRETS_DEFAULTS = (
+    "DATABASE_URL=postgres://app:pw-s3cr3t-456@127.0.0.1:1/db\n"
+    "API_PASSWORD='api s3cr3t \"q\" +/ 789'\n"
+    'GREETING="hello ${SERVICE}"\n'
+)
+
+
+def secrets_project(project: Project) -> Project:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + SECRETS_SPEC_TAIL)
+    project.write(".env.defaults", SECRETS_DEFAULTS)
+    project.write(".env", "DEMO_TOKEN=tok-s3cr3t-value-123\n")
+    project.write("sleeper.py", SLEEPER_PY)
+    return project
+
+
+def shows(text: str, secret: str) -> bool:
+    return any(form in text for form in leaked_forms(secret).values())
+
+
+def assert_hidden(outputs: dict[str, str], secrets: dict[str, str]) -> None:
+    """No secret in any output; the failure names the command and the secret, never the value."""
+    leaks = []
+    for label, text in outputs.items():
+        for name, secret in secrets.items():
+            try:
+                assert_no_secret(text, secret)
+            except AssertionError as error:
+                leaks.append(f"{label}: {name}: {error}")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_no_command_shows_a_secret(project: Project, spawn: Spawn, tmp_path: Path) -> None:
+    secrets_project(project)
+    outputs: dict[str, str] = {}
+    variant = ""
+
+    def record(*args: str, code: int = 0, env: dict[str, str] | None = None) -> str:
+        result = project.devenv(*args, env=env)
+        label = "devenv " + " ".join(args) + variant
+        while f"{label} (stdout)" in outputs:  # the same command again, e.g. in another shell
+            label += "'"
+        assert result.returncode == code, f"{label}: exit {result.returncode}"
+        assert "Traceback" not in result.stderr, label
+        outputs[f"{label} (stdout)"] = result.stdout
+        outputs[f"{label} (stderr)"] = result.stderr
+        return result.stdout + result.stderr
+
+    record("sync")
+    assert "service db" in record("doctor", code=1)  # the service check quotes DATABASE_URL
+    record("doctor", "--json", code=1)
+    # A shell that still has old values of the secret keys: their names may show, values never.
+    stale_shell = hermetic_env(DEMO_TOKEN=STALE["old DEMO_TOKEN"])
+    record("doctor", code=1, env=stale_shell)
+    record("explain")
+    record("explain", "DEMO_TOKEN")
+    record("explain", "API_PASSWORD")
+    record("explain", "--json")
+    record("ps")
+
+    # diff: a devenv-run child, and one started by hand with old secrets and no PYTHONPATH.
+    good = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=hermetic_env())
+    stale_env = hand_built_env(
+        project,
+        DEMO_TOKEN=STALE["old DEMO_TOKEN"],
+        DATABASE_URL="postgres://app:pw-old-s3cr3t-000@127.0.0.1:1/db",
+    )
+    stale = spawn([venv_python(project), "-c", SLEEP], env=stale_env)
+    wait_for(running(good.pid, SLEEP), what="devenv run to exec the child")
+    wait_for(running(stale.pid, SLEEP), what="the hand-started child")
+    record("diff", str(good.pid))
+    different = record("diff", str(stale.pid), code=1)
+    assert "different  DEMO_TOKEN: '***', expected '***'" in different
+    assert "different  DATABASE_URL: 'postgres://app:***@127.0.0.1:1/db'" in different
+    record("diff", "--json", str(stale.pid), code=1)
+
+    up = start_up(project, "sleeper", spawn, tmp_path)
+    record("ps")
+    record("ps", "--json")
+    assert up.interrupt() == 130
+    outputs["devenv up sleeper (stdout)"] = up.stdout()
+    outputs["devenv up sleeper (stderr)"] = up.stderr()
+    outputs[".devenv/logs/sleeper.log"] = (project.root / ".devenv" / "logs" / "sleeper.log").read_text()
+
+    record("run", "--", "false", code=1)
+    record("run", "--", "no-such-command-xyz", code=127)
+
+    # A broken .env line holding the secret itself: the error names file:line and key only.
+    broken_lines = {
+        "never closed": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nMORE=2\n',
+        "closed by a later quote": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nOTHER="x"\n',
+        "colon": "DEMO_TOKEN: tok-s3cr3t-value-123\n",
+    }
+    for variant_name, broken in broken_lines.items():
+        variant = f" [.env: {variant_name}]"
+        project.write(".env", broken)
+        for command in (("sync",), ("print-env",), ("explain",), ("run", "--", "true"), ("up", "sleeper")):
+            assert record(*command, code=2).startswith("devenv: error: .env:1: "), variant
+        record("doctor", code=1)
+        record("doctor", "--json", code=1)
+
+    assert_hidden(outputs, SECRETS | STALE)
+
+
+def test_print_env_and_explain_reveal_do_show_the_secrets(project: Project) -> None:
+    """The positive control: the secrets above are real values that reach a launch."""
+    secrets_project(project)
+    project.sync()
+    for fmt in FORMATS:
+        result = project.devenv("print-env", "--format", fmt)
+        assert result.returncode == 0, f"{fmt}: {result.stderr}"
+        missing = [name for name, secret in SECRETS.items() if not shows(result.stdout, secret)]
+        assert not missing, f"print-env --format {fmt} lacks {missing}"
+    for args in (("explain", "--reveal"), ("explain", "--reveal", "--json")):
+        result = project.devenv(*args)
+        missing = [name for name, secret in SECRETS.items() if not shows(result.stdout, secret)]
+        assert not missing, f"devenv {' '.join(args)} lacks {missing}"
+
+
+def test_a_secret_inside_another_variable_is_masked_in_explain_and_diff(
+    project: Project, spawn: Spawn
+) -> None:
+    secrets_project(project)
+    project.write(".env", 'DEMO_TOKEN=tok-s3cr3t-value-123\nCURL_OPTS="-H Bearer ${DEMO_TOKEN}"\n')
+    project.sync()
+    outputs = {
+        "explain": project.devenv("explain").stdout,
+        "explain --json": project.devenv("explain", "--json").stdout,
+        "explain CURL_OPTS": project.devenv("explain", "CURL_OPTS").stdout,
+    }
+    child = spawn([venv_python(project), "-c", SLEEP], env=hand_built_env(project, CURL_OPTS="-H Bearer old"))
+    wait_for(running(child.pid, SLEEP), what="the hand-started child")
+    outputs["diff"] = project.devenv("diff", str(child.pid)).stdout
+    outputs["diff --json"] = project.devenv("diff", "--json", str(child.pid)).stdout
+    assert "CURL_OPTS" in outputs["diff"]
+    assert_hidden(outputs, {"DEMO_TOKEN": SECRETS["DEMO_TOKEN"]})
+
+
+def test_a_secret_in_a_process_command_is_masked_in_its_log_and_errors(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    secrets_project(project)
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + SLEEPER_TOML.replace('"sleeper.py"]', '"sleeper.py", "${DATABASE_URL}", "${DEMO_TOKEN}"]')
+        + '\n[processes.crash]\ncommand = ["python", "-c", "raise SystemExit(3)", "${DEMO_TOKEN}"]\n'
+        + 'ready = { log = "^ready$" }\n',
+    )
+    project.sync()
+    up = start_up(project, "sleeper", spawn, tmp_path)
+    assert up.interrupt() == 130
+    crash = project.devenv("up", "crash")
+    assert "exited with code 3 before it was ready" in crash.stderr
+    logs = project.root / ".devenv" / "logs"
+    outputs = {
+        "up sleeper (stderr)": up.stderr(),
+        "sleeper.log": (logs / "sleeper.log").read_text(),
+        "up crash (stderr)": crash.stderr,
+        "crash.log": (logs / "crash.log").read_text(),
+    }
+    assert_hidden(outputs, {k: SECRETS[k] for k in ("DEMO_TOKEN", "DATABASE_URL password")})

@@ -1,0 +1,486 @@
+"""The pytest plugin as a user meets it: a real pytest run inside a throw-away project.
+
+Each test writes a project whose `sleeper` process prints `ready` (and `tick N` on each
+SIGUSR1), writes a test file into it, runs pytest there in a subprocess (through
+`devenv run` unless the test is about running outside it) and asserts on pytest's output.
+An inner conftest records when each test phase was reported, so "at once" is measured, not
+assumed. `_no_leftovers` fails any test after which a process it started is still alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.projects import DEVENV, Project, hermetic_env
+
+#: The interpreter running these tests has pytest and devenv (so the plugin's entry point);
+#: the shared venv of the throw-away projects has neither, but runs the sleeper.
+HOST_PYTHON = sys.executable
+
+SPEC = """\
+[project]
+name = "plugged"
+
+[python]
+venv = "{venv}"
+
+[paths]
+pythonpath = ["lib-a/src"]
+
+[dotenv]
+files = [".env.defaults"]
+
+[vars]
+PYTHONUNBUFFERED = "1"
+
+[processes.sleeper]
+command = {command}
+ready = {{ log = "^ready$" }}
+start_timeout = 5
+stop_timeout = 2
+"""
+
+SLEEPER = """\
+\"\"\"Stay up until stopped: print `ready`, then `tick N` on the N-th SIGUSR1.\"\"\"
+import signal
+import time
+
+count = 0
+
+
+def tick(signum, frame):
+    global count
+    count += 1
+    print(f"tick {count}", flush=True)
+
+
+signal.signal(signal.SIGUSR1, tick)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+#: Appends one JSON line per reported test phase to timeline.jsonl, with the wall clock.
+TIMELINE_CONFTEST = """\
+import json
+import os
+import time
+
+TIMELINE = os.path.join(os.path.dirname(__file__), "timeline.jsonl")
+
+
+def pytest_runtest_logreport(report):
+    entry = {"test": report.nodeid.split("::")[-1], "when": report.when,
+             "outcome": report.outcome, "duration": report.duration, "at": time.time()}
+    with open(TIMELINE, "a") as out:
+        out.write(json.dumps(entry) + "\\n")
+"""
+
+#: Helpers for inner test files: wait on a condition, and note facts for the outer test.
+INNER_HELPERS = """\
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+NOTES = os.path.join(os.path.dirname(__file__), "notes.jsonl")
+
+
+def note(**facts):
+    with open(NOTES, "a") as out:
+        out.write(json.dumps(facts) + "\\n")
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+"""
+
+MakeProject = Callable[..., Project]
+
+
+@pytest.fixture
+def plugin_project(tmp_path: Path, shared_venv: str) -> MakeProject:
+    """Write and sync a project whose sleeper runs `command`, with inner `tests` as a test file."""
+
+    def make(tests: str, *, command: tuple[str, ...] = ("python", "sleeper.py")) -> Project:
+        project = Project.create(
+            tmp_path / "proj",
+            venv=shared_venv,
+            spec=SPEC.format(venv=shared_venv, command=json.dumps(list(command))),
+            dotenv="GREETING=hello\n",
+        )
+        project.write("sleeper.py", SLEEPER)
+        project.write("conftest.py", TIMELINE_CONFTEST)
+        project.write("test_inner.py", INNER_HELPERS + "\n\n" + tests)
+        project.sync()
+        return project
+
+    return make
+
+
+def pytest_command(project: Project, *args: str) -> list[str]:
+    """pytest in `project` with its own basetemp (never the outer session's) and no cache."""
+    basetemp = project.root.parent / f"basetemp-{time.monotonic_ns()}"
+    return [HOST_PYTHON, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={basetemp}", *args]
+
+
+def run_pytest(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run pytest in `project` through `devenv run`, as the README tells users to."""
+    result = project.devenv("run", "--", *pytest_command(project, *args), timeout=60)
+    assert not result.stderr.startswith("devenv: error"), result.stderr
+    return result
+
+
+def canonical(project: Project, key: str) -> str:
+    """The value of `key` in the project's canonical environment."""
+    result = project.devenv("run", "--", "printenv", key)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    """Every JSON line in `path` (none when it does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def report_section(output: str, title: str) -> list[str]:
+    """The lines of pytest's `---- title ----` report section (fails when there is none)."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if re.fullmatch(rf"-+ {re.escape(title)} -+", line):
+            body = []
+            for following in lines[index + 1 :]:
+                if re.fullmatch(r"[-=_]{3,} .* [-=_]{3,}", following):
+                    break
+                body.append(following)
+            return body
+    pytest.fail(f"no {title!r} section in pytest's output:\n{output}")
+
+
+def gone(pid: int) -> bool:
+    """Whether `pid` no longer runs (a zombie runs nothing: it only waits to be reaped)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """Fail the test if a process it started, or one marked with a run under tmp_path, lives on."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    found: dict[int, psutil.Process] = {
+        p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in before
+    }
+    for proc in psutil.process_iter():
+        try:
+            environ = proc.environ()
+        except psutil.Error:
+            continue
+        if "DEVENV_RUN_ID" in environ and environ.get("DEVENV_ROOT", "").startswith(str(tmp_path)):
+            found[proc.pid] = proc
+    described = []
+    for proc in found.values():
+        if gone(proc.pid):
+            continue
+        try:
+            described.append(f"{proc.pid} {proc.cmdline()}")
+            proc.kill()
+        except psutil.Error:
+            continue
+    assert not described, f"processes outlived the test: {described}"
+
+
+# -- the session header ----------------------------------------------------------------------
+
+PASSING = "def test_nothing():\n    pass\n"
+
+
+def test_header_says_pytest_runs_in_the_canonical_environment(plugin_project: MakeProject) -> None:
+    project = plugin_project(PASSING)
+    result = run_pytest(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    fingerprint = canonical(project, "DEVENV_FINGERPRINT")
+    expected = (
+        f"devenv: pytest runs in the canonical environment of {project.root} (fingerprint {fingerprint})"
+    )
+    assert expected in result.stdout.splitlines(), result.stdout
+
+
+def _outside_devenv(project: Project) -> list[str]:
+    return pytest_command(project)
+
+
+def _devenv_run_without_pythonpath(project: Project) -> list[str]:
+    return [DEVENV, "run", "--", "env", "-u", "PYTHONPATH", *pytest_command(project)]
+
+
+@pytest.mark.parametrize(
+    "launch",
+    [
+        pytest.param(_outside_devenv, id="outside-devenv"),
+        pytest.param(
+            _devenv_run_without_pythonpath,
+            id="devenv-run-then-PYTHONPATH-removed",
+        ),
+    ],
+)
+def test_header_says_what_differs_when_pytest_lacks_the_pythonpath(
+    plugin_project: MakeProject, launch: Callable[[Project], list[str]]
+) -> None:
+    project = plugin_project(PASSING)
+    result = subprocess.run(
+        launch(project),
+        cwd=project.root,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (header,) = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
+    assert header.startswith(f"devenv: pytest does NOT run in the canonical environment of {project.root}: ")
+    assert "PYTHONPATH missing" in header
+    assert header.endswith("run it as `devenv run -- pytest` or `nox -s tests`")
+
+
+# -- devenv_process --------------------------------------------------------------------------
+
+REUSED = """\
+def record(devenv_process, test):
+    handle = devenv_process("sleeper")
+    environ = psutil.Process(handle.pid).environ()
+    note(test=test, pid=handle.pid, run_id=handle.run_id, log_path=handle.log_path,
+         log=open(handle.log_path).read(), alive=handle.alive(),
+         pythonpath=environ.get("PYTHONPATH"), marker=environ.get("DEVENV_RUN_ID"))
+
+
+def test_one(devenv_process):
+    record(devenv_process, "one")
+
+
+def test_two(devenv_process):
+    record(devenv_process, "two")
+"""
+
+
+def test_devenv_process_is_started_once_per_session_in_the_canonical_env(
+    plugin_project: MakeProject,
+) -> None:
+    project = plugin_project(REUSED)
+    result = run_pytest(project, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    one, two = read_jsonl(project.root / "notes.jsonl")
+    assert one["pid"] == two["pid"], "the second test must reuse the session's process"
+    assert one["run_id"] == two["run_id"]
+    assert one["alive"] is True
+    # The child's own environment, read from /proc: the canonical PYTHONPATH and the marker.
+    assert one["pythonpath"] == canonical(project, "PYTHONPATH") == str(project.root / "lib-a" / "src")
+    assert one["marker"] == one["run_id"]
+    assert isinstance(one["log"], str)
+    assert "==== devenv: starting sleeper" in one["log"]
+    assert one["log"].splitlines()[-1] == "ready"
+    assert isinstance(one["pid"], int)
+    assert gone(one["pid"]), "the session's end must stop the process"
+    assert not os.listdir(project.root / ".devenv" / "runs"), "the run record must be removed"
+
+
+LOG_SECTION = """\
+def tick(handle, line):
+    os.kill(handle.pid, signal.SIGUSR1)
+    wait_for(lambda: line in handle.read_log(), line)
+
+
+def test_passes(devenv_process):
+    tick(devenv_process("sleeper"), "tick 1")
+
+
+def test_fails(devenv_process):
+    tick(devenv_process("sleeper"), "tick 2")
+    assert False, "the worker said tick 2"
+"""
+
+
+def test_a_failing_test_shows_what_the_process_logged_during_that_test(
+    plugin_project: MakeProject,
+) -> None:
+    project = plugin_project(LOG_SECTION)
+    result = run_pytest(project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 failed, 1 passed" in result.stdout
+    # Only the failing test's own lines: not `ready`, not the earlier test's `tick 1`.
+    assert report_section(result.stdout, "devenv sleeper log (call)") == ["tick 2"]
+    assert result.stdout.count("devenv sleeper log") == 1, "a passing test gets no section"
+
+
+KILLED_MID_SESSION = """\
+def test_kill(devenv_process):
+    handle = devenv_process("sleeper")
+    os.kill(handle.pid, signal.SIGKILL)
+    wait_for(lambda: not handle.alive(), "the sleeper to die")
+    note(pid=handle.pid, killed_at=time.time())
+
+
+def test_next(devenv_process):
+    devenv_process("sleeper")
+"""
+
+
+def test_a_process_killed_mid_session_errors_the_next_test_at_once(plugin_project: MakeProject) -> None:
+    project = plugin_project(KILLED_MID_SESSION)
+    result = run_pytest(project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 passed, 1 error" in result.stdout
+    (killed,) = read_jsonl(project.root / "notes.jsonl")
+    died = f"sleeper (pid {killed['pid']}) died during the test session with exit code -9 (killed by SIGKILL)"
+    assert died in result.stdout
+    # The message ends with the log tail: what the process printed before it died.
+    after = result.stdout.split("last lines:", 1)[1].splitlines()
+    assert after[1].removeprefix("E").strip() == "ready", result.stdout
+    (error,) = [
+        t
+        for t in read_jsonl(project.root / "timeline.jsonl")
+        if t["test"] == "test_next" and t["when"] == "setup"
+    ]
+    assert error["outcome"] == "failed"
+    assert isinstance(error["at"], float) and isinstance(killed["killed_at"], float)
+    assert error["at"] - killed["killed_at"] < 2.0
+
+
+FRESH_AFTER_DEATH = """\
+def test_kill(devenv_process):
+    handle = devenv_process("sleeper")
+    os.kill(handle.pid, signal.SIGKILL)
+    wait_for(lambda: not handle.alive(), "the sleeper to die")
+
+
+def test_next(devenv_process):
+    pass
+
+
+def test_restarts(devenv_process):
+    assert devenv_process("sleeper", fresh=True).alive()
+"""
+
+
+def test_a_dead_process_is_reported_once_then_can_be_started_again(plugin_project: MakeProject) -> None:
+    project = plugin_project(FRESH_AFTER_DEATH)
+    result = run_pytest(project)
+    assert "2 passed, 1 error" in result.stdout, result.stdout + result.stderr
+    assert "ERROR at setup of test_next" in result.stdout
+    assert "died during the test session with exit code -9" in result.stdout
+
+
+FAILS_ON_START = """\
+@pytest.fixture
+def sleeper(devenv_process):
+    return devenv_process("sleeper")
+
+
+def test_uses_it(sleeper):
+    pass
+"""
+
+
+def test_a_process_that_fails_on_start_errors_the_test_with_its_traceback(
+    plugin_project: MakeProject,
+) -> None:
+    project = plugin_project(FAILS_ON_START, command=("python", "-c", "import no_such_module"))
+    result = run_pytest(project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 error" in result.stdout
+    out = result.stdout
+    assert "process 'sleeper' exited with code 1 before it was ready" in out
+    assert "it failed (Python exits 1 on an uncaught exception; see the log below)" in out
+    assert "Traceback (most recent call last):" in out
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in out
+    (setup,) = [t for t in read_jsonl(project.root / "timeline.jsonl") if t["when"] == "setup"]
+    assert setup["outcome"] == "failed"
+    assert isinstance(setup["duration"], float) and setup["duration"] < 2.0
+
+
+# -- a killed pytest run ---------------------------------------------------------------------
+
+HANGS = """\
+def test_hangs(devenv_process):
+    handle = devenv_process("sleeper")
+    note(pid=handle.pid)
+    time.sleep(60)
+"""
+
+NEXT_RUN = """\
+def test_starts_again(devenv_process):
+    note(pid=devenv_process("sleeper").pid)
+"""
+
+
+def test_the_next_run_cleans_up_after_a_killed_pytest(plugin_project: MakeProject) -> None:
+    project = plugin_project(HANGS)
+    notes = project.root / "notes.jsonl"
+    with (project.root.parent / "killed-run.out").open("w") as out:
+        # `devenv run` execs, so this pid is pytest's.
+        killed = subprocess.Popen(
+            [DEVENV, "run", "--", *pytest_command(project)],
+            cwd=project.root,
+            env=hermetic_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    old_pid: int | None = None
+    try:
+        wait_for(lambda: notes.exists(), timeout=10, what="the inner test to start the sleeper")
+        (started,) = read_jsonl(notes)
+        pid = started["pid"]
+        assert isinstance(pid, int)
+        old_pid = pid
+        killed.kill()
+        killed.wait(5)
+        # Its own session: a SIGKILL to pytest (or to pytest's group) does not reach it.
+        assert not gone(old_pid), "the sleeper should outlive a SIGKILLed pytest"
+
+        notes.unlink()
+        project.write("test_inner.py", INNER_HELPERS + "\n\n" + NEXT_RUN)
+        result = run_pytest(project)
+        assert result.returncode == 0, result.stdout + result.stderr
+        (restarted,) = read_jsonl(notes)
+        assert gone(old_pid), "the next run's start must kill the leftover"
+        assert restarted["pid"] != old_pid
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait(5)
+        if old_pid is not None and not gone(old_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(old_pid, signal.SIGKILL)
