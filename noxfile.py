@@ -7,7 +7,17 @@ the same interpreter and variables. `env` syncs .devenv/ and every other session
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+
 import nox
+
+#: The devenv installed next to this nox (scripts/bootstrap's venv), else the one on PATH:
+#: `.devenv/bootstrap/bin/nox -s tests` works without activating anything.
+DEVENV = os.path.join(os.path.dirname(sys.executable), "devenv")
+if not os.path.exists(DEVENV):
+    DEVENV = shutil.which("devenv") or "devenv"
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.default_venv_backend = "none"
@@ -17,19 +27,19 @@ nox.options.error_on_external_run = False
 @nox.session(venv_backend="none")
 def env(session: nox.Session) -> None:
     """Create/refresh .devenv/ (venv, packages, resolved variables)."""
-    session.run("devenv", "sync", external=True)
+    session.run(DEVENV, "sync", external=True)
 
 
 @nox.session(venv_backend="none", requires=["env"])
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (real shells, real subprocesses, the real CLI)."""
-    session.run("devenv", "run", "--", "python", "-m", "pytest", *session.posargs, external=True)
+    session.run(DEVENV, "run", "--", "python", "-m", "pytest", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none", requires=["env"])
 def e2e(session: nox.Session) -> None:
     """End-to-end tests: the reference worker on the real RabbitMQ, started by the fixture."""
-    session.run("devenv", "run", "--", "python", "-m", "pytest", "tests/e2e", *session.posargs, external=True)
+    session.run(DEVENV, "run", "--", "python", "-m", "pytest", "tests/e2e", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none", requires=["env"])
@@ -38,7 +48,7 @@ def worker(session: nox.Session) -> None:
     # On Ctrl-C devenv stops the worker tree in order (Dramatiq needs a few seconds); nox's
     # default escalation (SIGTERM after 0.3 s, SIGKILL 0.2 s later) would orphan it.
     session.run(
-        "devenv",
+        DEVENV,
         "up",
         "worker",
         *session.posargs,
@@ -52,12 +62,12 @@ def worker(session: nox.Session) -> None:
 @nox.session(venv_backend="none", requires=["env"])
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict."""
-    session.run("devenv", "run", "--", "ruff", "check", ".", external=True)
-    session.run("devenv", "run", "--", "ruff", "format", "--check", ".", external=True)
-    session.run("devenv", "run", "--", "mypy", external=True)
+    session.run(DEVENV, "run", "--", "ruff", "check", ".", external=True)
+    session.run(DEVENV, "run", "--", "ruff", "format", "--check", ".", external=True)
+    session.run(DEVENV, "run", "--", "mypy", external=True)
 
 
 @nox.session(venv_backend="none", requires=["env"])
 def bench(session: nox.Session) -> None:
     """Start-up benchmark of print-env and run against T0 (DESIGN §12)."""
-    session.run("devenv", "run", "--", "python", "benchmarks/cli_startup.py", *session.posargs, external=True)
+    session.run(DEVENV, "run", "--", "python", "benchmarks/cli_startup.py", *session.posargs, external=True)
