@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,15 +79,6 @@ def submit(env: dict[str, str], *tasks: tuple[str, str]) -> list[str]:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05) -> None:
-    """Poll `condition` until it holds or fail naming `what` (no sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def submitter_env(worker: ProcessHandle) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 
 from devenv.environment import CanonicalEnv, join_path
 from devenv.processes import ProcessHandle
-from tests.e2e.conftest import wait_until
+from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,7 +121,7 @@ def test_foreground_launchers_give_the_canonical_env(
             return True
         return False
 
-    wait_until(worker_started, timeout=120, what=f"{' '.join(launcher)} to start the worker", interval=0.2)
+    wait_for(worker_started, timeout=120, what=f"{' '.join(launcher)} to start the worker", interval=0.2)
     master = found[0]
     for who, actual in tree_environs(master.pid):
         assert_canonical(actual, devenv_env, overrides={}, who=f"{launcher[0]}: {who}")

@@ -8,7 +8,8 @@ from pathlib import Path
 from ops_core import TaskStore
 
 from devenv.processes import ProcessHandle
-from tests.e2e.conftest import delete_queues, submit, submitter_env, wait_until
+from tests.e2e.conftest import delete_queues, submit, submitter_env
+from tests.support.processes import wait_for
 
 
 def test_task_without_llm_key_fails_with_the_reason_within_10s(
@@ -17,7 +18,7 @@ def test_task_without_llm_key_fails_with_the_reason_within_10s(
     store = TaskStore(e2e_database)
     started = time.monotonic()
     (task_id,) = submit(submitter_env(worker), ("llm", "summarise the logs"))
-    wait_until(lambda: store.get(task_id).finished, timeout=10, what=f"task {task_id} to end")
+    wait_for(lambda: store.get(task_id).finished, timeout=10, what=f"task {task_id} to end")
     task = store.get(task_id)
     assert task.status == "FAILED"
     assert "no LLM key configured" in (task.error or "")
@@ -28,7 +29,7 @@ def test_task_without_llm_key_fails_with_the_reason_within_10s(
 def test_echo_task_completes_with_its_result(worker: ProcessHandle, e2e_database: Path) -> None:
     store = TaskStore(e2e_database)
     (task_id,) = submit(submitter_env(worker), ("echo", "hello world"))
-    wait_until(lambda: store.get(task_id).finished, timeout=10, what=f"task {task_id} to end")
+    wait_for(lambda: store.get(task_id).finished, timeout=10, what=f"task {task_id} to end")
     task = store.get(task_id)
     assert (task.status, task.result, task.runs) == ("COMPLETED", "echo: hello world", 1)
 
@@ -57,7 +58,7 @@ def test_200_tasks_on_two_worker_processes_each_run_exactly_once(
         def all_ended() -> bool:
             return all(store.get(task_id).finished for task_id in ids)
 
-        wait_until(all_ended, timeout=90, what="200 tasks to end", interval=0.25)
+        wait_for(all_ended, timeout=90, what="200 tasks to end", interval=0.25)
         tasks = [store.get(task_id) for task_id in ids]
         assert {task.status for task in tasks} == {"COMPLETED"}
         assert [task.runs for task in tasks] == [1] * 200

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import psutil
 import pytest
 
 from devenv.renderers import FORMATS
+from tests.support.processes import broker_up
 from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
 from tests.support.secrets import assert_no_secret, leaked_forms
 
@@ -242,16 +242,8 @@ def test_doctor_after_sync_is_ok_and_an_unloaded_shell_only_warns(project: Proje
     assert code == 0 and {status for _, status in statuses_json} == {"ok"}
 
 
-def _broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 def test_doctor_reaches_a_running_broker(project: Project) -> None:
-    if not _broker_up():
+    if not broker_up():
         if os.environ.get("CI"):
             pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")

@@ -13,6 +13,7 @@ import pytest
 from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
+from tests.support.processes import broker_up
 from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env, make_shared_venv
 from tests.support.secrets import assert_no_secret
 
@@ -185,14 +186,6 @@ def _service_project(project: Project, url: str) -> Project:
     return project
 
 
-def _rabbitmq_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def test_service_down_is_refused_with_a_fix(project: Project) -> None:
     _service_project(project, f"amqp://guest:closedpw@127.0.0.1:{_closed_port()}/")
     report = doctor(project)
@@ -201,7 +194,7 @@ def test_service_down_is_refused_with_a_fix(project: Project) -> None:
 
 
 def test_service_bad_password_is_classified_and_masked(project: Project) -> None:
-    if not _rabbitmq_up():
+    if not broker_up():
         if os.environ.get("CI"):
             pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
@@ -214,7 +207,7 @@ def test_service_bad_password_is_classified_and_masked(project: Project) -> None
 
 
 def test_service_reachable_is_ok(project: Project) -> None:
-    if not _rabbitmq_up():
+    if not broker_up():
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
     _service_project(project, "amqp://guest:guest@127.0.0.1:5672/")
     check = doctor(project).check("service rabbitmq")

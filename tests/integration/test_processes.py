@@ -37,6 +37,7 @@ from devenv.processes import (
     start,
 )
 from devenv.spec import Spec, load_spec
+from tests.support.processes import gone, wait_for
 from tests.support.projects import Project
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -127,23 +128,6 @@ def _no_leftovers(tmp_path: Path) -> Iterator[None]:
         except psutil.Error:
             continue
     assert not described, f"processes outlived the test: {described}"
-
-
-def gone(pid: int) -> bool:
-    """Whether `pid` no longer runs (a zombie runs nothing: it only waits to be reaped)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_pids(path: Path) -> list[int]:

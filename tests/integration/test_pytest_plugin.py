@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.processes import gone, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 
 #: The interpreter running these tests has pytest and devenv (so the plugin's entry point);
@@ -175,23 +176,6 @@ def report_section(output: str, title: str) -> list[str]:
                 body.append(following)
             return body
     pytest.fail(f"no {title!r} section in pytest's output:\n{output}")
-
-
-def gone(pid: int) -> bool:
-    """Whether `pid` no longer runs (a zombie runs nothing: it only waits to be reaped)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture(autouse=True)
