@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import psutil
 import pytest
 
 from devenv.renderers import FORMATS
-from tests.support.processes import broker_up
+from tests.support.processes import broker_up, running, wait_for
 from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
 from tests.support.secrets import assert_no_secret, leaked_forms
 
@@ -35,13 +34,6 @@ stop_timeout = 5
 SLEEPER_PY = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
-
-
-def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _project_processes(prefix: str) -> list[psutil.Process]:
@@ -97,18 +89,6 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
         psutil.wait_procs(doomed, timeout=10)
     survivors = _project_processes(str(tmp_path))
     assert not survivors, f"processes outlived the test: {survivors}"
-
-
-def running(pid: int, code: str) -> Callable[[], bool]:
-    """A condition: `pid` runs `python -c code` (after `devenv run` has exec'd)."""
-
-    def check() -> bool:
-        try:
-            return psutil.Process(pid).cmdline()[1:] == ["-c", code]
-        except (psutil.Error, IndexError):
-            return False
-
-    return check
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
@@ -362,7 +342,7 @@ def venv_python(project: Project) -> str:
 def test_diff_names_pythonpath_missing_from_a_hand_built_env(project: Project, spawn: Spawn) -> None:
     project.sync()
     child = spawn([venv_python(project), "-c", SLEEP], env=hand_built_env(project))
-    wait_for(running(child.pid, SLEEP), what="the child to start")
+    wait_for(running(child.pid, SLEEP), timeout=15, what="the child to start")
 
     result = project.devenv("diff", str(child.pid))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -383,7 +363,7 @@ def test_diff_names_pythonpath_missing_from_a_hand_built_env(project: Project, s
 def test_diff_of_a_child_started_by_devenv_run_finds_no_difference(project: Project, spawn: Spawn) -> None:
     project.sync()
     child = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=hermetic_env())
-    wait_for(running(child.pid, SLEEP), what="devenv run to exec the child")
+    wait_for(running(child.pid, SLEEP), timeout=15, what="devenv run to exec the child")
 
     result = project.devenv("diff", str(child.pid))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -446,7 +426,11 @@ def start_up(project: Project, name: str, spawn: Spawn, tmp_path: Path) -> Up:
             [DEVENV, "up", name], cwd=project.root, env=hermetic_env(), stdout=stdout, stderr=stderr
         )
     up = Up(popen=popen, out=out, err=err)
-    wait_for(lambda: "ready after" in up.stderr() or popen.poll() is not None, what=f"{name} to be ready")
+    wait_for(
+        lambda: "ready after" in up.stderr() or popen.poll() is not None,
+        timeout=15,
+        what=f"{name} to be ready",
+    )
     assert popen.poll() is None, up.stderr()
     return up
 
@@ -463,7 +447,7 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
 ) -> None:
     sleeper_project(project)
     up = start_up(project, "sleeper", spawn, tmp_path)
-    wait_for(lambda: up.stdout() == "ready\n", what="devenv up to stream the log")
+    wait_for(lambda: up.stdout() == "ready\n", timeout=15, what="devenv up to stream the log")
     pid = up.child_pid
 
     listed = json.loads(project.devenv("ps", "--json").stdout)
@@ -576,8 +560,8 @@ def test_no_command_shows_a_secret(project: Project, spawn: Spawn, tmp_path: Pat
         DATABASE_URL="postgres://app:pw-old-s3cr3t-000@127.0.0.1:1/db",
     )
     stale = spawn([venv_python(project), "-c", SLEEP], env=stale_env)
-    wait_for(running(good.pid, SLEEP), what="devenv run to exec the child")
-    wait_for(running(stale.pid, SLEEP), what="the hand-started child")
+    wait_for(running(good.pid, SLEEP), timeout=15, what="devenv run to exec the child")
+    wait_for(running(stale.pid, SLEEP), timeout=15, what="the hand-started child")
     record("diff", str(good.pid))
     different = record("diff", str(stale.pid), code=1)
     assert "different  DEMO_TOKEN: '***', expected '***'" in different
@@ -639,7 +623,7 @@ def test_a_secret_inside_another_variable_is_masked_in_explain_and_diff(
         "explain CURL_OPTS": project.devenv("explain", "CURL_OPTS").stdout,
     }
     child = spawn([venv_python(project), "-c", SLEEP], env=hand_built_env(project, CURL_OPTS="-H Bearer old"))
-    wait_for(running(child.pid, SLEEP), what="the hand-started child")
+    wait_for(running(child.pid, SLEEP), timeout=15, what="the hand-started child")
     outputs["diff"] = project.devenv("diff", str(child.pid)).stdout
     outputs["diff --json"] = project.devenv("diff", "--json", str(child.pid)).stdout
     assert "CURL_OPTS" in outputs["diff"]

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -16,6 +15,7 @@ import pytest
 from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff, format_ps, ps
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.snapshot import read_snapshot
+from tests.support.processes import running, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
@@ -54,25 +54,6 @@ def spawn() -> Iterator[Spawn]:
     assert not any(psutil.pid_exists(popen.pid) and popen.returncode is None for popen in started)
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
-def running(pid: int, code: str) -> Callable[[], bool]:
-    """A condition: `pid` runs `python -c code` (for `devenv run`: only once it has exec'd)."""
-
-    def check() -> bool:
-        try:
-            return psutil.Process(pid).cmdline()[1:] == ["-c", code]
-        except (psutil.Error, IndexError):
-            return False
-
-    return check
-
-
 def canonical(project: Project) -> CanonicalEnv:
     snapshot = read_snapshot(str(project.root))
     assert snapshot is not None
@@ -87,7 +68,7 @@ def test_child_started_without_pythonpath_differs(project: Project, spawn: Spawn
     del child_env["PYTHONPATH"]
     child_env["DEMO_TOKEN"] = "s3nt1nel-stale-one"
     child = spawn([os.path.join(project.venv, "bin", "python"), "-c", SLEEP], env=child_env)
-    wait_for(running(child.pid, SLEEP))
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
 
     diff = diff_process(child.pid, env)
     assert diff.differs
@@ -105,7 +86,9 @@ def test_child_started_without_pythonpath_differs(project: Project, spawn: Spawn
 def test_child_started_by_devenv_run_matches(project: Project, spawn: Spawn) -> None:
     project.sync()
     child = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=hermetic_env())
-    wait_for(running(child.pid, SLEEP))  # devenv run execs: same PID, new command line
+    wait_for(
+        running(child.pid, SLEEP), timeout=10, what="the child to run"
+    )  # devenv run execs: same PID, new command line
 
     diff = diff_process(child.pid, canonical(project), tree=True)
     assert not diff.differs, format_diff(diff, canonical(project))
@@ -122,9 +105,11 @@ def test_tree_finds_a_grandchild_started_with_a_hand_built_env(project: Project,
         "time.sleep(30)\n"
     )
     child = spawn([DEVENV, "run", "--", "python", "-c", parent_code], cwd=project.root, env=hermetic_env())
-    wait_for(lambda: len(psutil.Process(child.pid).children()) == 1)
+    wait_for(
+        lambda: len(psutil.Process(child.pid).children()) == 1, timeout=10, what="the grandchild to start"
+    )
     grandchild = psutil.Process(child.pid).children()[0]
-    wait_for(running(grandchild.pid, SLEEP))
+    wait_for(running(grandchild.pid, SLEEP), timeout=10, what="the child to run")
 
     env = canonical(project)
     assert not diff_process(child.pid, env).differs
@@ -147,7 +132,11 @@ def test_zombie_is_a_clear_error(project: Project, spawn: Spawn) -> None:
     project.sync()
     child = spawn([sys.executable, "-c", "pass"])
     # Not reaped yet (no wait/poll): the kernel keeps it as a zombie.
-    wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE)
+    wait_for(
+        lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE,
+        timeout=10,
+        what="the child to exit",
+    )
     with pytest.raises(ProcessEnvironUnavailable, match=f"PID {child.pid}"):
         diff_process(child.pid, canonical(project))
 
@@ -169,7 +158,7 @@ def test_ps_marks_a_running_child_stale_after_an_env_edit(project: Project, spaw
     env = canonical(project)
     child_env = apply_env(env, hermetic_env()) | {"DEVENV_RUN_ID": "test-run-1"}
     child = spawn([os.path.join(project.venv, "bin", "python"), "-c", SLEEP], env=child_env)
-    wait_for(running(child.pid, SLEEP))
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
 
     listed = {p.pid: p for p in ps(str(project.root), hermetic_env())}
     assert child.pid in listed
@@ -190,7 +179,7 @@ def test_ps_only_lists_this_root_unless_all(project: Project, spawn: Spawn) -> N
     env = canonical(project)
     other = apply_env(env, hermetic_env()) | {"DEVENV_RUN_ID": "other-run", "DEVENV_ROOT": "/elsewhere"}
     child = spawn([sys.executable, "-c", SLEEP], env=other)
-    wait_for(running(child.pid, SLEEP))
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
     assert child.pid not in {p.pid for p in ps(str(project.root), hermetic_env())}
     assert child.pid in {p.pid for p in ps(str(project.root), hermetic_env(), all_projects=True)}
     assert format_ps([]) == "no processes started by devenv are running\n"

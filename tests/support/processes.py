@@ -34,3 +34,15 @@ def broker_up(host: str = "127.0.0.1", port: int = 5672) -> bool:
     except OSError:
         return False
     return True
+
+
+def running(pid: int, code: str) -> Callable[[], bool]:
+    """A condition: `pid` runs `python -c code` (for `devenv run`: only once it has exec'd)."""
+
+    def check() -> bool:
+        try:
+            return psutil.Process(pid).cmdline()[1:] == ["-c", code]
+        except (psutil.Error, IndexError):
+            return False
+
+    return check
