@@ -119,6 +119,16 @@ def test_an_inherited_key_wins_everywhere_including_references() -> None:
             id="managed",
         ),
         pytest.param("DATABASE_URL=x\nPATH=/x\n", "PATH is managed by devenv", id="managed-path"),
+        pytest.param(
+            "DATABASE_URL=x\n\n\nA=${NOPE}\n",
+            ".env.defaults:4 references ${NOPE}",
+            id="undefined-after-blank-lines",
+        ),
+        pytest.param(
+            "\nDATABASE_URL=x\n \n\nVIRTUAL_ENV=/x\n",
+            ".env.defaults:5: VIRTUAL_ENV is managed by devenv",
+            id="managed-after-blank-lines",
+        ),
         pytest.param("A=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"),
         pytest.param("DATABASE_URL=\n", "required variable(s) not set: DATABASE_URL", id="empty-required"),
         pytest.param(
