@@ -12,13 +12,11 @@ import io
 import re
 from dataclasses import dataclass
 
-from devenv.errors import DotenvError
+from devenv.errors import DotenvError, preview
 from devenv.spec import KEY_PATTERN
 
 _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
-#: How many characters of a refused key or line a message may show.
-_PREVIEW = 4
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,11 +59,6 @@ def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
         _check_swallowed(where, binding.key, original, line)
         entries.append(DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal))
     return tuple(entries)
-
-
-def preview(text: str) -> str:
-    """The first few characters of something devenv refuses, never the whole (it may be a secret)."""
-    return repr(text) if len(text) <= _PREVIEW else repr(text[:_PREVIEW]) + "..."
 
 
 def _own_lines(original: str, line: int) -> tuple[str, int]:

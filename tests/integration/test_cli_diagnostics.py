@@ -482,6 +482,8 @@ SECRETS = {
     "DATABASE_URL password": "pw-s3cr3t-456",
     "API_PASSWORD": 'api s3cr3t "q" +/ 789',  # changes under URL and JSON encoding
 }
+#: Secrets that only ever appear in input devenv refuses: an error must not quote them.
+IN_ERRORS = {"${...} inside DEMO_TOKEN": "v4lue-s3cr3t-789", "STRIPE_API_KEY as a number": "4242424242424242"}
 #: What a process started before the last edit still carries: secrets too.
 STALE = {"old DEMO_TOKEN": "tok-old-s3cr3t-000", "old DATABASE_URL password": "pw-old-s3cr3t-000"}
 
@@ -584,16 +586,31 @@ def test_no_command_shows_a_secret(project: Project, spawn: Spawn, tmp_path: Pat
         "never closed": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nMORE=2\n',
         "closed by a later quote": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nOTHER="x"\n',
         "colon": "DEMO_TOKEN: tok-s3cr3t-value-123\n",
+        "the secret pasted alone": "tok-s3cr3t-value-123\n",
+        "the secret pasted alone, after a blank line": "\n\ntok-s3cr3t-value-123\n",
+        "${...} inside the secret": "DEMO_TOKEN=tok${" + IN_ERRORS["${...} inside DEMO_TOKEN"] + "}\n",
     }
     for variant_name, broken in broken_lines.items():
         variant = f" [.env: {variant_name}]"
         project.write(".env", broken)
+        line = broken.count("\n", 0, broken.index("tok")) + 1
         for command in (("sync",), ("print-env",), ("explain",), ("run", "--", "true"), ("up", "sleeper")):
-            assert record(*command, code=2).startswith("devenv: error: .env:1: "), variant
+            assert record(*command, code=2).startswith(f"devenv: error: .env:{line}: "), variant
         record("doctor", code=1)
         record("doctor", "--json", code=1)
 
-    assert_hidden(outputs, SECRETS | STALE)
+    # A secret written into envspec.toml [vars] as a number: the type error names the key only.
+    project.write(".env", "DEMO_TOKEN=tok-s3cr3t-value-123\n")
+    spec = (project.root / "envspec.toml").read_text()
+    wrong_type = IN_ERRORS["STRIPE_API_KEY as a number"]
+    project.write("envspec.toml", spec.replace("[vars]\n", f"[vars]\nSTRIPE_API_KEY = {wrong_type}\n"))
+    variant = " [envspec.toml: a secret of the wrong type]"
+    for command in (("sync",), ("print-env",), ("explain",), ("run", "--", "true"), ("up", "sleeper")):
+        assert "[vars].STRIPE_API_KEY must be a string" in record(*command, code=2), command
+    record("doctor", code=1)
+    record("doctor", "--json", code=1)
+
+    assert_hidden(outputs, SECRETS | STALE | IN_ERRORS)
 
 
 def test_print_env_and_explain_reveal_do_show_the_secrets(project: Project) -> None:

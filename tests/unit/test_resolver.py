@@ -106,11 +106,13 @@ def test_an_inherited_key_wins_everywhere_including_references() -> None:
             id="forward-reference",
         ),
         pytest.param(
-            "DATABASE_URL=x\nA=${1BAD}\n", "${1BAD} is not a reference devenv understands", id="bad-name"
+            "DATABASE_URL=x\nA=${1BAD}\n",
+            ".env.defaults:2: the ${...} starting '1BAD' is not a reference devenv understands",
+            id="bad-name",
         ),
         pytest.param(
             "DATABASE_URL=x\nA=${X-dflt}\n",
-            "${X-dflt} is not a reference devenv understands",
+            "the ${...} starting 'X-df'... is not a reference devenv understands",
             id="dash-without-colon",
         ),
         pytest.param(
@@ -142,6 +144,23 @@ def test_bad_resolutions_name_the_place(dotenv: str, expected: str) -> None:
     with pytest.raises(ResolveError) as error:
         run({".env.defaults": dotenv, ".env": None})
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "secret"),
+    [
+        pytest.param("DB_PASSWORD=pa55${word-9x7Q}z\n", "word-9x7Q", id="not-a-reference"),
+        pytest.param("DB_PASSWORD=pa55${Word9x7Q}z\n", "Word9x7Q", id="undefined-in-a-secret-key"),
+        pytest.param("PLAIN=ghp_a1b2c3${d4e5f6g7}\n", "d4e5f6g7", id="undefined-in-a-token-value"),
+    ],
+)
+def test_an_interpolation_error_does_not_echo_the_secret(dotenv: str, secret: str) -> None:
+    with pytest.raises(ResolveError) as error:
+        run({".env.defaults": "DATABASE_URL=x\n" + dotenv, ".env": None})
+    message = str(error.value)
+    assert message.startswith(".env.defaults:2"), message
+    assert secret[:5] not in message, message
+    assert repr(secret[:4]) + "..." in message
 
 
 def test_missing_required_keys_are_all_listed_at_once() -> None:
