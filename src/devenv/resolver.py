@@ -133,6 +133,23 @@ def pythonpath_entries(spec: Spec) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def check_separable(spec: Spec) -> None:
+    """Refuse a venv or [paths] folder whose path has ':': PATH and PYTHONPATH would split it."""
+    carried = [("PATH", os.path.join(venv_path(spec), "bin"))]
+    carried += [("PYTHONPATH", entry) for entry in pythonpath_entries(spec)]
+    for variable, folder in carried:
+        if os.pathsep not in folder:
+            continue
+        if os.pathsep in spec.root:
+            what, fix = f"the project folder {spec.root}", "move or rename the project folder to a path"
+        else:
+            what, fix = f"the venv folder {venv_path(spec)} ([python].venv)", "set [python].venv to a path"
+        raise ResolveError(
+            f"{what} has '{os.pathsep}' in its path, which {variable} uses to separate folders, "
+            f"so {variable} would split it in two; {fix} without '{os.pathsep}'"
+        )
+
+
 class _Layers:
     """Accumulates variables layer by layer, remembering what each one overrode."""
 
@@ -171,6 +188,7 @@ def resolve(
     overrides: Sequence[tuple[str, str]] = (),
 ) -> Resolution:
     """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set."""
+    check_separable(spec)
     for name, key in [("inherit", k) for k in spec.env.inherit] + [("unset", k) for k in spec.env.unset]:
         if key in MANAGED_KEYS:
             raise SpecError(

@@ -204,3 +204,34 @@ def test_no_pythonpath_entries_means_an_inherited_one_is_removed() -> None:
     )
     child = apply_env(result.canonical(), {"PYTHONPATH": "/stale", "PATH": "/usr/bin"})
     assert "PYTHONPATH" not in child
+
+
+@pytest.mark.parametrize(
+    ("root", "spec", "expected"),
+    [
+        pytest.param(
+            "/w/a:b",
+            '[paths]\npythonpath = ["src"]\n[python]\nvenv = "/opt/venv"\n',
+            "the project folder /w/a:b has ':' in its path, which PYTHONPATH uses to separate folders",
+            id="root-in-pythonpath",
+        ),
+        pytest.param(
+            "/w/a:b",
+            "",
+            "the project folder /w/a:b has ':' in its path, which PATH uses",
+            id="root-venv-on-path",
+        ),
+        pytest.param(
+            "/w",
+            '[python]\nvenv = "/opt/v:1"\n',
+            "the venv folder /opt/v:1 ([python].venv) has ':' in its path, which PATH uses",
+            id="venv",
+        ),
+    ],
+)
+def test_a_folder_path_or_pythonpath_would_split_is_refused(root: str, spec: str, expected: str) -> None:
+    parsed = parse_spec(spec.encode(), path=f"{root}/envspec.toml", root=root)
+    with pytest.raises(ResolveError) as error:
+        resolve(parsed, dotenv=[], outer={})
+    assert expected in str(error.value)
+    assert error.value.exit_code == 2
