@@ -270,13 +270,14 @@ def test_explain_shows_values_with_their_provenance_and_masks_secrets(project: P
     assert shown["PATH"][0].startswith(f"{project.venv}/bin:")
     assert shown["PATH"][1].startswith("managed by devenv")
     assert shown["DEMO_TOKEN"] == ("***", "from .env:2")
-    assert "(*** = secret, masked; `devenv explain --reveal KEY` shows it)" in result.stdout
+    assert result.stderr == "devenv: *** = secret, masked; `devenv explain --reveal KEY` shows it\n"
+    assert "*** = secret" not in result.stdout  # a message, not data
     assert "PYTHONHOME (not set)\n    removed from every launch ([env].unset)" in result.stdout
     assert_no_secret(result.stdout + result.stderr, "tok-explain-s3cret")
 
     revealed = project.devenv("explain", "--reveal")
     assert explained(revealed.stdout)["DEMO_TOKEN"] == ("tok-explain-s3cret", "from .env:2")
-    assert "*** = secret" not in revealed.stdout
+    assert "*** = secret" not in revealed.stdout + revealed.stderr
     assert not (project.root / ".devenv").exists(), "explain must not write .devenv/"
 
 
@@ -465,14 +466,18 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
     table = project.devenv("ps")
     row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
     assert " stale " in row, table.stdout
-    assert "1 process(es) run with a stale environment; restart them" in table.stdout
+    assert (
+        table.stderr
+        == "devenv: 1 process(es) run with a stale environment; restart them to pick up changes\n"
+    )
     assert [p["status"] for p in json.loads(project.devenv("ps", "--json").stdout)] == ["stale"]
 
     assert up.interrupt() == 130
     assert f"devenv: stopping sleeper (pid {pid})" in up.stderr()
     assert "Traceback" not in up.stderr()
     assert not _with_run_id(run_id), "a process of the interrupted run survived"
-    assert project.devenv("ps").stdout == "no processes started by devenv are running\n"
+    after = project.devenv("ps")
+    assert (after.stdout, after.stderr) == ("", "devenv: no processes started by devenv are running\n")
 
 
 # -- secrets never shown, except where asked for ---------------------------------------------

@@ -64,6 +64,7 @@ def test_single_quoted_values_are_marked_literal() -> None:
         ),
         pytest.param("1A=1\n", ".env:1: '1A' is not a valid variable name", id="digit-key"),
         pytest.param("A.B=1\n", ".env:1: 'A.B' is not a valid variable name", id="dotted-key"),
+        pytest.param("'A B'=1\n", ".env:1: 'A B' is not a valid variable name", id="quoted-key"),
         pytest.param("A='a'b\n", ".env:1: python-dotenv cannot parse the line for A", id="junk-after-quote"),
     ],
 )

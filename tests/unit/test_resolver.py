@@ -235,3 +235,38 @@ def test_a_folder_path_or_pythonpath_would_split_is_refused(root: str, spec: str
         resolve(parsed, dotenv=[], outer={})
     assert expected in str(error.value)
     assert error.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "python_dotenv", "devenv", "devenv_error"),
+    [
+        pytest.param("X='${A}'", "a", "${A}", None, id="single-quotes-are-literal"),
+        pytest.param("X=${EMPTY:-d}", "", "d", None, id="default-also-when-empty"),
+        pytest.param("X=${NOPE}", "", None, "references ${NOPE}, which is not defined", id="undefined"),
+        pytest.param(
+            "X=${OUTER}", "from-shell", None, "references ${OUTER}, which is not defined", id="outer"
+        ),
+        pytest.param("X=${A-b}", "", None, "is not a reference devenv understands", id="not-a-reference"),
+    ],
+)
+def test_interpolation_differs_from_python_dotenv_only_as_documented(
+    line: str, python_dotenv: str, devenv: str | None, devenv_error: str | None
+) -> None:
+    """The README's list of differences, each shown against python-dotenv itself."""
+    import io
+    import os
+    from unittest import mock
+
+    from dotenv import dotenv_values
+
+    text = f"DATABASE_URL=x\nA=a\nEMPTY=\n{line}\n"
+    with mock.patch.dict(os.environ, {"OUTER": "from-shell"}, clear=True):
+        assert dotenv_values(stream=io.StringIO(text))["X"] == python_dotenv
+    if devenv_error is None:
+        assert (
+            run({".env.defaults": text, ".env": None}, outer={"OUTER": "from-shell"}).values()["X"] == devenv
+        )
+        return
+    with pytest.raises(ResolveError) as error:
+        run({".env.defaults": text, ".env": None}, outer={"OUTER": "from-shell"})
+    assert devenv_error in str(error.value)
