@@ -11,7 +11,7 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 import os
 import sys
 
-from devenv.errors import DevenvError, UsageError
+from devenv.errors import DevenvError, UsageError, preview
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -467,7 +467,8 @@ def _dispatch(options: "argparse.Namespace") -> int:
         for item in options.set:
             key, equals, value = item.partition("=")
             if not equals:
-                raise UsageError(f"--set {item}: write --set KEY=VALUE")
+                # Often a value typed without its key: never echo it whole.
+                raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
             sets.append((key, value))
         return run(options.root, command, sets=sets, frozen=options.frozen)
     if options.command == "up":

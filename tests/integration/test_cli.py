@@ -126,6 +126,25 @@ def test_run_set_overrides_one_variable(project: Project) -> None:
     assert refused.returncode == 2 and "PYTHONPATH is managed by devenv" in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        pytest.param(
+            "sk-live-9f8e7d6c5b4a", "devenv: error: --set 'sk-l'...: write --set KEY=VALUE\n", id="no-equals"
+        ),
+        pytest.param(
+            "sk-live-9f8e7d6c5b4a=1",
+            "devenv: error: --set: 'sk-l'... is not a valid variable name\n",
+            id="bad-key",
+        ),
+    ],
+)
+def test_a_bad_set_never_echoes_what_may_be_a_secret(project: Project, word: str, expected: str) -> None:
+    project.sync()
+    result = project.devenv("run", "--set", word, "--", "true")
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", expected)
+
+
 def test_inherit_takes_only_declared_keys_from_the_outer_environment(project: Project) -> None:
     project.sync()
     env = hermetic_env(DEMO_TOKEN="t0k3n", UNDECLARED="nope")
