@@ -11,7 +11,7 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 import os
 import sys
 
-from devenv.errors import DevenvError, UsageError
+from devenv.errors import DevenvError, UsageError, preview
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def sync(root_option: str | None, *, frozen: bool) -> int:
         )
     _progress(
         f"wrote .devenv/ ({len(document['variables'])} variables, fingerprint {document['fingerprint']}); "
-        'use it with `eval "$(devenv print-env)"`, `source .devenv/env.sh` or `devenv run -- CMD`'
+        'use it with `eval "$(devenv print-env)"`, `. .devenv/env.sh` or `devenv run -- CMD`'
     )
     return 0
 
@@ -400,14 +400,17 @@ def doctor(root_option: str | None, *, as_json: bool) -> int:
 
 def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: bool) -> int:
     """`devenv explain`: values (masked) with provenance."""
+    from devenv.explain import MASKED_NOTE, format_explain
     from devenv.explain import explain as explain_project
-    from devenv.explain import format_explain
 
     explanation = explain_project(project_root(root_option), os.environ, key=key, reveal=reveal)
     if as_json:
         _print_json(explanation.to_json())
     else:
         sys.stdout.write(format_explain(explanation))
+        if any(variable.masked for variable in explanation.variables):
+            sys.stdout.flush()
+            _progress(MASKED_NOTE)
     return 0
 
 
@@ -426,15 +429,19 @@ def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int
 
 def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     """`devenv ps`: processes carrying devenv markers."""
-    from devenv.drift import format_ps
+    from devenv.drift import format_ps, ps_note
     from devenv.drift import ps as list_processes
 
     root = project_root(root_option) if not all_projects or root_option else (find_project() or os.getcwd())
     processes = list_processes(root, os.environ, all_projects=all_projects)
     if as_json:
         _print_json([process.to_json() for process in processes])
-    else:
-        sys.stdout.write(format_ps(processes, show_root=all_projects))
+        return 0
+    sys.stdout.write(format_ps(processes, show_root=all_projects))
+    note = ps_note(processes)
+    if note:
+        sys.stdout.flush()
+        _progress(note)
     return 0
 
 
@@ -460,7 +467,8 @@ def _dispatch(options: "argparse.Namespace") -> int:
         for item in options.set:
             key, equals, value = item.partition("=")
             if not equals:
-                raise UsageError(f"--set {item}: write --set KEY=VALUE")
+                # Often a value typed without its key: never echo it whole.
+                raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
             sets.append((key, value))
         return run(options.root, command, sets=sets, frozen=options.frozen)
     if options.command == "up":

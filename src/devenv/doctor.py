@@ -251,8 +251,13 @@ class _Doctor:
         self.add(_fail("packages", "the venv drifted from the last sync: " + "; ".join(parts), SYNC))
 
     def check_pythonpath(self, spec: Spec) -> None:
-        from devenv.resolver import pythonpath_entries
+        from devenv.resolver import check_separable, pythonpath_entries
 
+        try:
+            check_separable(spec)
+        except DevenvError as error:
+            self.add(_fail("pythonpath", str(error), "move or rename that folder to a path without ':'"))
+            return
         missing = [
             entry
             for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False)

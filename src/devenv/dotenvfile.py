@@ -12,10 +12,11 @@ import io
 import re
 from dataclasses import dataclass
 
-from devenv.errors import DotenvError
+from devenv.errors import DotenvError, preview
 from devenv.spec import KEY_PATTERN
 
 _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
+_NEWLINE = re.compile(r"\r\n|\n|\r")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,27 +34,43 @@ def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
     from dotenv.parser import parse_stream
 
     entries = []
-    for binding in parse_stream(io.StringIO(text)):
-        line = binding.original.line
+    # python-dotenv reads files in text mode, where \r\n and \r become \n; a quoted value
+    # spanning lines must read the same here.
+    for binding in parse_stream(io.StringIO(text, newline=None)):
+        original, line = _own_lines(binding.original.string, binding.original.line)
         where = f"{name}:{line}"
         if binding.error:
-            raise DotenvError(_unparseable_message(where, binding.original.string))
+            raise DotenvError(_unparseable_message(where, original))
         if binding.key is None:
             continue  # blank line or comment
         if not KEY_PATTERN.match(binding.key):
             raise DotenvError(
-                f"{where}: {binding.key!r} is not a valid variable name "
+                f"{where}: {preview(binding.key)} is not a valid variable name "
                 "(letters, digits and _, not starting with a digit); rename it"
             )
         if binding.value is None:
+            # A line without '=' is as often a pasted secret as a forgotten value: name
+            # only its start.
             raise DotenvError(
-                f"{where}: {binding.key} has no '='; write {binding.key}=value "
-                f"(or {binding.key}= for an empty value)"
+                f"{where}: the line starting {preview(binding.key)} has no '='; write KEY=value "
+                "(or KEY= for an empty value)"
             )
-        literal = _is_single_quoted(binding.original.string)
-        _check_swallowed(where, binding.key, binding.original.string, line)
+        literal = _is_single_quoted(original)
+        _check_swallowed(where, binding.key, original, line)
         entries.append(DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal))
     return tuple(entries)
+
+
+def _own_lines(original: str, line: int) -> tuple[str, int]:
+    # python-dotenv counts the blank and whitespace-only lines before a binding as part of
+    # it, and reports the first of them as its line. Drop them, so that every check and
+    # every line number is about the binding itself. Lines are counted as python-dotenv
+    # counts them (\r\n, \n or \r).
+    blank = original[: len(original) - len(original.lstrip())]
+    breaks = list(_NEWLINE.finditer(blank))
+    if not breaks:
+        return original, line
+    return original[breaks[-1].end() :], line + len(breaks)
 
 
 def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
@@ -85,7 +102,7 @@ def _check_swallowed(where: str, key: str, original: str, line: int) -> None:
     # python-dotenv accepts that silently when the quotes happen to pair up (#11 in the
     # research table). A multi-line value whose inner lines look like assignments is
     # almost always that mistake.
-    inner = original.splitlines()[1:]
+    inner = _NEWLINE.split(original.rstrip("\r\n"))[1:]
     swallowed = [text.split("=", 1)[0].strip() for text in inner if _ASSIGNMENT_LINE.match(text)]
     if swallowed:
         last = line + len(inner)
@@ -98,8 +115,8 @@ def _check_swallowed(where: str, key: str, original: str, line: int) -> None:
 
 def _unparseable_message(where: str, original: str) -> str:
     # Never echo the line itself: it may hold a secret. Say what kind of problem it is.
-    first = original.splitlines()[0] if original else ""
-    spans = original.count("\n")
+    first = _NEWLINE.split(original, maxsplit=1)[0]
+    spans = len(_NEWLINE.findall(original.rstrip("\r\n"))) + 1
     key = first.split("=", 1)[0].strip().removeprefix("export").strip() if "=" in first else ""
     what = f"the line for {key}" if key and KEY_PATTERN.match(key) else "this line"
     if spans > 1:

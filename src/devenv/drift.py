@@ -365,9 +365,9 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
 
 
 def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
-    """Human text for `devenv ps`: a table, or a sentence when nothing runs."""
+    """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
     if not processes:
-        return "no processes started by devenv are running\n"
+        return ""
     header = ["PID", "PPID", "AGE", "RUN ID", "FINGERPRINT", "STATUS", "NAME"] + (
         ["ROOT"] if show_root else []
     )
@@ -379,10 +379,17 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+    return "\n".join(lines) + "\n"
+
+
+def ps_note(processes: list[ProcessInfo]) -> str | None:
+    """What a person should know about the `devenv ps` table (a message, not part of it)."""
+    if not processes:
+        return "no processes started by devenv are running"
     stale = sum(p.status == "stale" for p in processes)
     if stale:
-        lines.append(f"{stale} process(es) run with a stale environment; restart them to pick up changes")
-    return "\n".join(lines) + "\n"
+        return f"{stale} process(es) run with a stale environment; restart them to pick up changes"
+    return None
 
 
 def _age(seconds: float) -> str:

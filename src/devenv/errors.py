@@ -4,6 +4,15 @@
 and what to do next. `cli.main` is the only place that prints it (as `devenv: error: ...`).
 """
 
+#: How many characters of a refused key, line or reference a message may show: enough to
+#: find it, too few to give away a secret pasted in the wrong place.
+PREVIEW_LENGTH = 4
+
+
+def preview(text: str) -> str:
+    """`text` quoted for a message, cut to its first few characters (it may be a secret)."""
+    return repr(text) if len(text) <= PREVIEW_LENGTH else repr(text[:PREVIEW_LENGTH]) + "..."
+
 
 class DevenvError(Exception):
     """Base class; `exit_code` is what `devenv` exits with."""

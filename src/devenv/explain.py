@@ -176,6 +176,8 @@ def format_explain(explanation: Explanation) -> str:
     for key, reason in explanation.not_set:
         lines.append(f"{key} (not set)")
         lines.append(f"    {reason}")
-    if any(v.masked for v in explanation.variables):
-        lines.append("(*** = secret, masked; `devenv explain --reveal KEY` shows it)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+#: Shown on stderr under a table with masked values: a message, not data.
+MASKED_NOTE = "*** = secret, masked; `devenv explain --reveal KEY` shows it"

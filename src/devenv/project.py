@@ -113,8 +113,8 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
                 f"outer {key}" for key in inherited_changed
             ]
             raise StaleError(
-                f"--frozen: .devenv/ is out of date ({', '.join(what) or 'inputs changed'} changed); "
-                "run `devenv sync` and commit nothing else"
+                f"--frozen: .devenv/ is out of date ({', '.join(what) or 'its inputs'} changed since the "
+                "last sync); run `devenv sync` without --frozen to update it"
             )
         resolution = resolve_project(spec, outer)
         _write(spec, resolution, python, outer)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
-from devenv.errors import ResolveError, SpecError
+from devenv.errors import ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, Spec
 
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
@@ -73,20 +73,29 @@ class Resolution:
         )
 
 
-def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str) -> str:
-    """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error."""
+def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str, secret: bool = False) -> str:
+    """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error.
+
+    A `${...}` that is not a reference is part of the value, maybe a password: messages show
+    only its first characters, and with `secret` (a secret's value) the same for names.
+    """
 
     def expand(match: re.Match[str]) -> str:
         inner = match.group(1)
         name, has_default, default = inner.partition(":-")
         if not KEY_PATTERN.match(name):
             raise ResolveError(
-                f"{where}: ${{{inner}}} is not a reference devenv understands; "
+                f"{where}: the ${{...}} starting {preview(inner)} is not a reference devenv understands; "
                 "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)"
             )
         value = lookup(name)
         if has_default and not value:
             return default
+        if value is None and secret:
+            raise ResolveError(
+                f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
+                "it earlier or add it to [env].inherit (single-quote the value if its ${ is literal)"
+            )
         if value is None:
             raise ResolveError(
                 f"{where} references ${{{name}}}, which is not defined; add {name} to "
@@ -122,6 +131,23 @@ def pythonpath_entries(spec: Spec) -> tuple[str, ...]:
         if absolute not in entries:
             entries.append(absolute)
     return tuple(entries)
+
+
+def check_separable(spec: Spec) -> None:
+    """Refuse a venv or [paths] folder whose path has ':': PATH and PYTHONPATH would split it."""
+    carried = [("PATH", os.path.join(venv_path(spec), "bin"))]
+    carried += [("PYTHONPATH", entry) for entry in pythonpath_entries(spec)]
+    for variable, folder in carried:
+        if os.pathsep not in folder:
+            continue
+        if os.pathsep in spec.root:
+            what, fix = f"the project folder {spec.root}", "move or rename the project folder to a path"
+        else:
+            what, fix = f"the venv folder {venv_path(spec)} ([python].venv)", "set [python].venv to a path"
+        raise ResolveError(
+            f"{what} has '{os.pathsep}' in its path, which {variable} uses to separate folders, "
+            f"so {variable} would split it in two; {fix} without '{os.pathsep}'"
+        )
 
 
 class _Layers:
@@ -162,26 +188,37 @@ def resolve(
     overrides: Sequence[tuple[str, str]] = (),
 ) -> Resolution:
     """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set."""
+    check_separable(spec)
     for name, key in [("inherit", k) for k in spec.env.inherit] + [("unset", k) for k in spec.env.unset]:
         if key in MANAGED_KEYS:
             raise SpecError(
                 f"{spec.path}: [env].{name} names {key}, which devenv manages "
                 f"(it comes from {MANAGED_BY[key]}); remove it"
             )
+    from devenv.secrets import is_secret_key, looks_like_token
+
+    def secret(key: str, value: str) -> bool:
+        return is_secret_key(key, spec.env.secret) or looks_like_token(value)
+
     layers = _Layers(spec, outer)
     for key, raw in spec.vars:
         where = f"{spec.path} [vars].{key}"
-        layers.set(key, interpolate(raw, layers.lookup, where=where), VARS_SOURCE, where)
+        value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
+        layers.set(key, value, VARS_SOURCE, where)
     for source in dotenv:
         for entry in source.entries or ():
             where = f"{source.name}:{entry.line}"
-            value = entry.value if entry.literal else interpolate(entry.value, layers.lookup, where=where)
+            if not entry.literal:
+                secret_value = secret(entry.key, entry.value)
+                value = interpolate(entry.value, layers.lookup, where=where, secret=secret_value)
+            else:
+                value = entry.value
             layers.set(entry.key, value, where, where)
     for key, value in layers.inherited.items():
         layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
     for key, value in overrides:
         if not KEY_PATTERN.match(key):
-            raise ResolveError(f"--set {key}=...: {key!r} is not a valid variable name")
+            raise ResolveError(f"--set: {preview(key)} is not a valid variable name")
         layers.set(key, value, SET_SOURCE, f"--set {key}")
 
     missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import SpecError
+from devenv.errors import SpecError, preview
 from devenv.root import SPEC_FILENAME
 
 SCHEMA_VERSION = 1
@@ -231,7 +231,9 @@ class _SpecReader:
         for name in names:
             if not KEY_PATTERN.match(name):
                 raise self.fail(
-                    table, key, f"names {name!r}, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                    table,
+                    key,
+                    f"names {preview(name)}, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
                 )
         return names
 
@@ -316,8 +318,9 @@ class _SpecReader:
             if not KEY_PATTERN.match(key):
                 raise self.fail("vars", key, "is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if not isinstance(item, str):
+                # Never echo the value: a secret typed as a number is still a secret.
                 raise self.fail(
-                    "vars", key, f'must be a string, not {_toml_type(item)}; write {key} = "{item}"'
+                    "vars", key, f'must be a string, not {_toml_type(item)}; quote it: {key} = "..."'
                 )
             pairs.append((key, item))
         return tuple(pairs)

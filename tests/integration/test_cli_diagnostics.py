@@ -270,13 +270,14 @@ def test_explain_shows_values_with_their_provenance_and_masks_secrets(project: P
     assert shown["PATH"][0].startswith(f"{project.venv}/bin:")
     assert shown["PATH"][1].startswith("managed by devenv")
     assert shown["DEMO_TOKEN"] == ("***", "from .env:2")
-    assert "(*** = secret, masked; `devenv explain --reveal KEY` shows it)" in result.stdout
+    assert result.stderr == "devenv: *** = secret, masked; `devenv explain --reveal KEY` shows it\n"
+    assert "*** = secret" not in result.stdout  # a message, not data
     assert "PYTHONHOME (not set)\n    removed from every launch ([env].unset)" in result.stdout
     assert_no_secret(result.stdout + result.stderr, "tok-explain-s3cret")
 
     revealed = project.devenv("explain", "--reveal")
     assert explained(revealed.stdout)["DEMO_TOKEN"] == ("tok-explain-s3cret", "from .env:2")
-    assert "*** = secret" not in revealed.stdout
+    assert "*** = secret" not in revealed.stdout + revealed.stderr
     assert not (project.root / ".devenv").exists(), "explain must not write .devenv/"
 
 
@@ -465,14 +466,18 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
     table = project.devenv("ps")
     row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
     assert " stale " in row, table.stdout
-    assert "1 process(es) run with a stale environment; restart them" in table.stdout
+    assert (
+        table.stderr
+        == "devenv: 1 process(es) run with a stale environment; restart them to pick up changes\n"
+    )
     assert [p["status"] for p in json.loads(project.devenv("ps", "--json").stdout)] == ["stale"]
 
     assert up.interrupt() == 130
     assert f"devenv: stopping sleeper (pid {pid})" in up.stderr()
     assert "Traceback" not in up.stderr()
     assert not _with_run_id(run_id), "a process of the interrupted run survived"
-    assert project.devenv("ps").stdout == "no processes started by devenv are running\n"
+    after = project.devenv("ps")
+    assert (after.stdout, after.stderr) == ("", "devenv: no processes started by devenv are running\n")
 
 
 # -- secrets never shown, except where asked for ---------------------------------------------
@@ -482,6 +487,8 @@ SECRETS = {
     "DATABASE_URL password": "pw-s3cr3t-456",
     "API_PASSWORD": 'api s3cr3t "q" +/ 789',  # changes under URL and JSON encoding
 }
+#: Secrets that only ever appear in input devenv refuses: an error must not quote them.
+IN_ERRORS = {"${...} inside DEMO_TOKEN": "v4lue-s3cr3t-789", "STRIPE_API_KEY as a number": "4242424242424242"}
 #: What a process started before the last edit still carries: secrets too.
 STALE = {"old DEMO_TOKEN": "tok-old-s3cr3t-000", "old DATABASE_URL password": "pw-old-s3cr3t-000"}
 
@@ -584,16 +591,31 @@ def test_no_command_shows_a_secret(project: Project, spawn: Spawn, tmp_path: Pat
         "never closed": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nMORE=2\n',
         "closed by a later quote": 'DEMO_TOKEN="tok-s3cr3t-value-123\nNEXT=1\nOTHER="x"\n',
         "colon": "DEMO_TOKEN: tok-s3cr3t-value-123\n",
+        "the secret pasted alone": "tok-s3cr3t-value-123\n",
+        "the secret pasted alone, after a blank line": "\n\ntok-s3cr3t-value-123\n",
+        "${...} inside the secret": "DEMO_TOKEN=tok${" + IN_ERRORS["${...} inside DEMO_TOKEN"] + "}\n",
     }
     for variant_name, broken in broken_lines.items():
         variant = f" [.env: {variant_name}]"
         project.write(".env", broken)
+        line = broken.count("\n", 0, broken.index("tok")) + 1
         for command in (("sync",), ("print-env",), ("explain",), ("run", "--", "true"), ("up", "sleeper")):
-            assert record(*command, code=2).startswith("devenv: error: .env:1: "), variant
+            assert record(*command, code=2).startswith(f"devenv: error: .env:{line}: "), variant
         record("doctor", code=1)
         record("doctor", "--json", code=1)
 
-    assert_hidden(outputs, SECRETS | STALE)
+    # A secret written into envspec.toml [vars] as a number: the type error names the key only.
+    project.write(".env", "DEMO_TOKEN=tok-s3cr3t-value-123\n")
+    spec = (project.root / "envspec.toml").read_text()
+    wrong_type = IN_ERRORS["STRIPE_API_KEY as a number"]
+    project.write("envspec.toml", spec.replace("[vars]\n", f"[vars]\nSTRIPE_API_KEY = {wrong_type}\n"))
+    variant = " [envspec.toml: a secret of the wrong type]"
+    for command in (("sync",), ("print-env",), ("explain",), ("run", "--", "true"), ("up", "sleeper")):
+        assert "[vars].STRIPE_API_KEY must be a string" in record(*command, code=2), command
+    record("doctor", code=1)
+    record("doctor", "--json", code=1)
+
+    assert_hidden(outputs, SECRETS | STALE | IN_ERRORS)
 
 
 def test_print_env_and_explain_reveal_do_show_the_secrets(project: Project) -> None:

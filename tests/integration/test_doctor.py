@@ -148,6 +148,23 @@ def test_missing_pythonpath_folder(project: Project) -> None:
     assert report.check("variables").status == "ok"  # its own check, not a cascade
 
 
+def test_a_project_path_with_a_colon_fails_pythonpath_and_every_command(
+    tmp_path: Path, shared_venv: str
+) -> None:
+    project = Project.create(tmp_path / "client:acme", venv=shared_venv)
+    report = doctor(project)
+    assert_fails(report, "pythonpath", detail="has ':' in its path, which PYTHONPATH uses", fix="without ':'")
+    result = project.devenv("sync")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"devenv: error: the project folder {project.root} has ':' in its path, which PYTHONPATH "
+        "uses to separate folders, so PYTHONPATH would split it in two; move or rename the project "
+        "folder to a path without ':'\n"
+    )
+    assert not (project.root / ".devenv").exists()  # refused before anything was written
+
+
 def test_required_key_missing(project: Project) -> None:
     project.sync()
     project.write(".env.defaults", "GREETING=hi\n")

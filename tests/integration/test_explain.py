@@ -49,6 +49,15 @@ def test_secrets_are_masked_unless_revealed(project: Project) -> None:
     assert [v.value for v in revealed.variables] == [TOKEN]
 
 
+def test_provenance_names_the_keys_own_line_after_blank_lines(project: Project) -> None:
+    # Laravel's .env.example layout: groups of keys separated by blank lines.
+    project.write(".env", "\nAPP_NAME=demo\n\n\nAPP_ENV=local\r\n\r\n# mail\n  \nMAIL_HOST=mailpit\n")
+    result = explain(str(project.root), hermetic_env())
+    sources = {v.key: v.source for v in result.variables}
+    assert [sources[key] for key in ("APP_NAME", "APP_ENV", "MAIL_HOST")] == [".env:2", ".env:5", ".env:9"]
+    assert "MAIL_HOST=mailpit\n    from .env:9\n" in format_explain(result)
+
+
 def test_one_key(project: Project) -> None:
     result = explain(str(project.root), hermetic_env(), key="DATABASE_URL")
     assert [v.key for v in result.variables] == ["DATABASE_URL"]

@@ -106,11 +106,13 @@ def test_an_inherited_key_wins_everywhere_including_references() -> None:
             id="forward-reference",
         ),
         pytest.param(
-            "DATABASE_URL=x\nA=${1BAD}\n", "${1BAD} is not a reference devenv understands", id="bad-name"
+            "DATABASE_URL=x\nA=${1BAD}\n",
+            ".env.defaults:2: the ${...} starting '1BAD' is not a reference devenv understands",
+            id="bad-name",
         ),
         pytest.param(
             "DATABASE_URL=x\nA=${X-dflt}\n",
-            "${X-dflt} is not a reference devenv understands",
+            "the ${...} starting 'X-df'... is not a reference devenv understands",
             id="dash-without-colon",
         ),
         pytest.param(
@@ -119,6 +121,16 @@ def test_an_inherited_key_wins_everywhere_including_references() -> None:
             id="managed",
         ),
         pytest.param("DATABASE_URL=x\nPATH=/x\n", "PATH is managed by devenv", id="managed-path"),
+        pytest.param(
+            "DATABASE_URL=x\n\n\nA=${NOPE}\n",
+            ".env.defaults:4 references ${NOPE}",
+            id="undefined-after-blank-lines",
+        ),
+        pytest.param(
+            "\nDATABASE_URL=x\n \n\nVIRTUAL_ENV=/x\n",
+            ".env.defaults:5: VIRTUAL_ENV is managed by devenv",
+            id="managed-after-blank-lines",
+        ),
         pytest.param("A=1\n", "required variable(s) not set: DATABASE_URL", id="missing-required"),
         pytest.param("DATABASE_URL=\n", "required variable(s) not set: DATABASE_URL", id="empty-required"),
         pytest.param(
@@ -132,6 +144,23 @@ def test_bad_resolutions_name_the_place(dotenv: str, expected: str) -> None:
     with pytest.raises(ResolveError) as error:
         run({".env.defaults": dotenv, ".env": None})
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "secret"),
+    [
+        pytest.param("DB_PASSWORD=pa55${word-9x7Q}z\n", "word-9x7Q", id="not-a-reference"),
+        pytest.param("DB_PASSWORD=pa55${Word9x7Q}z\n", "Word9x7Q", id="undefined-in-a-secret-key"),
+        pytest.param("PLAIN=ghp_a1b2c3${d4e5f6g7}\n", "d4e5f6g7", id="undefined-in-a-token-value"),
+    ],
+)
+def test_an_interpolation_error_does_not_echo_the_secret(dotenv: str, secret: str) -> None:
+    with pytest.raises(ResolveError) as error:
+        run({".env.defaults": "DATABASE_URL=x\n" + dotenv, ".env": None})
+    message = str(error.value)
+    assert message.startswith(".env.defaults:2"), message
+    assert secret[:5] not in message, message
+    assert repr(secret[:4]) + "..." in message
 
 
 def test_missing_required_keys_are_all_listed_at_once() -> None:
@@ -175,3 +204,69 @@ def test_no_pythonpath_entries_means_an_inherited_one_is_removed() -> None:
     )
     child = apply_env(result.canonical(), {"PYTHONPATH": "/stale", "PATH": "/usr/bin"})
     assert "PYTHONPATH" not in child
+
+
+@pytest.mark.parametrize(
+    ("root", "spec", "expected"),
+    [
+        pytest.param(
+            "/w/a:b",
+            '[paths]\npythonpath = ["src"]\n[python]\nvenv = "/opt/venv"\n',
+            "the project folder /w/a:b has ':' in its path, which PYTHONPATH uses to separate folders",
+            id="root-in-pythonpath",
+        ),
+        pytest.param(
+            "/w/a:b",
+            "",
+            "the project folder /w/a:b has ':' in its path, which PATH uses",
+            id="root-venv-on-path",
+        ),
+        pytest.param(
+            "/w",
+            '[python]\nvenv = "/opt/v:1"\n',
+            "the venv folder /opt/v:1 ([python].venv) has ':' in its path, which PATH uses",
+            id="venv",
+        ),
+    ],
+)
+def test_a_folder_path_or_pythonpath_would_split_is_refused(root: str, spec: str, expected: str) -> None:
+    parsed = parse_spec(spec.encode(), path=f"{root}/envspec.toml", root=root)
+    with pytest.raises(ResolveError) as error:
+        resolve(parsed, dotenv=[], outer={})
+    assert expected in str(error.value)
+    assert error.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "python_dotenv", "devenv", "devenv_error"),
+    [
+        pytest.param("X='${A}'", "a", "${A}", None, id="single-quotes-are-literal"),
+        pytest.param("X=${EMPTY:-d}", "", "d", None, id="default-also-when-empty"),
+        pytest.param("X=${NOPE}", "", None, "references ${NOPE}, which is not defined", id="undefined"),
+        pytest.param(
+            "X=${OUTER}", "from-shell", None, "references ${OUTER}, which is not defined", id="outer"
+        ),
+        pytest.param("X=${A-b}", "", None, "is not a reference devenv understands", id="not-a-reference"),
+    ],
+)
+def test_interpolation_differs_from_python_dotenv_only_as_documented(
+    line: str, python_dotenv: str, devenv: str | None, devenv_error: str | None
+) -> None:
+    """The README's list of differences, each shown against python-dotenv itself."""
+    import io
+    import os
+    from unittest import mock
+
+    from dotenv import dotenv_values
+
+    text = f"DATABASE_URL=x\nA=a\nEMPTY=\n{line}\n"
+    with mock.patch.dict(os.environ, {"OUTER": "from-shell"}, clear=True):
+        assert dotenv_values(stream=io.StringIO(text))["X"] == python_dotenv
+    if devenv_error is None:
+        assert (
+            run({".env.defaults": text, ".env": None}, outer={"OUTER": "from-shell"}).values()["X"] == devenv
+        )
+        return
+    with pytest.raises(ResolveError) as error:
+        run({".env.defaults": text, ".env": None}, outer={"OUTER": "from-shell"})
+    assert devenv_error in str(error.value)

@@ -99,7 +99,7 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[vars]\nPORT = 5432\n",
-            '/p/envspec.toml:2: [vars].PORT must be a string, not an integer; write PORT = "5432"',
+            '/p/envspec.toml:2: [vars].PORT must be a string, not an integer; quote it: PORT = "..."',
             id="vars-int",
         ),
         pytest.param("[vars]\n'A-B' = 'x'\n", "[vars].A-B is not a variable name", id="vars-bad-key"),
@@ -108,7 +108,11 @@ def test_an_empty_spec_has_defaults() -> None:
             "[dotenv].optional names '.env.local', which is not in [dotenv].files",
             id="optional-not-listed",
         ),
-        pytest.param("[env]\ninherit = ['bad key']\n", "[env].inherit names 'bad key'", id="bad-inherit"),
+        pytest.param(
+            "[env]\ninherit = ['bad key']\n",
+            "[env].inherit names 'bad '..., which is not a variable name",
+            id="bad-inherit",
+        ),
         pytest.param(
             "[services.mq]\ncheck = 'http'\nurl = 'x'\n",
             '/p/envspec.toml:2: [services.mq].check must be "amqp" or "tcp"',
@@ -160,3 +164,18 @@ def test_probes_of_each_kind() -> None:
     assert spec.process("b").ready == TcpReady(address="127.0.0.1:80")
     with pytest.raises(SpecError, match=r"no process named 'c'.*declared: a, b"):
         spec.process("c")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("STRIPE_API_KEY = 4242424242424242", id="integer"),
+        pytest.param("STRIPE_API_KEY = 4242.424242424242", id="float"),
+        pytest.param("STRIPE_API_KEY = [4242424242424242]", id="array"),
+    ],
+)
+def test_a_secret_of_the_wrong_type_is_not_echoed(line: str) -> None:
+    with pytest.raises(SpecError) as error:
+        parse(f"[vars]\n{line}\n")
+    assert "[vars].STRIPE_API_KEY must be a string" in str(error.value)
+    assert "424242" not in str(error.value)

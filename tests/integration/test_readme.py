@@ -1,0 +1,86 @@
+"""The README's shell recipes, run as written, in the shells they are written for."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devenv.environment import join_path
+from tests.conftest import require_tool
+from tests.support.projects import DEVENV, Project, hermetic_env
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else None]
+
+
+def _sh_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+
+
+def _table_row(first_cell: str) -> str:
+    (row,) = [line for line in README.splitlines() if line.startswith(f"| {first_cell} |")]
+    return row
+
+
+def test_no_sh_recipe_uses_source_which_dash_lacks() -> None:
+    lines = [line.strip() for block in _sh_blocks() for line in block.splitlines()]
+    assert lines, "the README has sh code blocks"
+    assert [line for line in lines if line.startswith("source ")] == []
+    assert "source " not in _table_row("sh, bash, zsh").split("|")[2].split(" (keep")[0]
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash", "zsh"])
+def test_the_sh_recipes_load_the_environment_in_each_shell(shell: str, project: Project) -> None:
+    path = require_tool(shell)
+    project.sync()
+    recipes = re.findall(r"`([^`]+)`", _table_row("sh, bash, zsh").split("|")[2].split(" (keep")[0])
+    assert len(recipes) >= 2, recipes
+    env = hermetic_env(PATH=os.path.dirname(DEVENV) + ":/usr/bin:/bin")
+    for recipe in recipes:
+        script = f'{recipe} || exit 97\nprintf "%s\\n%s" "$SERVICE" "$PATH"'
+        result = subprocess.run(
+            [path, "-c", script], cwd=project.root, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"{shell}: {recipe}: {result.stderr}"
+        service, shell_path = result.stdout.split("\n")
+        assert service == "demo", recipe
+        assert shell_path == join_path([f"{project.venv}/bin"], env["PATH"]), recipe
+
+
+def test_the_install_step_works_on_an_account_without_local_bin(tmp_path: Path) -> None:
+    """The README's install block, after pip: linking devenv into ~/.local/bin, run twice."""
+    sh = require_tool("dash")
+    (block,) = re.findall(r"```sh\n(.*?)```", _section("Install in your own project"), flags=re.DOTALL)
+    link = [line for line in block.splitlines() if "~/.local/bin" in line]
+    assert link, block
+    home = tmp_path / "home"
+    installed = home / ".local" / "devenv" / "bin"
+    installed.mkdir(parents=True)  # what `python3 -m venv ~/.local/devenv && pip install` leaves
+    (installed / "devenv").symlink_to(DEVENV)
+    assert not (home / ".local" / "bin").exists()
+    for attempt in ("first", "again"):  # following the README a second time must not fail either
+        result = subprocess.run(
+            [sh, "-ec", "\n".join(link)], env=hermetic_env(HOME=str(home)), capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{attempt}: {result.stderr}"
+    version = subprocess.run(
+        [str(home / ".local" / "bin" / "devenv"), "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("devenv ")
+
+
+def test_path_keeps_the_callers_other_entries_as_the_readme_says() -> None:
+    # "the caller's PATH without that folder and without empty entries ... repeated ones
+    # included, keep their order": every launcher and shell file follows join_path, which the
+    # shell round-trip tests check against real shells.
+    assert "the caller's other entries, repeated ones included, keep their order" in " ".join(README.split())
+    assert join_path(["/v/bin"], "/usr/bin::/v/bin:/bin:/usr/bin:") == "/v/bin:/usr/bin:/bin:/usr/bin"
