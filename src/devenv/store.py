@@ -96,6 +96,8 @@ def ensure_state_dir(root: str) -> str:
     finally:
         os.close(descriptor)
     ignore = os.path.join(folder, ".gitignore")
+    if os.path.islink(ignore):
+        raise StateError(_unusable(ignore, OSError()))
     if not os.path.lexists(ignore):
         write_atomic(ignore, b"# Written by devenv: nothing in .devenv/ belongs in git.\n*\n")
     return folder
@@ -106,8 +108,8 @@ def _unusable(folder: str, exc: OSError) -> str:
 
     if os.path.islink(folder):
         return (
-            f"{folder} is a symlink (to {os.readlink(folder)}); devenv writes its state only into a "
-            "real folder of the project; remove the link and run `devenv sync`"
+            f"{folder} is a symlink (to {os.readlink(folder)}); devenv keeps its state only in real "
+            "files and folders of the project; remove the link and run `devenv sync`"
         )
     if exc.errno == errno.ENOTDIR:
         return f"{folder} is not a folder; move it away and run `devenv sync`"
@@ -204,17 +206,26 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
     A damaged file (truncated, or not the shape devenv writes) is an error telling the user
     to run `devenv sync`; `repairing=True` (sync itself) treats it as absent instead.
     """
-    path = os.path.join(state_dir(root), ENV_JSON)
+    folder = state_dir(root)
+    path = os.path.join(folder, ENV_JSON)
+    if os.path.islink(folder):
+        raise StateError(_unusable(folder, OSError()))
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with open(descriptor, encoding="utf-8", errors="surrogateescape") as handle:
             document: Any = json.load(handle)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        if os.path.islink(path):
+            raise StateError(_unusable(path, exc)) from None
         if repairing:
             return None
-        problem = exc.strerror if isinstance(exc, OSError) else f"not valid JSON: {exc}"
-        raise StaleError(f"{path}: unreadable ({problem}); run `devenv sync` to rewrite it") from None
+        raise StaleError(f"{path}: unreadable ({exc.strerror}); run `devenv sync` to rewrite it") from None
+    except (ValueError, UnicodeError) as exc:
+        if repairing:
+            return None
+        raise StaleError(f"{path}: not valid JSON ({exc}); run `devenv sync` to rewrite it") from None
     if isinstance(document, dict) and "schema" in document and document["schema"] != SCHEMA:
         return None
     if not _has_shape(document):
