@@ -84,20 +84,27 @@ def storm_project(project: Project) -> Project:
     return project
 
 
-@pytest.mark.parametrize("command", ["print-env", "run"])
-@pytest.mark.parametrize("mode", ["rename", "in-place"])
-def test_after_a_storm_of_edits_every_reader_and_doctor_see_the_last_write(
+@pytest.mark.parametrize(("mode", "command"), [("rename", "print-env"), ("in-place", "run")])
+def test_after_storms_of_edits_every_reader_and_doctor_see_the_last_write(
     project: Project, mode: WriteMode, command: ReadCommand
 ) -> None:
+    """Short storms, each ending at a random moment: before the fix about one in five left
+    the value of an earlier write in place, with the snapshot claiming to be fresh."""
     storm_project(project)
-    result = storm(
-        DEVENV, str(project.root), env=hermetic_env(), readers=4, writes=120, mode=mode, command=command,
-        pause=0.01,
-    )  # fmt: skip
-    assert len(result.reads) > 12, "the readers hardly ran; the storm proves nothing"
-    assert not result.empty_ok(), f"{len(result.empty_ok())} runs exited 0 without {KEY}"
-    wrong = result.wrong_after()
-    assert not wrong, f"{len(wrong)} of {len(result.after)} reads after the storm saw {wrong[:3]}"
+    wrong: list[str] = []
+    reads = 0
+    for round_number in range(15):
+        result = storm(
+            DEVENV, str(project.root), env=hermetic_env(), readers=4, writes=30, mode=mode, command=command,
+            pause=0.002, seed=round_number,
+        )  # fmt: skip
+        reads += len(result.reads)
+        assert not result.empty_ok(), f"round {round_number}: runs exited 0 without {KEY}"
+        bad = result.wrong_after()
+        if bad:
+            wrong.append(f"round {round_number}: {len(bad)} of {len(result.after)} reads saw {bad[0]}")
+    assert reads > 30, "the readers hardly ran; the storms prove nothing"
+    assert not wrong, "\n".join(wrong)
     # And the snapshot on disk, env.sh and doctor agree with the last write.
     assert print_env_json(project)[KEY] == result.final
     sourced = subprocess.run(
