@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.support.projects import DEVENV, Project, hermetic_env  # noqa: E402
-from tests.support.storm import KEY, SPEC, percentile, storm, write_dotenv  # noqa: E402
+from tests.support.projects import DEVENV, Project, hermetic_env
+from tests.support.storm import KEY, SPEC, percentile, storm, write_dotenv
 
 
 def main() -> int:
