@@ -51,9 +51,11 @@ SECRET_TOKENS = frozenset(
 # The password runs to the LAST "@" before the next whitespace, and may hold "/", "?", "#"
 # and "@": people paste such passwords unencoded, and a driver that splits at the last "@"
 # (as SQLAlchemy and most DSN parsers do) reads them whole. Masking a little too much (a
-# port and path before an "@" in the path) is the safe side of that ambiguity.
+# port and path before an "@" in the path) is the safe side of that ambiguity. It stops
+# where another URL begins (`amqp://a:one@h1/,amqp://b:two@h2/`).
 _URL_PASSWORD = re.compile(
-    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s]+)(?=@[^@\s]*)"
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)"
+    r"(?P<password>(?:(?![A-Za-z][A-Za-z0-9+.-]*://)\S)+)(?=@)"
 )
 
 #: Values that are credentials whatever their key is called (SEC-01 rule 3).
