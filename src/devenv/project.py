@@ -263,11 +263,9 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
                 f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'inputs'} changed); "
                 "run `devenv sync` and commit nothing else"
             )
-    # A racy record would be stale for the next reader anyway: writing it only costs time.
-    if not state.racy:
-        with locked(root, wait=False) as mine:
-            if mine:
-                _write(state, python, outer)
+    with locked(root, wait=False) as mine:
+        if mine:
+            _write(state, python, outer)
     from devenv.snapshot import ABSENT
 
     stamps = [

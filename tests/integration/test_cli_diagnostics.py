@@ -147,6 +147,7 @@ def test_doctor_before_sync_names_what_is_missing_in_order_and_sync_fixes_it(
         "packages",
         "pythonpath",
         "variables",
+        "code keys",
         "state",
         "shell",
     ]
