@@ -191,6 +191,8 @@ def resolve(
                 f"{spec.path}: [env].{name} names {key}, which devenv manages "
                 f"(it comes from {MANAGED_BY[key]}); remove it"
             )
+    for key in spec.env.inherit:
+        check_not_unset(spec, key, f"{spec.path}: [env].inherit")
     layers = _Layers(spec, outer)
     for key, raw in spec.vars:
         where = f"{spec.path} [vars].{key}"

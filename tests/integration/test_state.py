@@ -241,6 +241,11 @@ def test_a_key_both_unset_and_set_in_dotenv_is_an_error_naming_both(project: Pro
         project.devenv("run", "--set", "DEMO_UNSET_ME=x", "--", "true"),
         "--set DEMO_UNSET_ME sets DEMO_UNSET_ME",
     )
+    spec = (project.root / "envspec.toml").read_text()
+    project.write(
+        "envspec.toml", spec.replace('inherit = ["DEMO_TOKEN"]', 'inherit = ["DEMO_TOKEN", "DEMO_UNSET_ME"]')
+    )
+    assert_clean_error(project.devenv("print-env"), "[env].inherit sets DEMO_UNSET_ME", "[env].unset removes")
 
 
 EVIL = "echo evil ran >&2; touch {marker}\n"
