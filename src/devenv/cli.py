@@ -163,10 +163,9 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
     root = project_root(root_option)
     env = fresh_env(root, frozen=frozen)
     if sets:
-        from devenv.project import resolve_project
-        from devenv.spec import load_spec
+        from devenv.project import read_project
 
-        env = resolve_project(load_spec(root), os.environ, overrides=sets).canonical()
+        env = read_project(root, os.environ, overrides=sets).resolution.canonical()
     child = apply_env(env, os.environ)
     executable = find_executable(command[0], child.get("PATH", os.defpath))
     # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program must get the default
@@ -181,9 +180,25 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
     try:
         os.execve(executable, command, child)
     except OSError as exc:
+        import errno
+
+        if exc.errno == errno.E2BIG:
+            raise _too_big(command, child) from None
         sys.stderr.write(f"devenv: error: cannot run {command[0]} ({executable}): {exc.strerror}\n")
         return 126
     return 126  # not reached: execve does not return on success
+
+
+def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
+    """The error for an exec the kernel refused as too big (E2BIG), naming the largest keys."""
+    sizes = sorted(((len(k) + len(v) + 2, k) for k, v in child.items()), reverse=True)[:3]
+    largest = ", ".join(f"{key} ({size // 1024} KiB)" for size, key in sizes)
+    total = sum(len(k) + len(v) + 2 for k, v in child.items()) + sum(len(w) + 1 for w in command)
+    return UsageError(
+        f"cannot run {command[0]}: its environment and arguments ({total // 1024} KiB) are more than "
+        f"Linux passes to a program (E2BIG); the largest variables are {largest}; "
+        "put large data in files and set their paths instead"
+    )
 
 
 def find_executable(name: str, path: str) -> str:

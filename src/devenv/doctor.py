@@ -147,6 +147,7 @@ class _Doctor:
         self.check_packages(spec)
         self.check_pythonpath(spec)
         self.check_variables(spec)
+        self.check_code_keys()
         self.check_state(spec)
         for service in spec.services:
             self.check_service(spec, service.name)
@@ -295,6 +296,24 @@ class _Doctor:
         count = len(self.resolution.variables)
         required = f", all {len(spec.dotenv.required)} required set" if spec.dotenv.required else ""
         self.add(_ok("variables", f"{count} resolved{required}"))
+
+    def check_code_keys(self) -> None:
+        """List every variable that makes programs run code, and where it comes from."""
+        from devenv.trust import runs_code
+
+        if self.resolution is None:
+            return  # the variables check already failed and says why
+        found = [f"{v.key} ({v.source})" for v in self.resolution.variables if runs_code(v.key)]
+        if not found:
+            self.add(_ok("code keys", "no variable makes programs run code (BASH_ENV, LD_PRELOAD, ...)"))
+            return
+        self.add(
+            Check(
+                name="code keys",
+                status="warn",
+                detail=f"these make programs run code, check they are meant: {', '.join(found)}",
+            )
+        )
 
     def check_state(self, spec: Spec) -> None:
         from devenv.snapshot import read_snapshot

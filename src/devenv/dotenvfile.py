@@ -82,6 +82,11 @@ def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
         raise DotenvError(f"{name}: is a folder, not a dotenv file") from None
     except OSError as exc:
         raise DotenvError(f"{name}: cannot read: {exc.strerror}") from None
+    return parse_dotenv_bytes(data, name=name)
+
+
+def parse_dotenv_bytes(data: bytes, *, name: str) -> tuple[DotenvEntry, ...]:
+    """Decode (UTF-8, an optional BOM is ignored) and parse the bytes of a dotenv file."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -143,11 +143,15 @@ def read_environ(pid: int) -> tuple[str, dict[str, str]]:
 
 def compare(pid: int, name: str, actual: Mapping[str, str], canonical: CanonicalEnv) -> ProcessDiff:
     """Compare a start-up environment with what `apply_env(canonical, actual)` would give."""
-    from devenv.secrets import Masker, mask_value
+    from devenv.secrets import Masker, mask_value, secret_values
 
     expected = apply_env(canonical, actual)
     declared = canonical.secret
-    masker = Masker.from_env(canonical)
+    # The process's own secrets too: an old, rotated key interpolated into another variable
+    # is in its environment, not in the canonical one.
+    masker = Masker.from_values(
+        secret_values(canonical.variables, declared) + secret_values(actual, declared)
+    )
     special = ("PYTHONPATH", "PATH", "DEVENV_FINGERPRINT")
     missing = tuple(key for key in canonical.variables if key not in actual and key not in special)
     different = tuple(

@@ -40,6 +40,10 @@ class StaleError(DevenvError):
     """`.devenv/` is missing or out of date and cannot (or, with --frozen, may not) be refreshed."""
 
 
+class StateError(DevenvError):
+    """`.devenv/` cannot be used safely: a symlink, not a folder, or not readable/writable."""
+
+
 class SyncError(DevenvError):
     """Creating the virtual environment or installing packages failed."""
 

@@ -433,7 +433,7 @@ def _tail_block(handle: ProcessHandle) -> str:
     from devenv.secrets import Masker
 
     # The message may end up in CI output: mask any secret the process printed.
-    tail = Masker.from_variables(handle.env, handle.secret_keys).mask(handle.tail())
+    tail = Masker.for_logs(handle.env, handle.secret_keys).mask(handle.tail())
     if not tail.strip():
         return "(it wrote nothing to its log)"
     return f"--- last lines of its log ---\n{tail.rstrip()}\n--- end of log ---"

@@ -8,14 +8,16 @@ while a change to [python] needs an explicit `devenv sync`.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from devenv.dotenvfile import read_dotenv
-from devenv.errors import DotenvError, SpecError, StaleError
+from devenv.dotenvfile import parse_dotenv_bytes
+from devenv.errors import DevenvError, DotenvError, SpecError, StaleError
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
-from devenv.spec import Spec, load_spec
+from devenv.spec import Spec, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
@@ -27,22 +29,69 @@ from devenv.store import (
 )
 from devenv.venv import sync_venv, venv_python
 
+#: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
+#: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv
+#: parses about 1 MB a second: a bigger file is a mistake, not configuration.
+MAX_INPUT_BYTES = 1024 * 1024
+
+#: An input modified less than this long ago may be modified again within the same tick of
+#: the file-system clock, keeping its size and mtime: its record is then marked racy.
+RACY_NS = 100_000_000
+
+#: How often devenv reads the inputs again when one changes under it (or fails to parse
+#: while it is being written) before giving up, and the pause between attempts.
+MAX_ATTEMPTS = 40
+RETRY_PAUSE = 0.005
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProjectState:
+    """A resolution together with a record of exactly the input bytes it came from."""
+
+    spec: Spec
+    resolution: Resolution
+    inputs: tuple[InputRecord, ...]
+    racy: bool
+
+
+def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
+    """The bytes of an input file (None when absent), refusing folders and huge files."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, not a file; move it away or fix [dotenv].files") from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        size = os.path.getsize(path)
+        raise error(
+            f"{name}: {size / 1e6:.1f} MB is more than devenv reads ({MAX_INPUT_BYTES // 1024} KiB); every "
+            "variable goes into each process's environment, which Linux caps at a few MiB: "
+            "put large data in a file and set its path instead"
+        )
+    return data
+
+
+def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
+    if data is None:
+        if name in spec.dotenv.optional:
+            return DotenvSource(name=name, entries=None)
+        raise DotenvError(
+            f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
+            "or add it to [dotenv].optional if it may be absent"
+        )
+    return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
+
 
 def dotenv_sources(spec: Spec) -> list[DotenvSource]:
     """Parse every [dotenv].files entry; a missing file is an error unless it is optional."""
-    sources = []
-    for name in spec.dotenv.files:
-        path = os.path.join(spec.root, name)
-        if not os.path.exists(path):
-            if name in spec.dotenv.optional:
-                sources.append(DotenvSource(name=name, entries=None))
-                continue
-            raise DotenvError(
-                f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
-                "or add it to [dotenv].optional if it may be absent"
-            )
-        sources.append(DotenvSource(name=name, entries=read_dotenv(path, name=name)))
-    return sources
+    return [
+        _dotenv_source(spec, name, read_input(os.path.join(spec.root, name), name, DotenvError))
+        for name in spec.dotenv.files
+    ]
 
 
 def check_pythonpath(spec: Spec) -> None:
@@ -69,59 +118,161 @@ def resolve_project(
     return resolve(spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides)
 
 
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def _record(path: str, stamp: tuple[int, int, int] | None, data: bytes | None) -> InputRecord:
+    import hashlib
+
+    if stamp is None:
+        return {"path": path, "size": None, "mtime_ns": None, "sha256": None}
+    digest = hashlib.sha256(data).hexdigest() if data is not None else input_record(path)["sha256"]
+    return {"path": path, "size": stamp[0], "mtime_ns": stamp[1], "sha256": digest}
+
+
+def _read_once(
+    root: str, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]], seen: dict[str, object]
+) -> ProjectState | None:
+    """One attempt: stat every input, read and resolve, stat again; None if anything moved.
+
+    `seen` collects the stamps taken, so the caller can tell a file being written from a
+    file that is simply wrong.
+    """
+    spec_path = os.path.join(root, SPEC_FILENAME)
+    before = {spec_path: _stat(spec_path)}
+    seen.update(before)
+    spec_data = read_input(spec_path, spec_path, SpecError)
+    if spec_data is None:
+        raise SpecError(f"{spec_path}: not found; create it (see the README's envspec reference)")
+    spec = parse_spec(spec_data, path=spec_path, root=root)
+    paths = input_paths(spec)[1:]
+    for path in paths:
+        before[path] = _stat(path)
+    seen.update(before)
+    dotenv_data = {}
+    for name in spec.dotenv.files:
+        path = os.path.join(root, name)
+        dotenv_data[path] = read_input(path, name, DotenvError)
+    check_pythonpath(spec)
+    sources = [
+        _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
+    ]
+    resolution = resolve(spec, dotenv=sources, outer=outer, overrides=overrides)
+    after = {path: _stat(path) for path in before}
+    if after != before:
+        seen.update(after)
+        return None
+    data = {spec_path: spec_data, **dotenv_data}
+    inputs = tuple(_record(path, stamp, data.get(path)) for path, stamp in before.items())
+    now = time.time_ns()
+    racy = any(record["mtime_ns"] is not None and now - record["mtime_ns"] < RACY_NS for record in inputs)
+    return ProjectState(spec=spec, resolution=resolution, inputs=inputs, racy=racy)
+
+
+def read_project(
+    root: str, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]] = ()
+) -> ProjectState:
+    """Resolve the project from a consistent view of its inputs.
+
+    Each input is stat-ed before it is read and again after, and the whole read is retried
+    (a bounded number of times) when any of them changed in between, so the record that goes
+    next to the values describes exactly the bytes they came from. An error raised while an
+    input is being rewritten (a half-written `.env`) is retried too before it is reported.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        seen: dict[str, object] = {}
+        try:
+            state = _read_once(root, outer, overrides, seen)
+        except DevenvError:
+            if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
+                time.sleep(RETRY_PAUSE)
+                continue
+            raise
+        if state is not None:
+            return state
+        time.sleep(RETRY_PAUSE)
+    raise StaleError(
+        f"{root}: the inputs kept changing while devenv read them ({MAX_ATTEMPTS} attempts); "
+        "run the command again once whatever is writing them has finished"
+    )
+
+
+def _changing(seen: Mapping[str, object]) -> bool:
+    """True when an input was modified just now, or differs from the stamp taken earlier."""
+    now = time.time_ns()
+    for path, stamp in seen.items():
+        current = _stat(path)
+        if current != stamp:
+            return True
+        if current is not None and now - current[1] < RACY_NS:
+            return True
+    return False
+
+
 def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
     return {key: outer.get(key) for key in spec.env.inherit}
 
 
-def _write(spec: Spec, resolution: Resolution, python: PythonRecord, outer: Mapping[str, str]) -> EnvDocument:
-    inputs = [input_record(path) for path in input_paths(spec)]
-    return write_state(spec.root, resolution, python=python, inputs=inputs, inherited=_inherited(spec, outer))
-
-
-def _changed_inputs(document: EnvDocument) -> list[InputRecord]:
-    # Hashing only runs here, after a stat mismatch (DESIGN §5): a `touch` is not a change.
-    changed = []
-    for recorded in document["inputs"]:
-        current = input_record(recorded["path"])
-        if current["sha256"] != recorded["sha256"]:
-            changed.append(recorded)
-    return changed
+def _write(state: ProjectState, python: PythonRecord, outer: Mapping[str, str]) -> EnvDocument:
+    return write_state(
+        state.spec.root,
+        state.resolution,
+        python=python,
+        inputs=state.inputs,
+        inherited=_inherited(state.spec, outer),
+        racy=state.racy,
+    )
 
 
 def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
-    """Make `.devenv/` current for `outer` and return the fresh snapshot."""
-    with locked(root):
-        snapshot = read_snapshot(root)
-        if snapshot is not None and snapshot.is_fresh(outer):
-            return snapshot  # another process refreshed it while we waited for the lock
-        document = read_document(root)
-        if document is None:
-            raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
-        spec = load_spec(root)
-        python = document["python"]
-        if os.path.normpath(document["root"]) != os.path.normpath(root):
-            raise StaleError(
-                f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
-            )
-        _check_python_unchanged(spec, python)
-        changed = _changed_inputs(document)
-        inherited_changed = [
-            key for key, value in _inherited(spec, outer).items() if document["inherited"].get(key) != value
+    """Make `.devenv/` current for `outer` and return the fresh snapshot.
+
+    The inputs are resolved without the lock; the result is written only if no other
+    process holds it (that one is writing a result of its own), so a reader never queues
+    behind a writer. Whichever write lands last, its record names the bytes it resolved,
+    and a later reader sees whether they are still current.
+    """
+    document = read_document(root)
+    if document is None:
+        raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
+    if os.path.normpath(document["root"]) != os.path.normpath(root):
+        raise StaleError(
+            f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
+        )
+    state = read_project(root, outer)
+    python = document["python"]
+    _check_python_unchanged(state.spec, python)
+    inherited = _inherited(state.spec, outer)
+    if frozen:
+        recorded = {record["path"]: record["sha256"] for record in document["inputs"]}
+        changed = [
+            os.path.relpath(record["path"], root)
+            for record in state.inputs
+            if recorded.get(record["path"], "") != record["sha256"]
         ]
-        if frozen and (changed or inherited_changed or set(document["inherited"]) != set(spec.env.inherit)):
-            what = [os.path.relpath(r["path"], root) for r in changed] + [
-                f"outer {key}" for key in inherited_changed
-            ]
+        changed += [
+            f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value
+        ]
+        if changed or set(document["inherited"]) != set(state.spec.env.inherit):
             raise StaleError(
-                f"--frozen: .devenv/ is out of date ({', '.join(what) or 'its inputs'} changed since the "
+                f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'its inputs'} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
             )
-        resolution = resolve_project(spec, outer)
-        _write(spec, resolution, python, outer)
-    fresh = read_snapshot(root)
-    if fresh is None:
-        raise StaleError(f"{root}: .devenv/env.nul could not be read back; run `devenv sync`")
-    return fresh
+    with locked(root, wait=False) as mine:
+        if mine:
+            _write(state, python, outer)
+    from devenv.snapshot import ABSENT
+
+    stamps = [
+        (r["path"], ABSENT, ABSENT) if r["size"] is None else (r["path"], str(r["size"]), str(r["mtime_ns"]))
+        for r in state.inputs
+    ]
+    return Snapshot(state.resolution.canonical(), stamps, sorted(inherited.items()))
 
 
 def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
@@ -147,17 +298,19 @@ def sync(
     root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None]
 ) -> tuple[EnvDocument, bool]:
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?)."""
-    spec = load_spec(root)
     # Resolve first: a typo in .env should fail in a second, not after a venv is built.
-    resolution = resolve_project(spec, outer)
+    state = read_project(root, outer)
     with locked(root):
-        previous = read_document(root)
+        previous = read_document(root, repairing=True)
         record, installed = sync_venv(
-            spec, previous["python"] if previous else None, frozen=frozen, progress=progress
+            state.spec, previous["python"] if previous else None, frozen=frozen, progress=progress
         )
-        if frozen and previous is not None and previous["fingerprint"] != resolution.fingerprint:
+        # Read again after pip: an edit made while it ran must not be recorded next to the
+        # values from before it.
+        state = read_project(root, outer)
+        if frozen and previous is not None and previous["fingerprint"] != state.resolution.fingerprint:
             raise StaleError(
                 "--frozen: the resolved variables differ from .devenv/env.json; run `devenv sync`"
             )
-        document = _write(spec, resolution, record, outer)
+        document = _write(state, record, outer)
     return document, installed

@@ -202,4 +202,4 @@ def pytest_runtest_makereport(
 def _masked(handle: ProcessHandle, text: str) -> str:
     from devenv.secrets import Masker
 
-    return Masker.from_variables(handle.env, handle.secret_keys).mask(text)
+    return Masker.for_logs(handle.env, handle.secret_keys).mask(text)

@@ -118,6 +118,28 @@ def check_value(where: str, key: str, value: str) -> None:
         )
 
 
+def check_trusted(spec: Spec, key: str, where: str) -> None:
+    """Refuse a key that makes programs run code unless envspec.toml lists it in [env].trusted."""
+    from devenv.trust import runs_code
+
+    why = runs_code(key)
+    if why is not None and key not in spec.env.trusted:
+        raise ResolveError(
+            f"{where}: {key} makes programs run code ({why}), so devenv takes it from a dotenv "
+            f"file or --set only when {os.path.basename(spec.path)} lists it in [env].trusted; "
+            f'add trusted = ["{key}"] to [env] if you mean it, or remove the line'
+        )
+
+
+def check_not_unset(spec: Spec, key: str, where: str) -> None:
+    """A key may not be both removed ([env].unset) and set: devenv will not pick one silently."""
+    if key in spec.env.unset:
+        raise ResolveError(
+            f"{where} sets {key}, which {os.path.basename(spec.path)} [env].unset removes; "
+            "remove one of the two"
+        )
+
+
 def venv_path(spec: Spec) -> str:
     """Absolute path of the project's virtual environment."""
     return os.path.normpath(os.path.join(spec.root, spec.python.venv))
@@ -174,6 +196,7 @@ class _Layers:
             raise ResolveError(
                 f"{where}: {key} is managed by devenv and cannot be set here; it comes from {MANAGED_BY[key]}"
             )
+        check_not_unset(self.spec, key, where)
         check_value(where, key, value)
         previous = self.variables.get(key)
         overrode = (*previous.overrode, previous.source) if previous else ()
@@ -195,6 +218,8 @@ def resolve(
                 f"{spec.path}: [env].{name} names {key}, which devenv manages "
                 f"(it comes from {MANAGED_BY[key]}); remove it"
             )
+    for key in spec.env.inherit:
+        check_not_unset(spec, key, f"{spec.path}: [env].inherit")
     from devenv.secrets import is_secret_key, looks_like_token
 
     def secret(key: str, value: str) -> bool:
@@ -208,6 +233,7 @@ def resolve(
     for source in dotenv:
         for entry in source.entries or ():
             where = f"{source.name}:{entry.line}"
+            check_trusted(spec, entry.key, where)
             if not entry.literal:
                 secret_value = secret(entry.key, entry.value)
                 value = interpolate(entry.value, layers.lookup, where=where, secret=secret_value)
@@ -219,6 +245,7 @@ def resolve(
     for key, value in overrides:
         if not KEY_PATTERN.match(key):
             raise ResolveError(f"--set: {preview(key)} is not a valid variable name")
+        check_trusted(spec, key, f"--set {key}")
         layers.set(key, value, SET_SOURCE, f"--set {key}")
 
     missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]

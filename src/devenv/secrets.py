@@ -22,6 +22,11 @@ MASK = "***"
 #: (SEC-02; FlowSpec and cuenv use a minimum length for the same reason).
 MIN_MASKED_LENGTH = 4
 
+#: Shorter secrets are still masked in a process's own output when they stand as a word
+#: (`Masker.for_logs`); a one-character value ("1", "y") is a flag, masking it would hide
+#: every such digit in a log.
+MIN_WORD_LENGTH = 2
+
 #: A key is secret when any of its `_`-separated tokens is one of these (whole tokens only:
 #: PASSENGER, KEYBOARD and MONKEY are not secrets).
 SECRET_TOKENS = frozenset(
@@ -43,10 +48,14 @@ SECRET_TOKENS = frozenset(
 
 #: `scheme://user:PASSWORD@host`: only the password is masked, as the Azure Pipelines agent
 #: does (UrlSecretPattern); the user name and host stay readable for debugging.
-# The password runs to the LAST "@" of the authority, as urllib reads it: a raw "@" in a
-# password must not leave its tail visible.
+# The password runs to the LAST "@" before the next whitespace, and may hold "/", "?", "#"
+# and "@": people paste such passwords unencoded, and a driver that splits at the last "@"
+# (as SQLAlchemy and most DSN parsers do) reads them whole. Masking a little too much (a
+# port and path before an "@" in the path) is the safe side of that ambiguity. It stops
+# where another URL begins (`amqp://a:one@h1/,amqp://b:two@h2/`).
 _URL_PASSWORD = re.compile(
-    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s/?#]+)(?=@[^@\s/?#]*(?:[/?#\s]|$))"
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)"
+    r"(?P<password>(?:(?![A-Za-z][A-Za-z0-9+.-]*://)\S)+)(?=@)"
 )
 
 #: Values that are credentials whatever their key is called (SEC-01 rule 3).
@@ -148,17 +157,40 @@ class Masker:
         return cls(pattern=re.compile(alternation), count=count)
 
     @classmethod
-    def from_variables(cls, variables: Mapping[str, str], declared: Iterable[str] = ()) -> Masker:
-        """A masker for every secret among `variables` (see `secret_values`)."""
+    def from_variables(
+        cls, variables: Mapping[str, str], declared: Iterable[str] = (), *, short_words: bool = False
+    ) -> Masker:
+        """A masker for every secret among `variables` (see `secret_values`).
+
+        With `short_words`, secrets too short to mask everywhere (2 or 3 characters under a
+        key that says secret) are masked where they stand as a whole word.
+        """
         declared = tuple(declared)
         secrets = secret_values(variables, declared)
         masker = cls.from_values(secrets)
-        short = tuple(
+        short_keys = tuple(
             key
             for key, value in variables.items()
             if value and len(value) < MIN_MASKED_LENGTH and is_secret_key(key, declared)
         )
-        return cls(pattern=masker.pattern, count=masker.count, too_short=short)
+        pattern = masker.pattern
+        words = sorted({variables[key] for key in short_keys if len(variables[key]) >= MIN_WORD_LENGTH})
+        if short_words and words:
+            # Whole words only: "k9z" is masked in "password k9z rejected", not inside "k9zone".
+            alternation = "|".join(re.escape(word) for word in sorted(words, key=lambda w: (-len(w), w)))
+            word_pattern = rf"(?<![A-Za-z0-9_])(?:{alternation})(?![A-Za-z0-9_])"
+            combined = f"{pattern.pattern}|{word_pattern}" if pattern is not None else word_pattern
+            pattern = re.compile(combined)
+        return cls(pattern=pattern, count=masker.count, too_short=short_keys)
+
+    @classmethod
+    def for_logs(cls, variables: Mapping[str, str], declared: Iterable[str] = ()) -> Masker:
+        """A masker for a process's own output (log tails in errors, pytest report sections).
+
+        A program prints its credentials in its own words, so even a short secret is masked
+        there (as a whole word); devenv's own messages, full of counts and flags, are not.
+        """
+        return cls.from_variables(variables, declared, short_words=True)
 
     @classmethod
     def from_env(cls, env: CanonicalEnv) -> Masker:

@@ -18,6 +18,9 @@ VERSION = "1"
 FILENAME = "env.nul"
 STATE_DIR = ".devenv"
 ABSENT = "-"
+#: Written instead of size and mtime when an input changed too recently for them to be trusted
+#: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
+RACY = "racy"
 
 
 class Snapshot:
@@ -68,13 +71,16 @@ def stat_record(path: str) -> tuple[str, str, str]:
 
 def read_snapshot(root: str) -> "Snapshot | None":
     """The snapshot of `root`, or None when there is none or it is unreadable."""
+    folder = state_dir(root)
+    if os.path.islink(folder):
+        return None  # refused: the slow path explains why (store.ensure_state_dir)
     try:
-        # newline="": a value may hold a CR, which universal-newline reading would turn into LF.
-        with open(
-            os.path.join(state_dir(root), FILENAME), encoding="utf-8", errors="surrogateescape", newline=""
-        ) as handle:
+        # O_NOFOLLOW: a linked env.nul is no snapshot of ours. newline="": a value may hold a
+        # CR, which universal-newline reading would turn into LF.
+        descriptor = os.open(os.path.join(folder, FILENAME), os.O_RDONLY | os.O_NOFOLLOW)
+        with open(descriptor, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             fields = handle.read().split("\0")
-    except OSError:
+    except (OSError, UnicodeError):
         return None
     if len(fields) < 5 or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
         return None  # an older format, or a partial file from a crashed writer
@@ -87,28 +93,31 @@ def read_snapshot(root: str) -> "Snapshot | None":
     inherited: list[tuple[str, str | None]] = []
     index = 4
     end = len(fields) - 1
-    while index < end:
-        tag = fields[index]
-        if tag == "V":
-            variables[fields[index + 1]] = fields[index + 2]
-            index += 3
-        elif tag == "I":
-            inputs.append((fields[index + 1], fields[index + 2], fields[index + 3]))
-            index += 4
-        elif tag == "O":
-            inherited.append((fields[index + 1], fields[index + 3] if fields[index + 2] == "1" else None))
-            index += 4
-        elif tag == "P":
-            prefix.append(fields[index + 1])
-            index += 2
-        elif tag == "U":
-            unset.append(fields[index + 1])
-            index += 2
-        elif tag == "S":
-            secret.append(fields[index + 1])
-            index += 2
-        else:
-            return None
+    try:
+        while index < end:
+            tag = fields[index]
+            if tag == "V":
+                variables[fields[index + 1]] = fields[index + 2]
+                index += 3
+            elif tag == "I":
+                inputs.append((fields[index + 1], fields[index + 2], fields[index + 3]))
+                index += 4
+            elif tag == "O":
+                inherited.append((fields[index + 1], fields[index + 3] if fields[index + 2] == "1" else None))
+                index += 4
+            elif tag == "P":
+                prefix.append(fields[index + 1])
+                index += 2
+            elif tag == "U":
+                unset.append(fields[index + 1])
+                index += 2
+            elif tag == "S":
+                secret.append(fields[index + 1])
+                index += 2
+            else:
+                return None
+    except IndexError:
+        return None  # a damaged file: the slow path rewrites it
     env = CanonicalEnv(
         root=fields[2],
         fingerprint=fingerprint,

@@ -45,6 +45,8 @@ class EnvPolicy:
     inherit: tuple[str, ...] = ()
     unset: tuple[str, ...] = ()
     secret: tuple[str, ...] = ()
+    #: Keys that make programs run code (trust.py) which a dotenv file or --set may set.
+    trusted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -326,11 +328,12 @@ class _SpecReader:
         return tuple(pairs)
 
     def read_env(self, value: Any) -> EnvPolicy:
-        table = self.table("env", value, ("inherit", "unset", "secret"))
+        table = self.table("env", value, ("inherit", "unset", "secret", "trusted"))
         return EnvPolicy(
             inherit=self.keys("env", "inherit", table.get("inherit", [])),
             unset=self.keys("env", "unset", table.get("unset", [])),
             secret=self.keys("env", "secret", table.get("secret", [])),
+            trusted=self.keys("env", "trusted", table.get("trusted", [])),
         )
 
     def read_services(self, value: Any) -> tuple[ServiceSpec, ...]:

@@ -14,12 +14,14 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, TypedDict, cast
 
-from devenv.errors import StaleError
+from devenv.errors import StaleError, StateError
 from devenv.resolver import Resolution
-from devenv.snapshot import FILENAME, encode_snapshot, state_dir
+from devenv.snapshot import ABSENT, FILENAME, RACY, encode_snapshot, state_dir
 
 ENV_JSON = "env.json"
 SCHEMA = 1
+#: Temporary files are named `.tmp-PID-...`: the pid tells the next writer whether it is orphaned.
+TEMP_PREFIX = ".tmp-"
 
 #: Pre-rendered files: sourcing them costs no Python start-up at all.
 RENDERED = (("env.sh", "sh"), ("env.fish", "fish"), ("env.ps1", "powershell"), ("env.dotenv", "dotenv"))
@@ -70,62 +72,208 @@ class EnvDocument(TypedDict):
 
 
 def ensure_state_dir(root: str) -> str:
-    """Create `.devenv/` (0700, with a `.gitignore` of `*`) and return its path."""
+    """Create `.devenv/` (0700, with a `.gitignore` of `*`) and return its path.
+
+    A `.devenv` that is a symlink is refused: following it would chmod, write and (for a
+    venv under it) wipe a folder devenv never made, possibly outside the project.
+    """
     folder = state_dir(root)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    os.chmod(folder, 0o700)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StateError(f"{folder}: cannot create it: {exc.strerror}; check permissions") from None
+    try:
+        # O_NOFOLLOW: a symlink swapped in after a check would still not be followed.
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise StateError(_unusable(folder, exc)) from None
+    try:
+        os.fchmod(descriptor, 0o700)
+    except OSError as exc:
+        raise StateError(f"{folder}: cannot make it private (0700): {exc.strerror}") from None
+    finally:
+        os.close(descriptor)
     ignore = os.path.join(folder, ".gitignore")
-    if not os.path.exists(ignore):
+    if os.path.islink(ignore):
+        raise StateError(_unusable(ignore, OSError()))
+    if not os.path.lexists(ignore):
         write_atomic(ignore, b"# Written by devenv: nothing in .devenv/ belongs in git.\n*\n")
     return folder
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never a mix."""
+def _unusable(folder: str, exc: OSError) -> str:
+    import errno
+
+    if os.path.islink(folder):
+        return (
+            f"{folder} is a symlink (to {os.readlink(folder)}); devenv keeps its state only in real "
+            "files and folders of the project; remove the link and run `devenv sync`"
+        )
+    if exc.errno == errno.ENOTDIR:
+        return f"{folder} is not a folder; move it away and run `devenv sync`"
+    return f"{folder}: cannot open it: {exc.strerror}; check its permissions"
+
+
+def write_atomic(path: str, data: bytes, *, mtime_ns: int | None = None) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, never a mix.
+
+    The temporary file is 0600 and carries the writer's pid in its name, so the next writer
+    can remove it if this one is killed before the rename (it may hold secrets).
+    `mtime_ns` sets the new file's modification time before it appears.
+    """
     folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    if os.path.islink(path):
+        raise StateError(
+            f"{path} is a symlink; devenv does not write through links; remove it and run `devenv sync`"
+        )
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=folder, prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix="-" + os.path.basename(path)
+        )
+    except OSError as exc:
+        raise StateError(f"{folder}: cannot write there: {exc.strerror}; check its permissions") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        if mtime_ns is not None:
+            os.utime(temporary, ns=(mtime_ns, mtime_ns))
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise StateError(f"{path}: cannot write it: {error.strerror}") from None
         raise
 
 
+def remove_orphaned_temporaries(folder: str) -> list[str]:
+    """Delete temporary files whose writer is gone (killed mid-write); return their names."""
+    removed = []
+    for name in os.listdir(folder):
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        writer = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if writer.isdigit() and _alive(int(writer)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
-def locked(root: str) -> Iterator[None]:
-    """Hold `.devenv/lock` exclusively (flock: released even if this process is killed)."""
+def locked(root: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold `.devenv/lock` exclusively (flock: released even if this process is killed).
+
+    With `wait=False`, yields False at once instead of waiting when another process holds it.
+    """
     import fcntl
 
     folder = ensure_state_dir(root)
-    descriptor = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
+        descriptor = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise StateError(_unusable(os.path.join(folder, "lock"), exc)) from None
+    try:
+        os.fchmod(descriptor, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(descriptor)
 
 
-def read_document(root: str) -> EnvDocument | None:
-    """The current env.json, or None when there is none (or it is from another schema)."""
+def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
+    """The current env.json, or None when there is none (or it is from another schema).
+
+    A damaged file (truncated, or not the shape devenv writes) is an error telling the user
+    to run `devenv sync`; `repairing=True` (sync itself) treats it as absent instead.
+    """
+    folder = state_dir(root)
+    path = os.path.join(folder, ENV_JSON)
+    if os.path.islink(folder):
+        raise StateError(_unusable(folder, OSError()))
     try:
-        with open(
-            os.path.join(state_dir(root), ENV_JSON), encoding="utf-8", errors="surrogateescape"
-        ) as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with open(descriptor, encoding="utf-8", errors="surrogateescape") as handle:
             document: Any = json.load(handle)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise StaleError(
-            f"{os.path.join(state_dir(root), ENV_JSON)}: unreadable ({exc}); run `devenv sync` to rewrite it"
-        ) from None
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+    except OSError as exc:
+        if os.path.islink(path):
+            raise StateError(_unusable(path, exc)) from None
+        if repairing:
+            return None
+        raise StaleError(f"{path}: unreadable ({exc.strerror}); run `devenv sync` to rewrite it") from None
+    except (ValueError, UnicodeError) as exc:
+        if repairing:
+            return None
+        raise StaleError(f"{path}: not valid JSON ({exc}); run `devenv sync` to rewrite it") from None
+    if isinstance(document, dict) and "schema" in document and document["schema"] != SCHEMA:
         return None
+    if not _has_shape(document):
+        if repairing:
+            return None
+        raise StaleError(f"{path}: not the shape devenv writes (damaged?); run `devenv sync` to rewrite it")
     return cast(EnvDocument, document)
+
+
+_DOCUMENT_FIELDS: dict[str, type] = {
+    "schema": int,
+    "root": str,
+    "fingerprint": str,
+    "python": dict,
+    "variables": dict,
+    "path_prefix": list,
+    "unset": list,
+    "secret": list,
+    "inherited": dict,
+    "inputs": list,
+}
+_PYTHON_FIELDS: dict[str, type] = {
+    "base_interpreter": str,
+    "interpreter": str,
+    "version": str,
+    "implementation": str,
+    "requires": str,
+    "venv": str,
+    "packages": list,
+    "installed": list,
+    "inputs_sha256": str,
+}
+
+
+def _has_shape(document: Any) -> bool:
+    """True when `document` has every field devenv reads, with the right types."""
+
+    def fits(value: Any, fields: dict[str, type]) -> bool:
+        return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in fields.items())
+
+    if not fits(document, _DOCUMENT_FIELDS) or not fits(document["python"], _PYTHON_FIELDS):
+        return False
+    inputs_ok = all(isinstance(i, dict) and isinstance(i.get("path"), str) for i in document["inputs"])
+    variables_ok = all(
+        isinstance(v, dict) and isinstance(v.get("value"), str) and isinstance(v.get("source"), str)
+        for v in document["variables"].values()
+    )
+    return inputs_ok and variables_ok
 
 
 def write_state(
@@ -135,18 +283,34 @@ def write_state(
     python: PythonRecord,
     inputs: Sequence[InputRecord],
     inherited: dict[str, str | None],
+    racy: bool = False,
 ) -> EnvDocument:
     """Write every file under `.devenv/` for `resolution`; env.nul last, since its presence
-    with fresh stamps is what tells readers the rest is current."""
+    with fresh stamps is what tells readers the rest is current.
+
+    `inputs` must describe exactly the bytes `resolution` came from. `racy` means an input
+    changed so recently that a further change could keep its size and mtime: the stamps are
+    then written so that every reader (and every sourced env.sh) re-reads the inputs.
+    """
     from devenv.renderers import render
+    from devenv.renderers.refresh import with_refresh
 
     folder = ensure_state_dir(root)
+    remove_orphaned_temporaries(folder)
     env = resolution.canonical()
+    # The shell files carry the newest input mtime, so `[ .env -nt env.sh ]` means "changed
+    # since the bytes these values came from", whatever order concurrent writers finish in.
+    newest = max((r["mtime_ns"] for r in inputs if r["mtime_ns"] is not None), default=None)
+    shell_mtime = None if newest is None else newest - (1 if racy else 0)
+    command = devenv_command()
     for filename, fmt in RENDERED:
+        target = os.path.join(folder, filename)
         text = render(fmt, env)
+        if fmt in ("sh", "fish", "powershell"):
+            text = with_refresh(fmt, text, own_path=target, inputs=inputs, root=root, devenv=command)
         if fmt == "powershell":
             text = "\ufeff" + text  # Windows PowerShell reads a BOM-less file as Windows-1252
-        write_atomic(os.path.join(folder, filename), text.encode("utf-8", "surrogateescape"))
+        write_atomic(target, text.encode("utf-8", "surrogateescape"), mtime_ns=shell_mtime)
     document: EnvDocument = {
         "schema": SCHEMA,
         "root": root,
@@ -164,15 +328,28 @@ def write_state(
     }
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
     write_atomic(os.path.join(folder, ENV_JSON), text.encode("ascii"))
-    stamps = [(record["path"], *_stamp(record)) for record in inputs]
+    stamps = [(record["path"], *_stamp(record, racy=racy)) for record in inputs]
     snapshot = encode_snapshot(env, stamps, sorted(inherited.items()))
     write_atomic(os.path.join(folder, FILENAME), snapshot.encode("utf-8", "surrogateescape"))
     return document
 
 
-def _stamp(record: InputRecord) -> tuple[str, str]:
+def devenv_command() -> str:
+    """The absolute path of the running `devenv` script (what a stale env.sh calls), or ""."""
+    import sys
+
+    for candidate in (sys.argv[0], os.path.join(os.path.dirname(sys.executable), "devenv")):
+        named = os.path.isabs(candidate) and os.path.basename(candidate) == "devenv"
+        if named and os.access(candidate, os.X_OK):
+            return candidate
+    return ""
+
+
+def _stamp(record: InputRecord, *, racy: bool) -> tuple[str, str]:
     if record["size"] is None:
-        return ("-", "-")
+        return (ABSENT, ABSENT)
+    if racy and record["sha256"] is not None:
+        return (RACY, RACY)
     return (str(record["size"]), str(record["mtime_ns"]))
 
 

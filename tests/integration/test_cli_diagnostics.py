@@ -147,6 +147,7 @@ def test_doctor_before_sync_names_what_is_missing_in_order_and_sync_fixes_it(
         "packages",
         "pythonpath",
         "variables",
+        "code keys",
         "state",
         "shell",
     ]
@@ -676,3 +677,121 @@ def test_a_secret_in_a_process_command_is_masked_in_its_log_and_errors(
         "crash.log": (logs / "crash.log").read_text(),
     }
     assert_hidden(outputs, {k: SECRETS[k] for k in ("DEMO_TOKEN", "DATABASE_URL password")})
+
+
+# -- the leak paths found by the reliability pass --------------------------------------------
+
+#: URL passwords people paste unencoded, one reserved character each; and a secret too short
+#: to mask everywhere, under a key that says it is a password.
+URL_PASSWORDS = {
+    "URL_SLASH": "pw/s3cr3t-slash-901",
+    "URL_QUERY": "pw?s3cr3t-query-902",
+    "URL_HASH": "pw#s3cr3t-hash-903",
+    "URL_AT": "pw@s3cr3t-at-904",
+}
+SHORT_SECRET = "k9z"
+
+TALKER_PY = """\
+import os, sys
+for key in ("URL_SLASH", "URL_QUERY", "URL_HASH", "URL_AT", "DATABASE_URL"):
+    print(key, "is", os.environ[key], flush=True)
+print("password", os.environ["DB_PASSWORD"], "rejected", flush=True)
+if sys.argv[1:] == ["crash"]:
+    sys.exit(3)
+print("ready", flush=True)
+import time
+time.sleep(60)
+"""
+
+TALKER_TOML = """
+[processes.talker]
+command = ["python", "talker.py"]
+ready = { log = "^ready$" }
+stop_timeout = 5
+
+[processes.crasher]
+command = ["python", "talker.py", "crash"]
+ready = { log = "^ready$" }
+
+[services.db]
+check = "tcp"
+url = "${DATABASE_URL}"
+"""
+
+FAILING_TEST = """\
+def test_fails(devenv_process):
+    devenv_process("talker")
+    assert False, "fail, so that the talker's log is attached"
+"""
+
+
+def talker_project(project: Project) -> Project:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + TALKER_TOML)
+    lines = [f"{key}=postgres://app:{password}@127.0.0.1:1/db" for key, password in URL_PASSWORDS.items()]
+    lines.append(f"DATABASE_URL=postgres://app:{URL_PASSWORDS['URL_HASH']}@127.0.0.1:1/db")
+    lines.append(f"DB_PASSWORD={SHORT_SECRET}")
+    # Single quotes: python-dotenv would otherwise read " #" as the start of a comment.
+    project.write(
+        ".env.defaults", "".join(f"{line.split('=', 1)[0]}='{line.split('=', 1)[1]}'\n" for line in lines)
+    )
+    project.write("talker.py", TALKER_PY)
+    project.write("test_inner.py", FAILING_TEST)
+    project.sync()
+    return project
+
+
+def test_url_passwords_with_reserved_characters_and_short_secrets_are_masked_everywhere(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    talker_project(project)
+    outputs: dict[str, str] = {}
+    for args in (
+        ("explain",),
+        ("explain", "--json"),
+        ("explain", "URL_AT"),
+        ("doctor",),
+        ("doctor", "--json"),
+    ):
+        result = project.devenv(*args)
+        assert "Traceback" not in result.stderr
+        outputs[" ".join(args)] = result.stdout + result.stderr
+    assert "URL_SLASH=postgres://app:***@127.0.0.1:1/db" in outputs["explain"]
+    assert "service db" in outputs["doctor"]
+
+    crash = project.devenv("up", "crasher")
+    assert "exited with code 3 before it was ready" in crash.stderr, crash.stderr
+    assert "password *** rejected" in crash.stderr, "the log tail is shown, with the short secret masked"
+    outputs["up crasher (stderr)"] = crash.stderr
+
+    basetemp = tmp_path / "inner-basetemp"
+    inner = project.devenv(
+        "run", "--", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
+        "test_inner.py", timeout=120,
+    )  # fmt: skip
+    assert "devenv talker log (call)" in inner.stdout, inner.stdout + inner.stderr
+    assert "password *** rejected" in inner.stdout
+    outputs["pytest report"] = inner.stdout + inner.stderr
+
+    assert_hidden(outputs, URL_PASSWORDS)
+    leaks = [label for label, text in outputs.items() if re.search(rf"\b{SHORT_SECRET}\b", text)]
+    assert not leaks, f"the short secret leaked into: {leaks}"
+
+
+def test_diff_never_shows_an_old_rotated_secret_interpolated_into_another_variable(
+    project: Project, spawn: Spawn
+) -> None:
+    secrets_project(project)
+    project.write(".env", 'DEMO_TOKEN=tok-s3cr3t-value-123\nCURL_OPTS="-H Bearer ${DEMO_TOKEN}"\n')
+    project.sync()
+    old = STALE["old DEMO_TOKEN"]
+    child = spawn(
+        [venv_python(project), "-c", SLEEP],
+        env=hand_built_env(project, DEMO_TOKEN=old, CURL_OPTS=f"-H Bearer {old}"),
+    )
+    wait_for(running(child.pid, SLEEP), timeout=15, what="the hand-started child")
+    outputs = {
+        "diff": project.devenv("diff", str(child.pid)).stdout,
+        "diff --json": project.devenv("diff", "--json", str(child.pid)).stdout,
+    }
+    assert "different  CURL_OPTS: '-H Bearer ***'" in outputs["diff"], outputs["diff"]
+    assert_hidden(outputs, {"old DEMO_TOKEN": old, "DEMO_TOKEN": SECRETS["DEMO_TOKEN"]})

@@ -43,6 +43,7 @@ def test_clean_project_is_all_ok_except_an_unloaded_shell(project: Project) -> N
         "packages",
         "pythonpath",
         "variables",
+        "code keys",
         "state",
         "shell",
     ]

@@ -87,6 +87,12 @@ URLS = [
         "amqp://a:one1@h1/,amqp://b:two2@h2/",
         "amqp://a:***@h1/,amqp://b:***@h2/",
     ),
+    # Passwords pasted unencoded: everything up to the last "@" is the password.
+    ("postgres://app:pw/s3cr3t@db:5432/app", "postgres://app:***@db:5432/app"),
+    ("postgres://app:pw?s3cr3t@db/app?sslmode=require", "postgres://app:***@db/app?sslmode=require"),
+    ("postgres://app:pw#s3cr3t@db/app", "postgres://app:***@db/app"),
+    ("postgres://app:pw@s3cr3t@db/app", "postgres://app:***@db/app"),
+    ("url=postgres://app:a/b?c#d@e@db/app done", "url=postgres://app:***@db/app done"),
 ]
 
 
@@ -150,6 +156,12 @@ def test_masker_leaves_other_text_and_short_values_alone() -> None:
     masker = _masker()
     assert masker.mask("hello world, abc") == "hello world, abc"
     assert masker.too_short == ("SHORT_PASSWORD",)
+
+
+def test_for_logs_masks_short_secrets_as_whole_words_only() -> None:
+    masker = Masker.for_logs({"DB_PASSWORD": "k9z", "DEBUG_TOKEN": "1", "NAME": "k9z"})
+    assert masker.mask("password k9z rejected; k9zone (1 try)") == "password *** rejected; k9zone (1 try)"
+    assert Masker.from_variables({"DB_PASSWORD": "k9z"}).mask("password k9z") == "password k9z"
 
 
 def test_masker_repr_shows_no_secret() -> None:
