@@ -25,7 +25,7 @@ from devenv.store import (
     read_document,
     write_state,
 )
-from devenv.venv import sync_venv, venv_python
+from devenv.venv import clear_incomplete, python_identity, sync_venv, venv_python
 
 
 def dotenv_sources(spec: Spec) -> list[DotenvSource]:
@@ -62,11 +62,28 @@ def input_paths(spec: Spec) -> list[str]:
 
 
 def resolve_project(
-    spec: Spec, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]] = ()
+    spec: Spec,
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    python: PythonRecord | None = None,
 ) -> Resolution:
-    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit)."""
+    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
+    the fingerprint covers `python` (default: what the last sync installed)."""
     check_pythonpath(spec)
-    return resolve(spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides)
+    if python is None:
+        python = _last_python(spec.root)
+    return resolve(
+        spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides, python=python_identity(python)
+    )
+
+
+def _last_python(root: str) -> PythonRecord | None:
+    try:
+        document = read_document(root)
+    except StaleError:
+        return None
+    return document["python"] if document is not None and "python" in document else None
 
 
 def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
@@ -116,7 +133,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
                 f"--frozen: .devenv/ is out of date ({', '.join(what) or 'inputs changed'} changed); "
                 "run `devenv sync` and commit nothing else"
             )
-        resolution = resolve_project(spec, outer)
+        resolution = resolve_project(spec, outer, python=python)
         _write(spec, resolution, python, outer)
     fresh = read_snapshot(root)
     if fresh is None:
@@ -144,20 +161,66 @@ def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 
 def sync(
-    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None]
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
 ) -> tuple[EnvDocument, bool]:
-    """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?)."""
+    """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
+    `check`: change nothing; a StaleError says what a sync would change."""
     spec = load_spec(root)
     # Resolve first: a typo in .env should fail in a second, not after a venv is built.
-    resolution = resolve_project(spec, outer)
+    resolution = resolve_project(spec, outer, python=None)
     with locked(root):
         previous = read_document(root)
         record, installed = sync_venv(
-            spec, previous["python"] if previous else None, frozen=frozen, progress=progress
+            spec, previous["python"] if previous else None, frozen=frozen, progress=progress, check=check
         )
-        if frozen and previous is not None and previous["fingerprint"] != resolution.fingerprint:
+        if (frozen or check) and previous is not None and _variables(previous) != _variables_of(resolution):
             raise StaleError(
-                "--frozen: the resolved variables differ from .devenv/env.json; run `devenv sync`"
+                f"{'--frozen' if frozen else '--check'}: the resolved variables differ from "
+                ".devenv/env.json; run `devenv sync`"
             )
+        if check and previous is not None:
+            if snapshot_fresh(root, outer):
+                return previous, False
+            raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
+        resolution = resolve_project(spec, outer, python=record)
         document = _write(spec, resolution, record, outer)
+        clear_incomplete(root)
+        _write_stamp(spec, record)
     return document, installed
+
+
+def _write_stamp(spec: Spec, record: PythonRecord) -> None:
+    """Record what this sync saw so the next one can decide "nothing changed" from stats."""
+    from devenv.lock import lock_files
+    from devenv.requirements import metadata_files, parse_packages
+    from devenv.snapshot import state_dir
+    from devenv.stamp import FILENAME, encode_stamp, site_packages
+    from devenv.store import ENV_JSON, write_atomic
+
+    folder = state_dir(spec.root)
+    venv = record["venv"]
+    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON)]
+    if not record["lock"]:
+        paths.append(os.path.join(folder, "pylock.toml"))
+    paths += metadata_files(spec, parse_packages(spec))
+    paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
+    text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
+    write_atomic(os.path.join(folder, FILENAME), text.encode("utf-8", "surrogateescape"))
+
+
+def _variables_of(resolution: Resolution) -> dict[str, str]:
+    values = resolution.values()
+    values.pop("DEVENV_FINGERPRINT", None)
+    return values
+
+
+def _variables(document: EnvDocument) -> dict[str, str]:
+    values = {key: item["value"] for key, item in document["variables"].items()}
+    values.pop("DEVENV_FINGERPRINT", None)
+    return values
+
+
+def snapshot_fresh(root: str, outer: Mapping[str, str]) -> bool:
+    """True when env.nul exists and none of its inputs changed."""
+    snapshot = read_snapshot(root)
+    return snapshot is not None and snapshot.is_fresh(outer)

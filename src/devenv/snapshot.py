@@ -18,6 +18,8 @@ VERSION = "1"
 FILENAME = "env.nul"
 STATE_DIR = ".devenv"
 ABSENT = "-"
+#: Present while a `devenv sync` changes the venv: until it finishes, nothing may launch.
+INCOMPLETE = "sync-incomplete"
 
 
 class Snapshot:
@@ -55,6 +57,14 @@ class Snapshot:
 def state_dir(root: str) -> str:
     """The `.devenv/` folder of a project."""
     return os.path.join(root, STATE_DIR)
+
+
+def check_sync_finished(root: str) -> None:
+    """Refuse to launch from a half-synced venv (one stat: this is on the print-env path)."""
+    if os.path.exists(os.path.join(root, STATE_DIR, INCOMPLETE)):
+        from devenv.errors import StaleError
+
+        raise StaleError("the last sync did not finish; run devenv sync")
 
 
 def stat_record(path: str) -> tuple[str, str, str]:
