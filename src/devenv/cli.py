@@ -531,7 +531,7 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
     from devenv.lock import DEFAULT_INDEX
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
-    from devenv.venv import check_lock, lock_project
+    from devenv.venv import check_lock, check_venv_location, lock_project
 
     root = project_root(root_option)
     spec = load_spec(root)
@@ -545,6 +545,7 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
             return 1
         _progress(f"{label} is current for envspec.toml [python]")
         return 0
+    check_venv_location(spec)
     with locked(root):
         written = lock_project(
             spec, previous, name=name, index_url=index_url or DEFAULT_INDEX, progress=_progress

@@ -175,6 +175,7 @@ def finish_lock(
     facts: dict[str, str],
     environment: dict[str, str],
     index_url: str,
+    portable: bool = True,
 ) -> str:
     """The pylock.toml text from what `pip lock` wrote: local projects removed, and
     requires-python, environments and [tool.devenv] added."""
@@ -207,7 +208,7 @@ def finish_lock(
     text = "# Written by `devenv lock` from envspec.toml [python]; commit it. Do not edit by hand.\n"
     text += toml_text(document)
     # [tool.devenv] may quote the user's own `name @ file:///...` line; the packages may not.
-    if "file://" in toml_text({"packages": packages}):
+    if portable and "file://" in toml_text({"packages": packages}):
         raise LockError(
             "the lock would contain a file:// URL (a package from a local index or folder); "
             "lock against a real index (devenv lock --index-url URL) or list the folder as -e PATH"

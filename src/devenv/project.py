@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from devenv.dotenvfile import read_dotenv
 from devenv.errors import DotenvError, SpecError, StaleError
+from devenv.requirements import parse_packages
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
@@ -25,7 +26,7 @@ from devenv.store import (
     read_document,
     write_state,
 )
-from devenv.venv import clear_incomplete, python_identity, sync_venv, venv_python
+from devenv.venv import check_venv_location, clear_incomplete, python_identity, sync_venv, venv_python
 
 
 def dotenv_sources(spec: Spec) -> list[DotenvSource]:
@@ -166,7 +167,10 @@ def sync(
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
     `check`: change nothing; a StaleError says what a sync would change."""
     spec = load_spec(root)
-    # Resolve first: a typo in .env should fail in a second, not after a venv is built.
+    # Check first: a venv over user files or a typo in .env or in a requirement line should
+    # fail in a second, before .devenv/ or a venv is touched.
+    check_venv_location(spec)
+    parse_packages(spec)
     resolution = resolve_project(spec, outer, python=None)
     with locked(root):
         previous = read_document(root)

@@ -372,6 +372,7 @@ def make_lock(
         facts=facts,
         environment=facts,
         index_url=index_url if portable else "pip configuration",
+        portable=portable,
     )
     if not portable:
         text = text.replace("# Written by `devenv lock`", "# Written by `devenv sync` (no committed lock)", 1)
