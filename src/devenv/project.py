@@ -189,8 +189,24 @@ def sync(
         resolution = resolve_project(spec, outer, python=record)
         document = _write(spec, resolution, record, outer)
         clear_incomplete(root)
+        compile_devenv()
         _write_stamp(spec, record)
     return document, installed
+
+
+def compile_devenv() -> None:
+    """Write devenv's own bytecode when it runs from a source checkout (an editable install).
+
+    Python reads __pycache__ even under PYTHONDONTWRITEBYTECODE=1 (common in CI and container
+    images), it only never writes it; without it every print-env compiles cli.py and the rest
+    again, which alone breaks their start-up budget. A regular install was compiled by pip."""
+    import compileall
+
+    import devenv
+
+    folder = os.path.dirname(os.path.abspath(devenv.__file__))
+    if "site-packages" not in folder.split(os.sep):
+        compileall.compile_dir(folder, quiet=2)
 
 
 def _write_stamp(spec: Spec, record: PythonRecord) -> None:
@@ -203,7 +219,10 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
 
     folder = state_dir(spec.root)
     venv = record["venv"]
-    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON)]
+    import devenv
+
+    own = os.path.dirname(os.path.abspath(devenv.__file__))  # a checkout or pull re-compiles it
+    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON), own]
     if not record["lock"]:
         paths.append(os.path.join(folder, "pylock.toml"))
     paths += metadata_files(spec, parse_packages(spec))
