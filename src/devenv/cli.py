@@ -71,6 +71,10 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
         return None
     command, rest = args[index], args[index + 1 :]
     frozen = False
+    if command == "sync" and rest in ([], ["--frozen"]):
+        # Every nox session runs a sync that usually has nothing to do: decide that without
+        # argparse (see the module docstring).
+        return lambda: sync(root, frozen=bool(rest))
     if command == "print-env":
         fmt = "sh"
         position = 0
