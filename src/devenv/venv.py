@@ -237,7 +237,8 @@ def _create_venv(venv: str, base: str) -> None:
     from virtualenv import cli_run
 
     try:
-        cli_run([venv, "--python", base, "--clear", "--quiet"], setup_logging=False)
+        # Only pip: anything else would be uninstalled again by the exact sync that follows.
+        cli_run([venv, "--python", base, "--clear", "--no-setuptools", "--quiet"], setup_logging=False)
     except (SystemExit, Exception) as exc:  # virtualenv reports bad input with SystemExit
         raise SyncError(f"virtualenv could not create {venv} with {base}: {exc}") from None
 

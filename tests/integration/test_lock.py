@@ -158,6 +158,54 @@ def test_diff_with_another_machines_env_json_names_the_package(locked: Project, 
     assert run(locked, "diff", str(other / "env.json")).returncode == 0
 
 
+def test_the_interpreter_is_part_of_the_lock(locked: Project) -> None:
+    path = locked.root / "pylock.toml"
+    original = path.read_text()
+    version = tomllib.loads(original)["tool"]["devenv"]["python"]
+    major, minor, _ = version.split(".")
+    try:
+        path.write_text(original.replace(f'python = "{version}"', f'python = "{major}.{minor}.0"'))
+        patch = run(locked, "sync", "--frozen")
+        assert patch.returncode == 0, patch.stderr
+        assert (
+            f"warning: pylock.toml was made with Python {major}.{minor}.0, this interpreter is {version}"
+            in (patch.stderr)
+        )
+        older = f"{major}.{int(minor) - 1}"
+        path.write_text(
+            original.replace(f'python = "{version}"', f'python = "{older}.1"').replace(
+                f'requires-python = "=={major}.{minor}.*"', f'requires-python = "=={older}.*"'
+            )
+        )
+        frozen = run(locked, "sync", "--frozen")
+        assert frozen.returncode == 2
+        assert f"locked for Python {older}.1, this interpreter is {version}" in frozen.stderr
+    finally:
+        path.write_text(original)
+    assert run(locked, "sync", "--frozen").returncode == 0
+
+
+def test_a_process_started_before_a_resync_that_changed_packages_is_stale(locked: Project) -> None:
+    import psutil
+
+    sleeper = subprocess.Popen([DEVENV, "run", "--", "sleep", "60"], cwd=locked.root, env=pip_env())
+    try:
+        wait_for(lambda: psutil.Process(sleeper.pid).name() == "sleep", timeout=10, what="the sleeper")
+        assert run(locked, "diff", str(sleeper.pid)).returncode == 0
+        spec = (locked.root / "envspec.toml").read_text()
+        spec = spec.replace('    "iniconfig>=2",\n', "").replace(
+            "    \"iniconfig ; python_version >= '3.8'\",\n", ""
+        )
+        locked.write("envspec.toml", spec)
+        resync = run(locked, "sync")
+        assert resync.returncode == 0 and "iniconfig" in resync.stderr, resync.stderr
+        stale = run(locked, "diff", str(sleeper.pid))
+        assert stale.returncode == 1 and "fingerprint stale" in stale.stdout, stale.stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_kill_9_during_pip_blocks_launches_leaves_no_pip_and_the_next_sync_finishes(locked: Project) -> None:
     venv_python = str(locked.root / ".devenv" / "venv" / "bin" / "python")
     subprocess.run([venv_python, "-m", "pip", "uninstall", "-q", "-y", "six"], check=True, env=pip_env())
@@ -228,3 +276,31 @@ def test_no_lock_sync_says_how_to_make_one(tmp_path: Path) -> None:
     assert frozen.returncode == 2 and "there is no pylock.toml" in frozen.stderr
     assert "nothing to install" in project.devenv("sync", env=pip_env()).stderr
     assert project.devenv("sync", "--check", env=pip_env()).returncode == 0
+
+
+def test_a_lock_for_another_platform_says_how_to_add_one(project: Project) -> None:
+    project.write("pylock.toml", 'lock-version = "1.0"\nenvironments = ["sys_platform == \'win32\'"]\n')
+    result = project.devenv("sync")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no lock for this platform" in result.stderr
+    assert "devenv lock --name NAME" in result.stderr and "pylock.NAME.toml" in result.stderr
+
+
+def test_diff_compares_secrets_by_hash_and_never_shows_them(project: Project, tmp_path: Path) -> None:
+    ours, theirs = "s3cr3t-value-one", "an0ther-secret-two"
+    env = hermetic_env(DEMO_TOKEN=ours)
+    assert project.devenv("sync", env=env).returncode == 0
+    document = json.loads((project.root / ".devenv" / "env.json").read_text())
+    document["variables"]["DEMO_TOKEN"]["value"] = theirs
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    result = project.devenv("diff", str(tmp_path / "other.json"), env=env)
+    assert result.returncode == 1
+    assert "DEMO_TOKEN" in result.stdout and "(secret, differs by hash)" in result.stdout
+    assert ours not in result.stdout + result.stderr and theirs not in result.stdout + result.stderr
+    exported = project.devenv("export", env=env)
+    assert exported.returncode == 0 and ours not in exported.stdout
+    (tmp_path / "published.json").write_text(exported.stdout)
+    assert project.devenv("diff", str(tmp_path / "published.json"), env=env).returncode == 0
+    changed = project.devenv("diff", str(tmp_path / "published.json"), env=hermetic_env(DEMO_TOKEN=theirs))
+    assert changed.returncode == 1 and "(secret, differs by hash)" in changed.stdout
+    assert theirs not in changed.stdout + changed.stderr
