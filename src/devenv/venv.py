@@ -215,21 +215,29 @@ def _write_marker(spec: Spec) -> None:
 
 
 def _refuse_running(venv: str) -> None:
-    """A venv is never rebuilt under running processes: they would lose their files."""
+    """A venv is never rebuilt under running processes: they would lose their files.
+
+    In use: a process started through a path in the venv, or a process of the venv's
+    interpreter launched with VIRTUAL_ENV pointing at it (`devenv run -- python`, whose argv[0]
+    is the bare word). A shell that sourced env.sh only has the variable, and is not counted."""
     import psutil
 
+    python = os.path.realpath(os.path.join(venv, "bin", "python"))
     users = []
-    for process in psutil.process_iter(["pid", "cmdline", "environ"]):
+    for process in psutil.process_iter(["pid", "cmdline", "environ", "exe"]):
         info = process.info
         command = info.get("cmdline") or []
         environ = info.get("environ") or {}
-        runs_from_venv = bool(command) and command[0].startswith(venv + os.sep)
-        if (runs_from_venv or environ.get("VIRTUAL_ENV") == venv) and info["pid"] != os.getpid():
+        by_path = any(word.startswith(venv + os.sep) for word in command[:2])
+        by_interpreter = (
+            environ.get("VIRTUAL_ENV") == venv and os.path.realpath(info.get("exe") or "") == python
+        )
+        if (by_path or by_interpreter) and info["pid"] != os.getpid():
             users.append(str(info["pid"]))
     if users:
         raise SyncError(
-            f"{venv} must be rebuilt (the interpreter changed) but processes run from it "
-            f"(PID {', '.join(users)}); stop them, then run `devenv sync`"
+            f"{venv} must be rebuilt but processes run from it (PID {', '.join(users)}); "
+            "stop them, then run `devenv sync`"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tomllib
@@ -304,3 +305,30 @@ def test_diff_compares_secrets_by_hash_and_never_shows_them(project: Project, tm
     changed = project.devenv("diff", str(tmp_path / "published.json"), env=hermetic_env(DEMO_TOKEN=theirs))
     assert changed.returncode == 1 and "(secret, differs by hash)" in changed.stdout
     assert theirs not in changed.stdout + changed.stderr
+
+
+def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path) -> None:
+    import psutil
+
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec="[python]\n")
+    assert project.devenv("sync", env=pip_env()).returncode == 0
+    venv = project.root / ".devenv" / "venv"
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    sleeper = subprocess.Popen(
+        [DEVENV, "run", "--", "python", "-c", "import time; time.sleep(60)"], cwd=project.root, env=pip_env()
+    )
+    try:
+        wait_for(
+            lambda: "time.sleep" in " ".join(psutil.Process(sleeper.pid).cmdline()), timeout=10, what="python"
+        )
+        shutil.rmtree(next(site.glob("pip-*.dist-info")))  # a rebuild is now due (devenv made it)
+        inode = (venv / "bin").stat().st_ino
+        refused = project.devenv("sync", env=pip_env())
+        assert refused.returncode == 2
+        assert f"processes run from it (PID {sleeper.pid})" in refused.stderr
+        assert (venv / "bin").stat().st_ino == inode
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    rebuilt = project.devenv("sync", env=pip_env())
+    assert rebuilt.returncode == 0 and "creating it again" in rebuilt.stderr
