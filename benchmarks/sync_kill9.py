@@ -7,6 +7,7 @@ sleeps a random 0-1.5 s, kills devenv with SIGKILL, then counts `print-env` and
 still alive 2 s later (must be 0). Usage, in a synced project with a pylock.toml:
 
     devenv run -- python benchmarks/sync_kill9.py --root DIR --rounds 20 --packages six iniconfig
+    (--signal TERM or INT: the same with SIGTERM or SIGINT instead of SIGKILL)
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--packages", nargs="+", default=["six", "iniconfig"])
     parser.add_argument("--devenv", default="devenv")
+    parser.add_argument(
+        "--signal", default="KILL", choices=["KILL", "TERM", "INT"], help="what kills devenv (default: KILL)"
+    )
     options = parser.parse_args()
     root = os.path.abspath(options.root)
     python = os.path.join(root, ".devenv", "venv", "bin", "python")
@@ -56,7 +60,7 @@ def main() -> int:
         time.sleep(random.uniform(0, 1.5))
         if sync.poll() is None:
             killed_during_pip += bool(pips(root))
-            os.kill(sync.pid, signal.SIGKILL)
+            os.kill(sync.pid, getattr(signal, "SIG" + options.signal))
         sync.wait()
         time.sleep(2)
         orphans += len(pips(root))
@@ -70,7 +74,7 @@ def main() -> int:
                 launched += 1
         subprocess.run([options.devenv, "--root", root, "sync"], check=True, capture_output=True, env=env)
     print(
-        f"{options.rounds} rounds, {killed_during_pip} killed while pip ran: "
+        f"SIG{options.signal}: {options.rounds} rounds, {killed_during_pip} killed while pip ran: "
         f"{launched} exit-0 print-env/run on a half-synced venv, {orphans} pip processes outlived devenv"
     )
     return 1 if launched or orphans else 0

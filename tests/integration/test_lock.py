@@ -221,7 +221,7 @@ def test_kill_9_during_pip_blocks_launches_leaves_no_pip_and_the_next_sync_finis
     assert sync.stderr is not None
     sync.stderr.close()
     wait_for(lambda: not _pips_of(locked.root), timeout=10, what="pip to die with devenv")
-    for command in (["print-env"], ["run", "--", "true"]):
+    for command in (["print-env"], ["run", "--", "true"], ["up", "anything"]):
         refused = run(locked, *command)
         assert refused.returncode == 2
         assert "the last sync did not finish; run devenv sync" in refused.stderr
