@@ -543,7 +543,10 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
     previous = document["python"] if document is not None else None
     if check:
         current, reasons = check_lock(spec, previous)
-        label = os.path.basename(current.path) if current is not None else "pylock.toml"
+        if current is None:
+            _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
+            return 1
+        label = os.path.basename(current.path)
         if reasons:
             _progress(f"{label} is stale: {'; '.join(reasons)}; run `devenv lock`")
             return 1
