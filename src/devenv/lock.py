@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from devenv.errors import DevenvError, SpecError
+from devenv.errors import LockError, SpecError
 from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 
@@ -31,10 +31,6 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 #: pip writes and reads pylock.toml from 26.1 on; the lock is made with this exact version so
 #: that the same inputs resolve the same way on every machine.
 PIP_VERSION = "26.3"
-
-
-class LockError(DevenvError):
-    """The lock is missing, stale, for another platform, or cannot be made."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

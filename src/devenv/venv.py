@@ -18,12 +18,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from devenv.errors import SpecError, StaleError, SyncError
+from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.lock import (
     DEFAULT_INDEX,
     PIP_VERSION,
     Lock,
-    LockError,
     finish_lock,
     lock_filename,
     minor_of,
@@ -688,6 +687,3 @@ def check_lock(spec: Spec, previous: PythonRecord | None) -> tuple[Lock | None, 
         return None, ["there is no pylock.toml"]
     facts = find_interpreter(spec.python.requires or ">=0", preferred=preferred, locked=lock.requires_python)
     return lock, stale_reasons(spec, lines, lock, python_version=facts["version"])
-
-
-__all__ = ["LockError", "StaleError"]
