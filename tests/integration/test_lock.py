@@ -332,3 +332,25 @@ def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path) -> None
         sleeper.wait()
     rebuilt = project.devenv("sync", env=pip_env())
     assert rebuilt.returncode == 0 and "creating it again" in rebuilt.stderr
+
+
+def test_nox_reuse_only_verifies_and_fails_when_out_of_sync(tmp_path: Path) -> None:
+    import sys
+
+    from tests.support.projects import make_shared_venv
+
+    venv = make_shared_venv(tmp_path / "venv")
+    project = Project.create(tmp_path / "proj", venv=venv, spec=f'[python]\nvenv = "{venv}"\n')
+    shutil.copy(Path(__file__).resolve().parents[2] / "noxfile.py", project.root / "noxfile.py")
+    nox = [os.path.join(os.path.dirname(sys.executable), "nox"), "-f", str(project.root / "noxfile.py")]
+    env = hermetic_env()
+    assert subprocess.run([*nox, "-s", "env"], env=env, capture_output=True).returncode == 0
+    info = next(Path(venv).glob("lib/python3*/site-packages")) / "handmade-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: handmade\nVersion: 1.0\n")
+    for reuse in (["-R"], ["--no-install"]):
+        result = subprocess.run([*nox, *reuse, "-s", "env"], env=env, capture_output=True, text=True)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "devenv sync --check failed" in output and "not in the lock: handmade" in output
+        assert info.exists()  # verified, not changed
