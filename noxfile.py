@@ -26,8 +26,13 @@ nox.options.error_on_external_run = False
 
 @nox.session(venv_backend="none")
 def env(session: nox.Session) -> None:
-    """Create/refresh .devenv/ (venv, packages, resolved variables)."""
-    session.run(DEVENV, "sync", external=True)
+    """Create/refresh .devenv/ (venv, packages, resolved variables); under -R/--no-install, only verify."""
+    # `nox -R` and `--no-install` promise not to install: then only check, and fail when the
+    # venv is out of sync. nox has no public accessor for the option, so read its config.
+    if session._runner.global_config.no_install:
+        session.run(DEVENV, "sync", "--check", external=True)
+    else:
+        session.run(DEVENV, "sync", external=True)
 
 
 @nox.session(venv_backend="none", requires=["env"])

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from devenv.environment import CanonicalEnv
+    from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
 
@@ -70,6 +71,10 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
         return None
     command, rest = args[index], args[index + 1 :]
     frozen = False
+    if command == "sync" and rest in ([], ["--frozen"]):
+        # Every nox session runs a sync that usually has nothing to do: decide that without
+        # argparse (see the module docstring).
+        return lambda: sync(root, frozen=bool(rest))
     if command == "print-env":
         fmt = "sh"
         position = 0
@@ -135,8 +140,9 @@ def project_root(option: str | None) -> str:
 
 def fresh_env(root: str, *, frozen: bool) -> "CanonicalEnv":
     """The canonical env of `root`, refreshing `.devenv/` only when an input changed."""
-    from devenv.snapshot import read_snapshot
+    from devenv.snapshot import check_sync_finished, read_snapshot
 
+    check_sync_finished(root)
     snapshot = read_snapshot(root)
     if snapshot is not None and snapshot.is_fresh(os.environ):
         return snapshot.env
@@ -219,12 +225,18 @@ def find_executable(name: str, path: str) -> str:
     )
 
 
-def sync(root_option: str | None, *, frozen: bool) -> int:
+def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     """`devenv sync`: create/update the venv, resolve, write `.devenv/`."""
+    root = project_root(root_option)
+    if _sync_is_noop(root, frozen=frozen):
+        _progress(".devenv/ and the venv are up to date; nothing to install")
+        return 0
     from devenv.project import sync as sync_project
 
-    root = project_root(root_option)
-    document, installed = sync_project(root, os.environ, frozen=frozen, progress=_progress)
+    document, installed = sync_project(root, os.environ, frozen=frozen, progress=_progress, check=check)
+    if check:
+        _progress(".devenv/ and the venv are up to date")
+        return 0
     python = document["python"]
     venv = os.path.relpath(python["venv"], root)
     if not installed:
@@ -237,6 +249,18 @@ def sync(root_option: str | None, *, frozen: bool) -> int:
         'use it with `eval "$(devenv print-env)"`, `. .devenv/env.sh` or `devenv run -- CMD`'
     )
     return 0
+
+
+def _sync_is_noop(root: str, *, frozen: bool) -> bool:
+    """A sync with nothing to do decides from stats alone: no pip, no TOML, no hashing."""
+    from devenv.snapshot import INCOMPLETE, read_snapshot, state_dir
+    from devenv.stamp import unchanged
+
+    folder = state_dir(root)
+    if os.path.exists(os.path.join(folder, INCOMPLETE)) or not unchanged(folder, frozen=frozen):
+        return False
+    snapshot = read_snapshot(root)
+    return snapshot is not None and snapshot.is_fresh(os.environ)
 
 
 def _progress(message: str) -> None:
@@ -285,7 +309,34 @@ def _parser() -> "argparse.ArgumentParser":
     sync_parser.add_argument(
         "--frozen",
         action="store_true",
-        help="fail (exit 2) instead of changing anything that is out of date (for CI)",
+        help=(
+            "install exactly the committed pylock.toml and never resolve: exit 2 when it is "
+            "missing or stale, or when the variables changed (for CI)"
+        ),
+    )
+    sync_parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: exit 0 when in sync, 2 saying what a sync would change",
+    )
+
+    lock_parser = commands.add_parser(
+        "lock",
+        help="resolve [python].packages into pylock.toml (commit it)",
+        description=(
+            "Resolve [python].packages with pip's `pip lock` for the project's interpreter and write "
+            "pylock.toml at the root (PEP 751), with hashes, requires-python, environments and an "
+            "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
+        ),
+    )
+    lock_parser.add_argument(
+        "--check", action="store_true", help="exit 1 when the lock is missing or stale, saying what changed"
+    )
+    lock_parser.add_argument(
+        "--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"
+    )
+    lock_parser.add_argument(
+        "--index-url", metavar="URL", default=None, help="the index to resolve against (default: PyPI)"
     )
 
     print_parser = commands.add_parser(
@@ -360,16 +411,28 @@ def _parser() -> "argparse.ArgumentParser":
 
     diff_parser = commands.add_parser(
         "diff",
-        help="compare a running process's environment with the canonical one",
+        help="compare a running process, or another machine's env.json, with the canonical env",
         description=(
-            "Read the environment process PID started with and compare it with the canonical one: "
-            "missing and different keys, PYTHONPATH entry by entry, PATH, fingerprint. "
-            "Exit 1 when it differs."
+            "With PID: read the environment that process started with and compare it with the "
+            "canonical one: missing and different keys, PYTHONPATH entry by entry, PATH, fingerprint. "
+            "With a path to another machine's env.json (or `devenv export` output): compare "
+            "interpreter, packages and variables side by side; secrets are compared by hash and "
+            "never shown. Exit 1 when anything differs."
         ),
     )
-    diff_parser.add_argument("pid", type=int, metavar="PID")
+    diff_parser.add_argument("target", metavar="PID|ENV.JSON")
     diff_parser.add_argument("--tree", action="store_true", help="also compare every descendant")
     diff_parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    export_parser = commands.add_parser(
+        "export",
+        help="env.json made safe to publish (secrets as salted hashes), for `devenv diff FILE`",
+        description=(
+            "Print .devenv/env.json with every sensitive value replaced by an HMAC under a random "
+            "salt: publish it (e.g. as a CI artifact) and compare with `devenv diff FILE`."
+        ),
+    )
+    export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
     ps_parser = commands.add_parser(
         "ps",
@@ -442,6 +505,83 @@ def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int
     return 1 if result.differs else 0
 
 
+def diff_machine(root_option: str | None, other: str, *, as_json: bool) -> int:
+    """`devenv diff OTHER/env.json`: exit 1 when another machine's environment differs."""
+    from devenv.drift import compare_documents, format_machine_diff, read_other_document
+
+    root = project_root(root_option)
+    fresh_env(root, frozen=False)
+    ours = _current_document(root)
+    result = compare_documents(ours, read_other_document(other), other=other)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        sys.stdout.write(format_machine_diff(result))
+    return 1 if result.differs else 0
+
+
+def _current_document(root: str) -> "EnvDocument":
+    from devenv.store import read_document
+
+    document = read_document(root)
+    if document is None:
+        raise UsageError(f"{root}: no .devenv/env.json yet; run `devenv sync` first")
+    return document
+
+
+def export(root_option: str | None, *, output: str | None) -> int:
+    """`devenv export`: env.json with sensitive values as salted hashes, safe to publish."""
+    import json
+
+    from devenv.drift import export_document
+
+    root = project_root(root_option)
+    fresh_env(root, frozen=False)
+    text = json.dumps(export_document(_current_document(root)), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from devenv.store import write_atomic
+
+        write_atomic(os.path.abspath(output), text.encode("utf-8", "surrogateescape"))
+        _progress(f"wrote {output}; compare with it elsewhere: devenv diff {output}")
+    return 0
+
+
+def lock(root_option: str | None, *, check: bool, name: str | None, index_url: str | None) -> int:
+    """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
+    from devenv.lock import DEFAULT_INDEX
+    from devenv.spec import load_spec
+    from devenv.store import locked, read_document
+    from devenv.venv import check_lock, check_venv_location, lock_project
+
+    root = project_root(root_option)
+    spec = load_spec(root)
+    document = read_document(root)
+    previous = document["python"] if document is not None else None
+    if check:
+        current, reasons = check_lock(spec, previous)
+        if current is None:
+            _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
+            return 1
+        label = os.path.basename(current.path)
+        if reasons:
+            _progress(f"{label} is stale: {'; '.join(reasons)}; run `devenv lock`")
+            return 1
+        _progress(f"{label} is current for envspec.toml [python]")
+        return 0
+    check_venv_location(spec)
+    with locked(root):
+        written = lock_project(
+            spec, previous, name=name, index_url=index_url or DEFAULT_INDEX, progress=_progress
+        )
+    _progress(
+        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, "
+        f"Python {written.tool.get('python')}); commit it; `devenv sync` installs exactly this"
+    )
+    return 0
+
+
 def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     """`devenv ps`: processes carrying devenv markers."""
     from devenv.drift import format_ps, ps_note
@@ -469,7 +609,11 @@ def find_project() -> str | None:
 
 def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
-        return sync(options.root, frozen=options.frozen)
+        return sync(options.root, frozen=options.frozen, check=options.check)
+    if options.command == "lock":
+        return lock(options.root, check=options.check, name=options.name, index_url=options.index_url)
+    if options.command == "export":
+        return export(options.root, output=options.output)
     if options.command == "print-env":
         return print_env(options.root, options.format, frozen=options.frozen)
     if options.command == "run":
@@ -493,7 +637,11 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "explain":
         return explain(options.root, options.key, reveal=options.reveal, as_json=options.json)
     if options.command == "diff":
-        return diff(options.root, options.pid, tree=options.tree, as_json=options.json)
+        if not options.target.isdigit():
+            if options.tree:
+                raise UsageError("--tree compares a process tree; it needs a PID, not a file")
+            return diff_machine(options.root, options.target, as_json=options.json)
+        return diff(options.root, int(options.target), tree=options.tree, as_json=options.json)
     if options.command == "ps":
         return ps(options.root, all_projects=options.all, as_json=options.json)
     raise UsageError(f"unknown command {options.command}")

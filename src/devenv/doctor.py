@@ -279,10 +279,12 @@ class _Doctor:
         from devenv.errors import DotenvError
         from devenv.project import dotenv_sources
         from devenv.resolver import resolve
+        from devenv.venv import python_identity
 
         try:
             # Not resolve_project: a missing pythonpath folder is its own check above.
-            self.resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=self.outer)
+            python = python_identity(self.document["python"] if self.document is not None else None)
+            self.resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=self.outer, python=python)
         except DevenvError as error:
             target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
             missing = _REQUIRED_MISSING.search(str(error))

@@ -402,3 +402,218 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+# -- devenv diff OTHER/env.json: another machine's environment ------------------------------
+
+#: What a published env.json puts where a sensitive value was: an HMAC keyed by `salt`, so
+#: two machines can tell equal secrets from different ones without either value being shown.
+HASHED = "hmac-sha256"
+
+
+class OtherDocumentError(DevenvError):
+    """The other machine's env.json cannot be read."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Row:
+    """One difference: what, ours, theirs (already safe to show)."""
+
+    section: Literal["interpreter", "packages", "variables", "lock"]
+    name: str
+    ours: str
+    theirs: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MachineDiff:
+    """How another machine's environment (its env.json) differs from this one."""
+
+    other: str
+    rows: tuple[Row, ...]
+    fingerprints: tuple[str, str]
+
+    @property
+    def differs(self) -> bool:
+        """True when anything differs (`devenv diff FILE` exits 1)."""
+        return bool(self.rows)
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON form (`devenv diff FILE --json`)."""
+        return {
+            "other": self.other,
+            "differs": self.differs,
+            "fingerprint": {"ours": self.fingerprints[0], "theirs": self.fingerprints[1]},
+            "differences": [
+                {"section": r.section, "name": r.name, "ours": r.ours, "theirs": r.theirs} for r in self.rows
+            ],
+        }
+
+
+def read_other_document(path: str) -> dict[str, object]:
+    """Another machine's env.json (`path` may be the file or a folder holding it)."""
+    import json
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "env.json")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise OtherDocumentError(
+            f"{path}: not a PID and no such file; pass a PID or another machine's env.json "
+            "(or `devenv export`'s output)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise OtherDocumentError(f"{path}: not a readable env.json ({type(exc).__name__})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("variables"), dict):
+        raise OtherDocumentError(f"{path}: not a devenv env.json (no variables table)")
+    return document
+
+
+def _sensitive_keys(document: Mapping[str, object]) -> set[str]:
+    from devenv.secrets import Masker, is_secret_key, looks_like_token, url_passwords
+
+    variables = _plain_values(document)
+    listed = document.get("secret")
+    declared = [str(key) for key in listed] if isinstance(listed, list) else []
+    masker = Masker.from_variables(variables, declared)
+    hashed = {key for key, item in _items(document) if isinstance(item.get(HASHED), str)}
+    return hashed | {
+        key
+        for key, value in variables.items()
+        if is_secret_key(key, declared)
+        or looks_like_token(value)
+        or url_passwords(value)
+        or masker.mask(value) != value
+    }
+
+
+def _items(document: Mapping[str, object]) -> list[tuple[str, dict[str, object]]]:
+    variables = document.get("variables")
+    if not isinstance(variables, dict):
+        return []
+    return [(str(key), item) for key, item in variables.items() if isinstance(item, dict)]
+
+
+def _plain_values(document: Mapping[str, object]) -> dict[str, str]:
+    return {key: str(item.get("value", "")) for key, item in _items(document) if HASHED not in item}
+
+
+def _hmac(salt: str, value: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(salt.encode(), value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def export_document(document: Mapping[str, object]) -> dict[str, object]:
+    """env.json made safe to publish (e.g. as a CI artifact): every sensitive value replaced
+    by an HMAC under a random salt; interpreter, packages and the rest unchanged."""
+    import secrets
+
+    salt = secrets.token_hex(16)
+    sensitive = _sensitive_keys(document)
+    variables: dict[str, object] = {}
+    for key, item in _items(document):
+        if key in sensitive:
+            value = str(item.get("value", ""))
+            variables[key] = {"source": item.get("source", ""), HASHED: _hmac(salt, value)}
+        else:
+            variables[key] = item
+    exported = {key: value for key, value in document.items() if key not in ("variables", "inherited")}
+    exported["variables"] = variables
+    exported["salt"] = salt
+    return exported
+
+
+def _normalised(value: str, root: str) -> str:
+    # Two checkouts live in different folders; compare paths relative to each one's root.
+    return value.replace(root, "${DEVENV_ROOT}") if root else value
+
+
+def compare_documents(ours: Mapping[str, object], theirs: Mapping[str, object], *, other: str) -> MachineDiff:
+    """Interpreter, packages and variables of this machine vs another's env.json."""
+    rows: list[Row] = []
+    our_python = ours.get("python") if isinstance(ours.get("python"), dict) else {}
+    their_python = theirs.get("python") if isinstance(theirs.get("python"), dict) else {}
+    assert isinstance(our_python, dict) and isinstance(their_python, dict)
+    for field_name in ("implementation", "version"):
+        a, b = str(our_python.get(field_name, "?")), str(their_python.get(field_name, "?"))
+        if a != b:
+            rows.append(Row(section="interpreter", name=field_name, ours=a, theirs=b))
+    a, b = str(our_python.get("lock_sha256", "")), str(their_python.get("lock_sha256", ""))
+    if a != b:
+        rows.append(Row(section="lock", name="sha256", ours=a[:16] or "-", theirs=b[:16] or "-"))
+    our_packages = _package_versions(our_python.get("installed"))
+    their_packages = _package_versions(their_python.get("installed"))
+    for name in sorted(set(our_packages) | set(their_packages)):
+        a, b = our_packages.get(name, "-"), their_packages.get(name, "-")
+        if a != b:
+            rows.append(Row(section="packages", name=name, ours=a, theirs=b))
+    our_root, their_root = str(ours.get("root", "")), str(theirs.get("root", ""))
+    sensitive = _sensitive_keys(ours) | _sensitive_keys(theirs)
+    our_items, their_items = dict(_items(ours)), dict(_items(theirs))
+    salt = str(theirs.get("salt", ""))
+    for key in sorted(set(our_items) | set(their_items)):
+        if key == "DEVENV_FINGERPRINT":
+            continue
+        mine, yours = our_items.get(key), their_items.get(key)
+        if mine is None or yours is None:
+            shown = "(secret)" if key in sensitive else None
+            rows.append(
+                Row(
+                    section="variables",
+                    name=key,
+                    ours="-" if mine is None else shown or _normalised(str(mine.get("value", "")), our_root),
+                    theirs="-"
+                    if yours is None
+                    else shown or _normalised(str(yours.get("value", "")), their_root),
+                )
+            )
+            continue
+        if key in sensitive:
+            mine_value = str(mine.get("value", ""))
+            if isinstance(yours.get(HASHED), str):
+                same = _hmac(salt, mine_value) == yours[HASHED]
+            else:
+                same = mine_value == str(yours.get("value", ""))
+            if not same:
+                rows.append(
+                    Row(section="variables", name=key, ours="(secret)", theirs="(secret, differs by hash)")
+                )
+            continue
+        a = _normalised(str(mine.get("value", "")), our_root)
+        b = _normalised(str(yours.get("value", "")), their_root)
+        if a != b:
+            rows.append(Row(section="variables", name=key, ours=a, theirs=b))
+    return MachineDiff(
+        other=other,
+        rows=tuple(rows),
+        fingerprints=(str(ours.get("fingerprint", "")), str(theirs.get("fingerprint", ""))),
+    )
+
+
+def _package_versions(installed: object) -> dict[str, str]:
+    versions = {}
+    for entry in installed if isinstance(installed, list) else []:
+        name, _, version = str(entry).partition("==")
+        versions[name] = version
+    return versions
+
+
+def format_machine_diff(diff: MachineDiff) -> str:
+    """Human text for `devenv diff FILE`: one section per kind, ours and theirs side by side."""
+    if not diff.differs:
+        return f"same environment as {diff.other} (fingerprint {diff.fingerprints[0]})\n"
+    lines = [f"this machine vs {diff.other}:"]
+    width = max(len(row.name) for row in diff.rows)
+    ours_width = max(len(row.ours) for row in diff.rows)
+    section = ""
+    for row in diff.rows:
+        if row.section != section:
+            section = row.section
+            lines.append(f"  {section}:")
+        lines.append(f"    {row.name.ljust(width)}  {row.ours.ljust(ours_width)}  | {row.theirs}")
+    lines.append(f"  fingerprint: {diff.fingerprints[0]} here, {diff.fingerprints[1] or '-'} there")
+    return "\n".join(lines) + "\n"

@@ -48,6 +48,10 @@ class SyncError(DevenvError):
     """Creating the virtual environment or installing packages failed."""
 
 
+class LockError(DevenvError):
+    """pylock.toml is missing, stale, for another platform, or cannot be made."""
+
+
 class UsageError(DevenvError):
     """The command line itself is wrong."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.errors import DevenvError, DotenvError, SpecError, StaleError
+from devenv.requirements import parse_packages
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
@@ -27,7 +28,7 @@ from devenv.store import (
     read_document,
     write_state,
 )
-from devenv.venv import sync_venv, venv_python
+from devenv.venv import check_venv_location, clear_incomplete, python_identity, sync_venv, venv_python
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
 #: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv
@@ -111,11 +112,28 @@ def input_paths(spec: Spec) -> list[str]:
 
 
 def resolve_project(
-    spec: Spec, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]] = ()
+    spec: Spec,
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    python: PythonRecord | None = None,
 ) -> Resolution:
-    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit)."""
+    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
+    the fingerprint covers `python` (default: what the last sync installed)."""
     check_pythonpath(spec)
-    return resolve(spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides)
+    if python is None:
+        python = _last_python(spec.root)
+    return resolve(
+        spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides, python=python_identity(python)
+    )
+
+
+def _last_python(root: str) -> PythonRecord | None:
+    try:
+        document = read_document(root)
+    except StaleError:
+        return None
+    return document["python"] if document is not None and "python" in document else None
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -136,7 +154,11 @@ def _record(path: str, stamp: tuple[int, int, int] | None, data: bytes | None) -
 
 
 def _read_once(
-    root: str, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]], seen: dict[str, object]
+    root: str,
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]],
+    seen: dict[str, object],
+    python: PythonRecord | None,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -162,7 +184,7 @@ def _read_once(
     sources = [
         _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
     ]
-    resolution = resolve(spec, dotenv=sources, outer=outer, overrides=overrides)
+    resolution = resolve(spec, dotenv=sources, outer=outer, overrides=overrides, python=python_identity(python))
     after = {path: _stat(path) for path in before}
     if after != before:
         seen.update(after)
@@ -175,7 +197,11 @@ def _read_once(
 
 
 def read_project(
-    root: str, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]] = ()
+    root: str,
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    python: PythonRecord | None = None,
 ) -> ProjectState:
     """Resolve the project from a consistent view of its inputs.
 
@@ -183,11 +209,14 @@ def read_project(
     (a bounded number of times) when any of them changed in between, so the record that goes
     next to the values describes exactly the bytes they came from. An error raised while an
     input is being rewritten (a half-written `.env`) is retried too before it is reported.
+    The fingerprint covers `python` (default: what the last sync installed).
     """
+    if python is None:
+        python = _last_python(root)
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
-            state = _read_once(root, outer, overrides, seen)
+            state = _read_once(root, outer, overrides, seen, python)
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
                 time.sleep(RETRY_PAUSE)
@@ -244,8 +273,8 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
         raise StaleError(
             f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
         )
-    state = read_project(root, outer)
     python = document["python"]
+    state = read_project(root, outer, python=python)
     _check_python_unchanged(state.spec, python)
     inherited = _inherited(state.spec, outer)
     if frozen:
@@ -295,22 +324,89 @@ def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 
 def sync(
-    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None]
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
 ) -> tuple[EnvDocument, bool]:
-    """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?)."""
-    # Resolve first: a typo in .env should fail in a second, not after a venv is built.
+    """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
+    `check`: change nothing; a StaleError says what a sync would change."""
+    # Check first: a venv over user files or a typo in .env or in a requirement line should
+    # fail in a second, before .devenv/ or a venv is touched.
     state = read_project(root, outer)
+    check_venv_location(state.spec)
+    parse_packages(state.spec)
     with locked(root):
         previous = read_document(root, repairing=True)
         record, installed = sync_venv(
-            state.spec, previous["python"] if previous else None, frozen=frozen, progress=progress
+            state.spec, previous["python"] if previous else None, frozen=frozen, progress=progress, check=check
         )
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
-        state = read_project(root, outer)
-        if frozen and previous is not None and previous["fingerprint"] != state.resolution.fingerprint:
+        state = read_project(root, outer, python=record)
+        if (frozen or check) and previous is not None and _variables(previous) != _variables_of(state.resolution):
             raise StaleError(
-                "--frozen: the resolved variables differ from .devenv/env.json; run `devenv sync`"
+                f"{'--frozen' if frozen else '--check'}: the resolved variables differ from "
+                ".devenv/env.json; run `devenv sync`"
             )
+        if check and previous is not None:
+            if snapshot_fresh(root, outer):
+                return previous, False
+            raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
         document = _write(state, record, outer)
+        clear_incomplete(root)
+        compile_devenv()
+        _write_stamp(state.spec, record)
     return document, installed
+
+
+def compile_devenv() -> None:
+    """Write devenv's own bytecode when it runs from a source checkout (an editable install).
+
+    Python reads __pycache__ even under PYTHONDONTWRITEBYTECODE=1 (common in CI and container
+    images), it only never writes it; without it every print-env compiles cli.py and the rest
+    again, which alone breaks their start-up budget. A regular install was compiled by pip."""
+    import compileall
+
+    import devenv
+
+    folder = os.path.dirname(os.path.abspath(devenv.__file__))
+    if "site-packages" not in folder.split(os.sep):
+        compileall.compile_dir(folder, quiet=2)
+
+
+def _write_stamp(spec: Spec, record: PythonRecord) -> None:
+    """Record what this sync saw so the next one can decide "nothing changed" from stats."""
+    from devenv.lock import lock_files
+    from devenv.requirements import metadata_files, parse_packages
+    from devenv.snapshot import state_dir
+    from devenv.stamp import FILENAME, encode_stamp, site_packages
+    from devenv.store import ENV_JSON, write_atomic
+
+    folder = state_dir(spec.root)
+    venv = record["venv"]
+    import devenv
+
+    own = os.path.dirname(os.path.abspath(devenv.__file__))  # a checkout or pull re-compiles it
+    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON), own]
+    if not record["lock"]:
+        paths.append(os.path.join(folder, "pylock.toml"))
+    paths += metadata_files(spec, parse_packages(spec))
+    paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
+    text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
+    write_atomic(os.path.join(folder, FILENAME), text.encode("utf-8", "surrogateescape"))
+
+
+def _variables_of(resolution: Resolution) -> dict[str, str]:
+    values = resolution.values()
+    values.pop("DEVENV_FINGERPRINT", None)
+    return values
+
+
+def _variables(document: EnvDocument) -> dict[str, str]:
+    values = {key: item["value"] for key, item in document["variables"].items()}
+    values.pop("DEVENV_FINGERPRINT", None)
+    return values
+
+
+def snapshot_fresh(root: str, outer: Mapping[str, str]) -> bool:
+    """True when env.nul exists and none of its inputs changed."""
+    snapshot = read_snapshot(root)
+    return snapshot is not None and snapshot.is_fresh(outer)

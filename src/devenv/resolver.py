@@ -209,8 +209,12 @@ def resolve(
     dotenv: Sequence[DotenvSource],
     outer: Mapping[str, str],
     overrides: Sequence[tuple[str, str]] = (),
+    python: str = "",
 ) -> Resolution:
-    """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set."""
+    """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set.
+
+    `python` identifies the interpreter and installed package set; the fingerprint covers it,
+    so two processes with the same fingerprint also run the same code."""
     check_separable(spec)
     for name, key in [("inherit", k) for k in spec.env.inherit] + [("unset", k) for k in spec.env.unset]:
         if key in MANAGED_KEYS:
@@ -255,13 +259,13 @@ def resolve(
             f"{spec.path}: required variable(s) not set: {', '.join(missing)} "
             f"([dotenv].required); set them in {files} or add them to [env].inherit"
         )
-    return _with_managed(spec, layers.variables)
+    return _with_managed(spec, layers.variables, python)
 
 
 _EMPTY = Variable(key="", value="", source="")
 
 
-def _with_managed(spec: Spec, resolved: dict[str, Variable]) -> Resolution:
+def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str = "") -> Resolution:
     venv = venv_path(spec)
     pythonpath = pythonpath_entries(spec)
     managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv}
@@ -273,7 +277,7 @@ def _with_managed(spec: Spec, resolved: dict[str, Variable]) -> Resolution:
         unset.append("PYTHONPATH")
     path_prefix = (os.path.join(venv, "bin"),)
     values = {key: variable.value for key, variable in resolved.items()} | managed
-    fingerprint = fingerprint_of(values, path_prefix, unset)
+    fingerprint = fingerprint_of(values, path_prefix, unset, python)
     managed["DEVENV_FINGERPRINT"] = fingerprint
     variables = dict(resolved)
     for key, value in managed.items():
@@ -288,8 +292,11 @@ def _with_managed(spec: Spec, resolved: dict[str, Variable]) -> Resolution:
     )
 
 
-def fingerprint_of(values: Mapping[str, str], path_prefix: Sequence[str], unset: Sequence[str]) -> str:
-    """A short sha256 over everything a launch sets: equal fingerprints, equal environments."""
+def fingerprint_of(
+    values: Mapping[str, str], path_prefix: Sequence[str], unset: Sequence[str], python: str = ""
+) -> str:
+    """A short sha256 over everything a launch sets and the code it runs (interpreter and
+    installed packages): equal fingerprints, equal environments."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -298,4 +305,6 @@ def fingerprint_of(values: Mapping[str, str], path_prefix: Sequence[str], unset:
             digest.update(f"{key}={values[key]}\0".encode("utf-8", "surrogateescape"))
     digest.update(("PATH-prefix=" + os.pathsep.join(path_prefix) + "\0").encode("utf-8", "surrogateescape"))
     digest.update(("unset=" + ",".join(sorted(unset)) + "\0").encode())
+    if python:
+        digest.update(("python=" + python + "\0").encode())
     return digest.hexdigest()[:16]

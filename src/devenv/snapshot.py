@@ -21,6 +21,8 @@ ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
 RACY = "racy"
+#: Present while a `devenv sync` changes the venv: until it finishes, nothing may launch.
+INCOMPLETE = "sync-incomplete"
 
 
 class Snapshot:
@@ -58,6 +60,14 @@ class Snapshot:
 def state_dir(root: str) -> str:
     """The `.devenv/` folder of a project."""
     return os.path.join(root, STATE_DIR)
+
+
+def check_sync_finished(root: str) -> None:
+    """Refuse to launch from a half-synced venv (one stat: this is on the print-env path)."""
+    if os.path.exists(os.path.join(root, STATE_DIR, INCOMPLETE)):
+        from devenv.errors import StaleError
+
+        raise StaleError("the last sync did not finish; run devenv sync")
 
 
 def stat_record(path: str) -> tuple[str, str, str]:

@@ -54,6 +54,9 @@ class PythonRecord(TypedDict):
     packages: list[str]
     installed: list[str]
     inputs_sha256: str
+    #: The committed lock installed ("" without one) and the sha256 of the lock installed.
+    lock: str
+    lock_sha256: str
 
 
 class EnvDocument(TypedDict):

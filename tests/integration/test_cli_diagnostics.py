@@ -388,7 +388,9 @@ def test_diff_of_a_pid_that_does_not_exist_is_a_clear_error(project: Project, sp
     assert_clean_error(result, 2, f"no process {gone.pid} (it has exited, or the PID is wrong)")
     assert_clean_error(project.devenv("diff", "--json", str(gone.pid)), 2, f"no process {gone.pid}")
     typo = project.devenv("diff", "not-a-pid")
-    assert typo.returncode == 2 and "argument PID: invalid int value: 'not-a-pid'" in typo.stderr
+    assert_clean_error(
+        typo, 2, "not-a-pid: not a PID and no such file; pass a PID or another machine's env.json"
+    )
     assert "Traceback" not in typo.stderr
 
 

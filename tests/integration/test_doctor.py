@@ -14,7 +14,7 @@ from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
 from tests.support.processes import broker_up
-from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env, make_shared_venv
+from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
 
@@ -115,29 +115,33 @@ def test_packages_changed_in_spec_since_sync(project: Project) -> None:
 
 
 def test_packages_installed_and_removed_by_hand(tmp_path: Path) -> None:
-    # Its own venv: "installing by hand" must not touch the venv other tests share.
-    venv = make_shared_venv(tmp_path / "venv")
-    project = Project.create(tmp_path / "proj", venv=venv)
+    # Its own venv, made by devenv: "installing by hand" must not touch the venv other tests share.
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv")
     project.sync()
-    site = next((Path(venv) / "lib").glob("python3*/site-packages"))
+    venv = project.root / ".devenv" / "venv"
+    site = next((venv / "lib").glob("python3*/site-packages"))
     info = site / "handmade-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: handmade\nVersion: 1.0\n")
+    (info / "RECORD").write_text("handmade-1.0.dist-info/METADATA,,\nhandmade-1.0.dist-info/RECORD,,\n")
     report = doctor(project)
     assert_fails(report, "packages", detail="installed by hand: handmade==1.0", fix="devenv sync")
 
-    # The fix works: sync notices the drift and rebuilds the venv from [python].packages.
+    # The fix works, in place: sync removes what the (empty) package list does not hold and
+    # keeps the venv itself.
+    inode = (venv / "bin").stat().st_ino
     result = project.sync()
-    assert "packages changed by hand since the last sync (handmade==1.0)" in result.stderr
+    assert "removing 1 package(s) the lock does not list: handmade" in result.stderr
     assert not info.exists()
+    assert (venv / "bin").stat().st_ino == inode
     assert doctor(project).check("packages").status == "ok"
 
-    # Recorded by the sync (the rebuilt venv has pip), then removed by hand.
+    # pip removed by hand: devenv made this venv, so it may build it again.
     pip_info = next(site.glob("pip-*.dist-info"))
     shutil.rmtree(pip_info)
     report = doctor(project)
     assert_fails(report, "packages", detail="removed or changed by hand: pip==", fix="devenv sync")
-    project.sync()
+    assert "has no pip (removed by hand?); creating it again" in project.sync().stderr
     assert doctor(project).check("packages").status == "ok"
 
 

@@ -1,0 +1,61 @@
+"""[python].packages lines: checked with packaging, handed to pip whole, errors at their line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devenv.errors import SpecError
+from devenv.requirements import parse_packages, requirements_text
+from devenv.resolver import fingerprint_of
+from devenv.spec import Spec, load_spec
+
+
+def spec_with(tmp_path: Path, *lines: str) -> Spec:
+    # A JSON string is a valid TOML basic string: one entry per line, as users write them.
+    body = "".join(f"    {json.dumps(line)},\n" for line in lines)
+    (tmp_path / "envspec.toml").write_text(f"[python]\npackages = [\n{body}]\n")
+    return load_spec(str(tmp_path))
+
+
+def test_pep508_lines_with_spaces_markers_and_file_urls_reach_pip_whole(tmp_path: Path) -> None:
+    project = tmp_path / "a path with spaces" / "mypkg"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'mypkg'\n")
+    spec = spec_with(
+        tmp_path, "six >= 1.16", "iniconfig ; python_version >= '3.8'", f"mypkg @ file://{project}"
+    )
+    lines = parse_packages(spec)
+    assert [line.name for line in lines] == ["six", "iniconfig", "mypkg"]
+    assert lines[2].is_local_project and lines[2].path == str(project)
+    text = requirements_text(lines).splitlines()
+    assert text[:2] == ["six >= 1.16", "iniconfig ; python_version >= '3.8'"]
+    assert text[2] == f"mypkg @ file://{str(project).replace(' ', '%20')}"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("six >>= 1", "[python].packages[1]: is not a valid requirement"),
+        ("--index-url https://x", "only -e PATH, -r FILE and -c FILE"),
+        ("-r missing.txt", "-r names missing.txt, which is not a file"),
+        ("-e ./nowhere", "is not a Python project"),
+        ("", "is empty"),
+    ],
+)
+def test_a_bad_line_names_envspec_line_and_index(tmp_path: Path, line: str, message: str) -> None:
+    spec = spec_with(tmp_path, "six", line)
+    with pytest.raises(SpecError) as caught:
+        parse_packages(spec)
+    assert str(caught.value).startswith("envspec.toml:4 [python].packages[1]:")
+    assert message in str(caught.value)
+
+
+def test_the_fingerprint_covers_the_installed_package_set() -> None:
+    values = {"A": "1"}
+    assert fingerprint_of(values, ["/v/bin"], [], "pkgs-1") != fingerprint_of(
+        values, ["/v/bin"], [], "pkgs-2"
+    )
+    assert fingerprint_of(values, ["/v/bin"], []) == fingerprint_of(values, ["/v/bin"], [], "")
