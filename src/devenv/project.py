@@ -184,7 +184,9 @@ def _read_once(
     sources = [
         _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
     ]
-    resolution = resolve(spec, dotenv=sources, outer=outer, overrides=overrides, python=python_identity(python))
+    resolution = resolve(
+        spec, dotenv=sources, outer=outer, overrides=overrides, python=python_identity(python)
+    )
     after = {path: _stat(path) for path in before}
     if after != before:
         seen.update(after)
@@ -336,12 +338,20 @@ def sync(
     with locked(root):
         previous = read_document(root, repairing=True)
         record, installed = sync_venv(
-            state.spec, previous["python"] if previous else None, frozen=frozen, progress=progress, check=check
+            state.spec,
+            previous["python"] if previous else None,
+            frozen=frozen,
+            progress=progress,
+            check=check,
         )
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
         state = read_project(root, outer, python=record)
-        if (frozen or check) and previous is not None and _variables(previous) != _variables_of(state.resolution):
+        if (
+            (frozen or check)
+            and previous is not None
+            and _variables(previous) != _variables_of(state.resolution)
+        ):
             raise StaleError(
                 f"{'--frozen' if frozen else '--check'}: the resolved variables differ from "
                 ".devenv/env.json; run `devenv sync`"
