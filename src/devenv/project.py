@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from devenv.dotenvfile import read_dotenv
 from devenv.errors import DotenvError, SpecError, StaleError
-from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
+from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, load_spec
@@ -62,11 +62,15 @@ def input_paths(spec: Spec) -> list[str]:
 
 
 def resolve_project(
-    spec: Spec, outer: Mapping[str, str], overrides: Sequence[tuple[str, str]] = ()
+    spec: Spec,
+    outer: Mapping[str, str],
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    instance: str = DEFAULT_INSTANCE,
 ) -> Resolution:
     """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit)."""
     check_pythonpath(spec)
-    return resolve(spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides)
+    return resolve(spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides, instance=instance)
 
 
 def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
-from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff, format_ps, ps
+from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff
+from devenv.ps import format_ps, ps
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.snapshot import read_snapshot
 from tests.support.processes import running, wait_for
@@ -182,4 +183,4 @@ def test_ps_only_lists_this_root_unless_all(project: Project, spawn: Spawn) -> N
     wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
     assert child.pid not in {p.pid for p in ps(str(project.root), hermetic_env())}
     assert child.pid in {p.pid for p in ps(str(project.root), hermetic_env(), all_projects=True)}
-    assert format_ps([]) == "no processes started by devenv are running\n"
+    assert format_ps([]) == "no processes run in this project's environment\n"

@@ -27,15 +27,10 @@ import pytest
 from devenv.cli import fresh_env
 from devenv.environment import CanonicalEnv
 from devenv.errors import ProcessError, ServiceError
-from devenv.processes import (
-    StaleConsumersWarning,
-    cleanup_leftovers,
-    exit_meaning,
-    log_tail,
-    run_foreground,
-    runs_dir,
-    start,
-)
+from devenv.exits import exit_meaning
+from devenv.processes import StaleConsumersWarning, log_tail, start
+from devenv.runs import cleanup_leftovers, runs_dir
+from devenv.up import run_up
 from devenv.spec import Spec, load_spec
 from tests.support.processes import gone, wait_for
 from tests.support.projects import Project
@@ -265,7 +260,10 @@ def test_log_readiness_waits_for_the_line_not_for_the_header(launch: Launch) -> 
         assert 0.3 <= handle.ready_after < 1.5
         assert handle.alive()
         assert os.path.isabs(handle.log_path)
-        assert handle.log_path == os.path.join(spec.root, ".devenv", "logs", "x.log")
+        logs = os.path.join(spec.root, ".devenv", "logs")
+        assert handle.log_path == os.path.join(logs, f"x-{handle.run_id}.log")
+        # The stable name points at the latest run's own log.
+        assert os.readlink(os.path.join(logs, "x.log")) == f"x-{handle.run_id}.log"
         assert stat.S_IMODE(os.stat(os.path.dirname(handle.log_path)).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(handle.log_path).st_mode) == 0o600
         header = handle.read_log()
@@ -464,7 +462,8 @@ def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launc
     (escaped,) = read_pids(Path(spec.root, "pids.txt"))
     grandchild = psutil.Process(escaped)
     assert os.getpgid(escaped) != handle.pid
-    assert escaped not in [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
+    # The launched process is a child subreaper: the orphan is re-parented to it, not to init.
+    assert escaped in [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
     assert grandchild.environ()["DEVENV_RUN_ID"] == handle.run_id
     handle.stop()
     assert gone(escaped)
@@ -532,8 +531,8 @@ def test_run_foreground_streams_the_log_and_returns_the_exit_code(
     code = "import time, sys; print('up'); time.sleep(0.2); print('working'); sys.exit(3)"
     spec, env = launch(process_toml(["python", "-c", code]))
     out = io.StringIO()
-    assert run_foreground(spec, "x", env, out=out) == 3
-    assert out.getvalue() == "up\nworking\n"
+    assert run_up(spec, ["x"], env, out=out) == 3
+    assert out.getvalue() == "x | up\nx | working\n"
     assert "devenv: x ready after" in capsys.readouterr().err
 
 
@@ -549,7 +548,7 @@ def test_sigterm_to_devenv_up_stops_the_tree_and_returns_130(launch: Launch) -> 
     thread = threading.Thread(target=interrupt_when_ready, daemon=True)
     thread.start()
     began = time.monotonic()
-    assert run_foreground(spec, "x", env, out=out) == 130
+    assert run_up(spec, ["x"], env, out=out) == 130
     thread.join(timeout=5)
     assert time.monotonic() - began < 5
     assert signal.getsignal(signal.SIGTERM) == disposition
