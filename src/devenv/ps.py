@@ -240,8 +240,17 @@ class Stopped:
 
 
 def stop(root: str, outer: Mapping[str, str], names: list[str]) -> list[Stopped]:
-    """Stop this project's processes named `names` (all stoppable ones if empty)."""
-    listed = [p for p in ps(root, outer) if p.launcher in STOPPABLE and (not names or p.name in names)]
+    """Stop this project's processes named `names` (all stoppable ones if empty): those a
+    devenv launcher started, and declared processes started from a shell, never the shell
+    itself or a service."""
+    declared = {name for name, _ in _declared_commands(root)}
+    listed = [
+        p
+        for p in ps(root, outer)
+        if p.launcher != "service"
+        and (p.launcher in STOPPABLE or p.name in declared)
+        and (not names or p.name in names)
+    ]
     pids = {p.pid for p in listed}
     records = {record["run_id"]: record for _, record in read_records(root)}
     # The main process of each tree: one whose parent is not in the selection.

@@ -7,6 +7,7 @@ root under its tmp_path) is still alive afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -755,10 +756,14 @@ def test_a_double_forking_daemon_that_clears_its_environment_is_stopped(launch: 
 
     wait_for(lambda: bool(daemon()), timeout=5, what="the daemon")
     (sleeper,) = daemon()
-    assert sleeper.environ() == {}
-    assert os.getsid(sleeper.pid) not in (handle.pid, os.getsid(0))
-    handle.stop()
-    assert gone(sleeper.pid), "the daemon outlived the stop"
+    try:
+        assert sleeper.environ() == {}
+        assert os.getsid(sleeper.pid) not in (handle.pid, os.getsid(0))
+        handle.stop()
+        assert gone(sleeper.pid), "the daemon outlived the stop"
+    finally:
+        with contextlib.suppress(psutil.Error):
+            sleeper.kill()
 
 
 # -- the handle --------------------------------------------------------------------------------

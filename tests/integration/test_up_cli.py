@@ -1,0 +1,159 @@
+"""`devenv up`, `ps` and `stop` through the real CLI: services found from any folder,
+announced and listed; every process of the project listed by name and launcher; stop ends them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import psutil
+
+from tests.integration.test_cli_diagnostics import Spawn, Up, spawn  # noqa: F401 - fixture
+from tests.support.processes import gone, wait_for
+from tests.support.projects import DEFAULT_DOTENV, DEFAULT_SPEC, DEVENV, Project, hermetic_env
+
+FAKE_SERVICE = """
+[services.fake]
+check = "tcp"
+url = "127.0.0.1:${FAKE_PORT}"
+start = ["scripts/start-fake"]
+timeout = 10
+
+[processes.worker]
+command = ["python", "worker.py"]
+needs = ["fake"]
+ready = { log = "^ready" }
+stop_timeout = 5
+"""
+
+START_FAKE = """\
+#!/bin/sh
+# Start the fake service in the background, as `rabbitmq-server -detached` does.
+nohup python server.py >/dev/null 2>&1 &
+"""
+
+SERVER = """\
+import os, socket
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(os.environ["FAKE_PORT"])))
+server.listen()
+while True:
+    server.accept()[0].close()
+"""
+
+WORKER = "import sys, time\nprint('ready', sys.argv[1:], flush=True)\ntime.sleep(60)\n"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fake_project(project: Project) -> int:
+    port = free_port()
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + FAKE_SERVICE)
+    project.write(".env.defaults", DEFAULT_DOTENV + f"FAKE_PORT={port}\n")
+    script = project.write("scripts/start-fake", START_FAKE)
+    script.chmod(0o755)
+    project.write("server.py", SERVER)
+    project.write("worker.py", WORKER)
+    project.sync()
+    return port
+
+
+def listed(project: Project) -> list[dict[str, object]]:
+    result = project.devenv("ps", "--json")
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_up_from_a_subfolder_starts_a_service_by_its_relative_script_announces_and_lists_it(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    port = fake_project(project)
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        popen = spawn(
+            [DEVENV, "up", "worker", "--", "--flag"],
+            cwd=project.root / "lib-a" / "src",  # a subfolder: the script is found from the root
+            env=hermetic_env(),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    up = Up(popen=popen, out=out, err=err)
+    wait_for(lambda: "worker ready after" in up.stderr() or popen.poll() is not None, timeout=30, what="up")
+    assert popen.poll() is None, up.stderr()
+    assert (
+        f"devenv: service fake at 127.0.0.1:{port} was down; started it with scripts/start-fake" in up.stderr()
+    )
+    wait_for(lambda: up.stdout() == "worker | ready ['--flag']\n", timeout=10, what="the worker's line")
+
+    log = project.root / ".devenv" / "logs" / "service-fake.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    rows = {(row["name"], row["launcher"]) for row in listed(project)}
+    assert ("worker", "up") in rows
+    assert ("fake", "service") in rows, rows
+    assert up.interrupt() == 130
+
+
+def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them(
+    project: Project, spawn: Spawn
+) -> None:
+    fake_project(project)
+    by_run = spawn([DEVENV, "run", "--", "python", "worker.py"], cwd=project.root, env=hermetic_env())
+    by_shell = spawn(
+        ["sh", "-c", ". .devenv/env.sh && exec python worker.py"],
+        cwd=project.root,
+        env=hermetic_env(),
+        stdout=subprocess.DEVNULL,
+    )
+
+    def both_listed() -> bool:
+        pids = {row["pid"] for row in listed(project)}
+        return by_run.pid in pids and by_shell.pid in pids
+
+    wait_for(both_listed, timeout=15, what="both workers in ps")
+    rows = {row["pid"]: (row["name"], row["launcher"]) for row in listed(project)}
+    assert rows[by_run.pid] == ("worker", "run")
+    assert rows[by_shell.pid] == ("worker", "shell")
+
+    result = project.devenv("stop", "worker")
+    assert result.returncode == 0, result.stderr
+    assert f"stopped worker (pid {by_run.pid}, started by run)" in result.stderr
+    assert f"stopped worker (pid {by_shell.pid}, started by shell)" in result.stderr
+    assert by_run.wait(timeout=5) == -15 and by_shell.wait(timeout=5) == -15
+    assert project.devenv("stop", "--all").stderr == "devenv: nothing to stop\n"
+
+
+def test_a_process_left_by_a_script_that_forgot_stop_is_stopped_at_exit(project: Project) -> None:
+    fake_project(project)
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv) + '[processes.worker]\ncommand = ["python", "worker.py"]\n'
+        'ready = { log = "^ready" }\n',
+    )
+    script = (
+        "import sys, devenv\n"
+        "assert 'psutil' not in sys.modules and 'pika' not in sys.modules, 'import devenv must be cheap'\n"
+        "handle = devenv.start('worker')\n"
+        "print(handle.pid, flush=True)\n"
+    )
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(DEVENV), "python"), "-c", script],
+        cwd=project.root,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout)
+    assert gone(pid) or not psutil.pid_exists(pid), "the forgotten worker outlived the script"
