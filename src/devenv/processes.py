@@ -307,6 +307,7 @@ class ProcessHandle:
         else:
             log_path = run_log_path(spec.root, name, self.run_id)
             os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+            _prune_logs(os.path.dirname(log_path), name)
             _point_latest(default_log_path(spec.root, name), log_path)
         self.log_path = log_path
         header = _header(name, command, spec.root, self.run_id, self.overrides, env, self.launcher)
@@ -351,8 +352,8 @@ class ProcessHandle:
             except OSError as exc:
                 if probe is not None:
                     probe.close()
-                where = f"[processes.{name}].command"
-                raise ProcessError(f"process {name!r}: cannot run {command[0]!r}: {exc.strerror} ({where})") from None
+                why = f"cannot run {command[0]!r}: {exc.strerror}"
+                raise ProcessError(f"process {name!r}: {why} ([processes.{name}].command)") from None
         self.pid = self._popen.pid
         spawned = time.monotonic()
         self._record_path = _record(self)
@@ -618,6 +619,25 @@ def _append_log(path: str, message: str) -> None:
         return
     with contextlib.suppress(OSError), open(path, "ab") as log:
         log.write(f"==== devenv: {message}\n".encode("utf-8", "replace"))
+
+
+#: Per-run logs kept for each process name; older ones are removed at the next start.
+KEEP_LOGS = 20
+
+
+def _prune_logs(folder: str, name: str) -> None:
+    """Remove all but the newest KEEP_LOGS - 1 run logs of `name` (the new run makes KEEP_LOGS)."""
+    import re
+
+    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{32}}\.log\Z")
+    try:
+        entries = [e for e in os.scandir(folder) if pattern.match(e.name) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+    for entry in entries[KEEP_LOGS - 1 :]:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
 
 
 def _point_latest(link: str, target: str) -> None:

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 import devenv
-
 from devenv.environment import CanonicalEnv, join_path
 from devenv.processes import ProcessHandle
 from tests.support.processes import wait_for

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff
-from devenv.ps import format_ps, ps
 from devenv.environment import CanonicalEnv, apply_env
+from devenv.ps import format_ps, ps
 from devenv.snapshot import read_snapshot
 from tests.support.processes import running, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env

@@ -31,8 +31,8 @@ from devenv.errors import ProcessError, ServiceError, UsageError
 from devenv.exits import exit_meaning
 from devenv.processes import StaleConsumersWarning, log_tail, start
 from devenv.runs import cleanup_leftovers, runs_dir
-from devenv.up import run_up
 from devenv.spec import Spec, load_spec
+from devenv.up import run_up
 from tests.support.processes import gone, wait_for
 from tests.support.projects import Project
 
@@ -653,7 +653,9 @@ def test_a_tcp_probe_names_the_program_that_already_holds_the_port(
     port = free_port()
     holder = other_program(port)
     spec, env = launch(
-        process_toml(["python", "listener.py", str(port), "0"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'),
+        process_toml(
+            ["python", "listener.py", str(port), "0"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'
+        ),
         files={"listener.py": LISTENER},
     )
     began = time.monotonic()
@@ -668,7 +670,9 @@ def test_a_tcp_probe_names_the_program_that_already_holds_the_port(
 def test_a_tcp_probe_passes_only_when_the_launched_tree_listens(launch: Launch) -> None:
     port = free_port()
     spec, env = launch(
-        process_toml(["python", "listener.py", str(port), "0.4"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'),
+        process_toml(
+            ["python", "listener.py", str(port), "0.4"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'
+        ),
         files={"listener.py": LISTENER},
     )
     with start(spec, "x", env) as handle:
@@ -751,8 +755,11 @@ def test_a_double_forking_daemon_that_clears_its_environment_is_stopped(launch: 
     handle = start(spec, "x", env)
 
     def daemon() -> list[psutil.Process]:
-        return [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]
-                and os.getsid(p.pid) != os.getsid(0)]
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] == ["sleep", "300"] and os.getsid(p.pid) != os.getsid(0)
+        ]
 
     wait_for(lambda: bool(daemon()), timeout=5, what="the daemon")
     (sleeper,) = daemon()
@@ -836,7 +843,10 @@ def test_a_crash_after_ready_is_reported_at_once_and_the_others_are_stopped(
     assert run_up(spec, [], env, out=out) == 3
     assert time.monotonic() - began < 5
     err = capsys.readouterr().err
-    assert "devenv: b (pid " in err and "exited with code 3 after it was ready: exit code 3; stopping the others" in err
+    assert (
+        "devenv: b (pid " in err
+        and "exited with code 3 after it was ready: exit code 3; stopping the others" in err
+    )
     assert "--- last lines of its log ---\nb\nboom\n--- end of log ---" in err
     (record,) = [line for line in out.getvalue().splitlines() if line.startswith("a |")]
     assert record == "a | a []"
@@ -874,3 +884,21 @@ def test_two_runs_of_one_process_write_their_own_logs(launch: Launch) -> None:
         latest = Path(spec.root, ".devenv", "logs", "x.log")
         assert latest.resolve() == Path(two.log_path)
         assert stat.S_IMODE(os.stat(two.log_path).st_mode) == 0o600
+
+
+def test_old_run_logs_are_pruned(launch: Launch) -> None:
+    from devenv import processes
+
+    spec, env = launch(process_toml(["python", "-c", SERVE]))
+    logs = Path(spec.root, ".devenv", "logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    old = [logs / f"x-{n:032x}.log" for n in range(processes.KEEP_LOGS + 3)]
+    for index, path in enumerate(old):
+        path.write_text("old\n")
+        os.utime(path, (1000 + index, 1000 + index))
+    (logs / "xy-notmine.log").write_text("kept\n")
+    with start(spec, "x", env) as handle:
+        runs = sorted(p.name for p in logs.glob("x-*.log"))
+        assert len(runs) == processes.KEEP_LOGS
+        assert Path(handle.log_path).name in runs and old[-1].name in runs and old[0].name not in runs
+        assert (logs / "xy-notmine.log").exists()

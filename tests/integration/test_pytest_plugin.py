@@ -523,9 +523,13 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     project = plugin_project(PASSING)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "test_x.py").write_text(INNER_HELPERS.replace(
-        'os.path.dirname(__file__), "notes.jsonl"', f'{str(project.root)!r}, "notes.jsonl"'
-    ) + "\n\n" + ROOT_FACTS)
+    (elsewhere / "test_x.py").write_text(
+        INNER_HELPERS.replace(
+            'os.path.dirname(__file__), "notes.jsonl"', f'{str(project.root)!r}, "notes.jsonl"'
+        )
+        + "\n\n"
+        + ROOT_FACTS
+    )
     # `devenv run` sets DEVENV_ROOT; pytest's rootdir is elsewhere, which holds no envspec.toml.
     result = project.devenv("run", "--", *pytest_command(project, str(elsewhere / "test_x.py")), timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

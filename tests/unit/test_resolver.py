@@ -179,12 +179,17 @@ def test_no_pythonpath_entries_means_an_inherited_one_is_removed() -> None:
 
 def test_devenv_instance_is_main_by_default_and_usable_in_vars_and_dotenv() -> None:
     spec = SPEC.replace('SERVICE = "svc"\n', 'SERVICE = "svc"\nQUEUE = "q_${DEVENV_INSTANCE}"\n')
-    dotenv = {".env.defaults": "DATABASE_URL=sqlite:///${DEVENV_ROOT}/ops-${DEVENV_INSTANCE}.db\n", ".env": None}
+    dotenv = {
+        ".env.defaults": "DATABASE_URL=sqlite:///${DEVENV_ROOT}/ops-${DEVENV_INSTANCE}.db\n",
+        ".env": None,
+    }
     main = by_key(run(dotenv, spec=spec))
     assert main["QUEUE"][0] == "q_main" and main["DEVENV_INSTANCE"] == ("main", "managed", ())
     assert main["DATABASE_URL"][0] == "sqlite:////w/ops-main.db"
     parsed = parse_spec(spec.encode(), path="/w/envspec.toml", root="/w")
-    sources = [DotenvSource(name=".env.defaults", entries=parse_dotenv(dotenv[".env.defaults"] or "", name="x"))]
+    sources = [
+        DotenvSource(name=".env.defaults", entries=parse_dotenv(dotenv[".env.defaults"] or "", name="x"))
+    ]
     gw0 = resolve(parsed, dotenv=sources, outer={}, instance="gw0_1a2b")
     values = gw0.values()
     assert (values["QUEUE"], values["DATABASE_URL"]) == ("q_gw0_1a2b", "sqlite:////w/ops-gw0_1a2b.db")
