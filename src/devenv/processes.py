@@ -631,7 +631,7 @@ def _prune_logs(folder: str, name: str) -> None:
 
     pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{32}}\.log\Z")
     try:
-        entries = [e for e in os.scandir(folder) if pattern.match(e.name) and e.is_file(follow_symlinks=False)]
+        entries = [e for e in os.scandir(folder) if pattern.match(e.name) and not e.is_symlink()]
     except OSError:
         return
     entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
