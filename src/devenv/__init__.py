@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 
     from devenv.environment import CanonicalEnv
     from devenv.processes import ProcessHandle
+    from devenv.ps import ProcessInfo
     from devenv.runs import Launcher
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "apply", "find_root", "load", "new_instance", "start"]
+__all__ = ["__version__", "apply", "find_root", "load", "new_instance", "ps", "start"]
 
 
 def find_root(start: str | None = None) -> str:
@@ -89,3 +90,14 @@ def new_instance(prefix: str = "run") -> str:
     import uuid
 
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def ps(root: str | None = None) -> list[ProcessInfo]:
+    """Every process running in the project's environment, as `devenv ps --json` lists them
+    (declared name, launcher, instance, whether it is current, whether it is a leftover)."""
+    import os
+
+    from devenv.api import find_project_root
+    from devenv.ps import ps as list_processes
+
+    return list_processes(find_project_root(root), os.environ)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from devenv.errors import DevenvError
-from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, read_records
+from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
 if TYPE_CHECKING:
     import psutil
@@ -43,6 +43,7 @@ class ProcessInfoJson(TypedDict):
     age_seconds: float
     fingerprint: str
     status: ProcessStatus
+    leftover: bool
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +64,9 @@ class ProcessInfo:
     fingerprint: str
     #: "current" when its DEVENV_FINGERPRINT equals what a launch would get now.
     status: ProcessStatus
+    #: Started by a launcher that is gone (a killed `devenv up`, test session or script):
+    #: nothing will stop it but `devenv stop` or the next start of the same project.
+    leftover: bool = False
 
     def to_json(self) -> ProcessInfoJson:
         """The JSON form (`devenv ps --json` is a list of these)."""
@@ -78,6 +82,7 @@ class ProcessInfo:
             "age_seconds": round(self.age_seconds, 1),
             "fingerprint": self.fingerprint,
             "status": self.status,
+            "leftover": self.leftover,
         }
 
 
@@ -146,6 +151,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 age_seconds=max(0.0, now - (info["create_time"] or now)),
                 fingerprint=fingerprint,
                 status="current" if fingerprint and fingerprint == fingerprints[key] else "stale",
+                leftover=bool(run_id) and (record is None or not owner_alive(record)),
             )
         )
     return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
@@ -204,7 +210,7 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.instance,
             p.status,
             p.fingerprint or "-",
-            p.run_id or "-",
+            (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
         ]
         rows.append(row + ([p.root] if show_root else []))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -214,6 +220,11 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     stale = sum(p.status == "stale" for p in processes)
     if stale:
         lines.append(f"{stale} process(es) run with a stale environment; restart them to pick up changes")
+    leftovers = sum(p.leftover for p in processes)
+    if leftovers:
+        lines.append(
+            f"{leftovers} process(es) outlived the launcher that started them; `devenv stop --all` ends them"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -239,7 +250,14 @@ class Stopped:
     killed: bool
 
 
-def stop(root: str, outer: Mapping[str, str], names: list[str]) -> list[Stopped]:
+def stop(
+    root: str,
+    outer: Mapping[str, str],
+    names: list[str],
+    *,
+    leftovers_only: bool = False,
+    launcher: str | None = None,
+) -> list[Stopped]:
     """Stop this project's processes named `names` (all stoppable ones if empty): those a
     devenv launcher started, and declared processes started from a shell, never the shell
     itself or a service."""
@@ -250,6 +268,8 @@ def stop(root: str, outer: Mapping[str, str], names: list[str]) -> list[Stopped]
         if p.launcher != "service"
         and (p.launcher in STOPPABLE or p.name in declared)
         and (not names or p.name in names)
+        and (p.leftover or not leftovers_only)
+        and (launcher is None or p.launcher == launcher)
     ]
     pids = {p.pid for p in listed}
     records = {record["run_id"]: record for _, record in read_records(root)}

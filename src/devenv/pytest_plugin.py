@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--devenv-kill",
         action="store_true",
         default=False,
-        help="stop the processes earlier test sessions left running (started by the fixture) and exit",
+        help="stop the processes that earlier, killed test sessions left running and exit",
     )
 
 
@@ -113,16 +113,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     from devenv.ps import format_ps, ps, stop
 
     if kill:
-        fixture_names = sorted({p.name for p in ps(root, os.environ) if p.launcher == "fixture"})
-        stopped = (
-            [s for s in stop(root, os.environ, fixture_names) if s.launcher == "fixture"]
-            if fixture_names
-            else []
-        )
+        # Like xprocess's --xkill: what earlier sessions left; a running session's are its own.
+        stopped = stop(root, os.environ, [], leftovers_only=True, launcher="fixture")
         for item in stopped:
             print(f"devenv: stopped {item.name} (pid {item.pid}) in {item.seconds:.2f} s")
         if not stopped:
-            print("devenv: no process started by the fixture is running")
+            print("devenv: no process left by an earlier test session is running")
         return 0
     print(format_ps(ps(root, os.environ)), end="")
     return 0

@@ -116,21 +116,29 @@ def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them
         env=hermetic_env(),
         stdout=subprocess.DEVNULL,
     )
+    # What a nox session runs goes through `devenv run` too; nox marks its sessions.
+    by_nox = spawn(
+        [DEVENV, "run", "--", "python", "worker.py"],
+        cwd=project.root,
+        env=hermetic_env(NOX_CURRENT_SESSION="worker"),
+        stdout=subprocess.DEVNULL,
+    )
 
-    def both_listed() -> bool:
+    def all_listed() -> bool:
         pids = {row["pid"] for row in listed(project)}
-        return by_run.pid in pids and by_shell.pid in pids
+        return {by_run.pid, by_shell.pid, by_nox.pid} <= pids
 
-    wait_for(both_listed, timeout=15, what="both workers in ps")
-    rows = {row["pid"]: (row["name"], row["launcher"]) for row in listed(project)}
-    assert rows[by_run.pid] == ("worker", "run")
-    assert rows[by_shell.pid] == ("worker", "shell")
+    wait_for(all_listed, timeout=15, what="the workers in ps")
+    rows = {row["pid"]: (row["name"], row["launcher"], row["leftover"]) for row in listed(project)}
+    assert rows[by_run.pid] == ("worker", "run", False)
+    assert rows[by_shell.pid] == ("worker", "shell", False)
+    assert rows[by_nox.pid] == ("worker", "nox", False)
 
     result = project.devenv("stop", "worker")
     assert result.returncode == 0, result.stderr
     assert f"stopped worker (pid {by_run.pid}, started by run)" in result.stderr
     assert f"stopped worker (pid {by_shell.pid}, started by shell)" in result.stderr
-    assert by_run.wait(timeout=5) == -15 and by_shell.wait(timeout=5) == -15
+    assert by_run.wait(timeout=5) == -15 and by_shell.wait(timeout=5) == -15 and by_nox.wait(timeout=5) == -15
     assert project.devenv("stop", "--all").stderr == "devenv: nothing to stop\n"
 
 
@@ -159,3 +167,49 @@ def test_a_process_left_by_a_script_that_forgot_stop_is_stopped_at_exit(project:
     assert result.returncode == 0, result.stderr
     pid = int(result.stdout)
     assert gone(pid), "the forgotten worker outlived the script"
+
+
+def test_run_takes_a_relative_path_from_the_project_root_in_any_subfolder(project: Project) -> None:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv))
+    script = project.write("scripts/hello", '#!/bin/sh\necho hello from "$PWD"\n')
+    script.chmod(0o755)
+    project.sync()
+    result = project.devenv("run", "--", "scripts/hello", cwd=project.root / "lib-a" / "src")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"hello from {project.root / 'lib-a' / 'src'}\n"
+    missing = project.devenv("run", "--", "scripts/nope", cwd=project.root / "lib-a")
+    assert missing.returncode == 127
+    assert (
+        f"scripts/nope: no such executable file (relative paths are taken from the project root {project.root})"
+        in missing.stderr
+    )
+
+
+def test_up_instance_gives_the_run_its_own_resources(
+    project: Project,
+    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    fake_project(project)
+    project.write(
+        "worker.py", "import os, time\nprint('ready', os.environ['QUEUE'], flush=True)\ntime.sleep(60)\n"
+    )
+    with open(project.root / ".env.defaults", "a", encoding="utf-8") as handle:
+        handle.write("QUEUE=q_${DEVENV_INSTANCE}\n")
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        popen = spawn(
+            [DEVENV, "up", "--instance", "blue", "worker"],
+            cwd=project.root,
+            env=hermetic_env(),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    up = Up(popen=popen, out=out, err=err)
+    wait_for(
+        lambda: "worker | ready q_blue" in up.stdout() or popen.poll() is not None, timeout=30, what="up"
+    )
+    assert popen.poll() is None, up.stderr()
+    (row,) = [row for row in listed(project) if row["name"] == "worker"]
+    assert (row["instance"], row["status"]) == ("blue", "current")
+    assert up.interrupt() == 130
