@@ -13,8 +13,8 @@ Everything here imports lazily: `import devenv` costs nothing on the `devenv pri
 path, and psutil or pika load only when a process is started.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: even that import costs start-up time on the
+# `devenv print-env` path, which imports this package. Annotations are strings instead.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,7 +37,7 @@ def find_root(start: str | None = None) -> str:
     return find_project_root(start)
 
 
-def load(root: str | None = None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
+def load(root: str | None = None, *, instance: str | None = None, frozen: bool = False) -> "CanonicalEnv":
     """The canonical environment of the project at `root` (default: found from the working
     directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default
     "main", what shells and `devenv run` get). The result maps variable names to values."""
@@ -46,7 +46,7 @@ def load(root: str | None = None, *, instance: str | None = None, frozen: bool =
     return load_env(root, instance=instance, frozen=frozen)
 
 
-def apply(env: CanonicalEnv, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def apply(env: "CanonicalEnv", base: "Mapping[str, str] | None" = None) -> dict[str, str]:
     """The environment a child process gets: `base` (default os.environ) with `env` applied:
     unset keys dropped, every variable set, the venv first on PATH."""
     import os
@@ -60,13 +60,13 @@ def start(
     name: str,
     *,
     root: str | None = None,
-    env: CanonicalEnv | None = None,
+    env: "CanonicalEnv | None" = None,
     instance: str | None = None,
-    overrides: Mapping[str, str] | None = None,
-    args: Sequence[str] = (),
+    overrides: "Mapping[str, str] | None" = None,
+    args: "Sequence[str]" = (),
     log_path: str | None = None,
-    launcher: Launcher = "api",
-) -> ProcessHandle:
+    launcher: "Launcher" = "api",
+) -> "ProcessHandle":
     """Start the declared process `name` exactly as `devenv up NAME` does and return its
     handle once it is ready (a context manager; `stop()`, `restart()`, `pid`, `log_path`,
     `env`). A process not stopped by the caller is stopped when the interpreter exits.
@@ -92,7 +92,7 @@ def new_instance(prefix: str = "run") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def ps(root: str | None = None) -> list[ProcessInfo]:
+def ps(root: str | None = None) -> "list[ProcessInfo]":
     """Every process running in the project's environment, as `devenv ps --json` lists them
     (declared name, launcher, instance, whether it is current, whether it is a leftover)."""
     import os
