@@ -459,9 +459,17 @@ def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: 
 
 def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
-    from devenv.drift import diff_process, format_diff
+    from devenv.drift import diff_process, format_diff, read_environ
 
-    env = fresh_env(project_root(root_option), frozen=False)
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=False)
+    instance = read_environ(pid)[1].get("DEVENV_INSTANCE")
+    if instance and instance != env.variables.get("DEVENV_INSTANCE"):
+        # A run with its own instance (a test session, `up --instance`) is compared with
+        # what that instance resolves to, not with the shells' one.
+        import devenv
+
+        env = devenv.load(root, instance=instance)
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())

@@ -213,3 +213,21 @@ def test_up_instance_gives_the_run_its_own_resources(
     (row,) = [row for row in listed(project) if row["name"] == "worker"]
     assert (row["instance"], row["status"]) == ("blue", "current")
     assert up.interrupt() == 130
+
+
+def test_diff_compares_a_process_with_its_own_instance(project: Project, spawn: Spawn) -> None:  # noqa: F811
+    fake_project(project)
+    with open(project.root / ".env.defaults", "a", encoding="utf-8") as handle:
+        handle.write("QUEUE=q_${DEVENV_INSTANCE}\n")
+    import devenv
+
+    env = devenv.load(str(project.root), instance="blue")
+    child = spawn(
+        [os.path.join(project.venv, "bin", "python"), "worker.py"],
+        cwd=project.root,
+        env=devenv.apply(env, hermetic_env()),
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(lambda: child.pid in {row["pid"] for row in listed(project)}, timeout=10, what="the child")
+    result = project.devenv("diff", str(child.pid))
+    assert result.returncode == 0, result.stdout + result.stderr
