@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
+from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, LogProbe, Observation, Probe, TcpProbe
 from devenv.runs import (
     KILL_GRACE,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     import psutil
 
 POLL_INTERVAL = 0.05
-TAIL_LINES = 40
 #: How often a background thread notes every live process's descendants, so a child that
 #: outlives its parent is still known at stop.
 WATCH_INTERVAL = 0.25
@@ -73,16 +73,6 @@ except OSError as error:
 
 class StaleConsumersWarning(UserWarning):
     """Someone else already consumes the queue a process is about to consume."""
-
-
-def default_log_path(root: str, name: str) -> str:
-    """`<root>/.devenv/logs/<name>.log`: the stable name, a link to the latest run's log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}.log")
-
-
-def run_log_path(root: str, name: str, run_id: str) -> str:
-    """`<root>/.devenv/logs/<name>-<run id>.log`: one run's own log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}-{run_id}.log")
 
 
 class ProcessHandle:
@@ -284,7 +274,7 @@ class ProcessHandle:
             os.unlink(self._record_path)
 
     def _note(self, message: str) -> None:
-        _append_log(self.log_path, message)
+        append_note(self.log_path, message)
 
     def _launch(self) -> None:
         """Spawn into the log, record the run, wait until ready (stopping it on failure)."""
@@ -305,16 +295,10 @@ class ProcessHandle:
             log_path = os.path.abspath(self._fixed_log)
             os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
         else:
-            log_path = run_log_path(spec.root, name, self.run_id)
-            os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
-            _prune_logs(os.path.dirname(log_path), name)
-            _point_latest(default_log_path(spec.root, name), log_path)
+            log_path = prepare_run_log(spec.root, name, self.run_id)
         self.log_path = log_path
         header = _header(name, command, spec.root, self.run_id, self.overrides, env, self.launcher)
-        # 0600: a process may print secrets to its log; devenv's own lines never contain any.
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "ab") as log:
+        with os.fdopen(open_log(log_path), "ab") as log:
             log.write(header.encode("utf-8", "replace"))
             log.flush()
             probe = _make_probe(self, log_path=log_path, offset=log.tell())
@@ -514,27 +498,6 @@ def tail_block(handle: ProcessHandle) -> str:
     return f"--- last lines of its log ---\n{tail.rstrip()}\n--- end of log ---"
 
 
-def log_tail(path: str, offset: int = 0, *, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines after `offset`, reaching back to include a whole Traceback block."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(offset, size - 256 * 1024)
-            handle.seek(start)
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    all_lines = text.splitlines()
-    first = max(0, len(all_lines) - lines)
-    # A traceback cut in half hides the line that matters; start at its header instead.
-    for index in range(len(all_lines) - 1, -1, -1):
-        if all_lines[index].startswith("Traceback (most recent call last):"):
-            if index < first:
-                first = index
-            break
-    return "\n".join(all_lines[first:]) + ("\n" if all_lines else "")
-
-
 def _make_probe(handle: ProcessHandle, *, log_path: str, offset: int) -> Probe | None:
     spec, process, env = handle.spec, handle.process, handle.canonical
     ready = process.ready
@@ -614,39 +577,6 @@ def _masked_join(command: list[str], variables: Mapping[str, str], secret: Seque
     return Masker.from_variables(variables, secret).mask(shlex.join(command))
 
 
-def _append_log(path: str, message: str) -> None:
-    if not path:
-        return
-    with contextlib.suppress(OSError), open(path, "ab") as log:
-        log.write(f"==== devenv: {message}\n".encode("utf-8", "replace"))
-
-
-#: Per-run logs kept for each process name; older ones are removed at the next start.
-KEEP_LOGS = 20
-
-
-def _prune_logs(folder: str, name: str) -> None:
-    """Remove all but the newest KEEP_LOGS - 1 run logs of `name` (the new run makes KEEP_LOGS)."""
-    import re
-
-    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{32}}\.log\Z")
-    try:
-        entries = [e for e in os.scandir(folder) if pattern.match(e.name) and not e.is_symlink()]
-    except OSError:
-        return
-    entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
-    for entry in entries[KEEP_LOGS - 1 :]:
-        with contextlib.suppress(OSError):
-            os.unlink(entry.path)
-
-
-def _point_latest(link: str, target: str) -> None:
-    """Make `link` (NAME.log) a relative symlink to this run's log, atomically."""
-    temporary = f"{link}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    os.symlink(os.path.basename(target), temporary)
-    os.replace(temporary, link)
-
-
 def _record(handle: ProcessHandle) -> str:
     import psutil
 
@@ -702,8 +632,3 @@ def stop_all() -> None:
     for handle in list(_LIVE):
         with contextlib.suppress(Exception):
             handle.stop()
-
-
-def handle_exit_code(code: int | None) -> int:
-    """What `devenv up` exits with for a child that ended with `code`."""
-    return 1 if code is None else shell_code(code)

@@ -328,10 +328,10 @@ def _start_service(
     folder = log_dir or os.path.join(env.root, ".devenv", "logs")
     os.makedirs(folder, mode=0o700, exist_ok=True)
     log_path = os.path.join(folder, f"service-{service.name}.log")
+    from devenv.logs import open_log
+
     # 0600 like every log devenv writes: a start command may print credentials.
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "ab") as log:
+    with os.fdopen(open_log(log_path), "ab") as log:
         log.write(
             f"==== devenv: starting service {service.name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
             f"command: {' '.join(command)}\n".encode()

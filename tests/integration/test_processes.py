@@ -29,7 +29,8 @@ from devenv.cli import fresh_env
 from devenv.environment import CanonicalEnv
 from devenv.errors import ProcessError, ServiceError, UsageError
 from devenv.exits import exit_meaning
-from devenv.processes import StaleConsumersWarning, log_tail, start
+from devenv.logs import KEEP_LOGS, log_tail
+from devenv.processes import StaleConsumersWarning, start
 from devenv.runs import cleanup_leftovers, runs_dir
 from devenv.spec import Spec, load_spec
 from devenv.up import run_up
@@ -887,18 +888,17 @@ def test_two_runs_of_one_process_write_their_own_logs(launch: Launch) -> None:
 
 
 def test_old_run_logs_are_pruned(launch: Launch) -> None:
-    from devenv import processes
 
     spec, env = launch(process_toml(["python", "-c", SERVE]))
     logs = Path(spec.root, ".devenv", "logs")
     logs.mkdir(parents=True, exist_ok=True)
-    old = [logs / f"x-{n:032x}.log" for n in range(processes.KEEP_LOGS + 3)]
+    old = [logs / f"x-{n:032x}.log" for n in range(KEEP_LOGS + 3)]
     for index, path in enumerate(old):
         path.write_text("old\n")
         os.utime(path, (1000 + index, 1000 + index))
     (logs / "xy-notmine.log").write_text("kept\n")
     with start(spec, "x", env) as handle:
         runs = sorted(p.name for p in logs.glob("x-*.log"))
-        assert len(runs) == processes.KEEP_LOGS
+        assert len(runs) == KEEP_LOGS
         assert Path(handle.log_path).name in runs and old[-1].name in runs and old[0].name not in runs
         assert (logs / "xy-notmine.log").exists()
