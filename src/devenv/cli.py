@@ -327,7 +327,8 @@ def _parser() -> "argparse.ArgumentParser":
     up_parser.add_argument(
         "--instance",
         metavar="NAME",
-        help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run)",
+        help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run; "
+        "`new`: a unique one, so this run shares no queue or file with any other)",
     )
     up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
 
@@ -404,9 +405,12 @@ def up(
     env = fresh_env(root, frozen=frozen)
     spec = load_spec(root)
     if instance:
-        from devenv.project import resolve_project
+        import devenv
 
-        env = resolve_project(spec, os.environ, instance=instance).canonical()
+        if instance == "new":
+            instance = devenv.new_instance("up")
+            _progress(f"instance {instance} (DEVENV_INSTANCE)")
+        env = devenv.load(root, instance=instance)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 

@@ -231,3 +231,37 @@ def test_diff_compares_a_process_with_its_own_instance(project: Project, spawn: 
     wait_for(lambda: child.pid in {row["pid"] for row in listed(project)}, timeout=10, what="the child")
     result = project.devenv("diff", str(child.pid))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_up_instance_new_is_unique_per_up(
+    project: Project,
+    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    fake_project(project)
+    project.write(
+        "worker.py",
+        "import os, time\nprint('ready', os.environ['DEVENV_INSTANCE'], flush=True)\ntime.sleep(60)\n",
+    )
+    seen = []
+    for run in ("one", "two"):
+        out, err = tmp_path / f"{run}.out", tmp_path / f"{run}.err"
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            popen = spawn(
+                [DEVENV, "up", "--instance", "new", "worker"],
+                cwd=project.root,
+                env=hermetic_env(),
+                stdout=stdout,
+                stderr=stderr,
+            )
+        up = Up(popen=popen, out=out, err=err)
+        wait_for(
+            lambda up=up: "worker | ready up_" in up.stdout() or up.popen.poll() is not None,
+            timeout=30,
+            what="up",
+        )
+        instance = up.stdout().split()[-1]
+        assert f"devenv: instance {instance} (DEVENV_INSTANCE)" in up.stderr()
+        seen.append(instance)
+        assert up.interrupt() == 130
+    assert seen[0] != seen[1]
