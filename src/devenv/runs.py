@@ -78,7 +78,13 @@ def read_records(root: str) -> list[tuple[str, RunRecord]]:
         try:
             with open(path, encoding="utf-8") as handle:
                 record: RunRecord = json.load(handle)
-            record["run_id"], record["pid"], record["owner_pid"]
+            if not (
+                isinstance(record.get("run_id"), str)
+                and isinstance(record.get("pid"), int)
+                and isinstance(record.get("owner_pid"), int)
+                and isinstance(record.get("owner_create_time"), float | int)
+            ):
+                raise ValueError("not a run record")
         except FileNotFoundError:
             continue
         except (OSError, ValueError, KeyError, TypeError):
@@ -102,11 +108,8 @@ def cleanup_leftovers(root: str) -> list[int]:
     """
     killed: list[psutil.Process] = []
     for path, record in read_records(root):
-        try:
-            if owner_alive(record):
-                continue
-        except (KeyError, TypeError):
-            pass
+        if owner_alive(record):
+            continue
         killed += kill_run(record)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
