@@ -27,6 +27,8 @@ from devenv.processes import ProcessHandle, StaleConsumersWarning, start
 from devenv.spec import Spec
 
 EXIT_INTERRUPTED = 130
+#: How often up looks for new output and for a process that exited.
+POLL_INTERVAL = 0.1
 #: Backoff before restart number n (from 0) of a `restart = "on-failure"` process; after the
 #: last one up gives up and reports the crash.
 RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -142,7 +144,8 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
         busy = False
         for stream in streams:
             handle = stream.handle
-            running = handle.alive()
+            # Descendants are noted by the launcher's watcher thread; here only the exit.
+            running = handle.returncode is None
             busy |= stream.pump(out)
             if running:
                 if time.time() - handle.started_at > STABLE_AFTER:
@@ -173,7 +176,7 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             _say(err, crash)
             return shell_code(code) if code else 1
         if not busy:
-            time.sleep(0.05)
+            time.sleep(POLL_INTERVAL)
 
 
 def _crash_message(handle: ProcessHandle, code: int, root: str, *, gave_up: bool) -> str:
