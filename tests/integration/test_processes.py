@@ -902,3 +902,37 @@ def test_old_run_logs_are_pruned(launch: Launch) -> None:
         assert len(runs) == KEEP_LOGS
         assert Path(handle.log_path).name in runs and old[-1].name in runs and old[0].name not in runs
         assert (logs / "xy-notmine.log").exists()
+
+
+def test_a_process_that_stayed_up_long_enough_gets_its_restarts_back(
+    launch: Launch, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devenv import up
+
+    monkeypatch.setattr(up, "RESTART_DELAYS", (0.01,))
+    monkeypatch.setattr(up, "STABLE_AFTER", 0.2)
+    # Runs 1-3 crash after 0.4 s (longer than STABLE_AFTER), run 4 exits 0.
+    b = (
+        "import sys, time; print('b', flush=True); runs = open('runs', 'a+'); runs.write('x'); "
+        "runs.seek(0); n = len(runs.read()); runs.close(); time.sleep(0.4); sys.exit(1 if n < 4 else 0)"
+    )
+    spec, env = launch(TWO.format(b=b, extra='restart = "on-failure"'))
+    assert run_up(spec, ["b"], env, out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.count("restart 1 of 1") == 3, err
+    assert "exited with code 0 after it was ready" in err
+
+
+def test_prefixes_are_coloured_on_request_and_never_with_no_color(
+    launch: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = "import sys, time; print('b', flush=True); time.sleep(0.2); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    out = io.StringIO()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[33mb |\x1b[0m b" in out.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()

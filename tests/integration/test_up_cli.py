@@ -98,6 +98,11 @@ def test_up_from_a_subfolder_starts_a_service_by_its_relative_script_announces_a
     log = project.root / ".devenv" / "logs" / "service-fake.log"
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    record_path = project.root / ".devenv" / "services" / "fake.json"
+    record = json.loads(record_path.read_text())
+    assert record["command"] == [str(project.root / "scripts" / "start-fake")]
+    assert record["log_path"] == str(log)
+    assert stat.S_IMODE(record_path.stat().st_mode) == 0o600
     rows = {(row["name"], row["launcher"]) for row in listed(project)}
     assert ("worker", "up") in rows
     assert ("fake", "service") in rows, rows
