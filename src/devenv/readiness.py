@@ -85,7 +85,10 @@ class AmqpQueueProbe:
         count, seen = self._count()
         if count is None:
             return Observation(ready=False, seen=seen)
-        new = max(0, count - self.baseline)
+        # A stale consumer that went away (a stopped worker the broker had not yet dropped)
+        # no longer needs to be discounted.
+        self.baseline = min(self.baseline, count)
+        new = count - self.baseline
         stale = f", {self.baseline} already there before the launch" if self.baseline else ""
         if new < self.consumers or self._owners is None:
             return Observation(ready=new >= self.consumers, seen=seen + stale)
