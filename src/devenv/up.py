@@ -155,7 +155,7 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             code = handle.returncode
             assert code is not None
             count = restarts[handle.name]
-            crash = _crash_message(handle, code, root, gave_up=count > 0)
+            crash = _crash_message(handle, code, root, restarts=count)
             handle.stop()  # whatever it forked goes with it
             if handle.process.restart == "on-failure" and code != 0 and count < len(RESTART_DELAYS):
                 delay = RESTART_DELAYS[count]
@@ -179,8 +179,8 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             time.sleep(POLL_INTERVAL)
 
 
-def _crash_message(handle: ProcessHandle, code: int, root: str, *, gave_up: bool) -> str:
-    why = f" after {len(RESTART_DELAYS)} restarts" if gave_up else ""
+def _crash_message(handle: ProcessHandle, code: int, root: str, *, restarts: int) -> str:
+    why = f" (after {restarts} restart(s))" if restarts else ""
     tail = handle.masked_tail().rstrip()
     return (
         f"{handle.name} (pid {handle.pid}) exited with code {code} after it was ready{why}: "

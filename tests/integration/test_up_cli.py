@@ -107,6 +107,8 @@ def test_up_from_a_subfolder_starts_a_service_by_its_relative_script_announces_a
     assert ("worker", "up") in rows
     assert ("fake", "service") in rows, rows
     assert up.interrupt() == 130
+    # Ctrl-C stops the worker, not the service up started (the spawn fixture ends it).
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them(
