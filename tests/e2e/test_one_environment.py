@@ -147,3 +147,19 @@ def test_a_bash_that_sourced_env_sh() -> None:
     actual = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if item)
     assert_canonical(actual, devenv_env, overrides={}, who="bash")
     assert actual["DEVENV_FINGERPRINT"] == devenv_env.fingerprint
+
+
+def test_nox_worker_passes_its_arguments_to_the_worker() -> None:
+    # `nox -s worker -- ARGS` is `devenv up worker -- ARGS`: Dramatiq itself gets --help,
+    # prints its usage and exits, which up reports (with the log tail) as an early exit.
+    result = subprocess.run(
+        ["nox", "-s", "worker", "--", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert "$ dramatiq some_module" in output, output  # the end of Dramatiq's --help
+    assert "process 'worker' exited with code 0 before it was ready" in output
