@@ -607,7 +607,9 @@ def _apply_lock(
         )
     mark_incomplete(spec.root)
     if remove:
-        progress(f"removing {len(remove)} {_packages(len(remove))} the lock does not list: {', '.join(remove)}")
+        progress(
+            f"removing {len(remove)} {_packages(len(remove))} the lock does not list: {', '.join(remove)}"
+        )
         _pip_or_fail(python, ["uninstall", "--yes", "--quiet", *remove], spec, "pip uninstall")
     if install_lock and lock is not None:
         progress(

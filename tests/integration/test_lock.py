@@ -359,7 +359,9 @@ def test_nox_reuse_only_verifies_and_fails_when_out_of_sync(tmp_path: Path) -> N
 
 def test_a_venv_devenv_did_not_make_never_loses_packages(tmp_path: Path) -> None:
     # The user's own venv, pointed at by [python].venv: adding to it is fine, removing is not.
-    project = Project.create(tmp_path / "proj", venv="myvenv", spec='[python]\nvenv = "myvenv"\npackages = []\n')
+    project = Project.create(
+        tmp_path / "proj", venv="myvenv", spec='[python]\nvenv = "myvenv"\npackages = []\n'
+    )
     venv = project.root / "myvenv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     extra = tmp_path / "theirs"
