@@ -46,6 +46,25 @@ SECRET_TOKENS = frozenset(
     }
 )
 
+#: Well-known variables that session managers and tools set, whose names hold a secret token
+#: but whose values are names, not credentials. Masking them would hide ordinary words:
+#: under `nox -s worker` NOX_CURRENT_SESSION is "worker", on a desktop DESKTOP_SESSION is
+#: "ubuntu", and every such word in a log or message would turn into ***.
+PUBLIC_KEYS = frozenset(
+    {
+        "NOX_CURRENT_SESSION",
+        "DESKTOP_SESSION",
+        "SESSION_MANAGER",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "XDG_SESSION_ID",
+        "XDG_SESSION_TYPE",
+        "XDG_SESSION_CLASS",
+        "XDG_SESSION_DESKTOP",
+        "XDG_SESSION_PATH",
+        "GDMSESSION",
+    }
+)
+
 #: `scheme://user:PASSWORD@host`: only the password is masked, as the Azure Pipelines agent
 #: does (UrlSecretPattern); the user name and host stay readable for debugging.
 # The password runs to the LAST "@" before the next whitespace, and may hold "/", "?", "#"
@@ -73,6 +92,8 @@ def is_secret_key(key: str, declared: Iterable[str] = ()) -> bool:
     """True when `key` is listed in [env].secret or its name says it holds a credential."""
     if key in declared:
         return True
+    if key in PUBLIC_KEYS:
+        return False
     tokens = _tokens(key)
     if any(token in SECRET_TOKENS for token in tokens):
         return True

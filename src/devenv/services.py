@@ -220,8 +220,10 @@ def _probe_amqp(url: str, timeout: float) -> ServiceStatus:
 
     try:
         connection = open_amqp(url, timeout)
-    except ValueError as exc:
-        return ServiceStatus(reachable=False, cause="bad-url", detail=_scrub(str(exc), url))
+    except ValueError:
+        # The parser's own words quote pieces of the URL (a password cut at its first "/"
+        # shows up as "the port"), so none of them is repeated.
+        return ServiceStatus(reachable=False, cause="bad-url")
     except (AMQPError, AMQPConnectorException, OSError) as exc:
         return classify_amqp_error(exc)
     with quiet_pika(), contextlib.suppress(Exception):
@@ -284,7 +286,12 @@ def _unreachable_message(service: ServiceSpec, url: str, status: ServiceStatus) 
     where = _variables_in(service)
     if cause in ("auth", "vhost"):
         hint = f"check the user, password and vhost in {where} (.env or .env.defaults)"
-    elif cause in ("dns", "bad-url", "protocol"):
+    elif cause == "bad-url":
+        hint = (
+            f"check {where}: the form is scheme://user:password@host:port/vhost, and a password "
+            "holding / ? # @ or : must be percent-encoded (/ as %2F, @ as %40)"
+        )
+    elif cause in ("dns", "protocol"):
         hint = f"check the host and port in {where}"
     elif service.start:
         hint = f"its start command {' '.join(service.start)!r} did not bring it up; see its log"

@@ -720,7 +720,15 @@ ready = { log = "^ready$" }
 [services.db]
 check = "tcp"
 url = "${DATABASE_URL}"
+
+[services.mq]
+check = "amqp"
+url = "${MQ_URL}"
 """
+
+#: The part of a URL password before its "/": URL parsers take it for the port and quote it
+#: in their errors ("Port could not be cast to integer value as ...").
+URL_PASSWORD_PREFIX = "LongSecretPrefix99"
 
 FAILING_TEST = """\
 def test_fails(devenv_process):
@@ -734,6 +742,7 @@ def talker_project(project: Project) -> Project:
     lines = [f"{key}=postgres://app:{password}@127.0.0.1:1/db" for key, password in URL_PASSWORDS.items()]
     lines.append(f"DATABASE_URL=postgres://app:{URL_PASSWORDS['URL_HASH']}@127.0.0.1:1/db")
     lines.append(f"DB_PASSWORD={SHORT_SECRET}")
+    lines.append(f"MQ_URL=amqp://guest:{URL_PASSWORD_PREFIX}/rest@127.0.0.1:1/%2F")
     # Single quotes: python-dotenv would otherwise read " #" as the start of a comment.
     project.write(
         ".env.defaults", "".join(f"{line.split('=', 1)[0]}='{line.split('=', 1)[1]}'\n" for line in lines)
@@ -761,6 +770,9 @@ def test_url_passwords_with_reserved_characters_and_short_secrets_are_masked_eve
         outputs[" ".join(args)] = result.stdout + result.stderr
     assert "URL_SLASH=postgres://app:***@127.0.0.1:1/db" in outputs["explain"]
     assert "service db" in outputs["doctor"]
+    assert "service 'mq' at amqp://guest:***@127.0.0.1:1/%2F is unreachable" in outputs["doctor"]
+    assert_hidden({"doctor": outputs["doctor"]}, {"URL_PASSWORD_PREFIX": URL_PASSWORD_PREFIX})
+    assert "must be percent-encoded" in outputs["doctor"]
 
     crash = project.devenv("up", "crasher")
     assert "exited with code 3 before it was ready" in crash.stderr, crash.stderr
@@ -776,7 +788,7 @@ def test_url_passwords_with_reserved_characters_and_short_secrets_are_masked_eve
     assert "password *** rejected" in inner.stdout
     outputs["pytest report"] = inner.stdout + inner.stderr
 
-    assert_hidden(outputs, URL_PASSWORDS)
+    assert_hidden(outputs, {**URL_PASSWORDS, "URL_PASSWORD_PREFIX": URL_PASSWORD_PREFIX})
     leaks = [label for label, text in outputs.items() if re.search(rf"\b{SHORT_SECRET}\b", text)]
     assert not leaks, f"the short secret leaked into: {leaks}"
 

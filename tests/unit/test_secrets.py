@@ -62,6 +62,10 @@ KEYS = [
     ("HOME", False),
     ("SECRETARY_NAME", False),
     ("KEY_PREFIX", False),
+    ("NOX_CURRENT_SESSION", False),  # "worker" under `nox -s worker`: every "worker" became ***
+    ("DESKTOP_SESSION", False),
+    ("XDG_SESSION_TYPE", False),
+    ("DBUS_SESSION_BUS_ADDRESS", False),
 ]
 
 
