@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.errors import DevenvError, DotenvError, SpecError, StaleError
+from devenv.errors import DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
@@ -63,15 +63,18 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise error(f"{name}: is a folder, not a file; move it away or fix [dotenv].files") from None
+        raise error(
+            f"{name}: is a folder, not a file; move it away or fix [dotenv].files", place=Place(name)
+        ) from None
     except OSError as exc:
-        raise error(f"{name}: cannot read: {exc.strerror}") from None
+        raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     if len(data) > MAX_INPUT_BYTES:
         size = os.path.getsize(path)
         raise error(
             f"{name}: {size / 1e6:.1f} MB is more than devenv reads ({MAX_INPUT_BYTES // 1024} KiB); every "
             "variable goes into each process's environment, which Linux caps at a few MiB: "
-            "put large data in a file and set its path instead"
+            "put large data in a file and set its path instead",
+            place=Place(name),
         )
     return data
 
@@ -82,7 +85,8 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
             return DotenvSource(name=name, entries=None)
         raise DotenvError(
             f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
-            "or add it to [dotenv].optional if it may be absent"
+            "or add it to [dotenv].optional if it may be absent",
+            place=Place(name),
         )
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import SpecError, preview
+from devenv.errors import Place, SpecError, preview
 from devenv.root import SPEC_FILENAME
 
 SCHEMA_VERSION = 1
@@ -178,8 +178,8 @@ class _SpecReader:
 
     # -- locating and reporting ------------------------------------------------------------
 
-    def where(self, table: str, key: str | None = None) -> str:
-        """`path:line` of `[table]` (or of `key` inside it) when it can be found, else `path`."""
+    def where(self, table: str, key: str | None = None) -> Place:
+        """The line of `[table]` (or of `key` inside it) when it can be found, else the file."""
         header = re.compile(r"\s*\[+\s*" + re.escape(table) + r"\s*\]+\s*(#.*)?$")
         start = None
         for number, line in enumerate(self.lines, 1):
@@ -191,22 +191,23 @@ class _SpecReader:
             dotted = f"{table}.{key}" if key else table
             for number, line in enumerate(self.lines, 1):
                 if re.match(r"\s*" + re.escape(dotted) + r"\s*=", line):
-                    return f"{self.path}:{number}"
-            return self.path
+                    return Place(self.path, number)
+            return Place(self.path)
         if key is None:
-            return f"{self.path}:{start}"
+            return Place(self.path, start)
         key_line = re.compile(r"\s*" + re.escape(key) + r"\s*=")
         for number in range(start + 1, len(self.lines) + 1):
             line = self.lines[number - 1]
             if re.match(r"\s*\[", line):
                 break
             if key_line.match(line):
-                return f"{self.path}:{number}"
-        return f"{self.path}:{start}"
+                return Place(self.path, number)
+        return Place(self.path, start)
 
     def fail(self, table: str, key: str | None, message: str) -> SpecError:
         name = f"[{table}].{key}" if key else f"[{table}]"
-        return SpecError(f"{self.where(table, key)}: {name} {message}")
+        where = self.where(table, key)
+        return SpecError(f"{where}: {name} {message}", place=Place(where.path, where.line, name))
 
     # -- typed getters ----------------------------------------------------------------------
 
@@ -250,10 +251,7 @@ class _SpecReader:
         doc = self.document
         for key in doc:
             if key not in _TOP_LEVEL:
-                raise SpecError(
-                    f"{self.where(key)}: [{key}] is not a known table "
-                    f"(expected one of: {', '.join(_TOP_LEVEL[1:])})"
-                )
+                raise self.fail(key, None, f"is not a known table (expected one of: {', '.join(_TOP_LEVEL[1:])})")
         schema = doc.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
             raise SpecError(f"{self.path}: schema = {schema!r} is not supported; this devenv reads schema 1")
