@@ -244,3 +244,32 @@ def test_secrets_never_reach_doctor_output(project: Project) -> None:
     text = format_doctor(report) + json.dumps(report.to_json())
     assert_no_secret(text, "s3nt1nel-doctor-token")
     assert_no_secret(text, "s3nt1nel-other-value")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check", "fix"),
+    [
+        pytest.param(("envspec.toml", "\n[bogus]\nx = 1\n"), "spec", "envspec.toml", id="unknown-spec-table"),
+        pytest.param((".env", 'BROKEN="no end\n'), "variables", "${EDITOR:-vi} .env", id="unparseable-env-line"),
+        pytest.param((".env", "SAFE=${UNDEFINED}\n"), "variables", "${EDITOR:-vi} .env", id="undefined-reference"),
+        pytest.param((".env.defaults", "GREETING=hi\n"), "variables", "echo 'DATABASE_URL=...' >> .env", id="required"),
+    ],
+)
+def test_a_reworded_message_leaves_the_fix_unchanged(
+    project: Project, monkeypatch: pytest.MonkeyPatch, breakage: tuple[str, str], check: str, fix: str
+) -> None:
+    # Doctor builds its fix from the error's fields (place, keys, cause): rewording every
+    # message (here: all of them at once) must not change a single fix.
+    from devenv.errors import DevenvError
+
+    project.sync()
+    name, text = breakage
+    if name == "envspec.toml":
+        text = DEFAULT_SPEC.format(venv=project.venv) + text
+    project.write(name, text)
+    before = doctor(project)
+    assert before.check(check).fix.endswith(fix), format_doctor(before)
+    monkeypatch.setattr(DevenvError, "__str__", lambda self: "reworded, naming no file, key or cause")
+    after = doctor(project)
+    assert after.check(check).detail == "reworded, naming no file, key or cause"
+    assert [(c.name, c.fix) for c in after.checks] == [(c.name, c.fix) for c in before.checks]
