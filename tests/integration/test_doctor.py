@@ -250,8 +250,13 @@ def test_secrets_never_reach_doctor_output(project: Project) -> None:
     ("breakage", "check", "fix"),
     [
         pytest.param(("envspec.toml", "\n[bogus]\nx = 1\n"), "spec", "envspec.toml", id="unknown-spec-table"),
-        pytest.param((".env", 'BROKEN="no end\n'), "variables", "${EDITOR:-vi} .env", id="unparseable-env-line"),
-        pytest.param((".env", "SAFE=${UNDEFINED}\n"), "variables", "${EDITOR:-vi} .env", id="undefined-reference"),
+        # In the first of two files: a fix guessed from the last file would be wrong.
+        pytest.param(
+            (".env.defaults", 'BROKEN="no end\n'), "variables", "vi} .env.defaults", id="unparseable-env-line"
+        ),
+        pytest.param(
+            (".env.defaults", "SAFE=${UNDEFINED}\n"), "variables", "vi} .env.defaults", id="undefined-reference"
+        ),
         pytest.param((".env.defaults", "GREETING=hi\n"), "variables", "echo 'DATABASE_URL=...' >> .env", id="required"),
     ],
 )
