@@ -11,14 +11,17 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 import os
 import sys
 
+# `as fresh_env`: also re-exported, for pytest_plugin.py and api.py, which import it from here
+# until they import devenv.current themselves (then this becomes a plain import).
+from devenv.current import fresh_env as fresh_env
 from devenv.errors import DevenvError, UsageError, preview
+from devenv.root import project_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
-    from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
@@ -118,37 +121,6 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
 
 
 # -- commands --------------------------------------------------------------------------------
-
-
-def project_root(option: str | None) -> str:
-    """The project folder: `--root`, or the nearest folder upward holding envspec.toml."""
-    from devenv.root import SPEC_FILENAME, find_root
-
-    if option is not None:
-        root = os.path.abspath(option)
-        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
-            raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
-        return root
-    found = find_root(os.getcwd())
-    if found is None:
-        raise UsageError(
-            f"no {SPEC_FILENAME} in {os.getcwd()} or any folder above it; "
-            "run devenv inside a project or pass --root DIR"
-        )
-    return found
-
-
-def fresh_env(root: str, *, frozen: bool) -> "CanonicalEnv":
-    """The canonical env of `root`, refreshing `.devenv/` only when an input changed."""
-    from devenv.snapshot import check_sync_finished, read_snapshot
-
-    check_sync_finished(root)
-    snapshot = read_snapshot(root)
-    if snapshot is not None and snapshot.is_fresh(os.environ):
-        return snapshot.env
-    from devenv.project import refresh
-
-    return refresh(root, os.environ, frozen=frozen).env
 
 
 def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
@@ -253,11 +225,11 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
 
 def _sync_is_noop(root: str, *, frozen: bool) -> bool:
     """A sync with nothing to do decides from stats alone: no pip, no TOML, no hashing."""
-    from devenv.snapshot import INCOMPLETE, read_snapshot, state_dir
+    from devenv.layout import SYNC_INCOMPLETE, state_dir, state_path
+    from devenv.snapshot import read_snapshot
     from devenv.stamp import unchanged
 
-    folder = state_dir(root)
-    if os.path.exists(os.path.join(folder, INCOMPLETE)) or not unchanged(folder, frozen=frozen):
+    if os.path.exists(state_path(root, SYNC_INCOMPLETE)) or not unchanged(state_dir(root), frozen=frozen):
         return False
     snapshot = read_snapshot(root)
     return snapshot is not None and snapshot.is_fresh(os.environ)

@@ -106,8 +106,8 @@ def _is_single_quoted(original: str) -> bool:
 
 def _check_swallowed(where: Place, key: str, original: str, line: int) -> None:
     # A quote left open swallows every following line up to the next matching quote, and
-    # python-dotenv accepts that silently when the quotes happen to pair up. A multi-line value whose inner lines look like assignments is
-    # almost always that mistake.
+    # python-dotenv accepts that silently when the quotes happen to pair up. A multi-line
+    # value whose inner lines look like assignments is almost always that mistake.
     inner = _NEWLINE.split(original.rstrip("\r\n"))[1:]
     swallowed = [text.split("=", 1)[0].strip() for text in inner if _ASSIGNMENT_LINE.match(text)]
     if swallowed:

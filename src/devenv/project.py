@@ -22,13 +22,19 @@ from devenv.spec import Spec, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
-    PythonRecord,
     input_record,
     locked,
     read_document,
     write_state,
 )
-from devenv.venv import check_venv_location, clear_incomplete, python_identity, sync_venv, venv_python
+from devenv.venv import (
+    PythonRecord,
+    check_venv_location,
+    clear_incomplete,
+    python_identity,
+    sync_venv,
+    venv_python,
+)
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
 #: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv
@@ -321,14 +327,6 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
         raise StaleError(f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`")
 
 
-def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
-    """The fresh snapshot of `root`: read it, and refresh it only when an input changed."""
-    snapshot = read_snapshot(root)
-    if snapshot is not None and snapshot.is_fresh(outer):
-        return snapshot
-    return refresh(root, outer, frozen=frozen)
-
-
 def sync(
     root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
 ) -> tuple[EnvDocument, bool]:
@@ -388,24 +386,23 @@ def compile_devenv() -> None:
 
 def _write_stamp(spec: Spec, record: PythonRecord) -> None:
     """Record what this sync saw so the next one can decide "nothing changed" from stats."""
+    from devenv.layout import ENV_JSON, PRIVATE_LOCK, SYNC_STAMP, state_path
     from devenv.lock import lock_files
     from devenv.requirements import metadata_files, parse_packages
-    from devenv.snapshot import state_dir
-    from devenv.stamp import FILENAME, encode_stamp, site_packages
-    from devenv.store import ENV_JSON, write_atomic
+    from devenv.stamp import encode_stamp, site_packages
+    from devenv.store import write_atomic
 
-    folder = state_dir(spec.root)
     venv = record["venv"]
     import devenv
 
     own = os.path.dirname(os.path.abspath(devenv.__file__))  # a checkout or pull re-compiles it
-    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON), own]
+    paths = [spec.path, spec.root, *lock_files(spec.root), state_path(spec.root, ENV_JSON), own]
     if not record["lock"]:
-        paths.append(os.path.join(folder, "pylock.toml"))
+        paths.append(state_path(spec.root, PRIVATE_LOCK))
     paths += metadata_files(spec, parse_packages(spec))
     paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
     text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
-    write_atomic(os.path.join(folder, FILENAME), text.encode("utf-8", "surrogateescape"))
+    write_atomic(state_path(spec.root, SYNC_STAMP), text.encode("utf-8", "surrogateescape"))
 
 
 def _variables_of(resolution: Resolution) -> dict[str, str]:

@@ -214,7 +214,8 @@ class _Layers:
     def set(self, key: str, value: str, source: str, where: str | Place) -> None:
         if key in MANAGED_KEYS:
             raise ResolveError(
-                f"{where}: {key} is managed by devenv and cannot be set here; it comes from {MANAGED_BY[key]}",
+                f"{where}: {key} is managed by devenv and cannot be set here; "
+                f"it comes from {MANAGED_BY[key]}",
                 place=_place(where),
                 keys=(key,),
             )

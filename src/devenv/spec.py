@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from devenv.errors import Place, SpecError, preview
+from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
 SCHEMA_VERSION = 1
@@ -25,7 +26,7 @@ class PythonSpec:
     """`[python]`: which interpreter, where the venv lives, what goes into it."""
 
     requires: str = ""
-    venv: str = ".devenv/venv"
+    venv: str = DEFAULT_VENV
     packages: tuple[str, ...] = ()
 
 
@@ -251,7 +252,9 @@ class _SpecReader:
         doc = self.document
         for key in doc:
             if key not in _TOP_LEVEL:
-                raise self.fail(key, None, f"is not a known table (expected one of: {', '.join(_TOP_LEVEL[1:])})")
+                raise self.fail(
+                    key, None, f"is not a known table (expected one of: {', '.join(_TOP_LEVEL[1:])})"
+                )
         schema = doc.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
             raise SpecError(f"{self.path}: schema = {schema!r} is not supported; this devenv reads schema 1")
@@ -282,7 +285,7 @@ class _SpecReader:
                 raise self.fail(
                     "python", "requires", f'= {requires!r} is not a PEP 440 specifier (e.g. ">=3.11")'
                 ) from None
-        venv = self.string("python", "venv", table.get("venv", ".devenv/venv"))
+        venv = self.string("python", "venv", table.get("venv", DEFAULT_VENV))
         if not venv:
             raise self.fail("python", "venv", "must not be empty")
         packages = self.strings("python", "packages", table.get("packages", []))

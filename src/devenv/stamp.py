@@ -11,9 +11,10 @@ check covers the dotenv files and inherited variables.
 
 import os
 
+from devenv.layout import SYNC_STAMP
+
 MAGIC = "devenv-sync-stamp"
 VERSION = "1"
-FILENAME = "sync.nul"
 ABSENT = "-"
 
 
@@ -48,7 +49,7 @@ def encode_stamp(paths: "list[str]", *, locked: bool) -> str:
 def unchanged(folder: str, *, frozen: bool) -> bool:
     """True when `folder/sync.nul` exists and every recorded input still has its size and mtime."""
     try:
-        with open(os.path.join(folder, FILENAME), encoding="utf-8", errors="surrogateescape") as handle:
+        with open(os.path.join(folder, SYNC_STAMP), encoding="utf-8", errors="surrogateescape") as handle:
             fields = handle.read().split("\0")
     except OSError:
         return False

@@ -255,9 +255,14 @@ def test_secrets_never_reach_doctor_output(project: Project) -> None:
             (".env.defaults", 'BROKEN="no end\n'), "variables", "vi} .env.defaults", id="unparseable-env-line"
         ),
         pytest.param(
-            (".env.defaults", "SAFE=${UNDEFINED}\n"), "variables", "vi} .env.defaults", id="undefined-reference"
+            (".env.defaults", "SAFE=${UNDEFINED}\n"),
+            "variables",
+            "vi} .env.defaults",
+            id="undefined-reference",
         ),
-        pytest.param((".env.defaults", "GREETING=hi\n"), "variables", "echo 'DATABASE_URL=...' >> .env", id="required"),
+        pytest.param(
+            (".env.defaults", "GREETING=hi\n"), "variables", "echo 'DATABASE_URL=...' >> .env", id="required"
+        ),
     ],
 )
 def test_a_reworded_message_leaves_the_fix_unchanged(
