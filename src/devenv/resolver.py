@@ -160,6 +160,24 @@ def check_not_unset(spec: Spec, key: str, where: str | Place) -> None:
         )
 
 
+def check_override(spec: Spec, key: str, value: str, *, where: str) -> None:
+    """Every check a value set on top of the files must pass, whoever sets it (`--set`, a
+    process's overrides in the pytest fixture or the Python API): a variable name, not managed
+    by devenv, listed in [env].trusted if it makes programs run code, not in [env].unset, and
+    a value a process can receive. `where` names the setter ("--set")."""
+    if not KEY_PATTERN.match(key):
+        raise ResolveError(f"{where}: {preview(key)} is not a valid variable name")
+    if key in MANAGED_KEYS:
+        raise ResolveError(
+            f"{where} {key}: {key} is managed by devenv and cannot be set here; "
+            f"it comes from {MANAGED_BY[key]}",
+            keys=(key,),
+        )
+    check_trusted(spec, key, f"{where} {key}")
+    check_not_unset(spec, key, f"{where} {key}")
+    check_value(f"{where} {key}", key, value)
+
+
 def venv_path(spec: Spec) -> str:
     """Absolute path of the project's virtual environment."""
     return os.path.normpath(os.path.join(spec.root, spec.python.venv))
@@ -270,10 +288,8 @@ def resolve(
     for key, value in layers.inherited.items():
         layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
     for key, value in overrides:
-        if not KEY_PATTERN.match(key):
-            raise ResolveError(f"--set: {preview(key)} is not a valid variable name")
-        check_trusted(spec, key, f"--set {key}")
-        layers.set(key, value, SET_SOURCE, f"--set {key}")
+        check_override(spec, key, value, where=SET_SOURCE)
+        layers.set(key, value, SET_SOURCE, f"{SET_SOURCE} {key}")
 
     missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]
     if missing:
