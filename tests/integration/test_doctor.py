@@ -13,7 +13,7 @@ import pytest
 from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
-from tests.support.processes import broker_up
+from tests.support.processes import require_broker
 from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
@@ -216,10 +216,7 @@ def test_service_down_is_refused_with_a_fix(project: Project) -> None:
 
 
 def test_service_bad_password_is_classified_and_masked(project: Project) -> None:
-    if not broker_up():
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    require_broker()
     _service_project(project, "amqp://guest:wrong-password-1@127.0.0.1:5672/")
     report = doctor(project)
     assert_fails(report, "service rabbitmq", detail="authentication failed", fix="envspec.toml")
@@ -229,8 +226,7 @@ def test_service_bad_password_is_classified_and_masked(project: Project) -> None
 
 
 def test_service_reachable_is_ok(project: Project) -> None:
-    if not broker_up():
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    require_broker()
     _service_project(project, "amqp://guest:guest@127.0.0.1:5672/")
     check = doctor(project).check("service rabbitmq")
     assert check.status == "ok", check.detail
