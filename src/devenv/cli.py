@@ -93,6 +93,10 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
             else:
                 return None
             position += 1
+        from devenv.renderers import FORMATS  # print_env imports it anyway
+
+        if fmt not in FORMATS:
+            return None  # argparse says which formats there are
         return lambda: print_env(root, fmt, frozen=frozen)
     if command == "run":
         sets: list[tuple[str, str]] = []
