@@ -5,7 +5,7 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 
 `print-env` and `run` are parsed by hand when their arguments are plain: argparse imports
 `re` and `gettext`, which alone would cost more than the whole budget of those two commands
-(DESIGN §12). Anything else, including `--help` and every mistake, goes to argparse.
+(docs/architecture.md, "Start-up budget"). Anything else, including `--help` and every mistake, goes to argparse.
 """
 
 import os

@@ -1,8 +1,10 @@
 """Which variables are secret, and masking them in everything devenv shows or logs.
 
-Keys are classified by explicit `[env].secret` plus whole-token name heuristics (research
-SEC-01); credentials inside URLs are masked in any variable. `Masker` redacts every secret
-value from free text, in the encodings a value takes on its way into logs (SEC-02).
+Keys are classified by explicit `[env].secret` plus whole-token name heuristics (PASSWORD,
+TOKEN, ...), and a value with a well-known credential prefix is secret whatever its key;
+credentials inside URLs are masked in any variable. `Masker` redacts every secret value from
+free text, in the encodings a value takes on its way into logs (URL-, JSON-, shell-quoted,
+base64), since a program rarely prints a secret exactly as it was set.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from devenv.environment import CanonicalEnv
 MASK = "***"
 
 #: Secret values shorter than this are not masked: masking "1" or "true" mangles all output
-#: (SEC-02; FlowSpec and cuenv use a minimum length for the same reason).
+#: (FlowSpec and cuenv use a minimum length for the same reason).
 MIN_MASKED_LENGTH = 4
 
 #: Shorter secrets are still masked in a process's own output when they stand as a word
@@ -58,7 +60,8 @@ _URL_PASSWORD = re.compile(
     r"(?P<password>(?:(?![A-Za-z][A-Za-z0-9+.-]*://)\S)+)(?=@)"
 )
 
-#: Values that are credentials whatever their key is called (SEC-01 rule 3).
+#: Values that are credentials whatever their key is called: well-known token prefixes
+#: (GitHub, Slack, AWS access keys, OpenAI-style `sk-`) and PEM private keys.
 _TOKEN_VALUE = re.compile(
     r"^(?:ghp_|gho_|ghs_|github_pat_|xox[abposr]-|AKIA[0-9A-Z]{12}|sk-[A-Za-z0-9_-]{16})"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"

@@ -1,8 +1,8 @@
 """Writing `.devenv/`: env.json, the pre-rendered shell files and env.nul, all atomically.
 
 Every file is written to a temporary file in the same folder and moved into place with
-`os.replace`, so a reader never sees half a file (research CONC-01: 179,260 torn reads with
-plain writes, 0 this way). Files are 0600 in a 0700 folder that ignores itself in git.
+`os.replace`, so a reader never sees half a file: with plain writes, a `print-env` racing a
+`sync` can read a file the writer has truncated and not yet filled. Files are 0600 in a 0700 folder that ignores itself in git.
 """
 
 from __future__ import annotations

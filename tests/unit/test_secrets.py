@@ -1,4 +1,4 @@
-"""Secret classification and masking (research SEC-01, SEC-02)."""
+"""Secret classification (explicit, by key token, by value prefix) and masking in every form."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""envspec.toml parsing: the DESIGN example parses; every mistake names file:line and table.key."""
+"""envspec.toml parsing: a full example parses; every mistake names file:line and table.key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from devenv.errors import SpecError
 from devenv.spec import AmqpQueueReady, LogReady, TcpReady, parse_spec
 
-DESIGN_EXAMPLE = """\
+FULL_EXAMPLE = """\
 [project]
 name = "ops-platform"
 
@@ -52,7 +52,7 @@ def parse(text: str):  # type: ignore[no-untyped-def]
 
 
 def test_the_design_example_parses_completely() -> None:
-    spec = parse(DESIGN_EXAMPLE)
+    spec = parse(FULL_EXAMPLE)
     assert spec.project_name == "ops-platform"
     assert spec.python.packages == ("dramatiq[rabbitmq]==2.2.1", "pytest==9.2.0", "-e .")
     assert spec.pythonpath == ("ops-core/src", "agentkit/src")
