@@ -43,20 +43,31 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", requires=["env"])
 def e2e(session: nox.Session) -> None:
-    """End-to-end tests: the reference worker on the real RabbitMQ, started by the fixture."""
+    """End-to-end tests: the reference worker on the real RabbitMQ, started by the fixture
+    (`nox -s e2e -- -n 2` runs them on two xdist workers); fails if a process outlives them."""
+    import devenv
+
     session.run(DEVENV, "run", "--", "python", "-m", "pytest", "tests/e2e", *session.posargs, external=True)
+    # A worker whose test session is gone would keep consuming: no run may leave one behind.
+    left = [p for p in devenv.ps() if p.leftover]
+    if left:
+        session.error(
+            "processes outlived the test run: "
+            + ", ".join(f"{p.name} (pid {p.pid}, {p.launcher})" for p in left)
+            + "; `devenv stop --all` ends them"
+        )
 
 
 @nox.session(venv_backend="none", requires=["env"])
 def worker(session: nox.Session) -> None:
-    """Start the reference worker in the foreground (same as `devenv up worker`)."""
+    """Start the reference worker in the foreground (same as `devenv up worker -- ARGS`)."""
     # On Ctrl-C devenv stops the worker tree in order (Dramatiq needs a few seconds); nox's
     # default escalation (SIGTERM after 0.3 s, SIGKILL 0.2 s later) would orphan it.
     session.run(
         DEVENV,
         "up",
         "worker",
-        *session.posargs,
+        *(["--", *session.posargs] if session.posargs else []),  # `nox -s worker -- --watch src`
         external=True,
         interrupt_timeout=30,
         terminate_timeout=10,

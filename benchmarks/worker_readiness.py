@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from devenv.cli import fresh_env
 from devenv.environment import CanonicalEnv
-from devenv.processes import marked_processes, start
+from devenv.processes import start
+from devenv.runs import marked_processes
 from devenv.spec import Spec, load_spec
 
 #: The median of (launcher returned ready − consumer registered) may not exceed this.

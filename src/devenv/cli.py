@@ -5,7 +5,8 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 
 `print-env` and `run` are parsed by hand when their arguments are plain: argparse imports
 `re` and `gettext`, which alone would cost more than the whole budget of those two commands
-(docs/architecture.md, "Start-up budget"). Anything else, including `--help` and every mistake, goes to argparse.
+(docs/architecture.md, "Start-up budget"). Anything else, including `--help` and every
+mistake, goes to argparse.
 """
 
 import os
@@ -37,7 +38,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         fast = _parse_fast(args)
         if fast is not None:
             return fast()
-        return _dispatch(_parser().parse_args(args))
+        args, extra = _split_up_arguments(args)
+        options = _parser().parse_args(args)
+        options.extra = extra
+        return _dispatch(options)
     except DevenvError as error:
         if traceback:
             raise
@@ -124,6 +128,14 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
     return None
 
 
+def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
+    """`devenv up NAME -- ARGS`: ARGS go to the process, not to argparse."""
+    if "--" in args and "up" in args[: args.index("--")]:
+        index = args.index("--")
+        return args[:index], args[index + 1 :]
+    return args, []
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -148,8 +160,14 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
         from devenv.project import read_project
 
         env = read_project(root, os.environ, overrides=sets).resolution.canonical()
+    from devenv.commands import find_command
+
     child = apply_env(env, os.environ)
-    executable = find_executable(command[0], child.get("PATH", os.defpath))
+    # Which launcher started it, for `devenv ps` (nox sessions run their commands through us).
+    child["DEVENV_LAUNCHER"] = "nox" if "NOX_CURRENT_SESSION" in os.environ else "run"
+    executable = find_command(
+        command[0], path=child.get("PATH", os.defpath), root=root, venv=child.get("VIRTUAL_ENV")
+    )
     # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program must get the default
     # back, as subprocess's restore_signals does (`_signal` avoids importing enum).
     import _signal  # type: ignore[import-not-found]  # no stub; `signal` would import enum
@@ -180,24 +198,6 @@ def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
         f"cannot run {command[0]}: its environment and arguments ({total // 1024} KiB) are more than "
         f"Linux passes to a program (E2BIG); the largest variables are {largest}; "
         "put large data in files and set their paths instead"
-    )
-
-
-def find_executable(name: str, path: str) -> str:
-    """`name` resolved like a shell would, against `path` (the child's PATH, not ours)."""
-    from devenv.errors import CommandNotFoundError
-
-    if os.sep in name:
-        if os.path.isfile(name):
-            return name
-        raise CommandNotFoundError(f"{name}: no such file")
-    for folder in path.split(os.pathsep):
-        candidate = os.path.join(folder or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise CommandNotFoundError(
-        f"command not found: {name} (searched the canonical PATH, which starts with "
-        f"{path.split(os.pathsep)[0]}); install it, e.g. add it to [python].packages and run `devenv sync`"
     )
 
 
@@ -352,16 +352,40 @@ def _parser() -> "argparse.ArgumentParser":
     )
     up_parser = commands.add_parser(
         "up",
-        help="start a declared process in the foreground (e.g. devenv up worker)",
+        help="start declared processes in the foreground (e.g. devenv up worker)",
+        usage="devenv up [NAME...] [--instance NAME] [--frozen] [-- ARGS...]",
         description=(
-            "Ensure the process's [services] are reachable (starting them with their start "
-            "command if declared), launch it in the canonical environment, report when it is "
-            "ready and how long that took, and stream its log. Ctrl-C stops the whole process "
-            "tree and exits 130; if the process exits by itself, its exit code is returned."
+            "Start the named processes (every declared one if none is named) and what they "
+            "need: services first (started with their start command if down, and announced), "
+            "then each process after the processes it needs, each reported ready with its time. "
+            "The terminal shows every process's output, each line prefixed with its name; each "
+            "process also writes .devenv/logs/NAME-RUNID.log (NAME.log points at the latest). "
+            "A process that dies after it was ready is reported with its exit code, what it "
+            "means and its log tail; the others are stopped and up exits non-zero "
+            '(unless it declares restart = "on-failure"). Ctrl-C stops everything in reverse '
+            "order and exits 130. Arguments after -- are appended to the one named process."
         ),
     )
-    up_parser.add_argument("name", metavar="NAME", help="a [processes.NAME] of envspec.toml")
+    up_parser.add_argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
+    up_parser.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run; "
+        "`new`: a unique one, so this run shares no queue or file with any other)",
+    )
     up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+
+    stop_parser = commands.add_parser(
+        "stop",
+        help="stop this project's processes (started by up, the fixture, the API, run or nox)",
+        description=(
+            "Stop the processes `devenv ps` lists under NAME (or every one with --all) the way "
+            "up does: SIGTERM to the main process, its stop_timeout, then SIGKILL to its group, "
+            "session and descendants. Shells and services are never stopped."
+        ),
+    )
+    stop_parser.add_argument("names", nargs="*", metavar="NAME", help="declared (or listed) process names")
+    stop_parser.add_argument("--all", action="store_true", help="every stoppable process of this project")
 
     doctor_parser = commands.add_parser(
         "doctor",
@@ -412,10 +436,12 @@ def _parser() -> "argparse.ArgumentParser":
 
     ps_parser = commands.add_parser(
         "ps",
-        help="processes started by devenv, and whether their environment is current",
+        help="processes running in this project's environment, and whether it is current",
         description=(
-            "List processes carrying devenv's DEVENV_RUN_ID marker (devenv up, nox -s worker, the "
-            "pytest fixture): pid, name, run id, age and whether their fingerprint is current."
+            "List every process whose environment carries this project's DEVENV_ROOT: started by "
+            "devenv up, the pytest fixture, the Python API, devenv run, nox, or a shell that "
+            "sourced .devenv/env.sh (services started by up too). Shows the declared name, the "
+            "launcher, the instance, the age and whether the fingerprint is current."
         ),
     )
     ps_parser.add_argument("--all", action="store_true", help="processes of every project, not just this one")
@@ -423,14 +449,39 @@ def _parser() -> "argparse.ArgumentParser":
     return parser
 
 
-def up(root_option: str | None, name: str, *, frozen: bool) -> int:
-    """`devenv up NAME`: run a declared process in the foreground until Ctrl-C."""
-    from devenv.processes import run_foreground
+def up(
+    root_option: str | None, names: list[str], extra: list[str], *, instance: str | None, frozen: bool
+) -> int:
+    """`devenv up [NAME...]`: run declared processes in the foreground until Ctrl-C."""
     from devenv.spec import load_spec
+    from devenv.up import run_up
 
     root = project_root(root_option)
     env = fresh_env(root, frozen=frozen)
-    return run_foreground(load_spec(root), name, env, out=sys.stdout)
+    spec = load_spec(root)
+    if instance:
+        import devenv
+
+        if instance == "new":
+            instance = devenv.new_instance("up")
+            _progress(f"instance {instance} (DEVENV_INSTANCE)")
+        env = devenv.load(root, instance=instance)
+    return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
+
+
+def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> int:
+    """`devenv stop NAME... | --all`: stop this project's processes by up's stop path."""
+    from devenv.ps import stop as stop_processes
+
+    if bool(names) == all_processes:
+        raise UsageError("name the processes to stop (devenv stop worker) or pass --all, not both")
+    stopped = stop_processes(project_root(root_option), os.environ, names)
+    for item in stopped:
+        how = "killed after its stop timeout" if item.killed else "stopped"
+        _progress(f"{how} {item.name} (pid {item.pid}, started by {item.launcher}) in {item.seconds:.2f} s")
+    if not stopped:
+        _progress("nothing to stop" + (f" named {', '.join(names)}" if names else ""))
+    return 0
 
 
 def _print_json(document: object) -> None:
@@ -470,9 +521,17 @@ def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: 
 
 def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
-    from devenv.drift import diff_process, format_diff
+    from devenv.drift import diff_process, format_diff, read_environ
 
-    env = fresh_env(project_root(root_option), frozen=False)
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=False)
+    instance = read_environ(pid)[1].get("DEVENV_INSTANCE")
+    if instance and instance != env.variables.get("DEVENV_INSTANCE"):
+        # A run with its own instance (a test session, `up --instance`) is compared with
+        # what that instance resolves to, not with the shells' one.
+        import devenv
+
+        env = devenv.load(root, instance=instance)
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())
@@ -559,9 +618,9 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
 
 
 def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
-    """`devenv ps`: processes carrying devenv markers."""
-    from devenv.drift import format_ps, ps_note
-    from devenv.drift import ps as list_processes
+    """`devenv ps`: processes running in this project's environment."""
+    from devenv.ps import format_ps, ps_notes
+    from devenv.ps import ps as list_processes
 
     root = project_root(root_option) if not all_projects or root_option else (find_project() or os.getcwd())
     processes = list_processes(root, os.environ, all_projects=all_projects)
@@ -569,9 +628,8 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
         _print_json([process.to_json() for process in processes])
         return 0
     sys.stdout.write(format_ps(processes, show_root=all_projects))
-    note = ps_note(processes)
-    if note:
-        sys.stdout.flush()
+    sys.stdout.flush()
+    for note in ps_notes(processes):
         _progress(note)
     return 0
 
@@ -607,7 +665,11 @@ def _dispatch(options: "argparse.Namespace") -> int:
             sets.append((key, value))
         return run(options.root, command, sets=sets, frozen=options.frozen)
     if options.command == "up":
-        return up(options.root, options.name, frozen=options.frozen)
+        return up(
+            options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
+        )
+    if options.command == "stop":
+        return stop(options.root, options.names, all_processes=options.all)
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":

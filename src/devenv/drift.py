@@ -1,4 +1,4 @@
-"""`devenv diff PID` and `devenv ps`: compare running processes with the canonical env.
+"""`devenv diff PID`: compare a running process's environment with the canonical one.
 
 psutil's `Process.environ()` is the environment a process was *started* with (research
 PROC-14): later `os.environ` changes inside it are invisible, so a diff says what the process
@@ -8,7 +8,6 @@ was given, which is exactly what goes wrong when a launcher builds its own env d
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
@@ -273,135 +272,6 @@ def _diff_lines(diff: ProcessDiff, canonical: CanonicalEnv, *, indent: str) -> l
     for child in diff.children:
         lines += _diff_lines(child, canonical, indent=pad)
     return lines
-
-
-# -- devenv ps ------------------------------------------------------------------------------
-
-ProcessStatus: TypeAlias = Literal["current", "stale"]
-
-
-class ProcessInfoJson(TypedDict):
-    pid: int
-    ppid: int
-    name: str
-    run_id: str
-    root: str
-    age_seconds: float
-    fingerprint: str
-    status: ProcessStatus
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ProcessInfo:
-    """A running process started by devenv (it carries DEVENV_RUN_ID)."""
-
-    pid: int
-    ppid: int
-    name: str
-    run_id: str
-    root: str
-    age_seconds: float
-    fingerprint: str
-    #: "current" when its DEVENV_FINGERPRINT equals its project's current canonical one.
-    status: ProcessStatus
-
-    def to_json(self) -> ProcessInfoJson:
-        """The JSON form (`devenv ps --json` is a list of these)."""
-        return {
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "name": self.name,
-            "run_id": self.run_id,
-            "root": self.root,
-            "age_seconds": round(self.age_seconds, 1),
-            "fingerprint": self.fingerprint,
-            "status": self.status,
-        }
-
-
-def current_fingerprint(root: str, outer: Mapping[str, str]) -> str | None:
-    """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
-    from devenv.project import resolve_project
-    from devenv.spec import load_spec
-
-    try:
-        return resolve_project(load_spec(root), outer).fingerprint
-    except DevenvError:
-        from devenv.snapshot import read_snapshot
-
-        snapshot = read_snapshot(root)
-        return snapshot.env.fingerprint if snapshot is not None else None
-
-
-def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
-    """`devenv ps [--all]`: processes carrying DEVENV_RUN_ID for this root (or every root)."""
-    import psutil
-
-    wanted = os.path.normpath(root)
-    fingerprints: dict[str, str | None] = {}
-    now = time.time()
-    found = []
-    for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ"]):
-        info = process.info
-        environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
-        run_id = environ.get(RUN_ID)
-        if not run_id or info["pid"] == os.getpid():
-            continue
-        process_root = os.path.normpath(environ.get("DEVENV_ROOT", ""))
-        if not all_projects and process_root != wanted:
-            continue
-        if process_root not in fingerprints:
-            fingerprints[process_root] = current_fingerprint(process_root, outer) if process_root else None
-        fingerprint = environ.get("DEVENV_FINGERPRINT", "")
-        found.append(
-            ProcessInfo(
-                pid=info["pid"],
-                ppid=info["ppid"] or 0,
-                name=info["name"] or "?",
-                run_id=run_id,
-                root=process_root,
-                age_seconds=max(0.0, now - (info["create_time"] or now)),
-                fingerprint=fingerprint,
-                status="current" if fingerprint and fingerprint == fingerprints[process_root] else "stale",
-            )
-        )
-    return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
-
-
-def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
-    """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
-    if not processes:
-        return ""
-    header = ["PID", "PPID", "AGE", "RUN ID", "FINGERPRINT", "STATUS", "NAME"] + (
-        ["ROOT"] if show_root else []
-    )
-    rows = [header]
-    for p in processes:
-        row = [str(p.pid), str(p.ppid), _age(p.age_seconds), p.run_id, p.fingerprint or "-", p.status, p.name]
-        rows.append(row + ([p.root] if show_root else []))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def ps_note(processes: list[ProcessInfo]) -> str | None:
-    """What a person should know about the `devenv ps` table (a message, not part of it)."""
-    if not processes:
-        return "no processes started by devenv are running"
-    stale = sum(p.status == "stale" for p in processes)
-    if stale:
-        return f"{stale} process(es) run with a stale environment; restart them to pick up changes"
-    return None
-
-
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 # -- devenv diff OTHER/env.json: another machine's environment ------------------------------

@@ -6,13 +6,14 @@ plain slotted classes for that reason.
 """
 
 import os
+from _collections_abc import Mapping  # already loaded by `os`: free on the start-up path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
-MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT")
+MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")
 
 #: Which envspec.toml key controls each managed key (used in error messages).
 MANAGED_BY = {
@@ -21,14 +22,17 @@ MANAGED_BY = {
     "PATH": "[python].venv (its bin folder is put first on PATH)",
     "DEVENV_ROOT": "the folder holding envspec.toml",
     "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
+    "DEVENV_INSTANCE": "the launcher (main for shells, run and up; one per pytest session and xdist worker)",
 }
 
 
-class CanonicalEnv:
+class CanonicalEnv(Mapping[str, str]):
     """What every launched process gets on top of its base environment.
 
     `variables` holds resolved and managed keys except PATH, sorted by key; `path_prefix`
-    are the folders put first on PATH; `unset` are removed from the base.
+    are the folders put first on PATH; `unset` are removed from the base. The object is a
+    read-only mapping of those variables (`env["DATABASE_URL"]`); `apply_env` gives the
+    whole environment of a child, PATH included.
     """
 
     __slots__ = ("fingerprint", "path_prefix", "root", "secret", "unset", "variables")
@@ -49,6 +53,15 @@ class CanonicalEnv:
         self.path_prefix = tuple(path_prefix)
         self.unset = tuple(unset)
         self.secret = tuple(secret)
+
+    def __getitem__(self, key: str) -> str:
+        return self.variables[key]
+
+    def __iter__(self) -> "Iterator[str]":
+        return iter(self.variables)
+
+    def __len__(self) -> int:
+        return len(self.variables)
 
     def __repr__(self) -> str:
         # Never show values: they may be secrets (DESIGN §5, pytest prints reprs on failure).

@@ -1,144 +1,135 @@
-"""Launch declared processes the same way for every launcher: `devenv up`, nox, the pytest fixture.
+"""Launch declared processes the same way for every launcher: `devenv up`, nox, the pytest
+fixture and the Python API.
 
 Start ensures services, spawns into a log file with the canonical env, and waits on the
 declared probe while watching for an early exit. Stop signals the main process only, then
-kills the group, every descendant seen, and anything carrying the run's DEVENV_RUN_ID marker:
-nothing may outlive a stop (DESIGN §8; reliability catalogue PROC-01..PROC-06).
+kills the group, the session, every descendant seen and anything carrying the run's
+DEVENV_RUN_ID marker: nothing may outlive a stop.
 """
 
 from __future__ import annotations
 
-import codecs
+import atexit
 import contextlib
-import itertools
-import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO, TypedDict
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from devenv.environment import CanonicalEnv, apply_env
-from devenv.errors import ProcessError
+from devenv.errors import CommandNotFoundError, ProcessError
+from devenv.exits import exit_meaning, shell_code
+from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, LogProbe, Observation, Probe, TcpProbe
+from devenv.runs import (
+    KILL_GRACE,
+    LAUNCHER_KEY,
+    RUN_ID_KEY,
+    Launcher,
+    RunRecord,
+    in_session,
+    kill,
+    kill_marked,
+    same_process,
+    wait_gone,
+    write_record,
+)
 from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
 
 if TYPE_CHECKING:
     import psutil
 
-RUN_ID_KEY = "DEVENV_RUN_ID"
-POLL_INTERVAL = 0.05
-TAIL_LINES = 40
-#: How long killed processes get to disappear before stop() gives up waiting on them.
-KILL_GRACE = 3.0
+#: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
+#: registering", and a poll that finds it costs about 7 ms (count plus connections).
+POLL_INTERVAL = 0.025
+#: How often a background thread notes every live process's descendants, so a child that
+#: outlives its parent is still known at stop.
+WATCH_INTERVAL = 0.25
 
-#: Dramatiq's exit codes (cli.py RET_*; worker_fixture §1.3).
-DRAMATIQ_EXIT_CODES = {
-    0: "exited normally, but a long-running process must stay up until it is stopped",
-    1: "killed (Dramatiq RET_KILLED; also any worker that died from a signal)",
-    2: "import error or bad command-line argument (Dramatiq RET_IMPORT); see the traceback below",
-    3: "broker connection failed during boot (Dramatiq RET_CONNECT)",
-    4: "pid file problem (Dramatiq RET_PIDFILE)",
-}
-
-#: Other commands: only what is true of most programs.
-GENERIC_EXIT_CODES = {
-    0: "exited normally, but a long-running process must stay up until it is stopped",
-    1: "it failed (Python exits 1 on an uncaught exception; see the log below)",
-    2: "bad command-line usage, or an import error under Dramatiq (see the log below)",
-}
+#: Run between spawn and exec: it makes the launched process a child subreaper (Linux), so a
+#: double-forked daemon is re-parented to it instead of to init and stays in its tree, where
+#: stop finds it even after it cleared its environment and left the session. exec keeps the
+#: pid, so the main process is still the program itself.
+SUBREAPER_SHIM = """\
+import os, sys
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+try:
+    os.execv(sys.argv[1], sys.argv[1:])
+except OSError as error:
+    sys.stderr.write(f"devenv: cannot run {sys.argv[1]}: {error.strerror}\\n")
+    sys.exit(127 if error.errno == 2 else 126)
+"""
 
 
 class StaleConsumersWarning(UserWarning):
     """Someone else already consumes the queue a process is about to consume."""
 
 
-class RunRecord(TypedDict):
-    """`.devenv/runs/<run_id>.json`: who started what, to find leftovers after a crash."""
-
-    schema: int
-    run_id: str
-    name: str
-    pid: int
-    create_time: float
-    owner_pid: int
-    owner_create_time: float
-    command: list[str]
-    log_path: str
-    fingerprint: str
-    started_at: str
-
-
-def runs_dir(root: str) -> str:
-    """Where run records live."""
-    return os.path.join(root, ".devenv", "runs")
-
-
-def default_log_path(root: str, name: str) -> str:
-    """`<root>/.devenv/logs/<name>.log`."""
-    return os.path.join(root, ".devenv", "logs", f"{name}.log")
-
-
-def exit_meaning(code: int, command: Sequence[str] = ()) -> str:
-    """What an exit code means (Dramatiq's codes for a Dramatiq command); negative = signal."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    table = DRAMATIQ_EXIT_CODES if is_dramatiq(command) else GENERIC_EXIT_CODES
-    return table.get(code, f"exit code {code}")
-
-
-def is_dramatiq(command: Sequence[str]) -> bool:
-    """Whether `command` runs the Dramatiq CLI (`python -m dramatiq` or the `dramatiq` script)."""
-    if command and os.path.basename(command[0]).startswith("dramatiq"):
-        return True
-    return any(a == "-m" and b == "dramatiq" for a, b in itertools.pairwise(command))
-
-
 class ProcessHandle:
-    """A running declared process: its pid, log, environment, and how to stop it."""
+    """A declared process started by devenv: pid, log, environment, stop() and restart().
+
+    Usable as a context manager (`with devenv.start("worker") as worker:`): leaving the
+    block stops the whole tree.
+    """
 
     def __init__(
         self,
         *,
-        name: str,
-        popen: subprocess.Popen[bytes],
-        run_id: str,
-        log_path: str,
-        log_offset: int,
-        env: dict[str, str],
-        command: list[str],
-        cwd: str,
-        secret_keys: tuple[str, ...] = (),
-        stop_timeout: float,
-        record_path: str,
-        started_at: float,
+        spec: Spec,
+        process: ProcessSpec,
+        env: CanonicalEnv,
+        base: Mapping[str, str] | None,
+        overrides: Mapping[str, str],
+        extra_args: Sequence[str],
+        log_path: str | None,
+        launcher: Launcher,
     ) -> None:
-        self.name = name
-        self.pid = popen.pid
-        self.run_id = run_id
-        self.log_path = log_path
-        #: Byte offset where this run's output starts (after devenv's header).
-        self.log_offset = log_offset
-        #: The environment the child was given (may hold secrets: never printed by devenv).
-        self.env = env
-        self.command = command
-        self.cwd = cwd
+        self.name = process.name
+        self.spec = spec
+        self.process = process
+        #: The canonical env with overrides, before apply (what `env` was built from).
+        self.canonical = env
+        self.overrides = dict(overrides)
+        self.extra_args = tuple(extra_args)
+        self.launcher: Launcher = launcher
+        self.cwd = spec.root
+        self.stop_timeout = process.stop_timeout
         #: [env].secret of the canonical env (for masking the log tail in messages).
-        self.secret_keys = secret_keys
-        self.stop_timeout = stop_timeout
+        self.secret_keys = env.secret
+        self._base = base
+        self._fixed_log = log_path
+        self._lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.run_id = uuid.uuid4().hex
+        self.pid = 0
+        self.log_path = ""
+        #: Byte offset where this run's output starts (after devenv's header).
+        self.log_offset = 0
+        #: The environment the child was given (may hold secrets: never printed by devenv).
+        self.env: dict[str, str] = {}
+        self.command: list[str] = []
         #: time.time() of the spawn.
-        self.started_at = started_at
+        self.started_at = 0.0
         #: Seconds from spawn to ready; None until ready.
         self.ready_after: float | None = None
-        self._popen = popen
-        self._record_path = record_path
+        #: A note for the user about the start (stale consumers), or None.
+        self.note: str | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._record_path = ""
         self._descendants: dict[int, psutil.Process] = {}
         self._stopped = False
 
@@ -149,14 +140,27 @@ class ProcessHandle:
             f"log_path={self.log_path!r})"
         )
 
+    def __enter__(self) -> ProcessHandle:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
     @property
     def returncode(self) -> int | None:
         """The exit code once it has exited (negative: killed by that signal), else None."""
-        return self._popen.poll()
+        return None if self._popen is None else self._popen.poll()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether stop() ran (on purpose, or after a failed start)."""
+        return self._stopped
 
     def alive(self) -> bool:
         """Whether the main process is still running (also refreshes the descendant snapshot)."""
-        if self._popen.poll() is not None:
+        if self.returncode is not None:
             return False
         self.refresh_descendants()
         return True
@@ -181,73 +185,174 @@ class ProcessHandle:
         """The last `lines` lines of this run's output, extended to include a whole traceback."""
         return log_tail(self.log_path, self.log_offset, lines=lines)
 
-    def refresh_descendants(self) -> None:
-        """Remember every descendant now alive: after the main process dies they are orphans
-        that `children()` can no longer find (PROC-05)."""
+    def masked_tail(self, lines: int = TAIL_LINES) -> str:
+        """`tail()` with every secret the process printed masked (for messages and CI output)."""
+        from devenv.secrets import Masker
+
+        return Masker.for_logs(self.env, self.secret_keys).mask(self.tail(lines))
+
+    def tree(self) -> list[psutil.Process]:
+        """The main process and every descendant alive now."""
         import psutil
 
         try:
-            children = psutil.Process(self.pid).children(recursive=True)
+            main = psutil.Process(self.pid)
+            return [main, *main.children(recursive=True)]
         except psutil.Error:
-            return
-        for child in children:
-            known = self._descendants.get(child.pid)
-            if known is None or not _same_process(known, child):
-                self._descendants[child.pid] = child
+            return []
+
+    def refresh_descendants(self) -> None:
+        """Remember every descendant now alive: after the main process dies they are orphans
+        that `children()` can no longer find."""
+        with self._lock:
+            for child in self.tree()[1:]:
+                known = self._descendants.get(child.pid)
+                if known is None or not same_process(known, child):
+                    self._descendants[child.pid] = child
 
     def stop(self) -> int | None:
         """Stop the whole tree: SIGTERM the main process, wait, then SIGKILL what is left.
 
         Returns the main process's exit code. Safe to call more than once.
         """
+        popen = self._popen
+        if popen is None:
+            return None
         if self._stopped:
-            return self._popen.returncode
+            return popen.returncode
         began = time.monotonic()
-        if self._popen.poll() is None:
+        if popen.poll() is None:
             self.refresh_descendants()
             # SIGTERM to the main process only: Dramatiq forwards it once to each worker;
-            # killpg(SIGTERM) would give workers a second SIGTERM, a hard kill (PROC-04).
+            # killpg(SIGTERM) would give workers a second SIGTERM, which is a hard kill.
             with contextlib.suppress(ProcessLookupError):
-                self._popen.send_signal(signal.SIGTERM)
+                popen.send_signal(signal.SIGTERM)
             try:
-                self._popen.wait(self.stop_timeout)
+                popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self._note(
                     f"{self.name} did not exit within stop_timeout = {self.stop_timeout:g} s "
                     "of SIGTERM; sending SIGKILL to its process group and descendants"
                 )
         self._finish()
-        code = self._popen.returncode
+        code = popen.returncode
         self._note(
             f"stopped {self.name} (pid {self.pid}, exit code {code}) in {time.monotonic() - began:.2f} s"
         )
         return code
 
+    def restart(self) -> ProcessHandle:
+        """Stop the tree and start the process afresh (new run id, pid and log); wait until ready."""
+        self.stop()
+        self._reset()
+        self._launch()
+        return self
+
     def _finish(self) -> None:
         """Kill everything left of this run, reap the main process, remove the record."""
+        popen = self._popen
+        assert popen is not None
         self._stopped = True
-        if self._popen.poll() is None:
+        _LIVE.discard(self)
+        if popen.poll() is None:
             self.refresh_descendants()
-        # The group id is the main pid (start_new_session); the group outlives its leader.
+        # The group and session ids are the main pid (start_new_session); both outlive it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        victims = [p for p in self._descendants.values() if _kill(p)]
-        if self._popen.poll() is None:
+        victims = [p for p in self._descendants.values() if kill(p)]
+        if popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                self._popen.kill()
+                popen.kill()
         # Reap the direct child with Popen.wait only: psutil.wait_procs on it would steal
-        # its exit status (psutil#2710, PROC-06).
+        # its exit status.
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self._popen.wait(KILL_GRACE)
-        # setsid'd or double-forked grandchildren escape the group and the tree; the marker
-        # in their environment still names them (PROC-05).
+            popen.wait(KILL_GRACE)
+        # A child that left the group (setpgid) stays in the session; one that left both
+        # and cleared its environment was still seen as a descendant; the rest carry the marker.
+        victims += [p for p in in_session(self.pid) if kill(p)]
         victims += kill_marked(self.run_id)
-        _wait_gone(victims, timeout=KILL_GRACE)
+        wait_gone(victims, timeout=KILL_GRACE)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._record_path)
 
     def _note(self, message: str) -> None:
-        _append_log(self.log_path, message)
+        append_note(self.log_path, message)
+
+    def _launch(self) -> None:
+        """Spawn into the log, record the run, wait until ready (stopping it on failure)."""
+        spec, process, env = self.spec, self.process, self.canonical
+        name = process.name
+        child_env = apply_env(env, os.environ if self._base is None else self._base)
+        child_env[RUN_ID_KEY] = self.run_id
+        child_env[LAUNCHER_KEY] = self.launcher
+        words = expand(process.command, env, where=f"[processes.{name}].command")
+        try:
+            executable = resolve_word(words[0], child_env, spec.root)
+        except CommandNotFoundError as error:
+            raise ProcessError(f"process {name!r}: {error} ([processes.{name}].command)") from None
+        command = [executable, *words[1:], *self.extra_args]
+        self.env, self.command = child_env, command
+
+        if self._fixed_log:
+            log_path = os.path.abspath(self._fixed_log)
+            os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+        else:
+            log_path = prepare_run_log(spec.root, name, self.run_id)
+        self.log_path = log_path
+        header = _header(name, command, spec.root, self.run_id, self.overrides, env, self.launcher)
+        with os.fdopen(open_log(log_path), "ab") as log:
+            log.write(header.encode("utf-8", "replace"))
+            log.flush()
+            probe = _make_probe(self, log_path=log_path, offset=log.tell())
+            if isinstance(probe, AmqpQueueProbe):
+                self.note = _account_for_stale_consumers(probe, name)
+            elif isinstance(probe, TcpProbe):
+                holder = probe.holder()
+                if holder is not None:
+                    raise ProcessError(
+                        f"process {name!r}: {probe.address} is already in use by {holder}, "
+                        f"so {name} could not listen there and the probe would talk to that "
+                        f"program instead; stop it, or change [processes.{name}].ready and the "
+                        "address the process listens on"
+                    )
+            if self.note:
+                log.write(f"==== devenv: warning: {self.note}\n".encode("utf-8", "replace"))
+                log.flush()
+            self.log_offset = log.tell()
+            if isinstance(probe, LogProbe):
+                probe.skip_to(self.log_offset)
+            self.started_at = time.time()
+            try:
+                self._popen = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", SUBREAPER_SHIM, *command],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=spec.root,
+                    env=child_env,
+                    close_fds=True,
+                    # Its own process group and session: killpg reaches everything it forks,
+                    # and a Ctrl-C in the terminal reaches devenv only, which stops it in order.
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                if probe is not None:
+                    probe.close()
+                why = f"cannot run {command[0]!r}: {exc.strerror}"
+                raise ProcessError(f"process {name!r}: {why} ([processes.{name}].command)") from None
+        self.pid = self._popen.pid
+        spawned = time.monotonic()
+        self._record_path = _record(self)
+        _watch(self)
+        try:
+            _wait_ready(self, probe, spawned)
+        except BaseException:
+            # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
+            self.stop()
+            raise
+        finally:
+            if probe is not None:
+                probe.close()
 
 
 def start(
@@ -258,107 +363,64 @@ def start(
     log_path: str | None = None,
     overrides: Mapping[str, str] | None = None,
     base: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    launcher: Launcher = "api",
 ) -> ProcessHandle:
     """Start the declared process `name` and return once its readiness probe passes.
 
     Raises ProcessError at once if it exits first, or when `start_timeout` passes (after
-    stopping it); ServiceError if a service it needs is unreachable.
+    stopping it); ServiceError if a service it needs is unreachable. Processes still running
+    when the interpreter exits are stopped then.
     """
+    from devenv.runs import cleanup_leftovers
     from devenv.services import ensure_service
 
     process = spec.process(name)
     env = with_overrides(env, overrides or {}, where=f"overrides for {name}")
     cleanup_leftovers(spec.root)
     for need in process.needs:
-        ensure_service(spec.service(need), env, base=base)
-
-    run_id = uuid.uuid4().hex
-    child_env = apply_env(env, os.environ if base is None else base)
-    child_env[RUN_ID_KEY] = run_id
-    words = expand(process.command, env, where=f"[processes.{name}].command")
-    command = resolve_command(words, child_env.get("PATH", os.defpath), spec.root)
-
-    log_path = os.path.abspath(log_path or default_log_path(spec.root, name))
-    _private_dir(os.path.dirname(log_path))
-    header = _header(name, command, spec.root, run_id, overrides or {}, env)
-    # 0600: a process may print secrets to its log; devenv's own lines never contain any.
-    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
-        log.write(header.encode("utf-8", "replace"))
-        log.flush()
-        # The log probe starts after the header: the header quotes the command, which
-        # could itself match the pattern.
-        probe = _make_probe(spec, process, env, log_path=log_path, offset=log.tell())
-        note = None
-        if isinstance(probe, AmqpQueueProbe):
-            note = _account_for_stale_consumers(probe, name)
-        if note:
-            log.write(f"==== devenv: warning: {note}\n".encode("utf-8", "replace"))
-            log.flush()
-        log_offset = log.tell()
-        if isinstance(probe, LogProbe):
-            probe.skip_to(log_offset)
-        started_at = time.time()
-        try:
-            popen = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=spec.root,
-                env=child_env,
-                close_fds=True,
-                # Its own process group: killpg reaches everything it forks, and a Ctrl-C
-                # in the terminal reaches devenv only, which then stops it in order.
-                start_new_session=True,
-            )
-        except OSError as exc:
-            if probe is not None:
-                probe.close()
-            raise ProcessError(
-                f"process {name!r}: cannot run {command[0]!r}: {exc.strerror} ([processes.{name}].command)"
-            ) from None
-    spawned = time.monotonic()
-    record_path = _write_record(spec.root, run_id, name, popen.pid, command, log_path, env)
+        if need in spec.service_names():
+            ensure_service(spec.service(need), env, base=base)
     handle = ProcessHandle(
-        name=name,
-        popen=popen,
-        run_id=run_id,
+        spec=spec,
+        process=process,
+        env=env,
+        base=base,
+        overrides=overrides or {},
+        extra_args=extra_args,
         log_path=log_path,
-        log_offset=log_offset,
-        env=child_env,
-        command=command,
-        cwd=spec.root,
-        secret_keys=env.secret,
-        stop_timeout=process.stop_timeout,
-        record_path=record_path,
-        started_at=started_at,
+        launcher=launcher,
     )
-    try:
-        _wait_ready(handle, process, probe, spawned)
-    except BaseException:
-        # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
-        handle.stop()
-        raise
-    finally:
-        if probe is not None:
-            probe.close()
-    if note:
-        warnings.warn(StaleConsumersWarning(note), stacklevel=2)
+    handle._launch()
+    if handle.note:
+        warnings.warn(StaleConsumersWarning(handle.note), stacklevel=2)
     return handle
 
 
+def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
+    """The first word of a command as an executable, by the rule `devenv run` uses."""
+    from devenv.commands import find_command
+
+    return find_command(
+        word, path=child_env.get("PATH", os.defpath), root=root, venv=child_env.get("VIRTUAL_ENV")
+    )
+
+
 def with_overrides(env: CanonicalEnv, overrides: Mapping[str, str], *, where: str) -> CanonicalEnv:
-    """`env` with `overrides` on top and a fingerprint that says so (overrides change the env)."""
+    """`env` with `overrides` on top (`${NAME}` expanded, DEVENV_INSTANCE included) and a
+    fingerprint that says so (overrides change the env)."""
     if not overrides:
         return env
     from devenv.environment import MANAGED_KEYS
-    from devenv.resolver import check_value, fingerprint_of
+    from devenv.resolver import check_value, fingerprint_of, interpolate
 
+    expanded = {}
     for key, value in overrides.items():
         if key in MANAGED_KEYS:
             raise ProcessError(f"{where}: {key} is managed by devenv and cannot be overridden")
-        check_value(where, key, value)
-    values = {**env.variables, **overrides}
+        expanded[key] = interpolate(value, env.variables.get, where=f"{where}: {key}")
+        check_value(where, key, expanded[key])
+    values = {**env.variables, **expanded}
     fingerprint = fingerprint_of(values, env.path_prefix, env.unset)
     values["DEVENV_FINGERPRINT"] = fingerprint
     return CanonicalEnv(
@@ -379,14 +441,16 @@ def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str,
     return tuple(interpolate(word, env.variables.get, where=where) for word in words)
 
 
-def _wait_ready(handle: ProcessHandle, process: ProcessSpec, probe: Probe | None, spawned: float) -> None:
+def _wait_ready(handle: ProcessHandle, probe: Probe | None, spawned: float) -> None:
+    process = handle.process
     deadline = spawned + process.start_timeout
     last = Observation(ready=False, seen="not checked yet")
     first = True
+    tick = time.monotonic()
     while True:
         code = handle.returncode
         if code is None:
-            handle.refresh_descendants()
+            # Descendants are noted by the watcher thread; a poll here only costs latency.
             if probe is None:
                 ready = not first  # no probe: alive for one poll interval is all we can know
                 first = False
@@ -401,9 +465,9 @@ def _wait_ready(handle: ProcessHandle, process: ProcessSpec, probe: Probe | None
         if code is not None:
             handle._finish()
             error = ProcessError(_early_exit_message(handle, code, time.monotonic() - spawned))
-            # `devenv up` returns the child's code (DESIGN §7), even when it died before ready;
+            # `devenv up` returns the child's code, even when it died before ready;
             # a child that exited 0 before it was ready still failed to start.
-            error.exit_code = code if code > 0 else (128 - code if code < 0 else 1)
+            error.exit_code = shell_code(code) if code else 1
             raise error
         if time.monotonic() >= deadline:
             waited = time.monotonic() - spawned
@@ -413,263 +477,69 @@ def _wait_ready(handle: ProcessHandle, process: ProcessSpec, probe: Probe | None
                 f"process {handle.name!r} was not ready after {waited:.1f} s "
                 f"([processes.{handle.name}].start_timeout = {process.start_timeout:g}); "
                 f"waited for {what}, last saw: {last.seen}; it was stopped\n"
-                f"command: {_shown(handle.command, handle.env, handle.secret_keys)}\n"
-                f"log: {handle.log_path}\n" + _tail_block(handle)
+                f"command: {shown_command(handle)}\n"
+                f"log: {handle.log_path}\n" + tail_block(handle)
             )
-        time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+        # A steady cadence: the time a poll took comes off the wait for the next one.
+        tick += POLL_INTERVAL
+        time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
 
 
 def _early_exit_message(handle: ProcessHandle, code: int, after: float) -> str:
     return (
         f"process {handle.name!r} exited with code {code} before it was ready "
         f"(after {after:.2f} s): {exit_meaning(code, handle.command)}\n"
-        f"command: {_shown(handle.command, handle.env, handle.secret_keys)}\n"
+        f"command: {shown_command(handle)}\n"
         f"cwd: {handle.cwd}\n"
-        f"log: {handle.log_path}\n" + _tail_block(handle)
+        f"log: {handle.log_path}\n" + tail_block(handle)
     )
 
 
-def _tail_block(handle: ProcessHandle) -> str:
-    from devenv.secrets import Masker
-
-    # The message may end up in CI output: mask any secret the process printed.
-    tail = Masker.for_logs(handle.env, handle.secret_keys).mask(handle.tail())
+def tail_block(handle: ProcessHandle) -> str:
+    """The masked log tail framed for a message, or a note that the log is empty."""
+    tail = handle.masked_tail()
     if not tail.strip():
         return "(it wrote nothing to its log)"
     return f"--- last lines of its log ---\n{tail.rstrip()}\n--- end of log ---"
 
 
-def log_tail(path: str, offset: int = 0, *, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines after `offset`, reaching back to include a whole Traceback block."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(offset, size - 256 * 1024)
-            handle.seek(start)
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    all_lines = text.splitlines()
-    first = max(0, len(all_lines) - lines)
-    # A traceback cut in half hides the line that matters; start at its header instead.
-    for index in range(len(all_lines) - 1, -1, -1):
-        if all_lines[index].startswith("Traceback (most recent call last):"):
-            if index < first:
-                first = index
-            break
-    return "\n".join(all_lines[first:]) + ("\n" if all_lines else "")
-
-
-def resolve_command(command: tuple[str, ...], path: str, root: str) -> list[str]:
-    """`command` with its first word made absolute against the child's PATH (or `root`)."""
-    import shutil
-
-    word = command[0]
-    if os.sep in word:
-        candidate = os.path.join(root, word)
-        resolved = candidate if os.access(candidate, os.X_OK) else None
-    else:
-        resolved = shutil.which(word, path=path)
-    if resolved is None:
-        raise ProcessError(
-            f"command {word!r} not found on the canonical PATH ({path.split(os.pathsep)[0]} "
-            "first); run `devenv sync`, or fix the first word of [processes.*].command"
-        )
-    return [os.path.abspath(resolved), *command[1:]]
-
-
-def cleanup_leftovers(root: str) -> list[int]:
-    """Kill what earlier runs left behind when their owner died; return the killed pids.
-
-    A record whose owner process still runs belongs to another `devenv up` or test session
-    and is left alone.
-    """
-    import psutil
-
-    folder = runs_dir(root)
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    killed: list[psutil.Process] = []
-    for entry in names:
-        if not entry.endswith(".json"):
-            continue
-        path = os.path.join(folder, entry)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                record: RunRecord = json.load(handle)
-            owner_alive = _matches(record["owner_pid"], record["owner_create_time"])
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError, KeyError, TypeError):
-            # Records are written atomically, so an unreadable one is garbage.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            continue
-        if owner_alive:
-            continue
-        if _matches(record["pid"], record["create_time"]):
-            # Still the same process (no pid reuse): its group is the one we created.
-            with contextlib.suppress(psutil.Error):
-                main = psutil.Process(record["pid"])
-                killed += [main] if _kill(main) else []
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(record["pid"], signal.SIGKILL)
-        killed += kill_marked(record["run_id"])
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    _wait_gone(killed, timeout=KILL_GRACE)
-    return sorted({p.pid for p in killed})
-
-
-def marked_processes(run_id: str) -> list[psutil.Process]:
-    """Every process whose (initial) environment carries DEVENV_RUN_ID=`run_id`."""
-    import psutil
-
-    own = {os.getpid()}
-    with contextlib.suppress(psutil.Error):
-        own.update(p.pid for p in psutil.Process().parents())
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid in own:
-            continue
-        try:
-            # environ() is the initial environment, read best-effort (PROC-14).
-            if proc.environ().get(RUN_ID_KEY) == run_id and not _is_zombie(proc):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-def kill_marked(run_id: str) -> list[psutil.Process]:
-    """SIGKILL every live process carrying the run marker; return the ones signalled."""
-    return [proc for proc in marked_processes(run_id) if _kill(proc)]
-
-
-def run_foreground(spec: Spec, name: str, env: CanonicalEnv, *, out: TextIO) -> int:
-    """`devenv up NAME`: start, report readiness on stderr, stream the log, stop on Ctrl-C.
-
-    Returns the child's exit code (128+N for signal N) or 130 after Ctrl-C / SIGTERM.
-    """
-    with _sigterm_as_interrupt():
-        handle = None
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", StaleConsumersWarning)
-                handle = start(spec, name, env)
-            for warning in caught:
-                if issubclass(warning.category, StaleConsumersWarning):
-                    sys.stderr.write(f"devenv: warning: {warning.message}\n")
-                else:
-                    warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-            sys.stderr.write(
-                f"devenv: {name} ready after {handle.ready_after or 0:.2f} s "
-                f"(pid {handle.pid}, log {handle.log_path})\n"
-            )
-            sys.stderr.flush()
-            _stream(handle, out)
-            code = handle.stop()
-            if code is None:
-                return 1
-            return 128 - code if code < 0 else code
-        except KeyboardInterrupt:
-            if handle is not None:
-                sys.stderr.write(f"devenv: stopping {name} (pid {handle.pid})\n")
-                handle.stop()
-            return 130
-        finally:
-            if handle is not None:
-                handle.stop()
-
-
-def _stream(handle: ProcessHandle, out: TextIO) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    offset = handle.log_offset
-    while True:
-        running = handle.alive()
-        try:
-            with open(handle.log_path, "rb") as log:
-                log.seek(offset)
-                chunk = log.read()
-        except OSError:
-            chunk = b""
-        if chunk:
-            offset += len(chunk)
-            out.write(decoder.decode(chunk))
-            out.flush()
-        if not running:
-            return
-        if not chunk:
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        # The first Ctrl-C or SIGTERM starts an orderly stop; a second one (an impatient
-        # user, or nox escalating interrupt -> terminate -> kill) must not cut it short and
-        # orphan the tree, so both are ignored from here on.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    previous_term = signal.signal(signal.SIGTERM, interrupt)
-    previous_int = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
-
-
-def _make_probe(
-    spec: Spec, process: ProcessSpec, env: CanonicalEnv, *, log_path: str, offset: int
-) -> Probe | None:
+def _make_probe(handle: ProcessHandle, *, log_path: str, offset: int) -> Probe | None:
+    spec, process, env = handle.spec, handle.process, handle.canonical
     ready = process.ready
     if ready is None:
         return None
     if isinstance(ready, LogReady):
         return LogProbe(log_path, ready.pattern, offset=offset)
     if isinstance(ready, TcpReady):
+        (address,) = expand([ready.address], env, where=f"[processes.{process.name}].ready")
         try:
-            return TcpProbe(ready.address)
+            return TcpProbe(address, owners=handle.tree)
         except ValueError as exc:
             raise ProcessError(f"[processes.{process.name}].ready: {exc}") from None
     assert isinstance(ready, AmqpQueueReady)
     from devenv.services import service_url
 
-    candidates = [spec.service(n) for n in process.needs] + list(spec.services)
-    amqp = [s for s in candidates if s.check == "amqp"]
+    services = [spec.service(n) for n in process.needs if n in spec.service_names()]
+    amqp = [s for s in [*services, *spec.services] if s.check == "amqp"]
     if not amqp:
         raise ProcessError(
             f"[processes.{process.name}].ready uses amqp_queue, but no amqp service is declared; "
             'add [services.NAME] with check = "amqp" and list it in needs'
         )
     (queue,) = expand([ready.queue], env, where=f"[processes.{process.name}].ready")
-    return AmqpQueueProbe(service_url(amqp[0], env.variables), queue, ready.consumers)
+    return AmqpQueueProbe(service_url(amqp[0], env.variables), queue, ready.consumers, owners=handle.tree)
 
 
 def _account_for_stale_consumers(probe: AmqpQueueProbe, name: str) -> str | None:
-    """Raise the probe's target by consumers already there, and describe them."""
-    baseline = probe.consumer_count()
+    """Note consumers already on the queue: they are not counted, and they are reported."""
+    baseline = probe.take_baseline()
     if not baseline:
         return None
-    wanted = probe.consumers
-    probe.consumers = baseline + wanted
-    probe.description = f"amqp_queue {probe.queue!r} (consumers >= {probe.consumers})"
-    # Orphaned workers keep consuming and steal the messages a test waits for (PROC-05).
+    # Orphaned workers keep consuming and steal the messages a test waits for.
     return (
         f"{baseline} consumer(s) were already on queue {probe.queue!r} before {name} started "
         "(an orphaned worker, another `devenv up` or another test session); they will take "
-        f"messages meant for {name}; waiting for {probe.consumers} consumers"
+        f"messages meant for {name}; only consumers that appear after the start are counted"
     )
 
 
@@ -680,6 +550,7 @@ def _header(
     run_id: str,
     overrides: Mapping[str, str],
     env: CanonicalEnv,
+    launcher: str,
 ) -> str:
     from devenv.secrets import Masker, mask_value
 
@@ -688,15 +559,20 @@ def _header(
         f"{key}={masker.mask(mask_value(key, value, env.secret))}" for key, value in sorted(overrides.items())
     ]
     return (
-        f"\n==== devenv: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
-        f"==== command: {_shown(command, env.variables, env.secret)}\n"
+        f"\n==== devenv: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')} (by {launcher})\n"
+        f"==== command: {_masked_join(command, env.variables, env.secret)}\n"
         f"==== cwd: {root}\n"
         f"==== run id: {run_id}  fingerprint: {env.fingerprint}\n"
         f"==== overrides: {' '.join(shown) if shown else 'none'}\n"
     )
 
 
-def _shown(command: list[str], variables: Mapping[str, str], secret: Sequence[str]) -> str:
+def shown_command(handle: ProcessHandle) -> str:
+    """The handle's command as a shell line, secrets masked."""
+    return _masked_join(handle.command, handle.env, handle.secret_keys)
+
+
+def _masked_join(command: list[str], variables: Mapping[str, str], secret: Sequence[str]) -> str:
     """The command as a shell line, with secrets masked: `${RABBITMQ_URL}` in a command must
     not put the broker password into a log header or a CI error message."""
     import shlex
@@ -706,115 +582,58 @@ def _shown(command: list[str], variables: Mapping[str, str], secret: Sequence[st
     return Masker.from_variables(variables, secret).mask(shlex.join(command))
 
 
-def _append_log(path: str, message: str) -> None:
-    with contextlib.suppress(OSError), open(path, "ab") as log:
-        log.write(f"==== devenv: {message}\n".encode("utf-8", "replace"))
-
-
-def _private_dir(path: str) -> None:
-    """Create `path` (and .devenv parents) as 0700 if missing."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-
-
-def _write_record(
-    root: str,
-    run_id: str,
-    name: str,
-    pid: int,
-    command: list[str],
-    log_path: str,
-    env: CanonicalEnv,
-) -> str:
+def _record(handle: ProcessHandle) -> str:
     import psutil
 
-    folder = runs_dir(root)
-    _private_dir(folder)
     try:
-        create_time = psutil.Process(pid).create_time()
+        create_time = psutil.Process(handle.pid).create_time()
     except psutil.Error:
         create_time = 0.0
     record: RunRecord = {
         "schema": 1,
-        "run_id": run_id,
-        "name": name,
-        "pid": pid,
+        "run_id": handle.run_id,
+        "name": handle.name,
+        "pid": handle.pid,
         "create_time": create_time,
         "owner_pid": os.getpid(),
         "owner_create_time": psutil.Process().create_time(),
-        "command": command,
-        "log_path": log_path,
-        "fingerprint": env.fingerprint,
+        "command": handle.command,
+        "log_path": handle.log_path,
+        "fingerprint": handle.canonical.fingerprint,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "launcher": handle.launcher,
+        "instance": handle.canonical.variables.get("DEVENV_INSTANCE", ""),
+        "stop_timeout": handle.stop_timeout,
     }
-    path = os.path.join(folder, f"{run_id}.json")
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, sort_keys=True)
-    os.replace(temporary, path)
-    return path
+    return write_record(handle.spec.root, record)
 
 
-def _matches(pid: int, create_time: float) -> bool:
-    """Whether `pid` is still the process that was created at `create_time` (no pid reuse)."""
-    import psutil
+# -- handles still running: watched while they run, stopped at interpreter exit ---------------
 
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) < 0.05 and not _is_zombie(proc)
-    except psutil.Error:
-        return False
+_LIVE: set[ProcessHandle] = set()
+_WATCHER: list[threading.Thread] = []
 
 
-def _same_process(a: psutil.Process, b: psutil.Process) -> bool:
-    import psutil
-
-    try:
-        return a.create_time() == b.create_time()
-    except psutil.Error:
-        return False
-
-
-def _is_zombie(proc: psutil.Process) -> bool:
-    import psutil
-
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.ZombieProcess:
-        return True
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.AccessDenied:
-        return False
+def _watch(handle: ProcessHandle) -> None:
+    _LIVE.add(handle)
+    if not _WATCHER:
+        thread = threading.Thread(target=_watch_loop, name="devenv-watch", daemon=True)
+        _WATCHER.append(thread)
+        thread.start()
+        atexit.register(stop_all)
 
 
-def _kill(proc: psutil.Process) -> bool:
-    """SIGKILL `proc` if it is still running and not a zombie; True if it was signalled."""
-    import psutil
-
-    try:
-        if not proc.is_running() or _is_zombie(proc):
-            return False
-        proc.kill()
-        return True
-    except psutil.Error:
-        return False
+def _watch_loop() -> None:
+    while True:
+        for handle in list(_LIVE):
+            with contextlib.suppress(Exception):
+                if handle.returncode is None:
+                    handle.refresh_descendants()
+        time.sleep(WATCH_INTERVAL)
 
 
-def _wait_gone(procs: list[psutil.Process], *, timeout: float) -> None:
-    """Wait until each of `procs` is gone or a zombie (zombies count as gone, PROC-06)."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    pending = list(procs)
-    while pending and time.monotonic() < deadline:
-        still = []
-        for proc in pending:
-            try:
-                if proc.is_running() and not _is_zombie(proc):
-                    still.append(proc)
-            except psutil.Error:
-                continue
-        pending = still
-        if pending:
-            time.sleep(0.01)
+def stop_all() -> None:
+    """Stop every process this interpreter started and has not stopped (run at exit)."""
+    for handle in list(_LIVE):
+        with contextlib.suppress(Exception):
+            handle.stop()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.errors import DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
-from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
+from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, parse_spec
@@ -127,6 +127,7 @@ def resolve_project(
     overrides: Sequence[tuple[str, str]] = (),
     *,
     python: PythonRecord | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> Resolution:
     """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
     the fingerprint covers `python` (default: what the last sync installed)."""
@@ -134,7 +135,12 @@ def resolve_project(
     if python is None:
         python = _last_python(spec.root)
     return resolve(
-        spec, dotenv=dotenv_sources(spec), outer=outer, overrides=overrides, python=python_identity(python)
+        spec,
+        dotenv=dotenv_sources(spec),
+        outer=outer,
+        overrides=overrides,
+        python=python_identity(python),
+        instance=instance,
     )
 
 

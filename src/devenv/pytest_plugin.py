@@ -1,8 +1,11 @@
 """pytest plugin (entry point `pytest11`): the canonical env and declared processes as fixtures.
 
-A thin layer over `devenv.processes` (DESIGN §9): `devenv_process("worker")` starts the
-worker exactly as `devenv up worker` and `nox -s worker` do. Heavy modules (the launcher,
-psutil, pika) are imported by the fixtures, never when pytest loads the plugin.
+A thin layer over the public API (`devenv.load`, `devenv.start`): `devenv_process("worker")`
+starts the worker exactly as `devenv up worker` and `nox -s worker` do. Each session, and
+each pytest-xdist worker, gets its own ${DEVENV_INSTANCE}, so one declaration such as
+`OPS_CORE_QUEUE=ops_core_${DEVENV_INSTANCE}` gives parallel runs their own queue and files.
+Heavy modules (the launcher, psutil, pika) are imported by the fixtures, never when pytest
+loads the plugin.
 """
 
 from __future__ import annotations
@@ -24,25 +27,29 @@ REPORT_LINES = 200
 _PROCESSES = pytest.StashKey["_Processes"]()
 _OFFSETS = pytest.StashKey[dict[str, int]]()
 
+Key = tuple[str, tuple[tuple[str, str], ...]]
+
 
 class _Processes:
     """The processes this session started, by name and overrides, for reuse and reports."""
 
     def __init__(self) -> None:
-        self.handles: dict[tuple[str, tuple[tuple[str, str], ...]], ProcessHandle] = {}
+        self.handles: dict[Key, ProcessHandle] = {}
         self.count = 0
 
     def live(self) -> Iterator[ProcessHandle]:
-        yield from self.handles.values()
+        """Handles not stopped on purpose (a dead one still has a log worth attaching)."""
+        yield from (handle for handle in self.handles.values() if not handle.stopped)
 
-    def forget(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+    def forget(self, key: Key) -> None:
         """Stop (reap, kill what it left) and drop a process: the next request starts a new one."""
         self.handles.pop(key).stop()
 
-    def dead(self) -> Iterator[tuple[tuple[str, tuple[tuple[str, str], ...]], ProcessHandle, int]]:
+    def dead(self) -> Iterator[tuple[Key, ProcessHandle, int]]:
+        """Handles whose process died by itself (a deliberate stop() is not a death)."""
         for key, handle in list(self.handles.items()):
             code = handle.returncode
-            if code is not None:
+            if code is not None and not handle.stopped:
                 yield key, handle, code
 
     def stop_all(self) -> None:
@@ -50,10 +57,44 @@ class _Processes:
             handle.stop()
 
 
-def _root(config: pytest.Config) -> str | None:
-    from devenv.root import find_root
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--devenv-root, and xprocess-like --devenv-show / --devenv-kill for leftovers."""
+    group = parser.getgroup("devenv", "devenv (declared environment and processes)")
+    group.addoption(
+        "--devenv-root",
+        metavar="DIR",
+        default=None,
+        help="project folder holding envspec.toml (default: DEVENV_ROOT of the running "
+        "environment, then pytest's rootdir and the folders above it, then the working directory)",
+    )
+    group.addoption(
+        "--devenv-show",
+        action="store_true",
+        default=False,
+        help="list the processes running in the project's environment (devenv ps) and exit",
+    )
+    group.addoption(
+        "--devenv-kill",
+        action="store_true",
+        default=False,
+        help="stop the processes that earlier, killed test sessions left running and exit",
+    )
 
-    return find_root(str(config.rootpath))
+
+def project_root(config: pytest.Config) -> str | None:
+    """The project: --devenv-root, DEVENV_ROOT, pytest's rootdir (or above), the cwd (or above)."""
+    from devenv.root import SPEC_FILENAME, find_root
+
+    option = config.getoption("devenv_root", None)
+    if option:
+        root = os.path.abspath(str(option))
+        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
+            raise pytest.UsageError(f"--devenv-root {option}: no {SPEC_FILENAME} in {root}")
+        return root
+    declared = os.environ.get("DEVENV_ROOT")
+    if declared and os.path.isfile(os.path.join(declared, SPEC_FILENAME)):
+        return declared
+    return find_root(str(config.rootpath)) or find_root(os.getcwd())
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,15 +102,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_PROCESSES] = _Processes()
 
 
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """--devenv-show and --devenv-kill do their job and end the session."""
+    show, kill = config.getoption("devenv_show", False), config.getoption("devenv_kill", False)
+    if not (show or kill):
+        return None
+    root = project_root(config)
+    if root is None:
+        raise pytest.UsageError("--devenv-show/--devenv-kill: no envspec.toml found")
+    from devenv.ps import format_ps, ps, stop
+
+    if kill:
+        # Like xprocess's --xkill: what earlier sessions left; a running session's are its own.
+        stopped = stop(root, os.environ, [], leftovers_only=True, launcher="fixture")
+        for item in stopped:
+            print(f"devenv: stopped {item.name} (pid {item.pid}) in {item.seconds:.2f} s")
+        if not stopped:
+            print("devenv: no process left by an earlier test session is running")
+        return 0
+    print(format_ps(ps(root, os.environ)), end="")
+    return 0
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say whether pytest itself runs in the canonical environment, and if not, what differs."""
-    root = _root(config)
+    root = project_root(config)
     if root is None:
         return []
+    import devenv
     from devenv.errors import DevenvError
 
     try:
-        env = _fresh_env(root)
+        env = devenv.load(root)
     except DevenvError as error:
         return [f"devenv: cannot load the environment of {root}: {error}"]
     from devenv.doctor import shell_drift
@@ -85,19 +149,28 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
-def _fresh_env(root: str) -> CanonicalEnv:
-    from devenv.cli import fresh_env
+@pytest.fixture(scope="session")
+def devenv_instance() -> str:
+    """This session's ${DEVENV_INSTANCE}: the xdist worker (gw0, ...) or `pytest`, plus random
+    hex, so two sessions, or two xdist workers, never share a queue or a database file."""
+    import devenv
 
-    return fresh_env(root, frozen=False)
+    return devenv.new_instance(os.environ.get("PYTEST_XDIST_WORKER") or "pytest")
 
 
 @pytest.fixture(scope="session")
-def devenv_env(pytestconfig: pytest.Config) -> CanonicalEnv:
-    """The canonical environment of the project pytest runs in, loaded fresh from `.devenv/`."""
-    root = _root(pytestconfig)
+def devenv_env(pytestconfig: pytest.Config, devenv_instance: str) -> CanonicalEnv:
+    """The canonical environment of the project, for this session's instance: a mapping of
+    every variable a launched process gets (PATH aside; `devenv.apply(env)` gives the rest)."""
+    import devenv
+
+    root = project_root(pytestconfig)
     if root is None:
-        raise pytest.UsageError(f"devenv_env: no envspec.toml in {pytestconfig.rootpath} or above")
-    return _fresh_env(root)
+        raise pytest.UsageError(
+            f"devenv_env: no envspec.toml in {pytestconfig.rootpath} or above, the working directory "
+            "or above, or DEVENV_ROOT; pass --devenv-root DIR"
+        )
+    return devenv.load(root, instance=devenv_instance)
 
 
 @pytest.fixture(scope="session")
@@ -112,26 +185,31 @@ def devenv_spec(devenv_env: CanonicalEnv) -> Spec:
 def devenv_process(
     pytestconfig: pytest.Config,
     devenv_env: CanonicalEnv,
-    devenv_spec: Spec,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Generator[Callable[..., ProcessHandle], None, None]:
-    """Factory: `devenv_process(name, fresh=False, **overrides)` starts a declared process,
-    waits until it is ready and returns its handle (pid, log_path, env, alive(), stop()).
+    """Factory: `devenv_process(name, fresh=False, args=(), **overrides)` starts a declared
+    process, waits until it is ready and returns its handle (pid, log_path, env, alive(),
+    stop(), restart(); a context manager).
 
     The same name and overrides give the same running process for the whole session unless
-    `fresh=True`. Overrides are environment variables, written to the log header.
+    `fresh=True`; a handle stopped on purpose is started afresh by the next request.
+    Overrides are environment variables (`${DEVENV_INSTANCE}` and other references are
+    expanded), written to the log header.
     """
+    import devenv
     from devenv.errors import ProcessError
-    from devenv.processes import exit_meaning, start
+    from devenv.exits import exit_meaning
 
     registry = pytestconfig.stash[_PROCESSES]
     log_dir = tmp_path_factory.getbasetemp() / "devenv"
-    log_dir.mkdir(exist_ok=True)
+    log_dir.mkdir(mode=0o700, exist_ok=True)
 
-    def factory(name: str, *, fresh: bool = False, **overrides: str) -> ProcessHandle:
-        key = (name, tuple(sorted(overrides.items())))
+    def factory(
+        name: str, *, fresh: bool = False, args: tuple[str, ...] = (), **overrides: str
+    ) -> ProcessHandle:
+        key = (name, tuple(sorted(overrides.items())) + tuple(("--", a) for a in args))
         handle = registry.handles.get(key)
-        if handle is not None and not fresh:
+        if handle is not None and not fresh and not handle.stopped:
             code = handle.returncode
             if code is None:
                 return handle
@@ -141,7 +219,9 @@ def devenv_process(
             registry.forget(key)
         registry.count += 1
         log_path = log_dir / f"{name}-{registry.count}.log"
-        handle = start(devenv_spec, name, devenv_env, log_path=str(log_path), overrides=overrides)
+        handle = devenv.start(
+            name, env=devenv_env, overrides=overrides, args=args, log_path=str(log_path), launcher="fixture"
+        )
         registry.handles[key] = handle
         return handle
 
@@ -154,7 +234,7 @@ def devenv_process(
 def _died_message(handle: ProcessHandle, code: int, meaning: str) -> str:
     return (
         f"{handle.name} (pid {handle.pid}) died during the test session with exit code {code} "
-        f"({meaning}); log {handle.log_path}, last lines:\n{handle.tail()}"
+        f"({meaning}); log {handle.log_path}, last lines:\n{handle.masked_tail()}"
     )
 
 
@@ -165,12 +245,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if "devenv_process" not in getattr(item, "fixturenames", ()):
         return
     from devenv.errors import ProcessError
-    from devenv.processes import exit_meaning
+    from devenv.exits import exit_meaning
 
     __tracebackhide__ = True
     for key, handle, code in registry.dead():
         # Erroring here, naming the exit code, beats the test timing out on a task nobody
-        # consumes (research PROC-03). Reported once: later requests start it afresh.
+        # consumes. Reported once: later requests start it afresh.
         message = _died_message(handle, code, exit_meaning(code, handle.command))
         registry.forget(key)
         raise ProcessError(message)

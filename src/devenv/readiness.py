@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import psutil
+
+#: The launched process tree, asked at each poll (the main process and its descendants).
+Owners = Callable[[], "list[psutil.Process]"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,20 +46,34 @@ class Probe(Protocol):
 
 
 class AmqpQueueProbe:
-    """Ready when a passive declare of `queue` reports at least `consumers` consumers.
+    """Ready when `consumers` consumers appeared on `queue` since the launch, and the launched
+    tree holds at least that many connections to the broker.
 
-    A log line is no proof for Dramatiq: it prints "ready for action" with the broker down
-    (worker_fixture §0). One connection per wait and a new channel per poll, because a 404 on
-    the passive declare closes the channel (worker_fixture §2).
+    A log line is no proof for Dramatiq: it prints "ready for action" with the broker down.
+    A count alone is no proof either: a consumer another run starts at the same moment would
+    count as ours. So consumers already there at launch (the baseline) are not counted, and
+    the new ones are counted only as far as the launched tree is connected to the broker.
+    One connection per wait and a new channel per poll, because a 404 on the passive
+    declare closes the channel.
     """
 
-    def __init__(self, url: str, queue: str, consumers: int, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, queue: str, consumers: int, *, owners: Owners | None = None, timeout: float = 2.0
+    ) -> None:
         self.url = url
         self.queue = queue
         self.consumers = consumers
         self.timeout = timeout
         self.description = f"amqp_queue {queue!r} (consumers >= {consumers})"
+        #: Consumers on the queue before the launch: stale, reported, never counted.
+        self.baseline = 0
+        self._owners = owners
         self._connection: object | None = None
+
+    def take_baseline(self) -> int:
+        """Count the consumers already on the queue (before the launch); they are not ours."""
+        self.baseline = self.consumer_count() or 0
+        return self.baseline
 
     def consumer_count(self) -> int | None:
         """The broker's consumer count on the queue; None if it does not exist or is unreachable."""
@@ -59,11 +81,41 @@ class AmqpQueueProbe:
         return count
 
     def poll(self) -> Observation:
-        """Look once at the queue's consumer count."""
+        """Look once at the queue's consumer count and the launched tree's broker connections."""
         count, seen = self._count()
         if count is None:
             return Observation(ready=False, seen=seen)
-        return Observation(ready=count >= self.consumers, seen=seen)
+        # A stale consumer that went away (a stopped worker the broker had not yet dropped)
+        # no longer needs to be discounted.
+        self.baseline = min(self.baseline, count)
+        new = count - self.baseline
+        stale = f", {self.baseline} already there before the launch" if self.baseline else ""
+        if new < self.consumers or self._owners is None:
+            return Observation(ready=new >= self.consumers, seen=seen + stale)
+        connected = self._tree_connections()
+        return Observation(
+            ready=min(new, connected) >= self.consumers,
+            seen=f"{seen}{stale}; the launched processes hold {connected} broker connection(s)",
+        )
+
+    def _tree_connections(self) -> int:
+        """Established TCP connections from the launched tree to the broker's port."""
+        import psutil
+        from pika import URLParameters
+
+        try:
+            port = URLParameters(self.url).port
+        except ValueError:
+            return 0
+        count = 0
+        for proc in self._owners() if self._owners else []:
+            with contextlib.suppress(psutil.Error):
+                count += sum(
+                    1
+                    for c in proc.net_connections(kind="tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == port
+                )
+        return count
 
     def close(self) -> None:
         """Close the probe's broker connection."""
@@ -106,7 +158,8 @@ class AmqpQueueProbe:
                 self.close()  # reconnect on the next poll
                 return None, f"lost the broker connection ({type(exc).__name__})"
         count = int(frame.method.consumer_count)
-        return count, f"consumer_count on {self.queue!r} = {count} (want {self.consumers})"
+        want = self.consumers + self.baseline
+        return count, f"consumer_count on {self.queue!r} = {count} (want {want})"
 
 
 class LogProbe:
@@ -152,24 +205,67 @@ class LogProbe:
 
 
 class TcpProbe:
-    """Ready when `host:port` accepts a TCP connection."""
+    """Ready when a process of the launched tree listens on `host:port`.
 
-    def __init__(self, address: str, *, timeout: float = 0.5) -> None:
+    A connection alone is no proof: a program that already holds the port accepts it, while
+    the launched server dies with "Address already in use".
+    """
+
+    def __init__(self, address: str, *, owners: Owners | None = None, timeout: float = 0.5) -> None:
         from devenv.services import tcp_address
 
         self.address = address
-        self.description = f"tcp {address}"
+        self.description = f"tcp {address} (listened on by the launched process)"
         self.timeout = timeout
         self._target = tcp_address(address)
+        self._owners = owners
 
-    def poll(self) -> Observation:
-        """Try one connection."""
+    def holder(self) -> str | None:
+        """Who already accepts connections on the address (before the launch), or None."""
         try:
             with socket.create_connection(self._target, timeout=self.timeout):
-                return Observation(ready=True, seen=f"{self.address} accepted a connection")
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            return Observation(ready=False, seen=f"{self.address}: {reason}")
+                pass
+        except OSError:
+            return None
+        return describe_listener(self._target[1])
+
+    def poll(self) -> Observation:
+        """Look once for a listening socket of the launched tree on the port."""
+        import psutil
+
+        port = self._target[1]
+        for proc in self._owners() if self._owners else []:
+            with contextlib.suppress(psutil.Error):
+                for conn in proc.net_connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                        return Observation(ready=True, seen=f"pid {proc.pid} listens on {self.address}")
+        if self._owners is None:
+            try:
+                with socket.create_connection(self._target, timeout=self.timeout):
+                    return Observation(ready=True, seen=f"{self.address} accepted a connection")
+            except OSError as exc:
+                return Observation(ready=False, seen=f"{self.address}: {exc.strerror or type(exc).__name__}")
+        return Observation(ready=False, seen=f"no launched process listens on port {port} yet")
 
     def close(self) -> None:
         """Nothing is held open between polls."""
+
+
+def describe_listener(port: int) -> str:
+    """'pid N (command)' of the process listening on `port`, as far as we may see it."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        connections = []
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                break
+            try:
+                command = " ".join(psutil.Process(conn.pid).cmdline())[:200]
+            except psutil.Error:
+                command = "?"
+            return f"pid {conn.pid} ({command})"
+    return f"another program (a process of another user, not visible to user {os.getuid()})"

@@ -27,6 +27,11 @@ MANAGED_SOURCE = "managed"
 
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 
+#: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
+DEFAULT_INSTANCE = "main"
+#: An instance name ends up in queue names, file names and URLs: keep it plain.
+INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Variable:
@@ -213,8 +218,9 @@ def check_separable(spec: Spec) -> None:
 class _Layers:
     """Accumulates variables layer by layer, remembering what each one overrode."""
 
-    def __init__(self, spec: Spec, outer: Mapping[str, str]) -> None:
+    def __init__(self, spec: Spec, outer: Mapping[str, str], instance: str) -> None:
         self.spec = spec
+        self.instance = instance
         self.inherited = {key: outer[key] for key in spec.env.inherit if key in outer}
         self.variables: dict[str, Variable] = {}
 
@@ -227,6 +233,8 @@ class _Layers:
             return self.variables[name].value
         if name == "DEVENV_ROOT":
             return self.spec.root
+        if name == "DEVENV_INSTANCE":
+            return self.instance
         return None
 
     def set(self, key: str, value: str, source: str, where: str | Place) -> None:
@@ -251,12 +259,21 @@ def resolve(
     outer: Mapping[str, str],
     overrides: Sequence[tuple[str, str]] = (),
     python: str = "",
+    instance: str = DEFAULT_INSTANCE,
 ) -> Resolution:
     """Resolve every layer, later ones winning: [vars] < dotenv files < [env].inherit < --set.
 
     `python` identifies the interpreter and installed package set; the fingerprint covers it,
-    so two processes with the same fingerprint also run the same code."""
+    so two processes with the same fingerprint also run the same code. `instance` is the
+    value of the built-in ${DEVENV_INSTANCE}: one declaration gives each parallel run its own
+    queue or database file (`ops_core_${DEVENV_INSTANCE}`).
+    """
     check_separable(spec)
+    if not INSTANCE_PATTERN.match(instance):
+        raise ResolveError(
+            f"instance name {instance[:20]!r} is not usable in queue and file names; "
+            "use letters, digits, '_' and '-' (at most 64, starting with a letter or digit)"
+        )
     for name, key in [("inherit", k) for k in spec.env.inherit] + [("unset", k) for k in spec.env.unset]:
         if key in MANAGED_KEYS:
             raise SpecError(
@@ -270,7 +287,7 @@ def resolve(
     def secret(key: str, value: str) -> bool:
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)
 
-    layers = _Layers(spec, outer)
+    layers = _Layers(spec, outer, instance)
     for key, raw in spec.vars:
         where = Place(spec.path, item=f"[vars].{key}")
         value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
@@ -301,16 +318,16 @@ def resolve(
             keys=tuple(missing),
             cause=REQUIRED_MISSING,
         )
-    return _with_managed(spec, layers.variables, python)
+    return _with_managed(spec, layers.variables, python, instance)
 
 
 _EMPTY = Variable(key="", value="", source="")
 
 
-def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str = "") -> Resolution:
+def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str, instance: str) -> Resolution:
     venv = venv_path(spec)
     pythonpath = pythonpath_entries(spec)
-    managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv}
+    managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv, "DEVENV_INSTANCE": instance}
     unset = list(spec.env.unset)
     if pythonpath:
         managed["PYTHONPATH"] = os.pathsep.join(pythonpath)

@@ -80,12 +80,15 @@ def ensure_service(
     *,
     base: Mapping[str, str] | None = None,
     log_dir: str | None = None,
-) -> None:
-    """Make `service` reachable: check it, and if it is down run its `start` command once."""
+) -> str | None:
+    """Make `service` reachable: check it, and if it is down run its `start` command once.
+
+    Returns None if it was already reachable, else the log of the start command it ran.
+    """
     url = service_url(service, env.variables)
     status = _wait_reachable(service, url, deadline=time.monotonic())
     if status.reachable:
-        return
+        return None
     if not service.start or status.cause not in RETRYABLE:
         raise ServiceError(_unreachable_message(service, url, status))
     log_path = _start_service(service, env, base=base, log_dir=log_dir)
@@ -95,7 +98,7 @@ def ensure_service(
     while True:
         status = probe_service(service, url, timeout=_attempt_timeout(deadline))
         if status.reachable:
-            return
+            return log_path
         code = popen.poll()
         # A start command may daemonise (rabbitmq-server -detached exits 0) or stay in the
         # foreground; only a non-zero exit is a failure by itself.
@@ -131,14 +134,19 @@ def _attempt_timeout(deadline: float) -> float:
 
 @contextlib.contextmanager
 def quiet_pika() -> Iterator[None]:
-    """Silence pika's logger: a failed probe is reported once, by us, not as a log stack."""
+    """Silence pika's loggers: a failed probe is reported once, by us, not as a log stack.
+
+    Raising the level of "pika" silences its children (pika.channel logs the 404 of a passive
+    declare as a WARNING) because they inherit it; `disabled` would not reach them, and their
+    records would land in pytest's captured log of every failing test.
+    """
     logger = logging.getLogger("pika")
-    previous = logger.disabled
-    logger.disabled = True
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.disabled = previous
+        logger.setLevel(previous)
 
 
 def amqp_parameters(url: str, timeout: float) -> object:
@@ -296,21 +304,34 @@ def _start_service(
     base: Mapping[str, str] | None,
     log_dir: str | None,
 ) -> str:
-    import shutil
+    import json
+
+    from devenv.commands import find_command
+    from devenv.errors import CommandNotFoundError
 
     child_env = apply_env(env, os.environ if base is None else base)
+    # `devenv ps` finds the service by these, as long as it keeps its environment.
+    child_env["DEVENV_LAUNCHER"] = "service"
+    child_env["DEVENV_SERVICE"] = service.name
     command = list(service.start)
-    found = shutil.which(command[0], path=child_env.get("PATH", os.defpath))
-    if found is None:
-        raise ServiceError(
-            f"service {service.name!r}: start command {command[0]!r} "
-            f"([services.{service.name}].start) was not found on the canonical PATH"
+    try:
+        command[0] = find_command(
+            command[0],
+            path=child_env.get("PATH", os.defpath),
+            root=env.root,
+            venv=child_env.get("VIRTUAL_ENV"),
         )
-    command[0] = os.path.abspath(found)
+    except CommandNotFoundError as error:
+        raise ServiceError(
+            f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
+        ) from None
     folder = log_dir or os.path.join(env.root, ".devenv", "logs")
     os.makedirs(folder, mode=0o700, exist_ok=True)
     log_path = os.path.join(folder, f"service-{service.name}.log")
-    with open(log_path, "ab") as log:
+    from devenv.logs import open_log
+
+    # 0600 like every log devenv writes: a start command may print credentials.
+    with os.fdopen(open_log(log_path), "ab") as log:
         log.write(
             f"==== devenv: starting service {service.name} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
             f"command: {' '.join(command)}\n".encode()
@@ -327,4 +348,17 @@ def _start_service(
             start_new_session=True,
         )
     _STARTED.append(popen)
+    # The record says who started the service and where its output went (`devenv ps`).
+    records = os.path.join(env.root, ".devenv", "services")
+    os.makedirs(records, mode=0o700, exist_ok=True)
+    record = {
+        "name": service.name,
+        "pid": popen.pid,
+        "command": command,
+        "log_path": log_path,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    fd = os.open(os.path.join(records, f"{service.name}.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, sort_keys=True)
     return log_path

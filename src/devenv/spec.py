@@ -84,6 +84,7 @@ class TcpReady:
 
 
 ReadyProbe: TypeAlias = AmqpQueueReady | LogReady | TcpReady
+RestartPolicy: TypeAlias = Literal["no", "on-failure"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,10 +93,13 @@ class ProcessSpec:
 
     name: str
     command: tuple[str, ...]
+    #: Services to make reachable and processes to start first (in this order).
     needs: tuple[str, ...] = ()
     ready: ReadyProbe | None = None
     start_timeout: float = 30.0
     stop_timeout: float = 10.0
+    #: What `devenv up` does when the process dies after it was ready.
+    restart: RestartPolicy = "no"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,6 +124,28 @@ class Spec:
                 return process
         known = ", ".join(p.name for p in self.processes) or "none"
         raise SpecError(f"{self.path}: no process named {name!r} in [processes] (declared: {known})")
+
+    def service_names(self) -> tuple[str, ...]:
+        """Names of the declared services."""
+        return tuple(service.name for service in self.services)
+
+    def process_order(self, names: tuple[str, ...] | list[str]) -> list[ProcessSpec]:
+        """`names` and every process they need, each after what it needs (no cycles: the
+        spec refuses them)."""
+        ordered: list[ProcessSpec] = []
+
+        def visit(name: str) -> None:
+            process = self.process(name)
+            if process in ordered:
+                return
+            for need in process.needs:
+                if need not in self.service_names():
+                    visit(need)
+            ordered.append(process)
+
+        for name in names:
+            visit(name)
+        return ordered
 
     def service(self, name: str) -> ServiceSpec:
         """The declared service `name`."""
@@ -365,16 +391,24 @@ class _SpecReader:
             raise self.fail("processes", None, "must be a table of [processes.NAME] tables")
         service_names = set(self.document.get("services", {}) or {})
         processes = []
+        graph: dict[str, tuple[str, ...]] = {}
+        keys = ("command", "needs", "ready", "start_timeout", "stop_timeout", "restart")
         for name, item in value.items():
             where = f"processes.{name}"
-            table = self.table(where, item, ("command", "needs", "ready", "start_timeout", "stop_timeout"))
+            table = self.table(where, item, keys)
             command = self.strings(where, "command", table.get("command", []))
             if not command:
                 raise self.fail(where, "command", "is required and must not be empty")
             needs = self.strings(where, "needs", table.get("needs", []))
             for need in needs:
-                if need not in service_names:
-                    raise self.fail(where, "needs", f"names {need!r}, which is not declared in [services]")
+                if need not in service_names and need not in value:
+                    raise self.fail(
+                        where, "needs", f"names {need!r}, which is not declared in [services] or [processes]"
+                    )
+            graph[name] = tuple(n for n in needs if n not in service_names)
+            restart = table.get("restart", "no")
+            if restart not in ("no", "on-failure"):
+                raise self.fail(where, "restart", f'must be "no" or "on-failure", not {restart!r}')
             processes.append(
                 ProcessSpec(
                     name=name,
@@ -383,8 +417,13 @@ class _SpecReader:
                     ready=self.read_ready(where, table.get("ready")),
                     start_timeout=self.seconds(where, "start_timeout", table.get("start_timeout", 30)),
                     stop_timeout=self.seconds(where, "stop_timeout", table.get("stop_timeout", 10)),
+                    restart=restart,
                 )
             )
+        for name in graph:
+            cycle = _cycle_from(name, graph, ())
+            if cycle:
+                raise self.fail(f"processes.{name}", "needs", f"forms a cycle: {' -> '.join(cycle)}")
         return tuple(processes)
 
     def read_ready(self, where: str, value: Any) -> ReadyProbe | None:
@@ -415,9 +454,20 @@ class _SpecReader:
                 raise self.fail(where, "ready", f"log pattern is not a valid regex: {exc}") from None
             return LogReady(pattern=probe_value)
         host, _, port = probe_value.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isdigit() or port.startswith("${")):
             raise self.fail(where, "ready", f'tcp = {probe_value!r} must be "host:port"')
         return TcpReady(address=probe_value)
+
+
+def _cycle_from(name: str, graph: dict[str, tuple[str, ...]], path: tuple[str, ...]) -> tuple[str, ...]:
+    """The first cycle of process `needs` reachable from `name`, or () if there is none."""
+    if name in path:
+        return (*path[path.index(name) :], name)
+    for need in graph.get(name, ()):
+        cycle = _cycle_from(need, graph, (*path, name))
+        if cycle:
+            return cycle
+    return ()
 
 
 def _toml_type(value: Any) -> str:

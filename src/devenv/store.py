@@ -2,7 +2,8 @@
 
 Every file is written to a temporary file in the same folder and moved into place with
 `os.replace`, so a reader never sees half a file: with plain writes, a `print-env` racing a
-`sync` can read a file the writer has truncated and not yet filled. Files are 0600 in a 0700 folder that ignores itself in git.
+`sync` can read a file the writer has truncated and not yet filled. Files are 0600 in a 0700
+folder that ignores itself in git.
 """
 
 from __future__ import annotations

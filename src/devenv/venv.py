@@ -615,14 +615,23 @@ def _apply_lock(
         installed = installed_distributions(python)
         remove, install_lock, missing_local = _plan(lock, lines, installed)
         install_local = local
+    if remove and not made_by_devenv(venv):
+        # Removing is the one in-place change that destroys something: only in a venv devenv made.
+        raise SyncError(
+            f"{venv} was not created by devenv and holds {len(remove)} package(s) the lock does not "
+            f"list ({', '.join(remove)}); devenv removes packages only from venvs it made: uninstall "
+            "them yourself, or point [python].venv at a new folder and let `devenv sync` create it"
+        )
     mark_incomplete(spec.root)
     if remove:
-        progress(f"removing {len(remove)} package(s) the lock does not list: {', '.join(remove)}")
+        progress(
+            f"removing {len(remove)} {_packages(len(remove))} the lock does not list: {', '.join(remove)}"
+        )
         _pip_or_fail(python, ["uninstall", "--yes", "--quiet", *remove], spec, "pip uninstall")
     if install_lock and lock is not None:
         progress(
             f"installing {os.path.relpath(lock.path, spec.root)} "
-            f"({len(lock.packages)} locked packages, hash-checked)"
+            f"({len(lock.packages)} locked {_packages(len(lock.packages))}, hash-checked)"
         )
         _pip_or_fail(
             python,
@@ -645,6 +654,10 @@ def _apply_lock(
             + "\nrun `devenv lock` to resolve [python].packages again, then `devenv sync`"
         )
     return True
+
+
+def _packages(count: int) -> str:
+    return "package" if count == 1 else "packages"
 
 
 def _pip_or_fail(python: str, args: list[str], spec: Spec, what: str) -> None:

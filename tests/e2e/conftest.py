@@ -1,7 +1,10 @@
 """The reference worker on the real RabbitMQ, started by devenv's own pytest fixture.
 
-Each session gets its own queue (OPS_CORE_QUEUE) and SQLite file, so a developer's running
-worker is never disturbed and nothing is left on the broker afterwards.
+Each session, and each pytest-xdist worker, gets its own ${DEVENV_INSTANCE} from the plugin,
+so the declaration in .env.defaults (`OPS_CORE_QUEUE=ops_core_${DEVENV_INSTANCE}`, the
+database file likewise) gives it its own queue and SQLite file: a developer's running worker
+is never disturbed, parallel workers never take each other's tasks, and nothing is left on
+the broker afterwards.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,15 +20,15 @@ import pytest
 from devenv.environment import CanonicalEnv
 from devenv.processes import ProcessHandle
 
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
 
 @pytest.fixture(scope="session")
-def e2e_queue(devenv_env: CanonicalEnv) -> Iterator[str]:
-    """A queue of this session's own; deleted (with its .DQ and .XQ) after the workers stop."""
-    name = f"ops_core_e2e_{uuid.uuid4().hex[:10]}"
+def e2e_queue(devenv_env: CanonicalEnv, devenv_instance: str) -> Iterator[str]:
+    """This session's own queue, from the declaration; deleted (with its .DQ and .XQ) after
+    the workers stop."""
+    name = devenv_env["OPS_CORE_QUEUE"]
+    assert name.endswith(devenv_instance), "the declared queue should depend on ${DEVENV_INSTANCE}"
     yield name
-    delete_queues(devenv_env.variables.get("RABBITMQ_URL", RABBITMQ_URL), name)
+    delete_queues(devenv_env["RABBITMQ_URL"], name)
 
 
 def delete_queues(url: str, name: str) -> None:
@@ -43,19 +45,30 @@ def delete_queues(url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("e2e-db") / "tasks.db"
+def e2e_database(devenv_env: CanonicalEnv, devenv_instance: str) -> Iterator[Path]:
+    """This session's own SQLite file, from the declaration; removed afterwards."""
+    url = devenv_env["DATABASE_URL"]
+    assert url.startswith("sqlite:///") and devenv_instance in url
+    path = Path(url[len("sqlite:///") :])
+    yield path
+    for leftover in (path, path.with_name(path.name + "-journal")):
+        leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
-def worker_overrides(e2e_queue: str, e2e_database: Path) -> dict[str, str]:
+def worker_overrides() -> dict[str, str]:
     """What the session's workers get on top of the canonical env (and the submitter too)."""
     # LLM_API_KEY empty: the "no key configured" path must not depend on the developer's shell.
-    return {"OPS_CORE_QUEUE": e2e_queue, "DATABASE_URL": f"sqlite:///{e2e_database}", "LLM_API_KEY": ""}
+    return {"LLM_API_KEY": ""}
 
 
 @pytest.fixture(scope="session")
-def worker(worker_overrides: dict[str, str], devenv_process: Callable[..., ProcessHandle]) -> ProcessHandle:
+def worker(
+    e2e_queue: str,
+    e2e_database: Path,
+    worker_overrides: dict[str, str],
+    devenv_process: Callable[..., ProcessHandle],
+) -> ProcessHandle:
     """The reference worker, started exactly as `devenv up worker` starts it."""
     return devenv_process("worker", **worker_overrides)
 

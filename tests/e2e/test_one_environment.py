@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import devenv
 from devenv.environment import CanonicalEnv, join_path
 from devenv.processes import ProcessHandle
 from tests.support.processes import wait_for
@@ -103,8 +104,11 @@ def interrupt_and_check(process: subprocess.Popen[bytes], run_id: str) -> int:
     ],
 )
 def test_foreground_launchers_give_the_canonical_env(
-    launcher: list[str], devenv_env: CanonicalEnv, foreground: list[subprocess.Popen[bytes]], tmp_path: Path
+    launcher: list[str], foreground: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
+    # up and nox use the main instance, as shells and `devenv run` do (the session's own
+    # instance is for the fixture).
+    devenv_env = devenv.load(str(ROOT))
     assert shutil.which(launcher[0]), f"{launcher[0]} should be on the canonical PATH"
     log = (tmp_path / "launcher.log").open("wb")
     process = subprocess.Popen(
@@ -130,7 +134,8 @@ def test_foreground_launchers_give_the_canonical_env(
     assert code != 0  # interrupted, not finished: 130 from devenv up, nox reports the failure
 
 
-def test_a_bash_that_sourced_env_sh(devenv_env: CanonicalEnv) -> None:
+def test_a_bash_that_sourced_env_sh() -> None:
+    devenv_env = devenv.load(str(ROOT))  # the main instance, as every shell gets
     base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/"), "PYTHONHOME": "/must/go"}
     result = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", ". .devenv/env.sh && exec /usr/bin/env -0"],
@@ -142,3 +147,19 @@ def test_a_bash_that_sourced_env_sh(devenv_env: CanonicalEnv) -> None:
     actual = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if item)
     assert_canonical(actual, devenv_env, overrides={}, who="bash")
     assert actual["DEVENV_FINGERPRINT"] == devenv_env.fingerprint
+
+
+def test_nox_worker_passes_its_arguments_to_the_worker() -> None:
+    # `nox -s worker -- ARGS` is `devenv up worker -- ARGS`: Dramatiq itself gets --help,
+    # prints its usage and exits, which up reports (with the log tail) as an early exit.
+    result = subprocess.run(
+        ["nox", "-s", "worker", "--", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert "$ dramatiq some_module" in output, output  # the end of Dramatiq's --help
+    assert "process 'worker' exited with code 0 before it was ready" in output

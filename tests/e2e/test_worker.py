@@ -40,8 +40,12 @@ def test_200_tasks_on_two_worker_processes_each_run_exactly_once(
     e2e_database: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     # A queue of its own: the session's single-process worker must not take a share.
-    queue = worker_overrides["OPS_CORE_QUEUE"] + "_pool"
-    pool = devenv_process("worker", **{**worker_overrides, "WORKER_PROCESSES": "2", "OPS_CORE_QUEUE": queue})
+    # Overrides expand ${DEVENV_INSTANCE} like the declaration does.
+    pool = devenv_process(
+        "worker", **worker_overrides, WORKER_PROCESSES="2", OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}_pool"
+    )
+    queue = pool.env["OPS_CORE_QUEUE"]
+    assert queue == f"ops_core_{pool.env['DEVENV_INSTANCE']}_pool"
     try:
         import psutil
 

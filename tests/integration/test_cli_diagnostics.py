@@ -434,18 +434,20 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
 ) -> None:
     sleeper_project(project)
     up = start_up(project, "sleeper", spawn, tmp_path)
-    wait_for(lambda: up.stdout() == "ready\n", timeout=15, what="devenv up to stream the log")
+    wait_for(lambda: up.stdout() == "sleeper | ready\n", timeout=15, what="devenv up to stream the log")
     pid = up.child_pid
 
     listed = json.loads(project.devenv("ps", "--json").stdout)
     assert [(p["pid"], p["status"], p["root"]) for p in listed] == [(pid, "current", str(project.root))]
     run_id = listed[0]["run_id"]
-    log = (project.root / ".devenv" / "logs" / "sleeper.log").read_text()
+    log = (project.root / ".devenv" / "logs" / f"sleeper-{run_id}.log").read_text()
+    assert (project.root / ".devenv" / "logs" / "sleeper.log").read_text() == log
     assert f"==== run id: {run_id}  fingerprint: {listed[0]['fingerprint']}" in log
     table = project.devenv("ps")
     assert table.returncode == 0
     row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
-    assert run_id in row and row.split()[-2:] == ["current", "python"], table.stdout
+    # The declared name and who started it, not `python`.
+    assert run_id in row and row.split()[3:7] == ["sleeper", "up", "main", "current"], table.stdout
 
     with open(project.root / ".env", "a", encoding="utf-8") as handle:
         handle.write("GREETING=changed\n")
@@ -463,7 +465,7 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
     assert "Traceback" not in up.stderr()
     assert not _with_run_id(run_id), "a process of the interrupted run survived"
     after = project.devenv("ps")
-    assert (after.stdout, after.stderr) == ("", "devenv: no processes started by devenv are running\n")
+    assert (after.stdout, after.stderr) == ("", "devenv: no processes run in this project's environment\n")
 
 
 # -- secrets never shown, except where asked for ---------------------------------------------

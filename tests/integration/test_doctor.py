@@ -131,7 +131,7 @@ def test_packages_installed_and_removed_by_hand(tmp_path: Path) -> None:
     # keeps the venv itself.
     inode = (venv / "bin").stat().st_ino
     result = project.sync()
-    assert "removing 1 package(s) the lock does not list: handmade" in result.stderr
+    assert "removing 1 package the lock does not list: handmade" in result.stderr
     assert not info.exists()
     assert (venv / "bin").stat().st_ino == inode
     assert doctor(project).check("packages").status == "ok"

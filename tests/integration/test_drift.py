@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
-from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff, format_ps, ps, ps_note
+from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff
 from devenv.environment import CanonicalEnv, apply_env
+from devenv.ps import format_ps, ps, ps_notes
 from devenv.snapshot import read_snapshot
 from tests.support.processes import running, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
@@ -171,7 +172,7 @@ def test_ps_marks_a_running_child_stale_after_an_env_edit(project: Project, spaw
     info = {p.pid: p for p in ps(str(project.root), hermetic_env())}[child.pid]
     assert info.status == "stale"
     assert "stale" in format_ps([info])
-    assert ps_note([info]) == "1 process(es) run with a stale environment; restart them to pick up changes"
+    assert ps_notes([info]) == ["1 process(es) run with a stale environment; restart them to pick up changes"]
     assert json.loads(json.dumps(info.to_json()))["status"] == "stale"
 
 
@@ -183,5 +184,5 @@ def test_ps_only_lists_this_root_unless_all(project: Project, spawn: Spawn) -> N
     wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
     assert child.pid not in {p.pid for p in ps(str(project.root), hermetic_env())}
     assert child.pid in {p.pid for p in ps(str(project.root), hermetic_env(), all_projects=True)}
-    assert format_ps([]) == ""  # stdout carries data only: the sentence is ps_note's, for stderr
-    assert ps_note([]) == "no processes started by devenv are running"
+    assert format_ps([]) == ""  # stdout carries data only: the sentence is ps_notes', for stderr
+    assert ps_notes([]) == ["no processes run in this project's environment"]

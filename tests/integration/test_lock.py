@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def test_a_package_installed_by_hand_is_removed_in_place(locked: Project) -> Non
     assert run(locked, "sync", "--check").returncode == 2
     result = run(locked, "sync")
     assert result.returncode == 0, result.stderr
-    assert "removing 1 package(s) the lock does not list: handmade" in result.stderr
+    assert "removing 1 package the lock does not list: handmade" in result.stderr
     assert (venv / "bin").stat().st_ino == inode  # changed in place, not recreated
     assert run(locked, "run", "--", "python", "-c", "import handmade").returncode == 1
     assert json.loads((locked.root / ".devenv" / "env.json").read_text())["fingerprint"] == before
@@ -354,3 +355,22 @@ def test_nox_reuse_only_verifies_and_fails_when_out_of_sync(tmp_path: Path) -> N
         assert result.returncode == 1, output  # nox: a session failed
         assert "devenv sync --check failed" in output and "not in the lock: handmade" in output
         assert info.exists()  # verified, not changed
+
+
+def test_a_venv_devenv_did_not_make_never_loses_packages(tmp_path: Path) -> None:
+    # The user's own venv, pointed at by [python].venv: adding to it is fine, removing is not.
+    project = Project.create(
+        tmp_path / "proj", venv="myvenv", spec='[python]\nvenv = "myvenv"\npackages = []\n'
+    )
+    venv = project.root / "myvenv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    extra = tmp_path / "theirs"
+    (extra / "theirs").mkdir(parents=True)
+    (extra / "theirs" / "__init__.py").write_text("")
+    (extra / "pyproject.toml").write_text(MYPKG.replace("mypkg", "theirs").replace('["six"]', "[]"))
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(extra)], check=True, env=pip_env())
+    result = project.devenv("sync", env=pip_env(), timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "was not created by devenv" in result.stderr and "theirs" in result.stderr
+    assert subprocess.run([python, "-c", "import theirs"]).returncode == 0

@@ -7,6 +7,7 @@ root under its tmp_path) is still alive afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -26,17 +27,13 @@ import pytest
 
 from devenv.cli import fresh_env
 from devenv.environment import CanonicalEnv
-from devenv.errors import ProcessError, ServiceError
-from devenv.processes import (
-    StaleConsumersWarning,
-    cleanup_leftovers,
-    exit_meaning,
-    log_tail,
-    run_foreground,
-    runs_dir,
-    start,
-)
+from devenv.errors import ProcessError, ServiceError, UsageError
+from devenv.exits import exit_meaning
+from devenv.logs import KEEP_LOGS, log_tail
+from devenv.processes import StaleConsumersWarning, start
+from devenv.runs import cleanup_leftovers, runs_dir
 from devenv.spec import Spec, load_spec
+from devenv.up import run_up
 from tests.support.processes import gone, wait_for
 from tests.support.projects import Project
 
@@ -265,7 +262,10 @@ def test_log_readiness_waits_for_the_line_not_for_the_header(launch: Launch) -> 
         assert 0.3 <= handle.ready_after < 1.5
         assert handle.alive()
         assert os.path.isabs(handle.log_path)
-        assert handle.log_path == os.path.join(spec.root, ".devenv", "logs", "x.log")
+        logs = os.path.join(spec.root, ".devenv", "logs")
+        assert handle.log_path == os.path.join(logs, f"x-{handle.run_id}.log")
+        # The stable name points at the latest run's own log.
+        assert os.readlink(os.path.join(logs, "x.log")) == f"x-{handle.run_id}.log"
         assert stat.S_IMODE(os.stat(os.path.dirname(handle.log_path)).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(handle.log_path).st_mode) == 0o600
         header = handle.read_log()
@@ -464,7 +464,8 @@ def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launc
     (escaped,) = read_pids(Path(spec.root, "pids.txt"))
     grandchild = psutil.Process(escaped)
     assert os.getpgid(escaped) != handle.pid
-    assert escaped not in [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
+    # The launched process is a child subreaper: the orphan is re-parented to it, not to init.
+    assert escaped in [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
     assert grandchild.environ()["DEVENV_RUN_ID"] == handle.run_id
     handle.stop()
     assert gone(escaped)
@@ -532,8 +533,8 @@ def test_run_foreground_streams_the_log_and_returns_the_exit_code(
     code = "import time, sys; print('up'); time.sleep(0.2); print('working'); sys.exit(3)"
     spec, env = launch(process_toml(["python", "-c", code]))
     out = io.StringIO()
-    assert run_foreground(spec, "x", env, out=out) == 3
-    assert out.getvalue() == "up\nworking\n"
+    assert run_up(spec, ["x"], env, out=out) == 3
+    assert out.getvalue() == "x | up\nx | working\n"
     assert "devenv: x ready after" in capsys.readouterr().err
 
 
@@ -549,7 +550,7 @@ def test_sigterm_to_devenv_up_stops_the_tree_and_returns_130(launch: Launch) -> 
     thread = threading.Thread(target=interrupt_when_ready, daemon=True)
     thread.start()
     began = time.monotonic()
-    assert run_foreground(spec, "x", env, out=out) == 130
+    assert run_up(spec, ["x"], env, out=out) == 130
     thread.join(timeout=5)
     assert time.monotonic() - began < 5
     assert signal.getsignal(signal.SIGTERM) == disposition
@@ -604,3 +605,334 @@ def test_a_real_dramatiq_worker_is_ready_on_its_consumer_and_stops_gracefully(la
         for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
             channel.queue_delete(queue=name)
         connection.close()
+
+
+# -- readiness that tells the truth ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+LISTENER = """\
+import socket, sys, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+time.sleep(float(sys.argv[2]))
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+print("listening", flush=True)
+while True:
+    server.accept()[0].close()
+"""
+
+
+@pytest.fixture
+def other_program(tmp_path: Path) -> Iterator[Callable[[int], subprocess.Popen[bytes]]]:
+    """Start a listener that is not part of any launched tree (another program)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def listen(port: int) -> subprocess.Popen[bytes]:
+        script = tmp_path / "other.py"
+        script.write_text(LISTENER)
+        process = subprocess.Popen([HOST_PYTHON, str(script), str(port), "0"], stdout=subprocess.PIPE)
+        started.append(process)
+        assert process.stdout is not None and process.stdout.readline() == b"listening\n"
+        return process
+
+    yield listen
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_tcp_probe_names_the_program_that_already_holds_the_port(
+    launch: Launch, other_program: Callable[[int], subprocess.Popen[bytes]]
+) -> None:
+    port = free_port()
+    holder = other_program(port)
+    spec, env = launch(
+        process_toml(
+            ["python", "listener.py", str(port), "0"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'
+        ),
+        files={"listener.py": LISTENER},
+    )
+    began = time.monotonic()
+    with pytest.raises(ProcessError) as caught:
+        start(spec, "x", env)
+    message = str(caught.value)
+    assert time.monotonic() - began < 2, "fail at once, not after start_timeout"
+    assert f"127.0.0.1:{port} is already in use by pid {holder.pid} ({HOST_PYTHON} " in message
+    assert "other.py" in message
+
+
+def test_a_tcp_probe_passes_only_when_the_launched_tree_listens(launch: Launch) -> None:
+    port = free_port()
+    spec, env = launch(
+        process_toml(
+            ["python", "listener.py", str(port), "0.4"], ready=f'ready = {{ tcp = "127.0.0.1:{port}" }}'
+        ),
+        files={"listener.py": LISTENER},
+    )
+    with start(spec, "x", env) as handle:
+        assert handle.ready_after is not None and handle.ready_after >= 0.4
+        assert "listening" in handle.read_log(handle.log_offset)
+    assert gone(handle.pid)
+
+
+def test_a_consumer_another_run_starts_at_the_same_moment_does_not_count(launch: Launch) -> None:
+    """The launched process never consumes; another program's consumer appears right after the
+    launch. Counting consumers alone called that "ready"."""
+    require_broker()
+    import pika
+
+    queue = f"devenv-test-{uuid.uuid4().hex}"
+    spec, env = launch(
+        process_toml(
+            ["python", "-c", "import time; time.sleep(60)"],
+            ready=f'needs = ["rabbitmq"]\nready = {{ amqp_queue = "{queue}" }}',
+            start_timeout=2,
+        )
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    channel = connection.channel()
+    channel.queue_declare(queue=queue)
+    foreign = threading.Event()
+
+    def consume_soon() -> None:
+        other = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+        wait_for(lambda: bool(marked_tree(spec.root)), timeout=10, what="the launch")
+        other.channel().basic_consume(queue=queue, on_message_callback=lambda ch, m, p, b: None)
+        foreign.set()
+        while foreign.is_set():
+            other.process_data_events(time_limit=0.05)
+        other.close()
+
+    thread = threading.Thread(target=consume_soon, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProcessError) as caught:
+            start(spec, "x", env)
+        assert foreign.is_set(), "the foreign consumer should have appeared during the wait"
+        assert "the launched processes hold 0 broker connection(s)" in str(caught.value)
+    finally:
+        foreign.clear()
+        thread.join(timeout=5)
+        channel.queue_delete(queue=queue)
+        connection.close()
+
+
+def marked_tree(root: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("DEVENV_ROOT") == root and "DEVENV_RUN_ID" in proc.environ():
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+# -- stop: a daemon that leaves everything behind -----------------------------------------------
+
+DAEMON = """\
+import os, sys, time
+# The classic double fork: the middle process starts a new session, forks the daemon and
+# exits at once; the daemon execs with an empty environment, so no marker names it.
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execve("/bin/sleep", ["sleep", "300"], {})
+    os._exit(0)
+print("up", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_double_forking_daemon_that_clears_its_environment_is_stopped(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "daemon.py"], stop_timeout=2), files={"daemon.py": DAEMON})
+    handle = start(spec, "x", env)
+
+    def daemon() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] == ["sleep", "300"] and os.getsid(p.pid) != os.getsid(0)
+        ]
+
+    wait_for(lambda: bool(daemon()), timeout=5, what="the daemon")
+    (sleeper,) = daemon()
+    try:
+        assert sleeper.environ() == {}
+        assert os.getsid(sleeper.pid) not in (handle.pid, os.getsid(0))
+        handle.stop()
+        assert gone(sleeper.pid), "the daemon outlived the stop"
+    finally:
+        with contextlib.suppress(psutil.Error):
+            sleeper.kill()
+
+
+# -- the handle --------------------------------------------------------------------------------
+
+
+def test_restart_gives_a_new_process_and_log_and_the_handle_is_a_context_manager(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE]))
+    with start(spec, "x", env) as handle:
+        first_pid, first_log, first_run = handle.pid, handle.log_path, handle.run_id
+        assert handle.restart() is handle
+        assert gone(first_pid)
+        assert (handle.pid, handle.log_path) != (first_pid, first_log) and handle.run_id != first_run
+        assert handle.alive() and handle.read_log(handle.log_offset) == "up\n"
+    assert gone(handle.pid) and handle.stopped
+
+
+def test_the_probe_s_pika_warnings_stay_out_of_captured_logs(
+    launch: Launch, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_broker()
+    spec, env = launch(
+        process_toml(
+            ["python", "-c", "import time; time.sleep(60)"],
+            ready=f'needs = ["rabbitmq"]\nready = {{ amqp_queue = "devenv-test-{uuid.uuid4().hex}" }}',
+            start_timeout=0.5,
+        )
+    )
+    with caplog.at_level("DEBUG"), pytest.raises(ProcessError, match="does not exist yet"):
+        start(spec, "x", env)
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("pika")]
+    assert not chatter, chatter[:3]
+
+
+# -- devenv up [NAME...] -----------------------------------------------------------------------
+
+TWO = """\
+[processes.a]
+command = ["python", "-c", "import sys, time; print('a', sys.argv[1:], flush=True); time.sleep(60)"]
+ready = {{ log = "^a" }}
+stop_timeout = 2
+
+[processes.b]
+command = ["python", "-c", "{b}"]
+needs = ["a"]
+ready = {{ log = "^b" }}
+stop_timeout = 2
+{extra}
+"""
+
+
+def test_up_starts_what_a_process_needs_first_and_prefixes_each_line(
+    launch: Launch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = "import sys, time; print('b', sys.argv[1:], flush=True); time.sleep(0.3); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    out = io.StringIO()
+    assert run_up(spec, ["b"], env, out=out, extra_args=["--watch"]) == 3
+    err = capsys.readouterr().err
+    assert err.index("devenv: a ready after") < err.index("devenv: b ready after")
+    assert out.getvalue().splitlines()[:2] == ["a | a []", "b | b ['--watch']"]
+
+
+def test_a_crash_after_ready_is_reported_at_once_and_the_others_are_stopped(
+    launch: Launch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = "import sys, time; print('b', flush=True); time.sleep(0.3); print('boom', flush=True); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    out = io.StringIO()
+    began = time.monotonic()
+    assert run_up(spec, [], env, out=out) == 3
+    assert time.monotonic() - began < 5
+    err = capsys.readouterr().err
+    assert (
+        "devenv: b (pid " in err
+        and "exited with code 3 after it was ready: exit code 3; stopping the others" in err
+    )
+    assert "--- last lines of its log ---\nb\nboom\n--- end of log ---" in err
+    (record,) = [line for line in out.getvalue().splitlines() if line.startswith("a |")]
+    assert record == "a | a []"
+    assert not marked_tree(spec.root), "a must be stopped after b crashed"
+
+
+def test_restart_on_failure_restarts_with_backoff_then_reports(
+    launch: Launch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # First run: crash right after ready. Second run: stay up 0.3 s, then exit 0.
+    b = (
+        "import os, sys, time; print('b', flush=True); first = not os.path.exists('ran'); "
+        "open('ran', 'a').close(); time.sleep(0.2 if first else 0.3); sys.exit(1 if first else 0)"
+    )
+    spec, env = launch(TWO.format(b=b, extra='restart = "on-failure"'))
+    assert run_up(spec, ["b"], env, out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "b exited with code 1 (it failed" in err and "restart 1 of 5 in 0.5 s" in err
+    assert "devenv: b ready again after" in err
+    # Exit 0 is no failure to restart from, but a long-running process must stay up.
+    assert "exited with code 0 after it was ready (after 1 restart(s))" in err
+
+
+def test_up_refuses_arguments_for_several_processes(launch: Launch) -> None:
+    spec, env = launch(TWO.format(b="print('b')", extra=""))
+    with pytest.raises(UsageError, match="arguments after -- go to one process"):
+        run_up(spec, ["a", "b"], env, out=io.StringIO(), extra_args=["--x"])
+
+
+def test_two_runs_of_one_process_write_their_own_logs(launch: Launch) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE]))
+    with start(spec, "x", env) as one, start(spec, "x", env) as two:
+        assert one.log_path != two.log_path
+        assert "run id: " + two.run_id not in Path(one.log_path).read_text()
+        latest = Path(spec.root, ".devenv", "logs", "x.log")
+        assert latest.resolve() == Path(two.log_path)
+        assert stat.S_IMODE(os.stat(two.log_path).st_mode) == 0o600
+
+
+def test_old_run_logs_are_pruned(launch: Launch) -> None:
+
+    spec, env = launch(process_toml(["python", "-c", SERVE]))
+    logs = Path(spec.root, ".devenv", "logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    old = [logs / f"x-{n:032x}.log" for n in range(KEEP_LOGS + 3)]
+    for index, path in enumerate(old):
+        path.write_text("old\n")
+        os.utime(path, (1000 + index, 1000 + index))
+    (logs / "xy-notmine.log").write_text("kept\n")
+    with start(spec, "x", env) as handle:
+        runs = sorted(p.name for p in logs.glob("x-*.log"))
+        assert len(runs) == KEEP_LOGS
+        assert Path(handle.log_path).name in runs and old[-1].name in runs and old[0].name not in runs
+        assert (logs / "xy-notmine.log").exists()
+
+
+def test_a_process_that_stayed_up_long_enough_gets_its_restarts_back(
+    launch: Launch, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devenv import up
+
+    monkeypatch.setattr(up, "RESTART_DELAYS", (0.01,))
+    monkeypatch.setattr(up, "STABLE_AFTER", 0.2)
+    # Runs 1-3 crash after 0.4 s (longer than STABLE_AFTER), run 4 exits 0.
+    b = (
+        "import sys, time; print('b', flush=True); runs = open('runs', 'a+'); runs.write('x'); "
+        "runs.seek(0); n = len(runs.read()); runs.close(); time.sleep(0.4); sys.exit(1 if n < 4 else 0)"
+    )
+    spec, env = launch(TWO.format(b=b, extra='restart = "on-failure"'))
+    assert run_up(spec, ["b"], env, out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.count("restart 1 of 1") == 3, err
+    assert "exited with code 0 after it was ready" in err
+
+
+def test_prefixes_are_coloured_on_request_and_never_with_no_color(
+    launch: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = "import sys, time; print('b', flush=True); time.sleep(0.2); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    out = io.StringIO()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[33mb |\x1b[0m b" in out.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()

@@ -468,3 +468,131 @@ def test_the_next_run_cleans_up_after_a_killed_pytest(plugin_project: MakeProjec
         if old_pid is not None and not gone(old_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(old_pid, signal.SIGKILL)
+
+
+# -- deliberate stops, restart, context managers -------------------------------------------------
+
+STOPPED_ON_PURPOSE = """\
+def test_stops_it(devenv_process):
+    handle = devenv_process("sleeper")
+    note(pid=handle.pid)
+    handle.stop()
+
+
+def test_gets_a_fresh_one(devenv_process):
+    handle = devenv_process("sleeper")
+    note(pid=handle.pid, alive=handle.alive())
+
+
+def test_restart_and_with(devenv_process):
+    with devenv_process("sleeper", GREETING="other") as handle:
+        before = handle.pid
+        handle.restart()
+        note(before=before, after=handle.pid, alive=handle.alive())
+    assert not handle.alive()
+
+
+def test_after_with(devenv_process):
+    assert devenv_process("sleeper", GREETING="other").alive()
+"""
+
+
+def test_a_process_stopped_on_purpose_is_started_afresh_by_the_next_request(
+    plugin_project: MakeProject,
+) -> None:
+    project = plugin_project(STOPPED_ON_PURPOSE)
+    result = run_pytest(project)
+    assert "4 passed" in result.stdout, result.stdout + result.stderr
+    stopped, fresh, restarted = read_jsonl(project.root / "notes.jsonl")
+    assert fresh["pid"] != stopped["pid"] and fresh["alive"] is True
+    assert restarted["before"] != restarted["after"] and restarted["alive"] is True
+
+
+# -- finding the project, options, instances ---------------------------------------------------
+
+ROOT_FACTS = """\
+def test_where(devenv_env):
+    note(root=devenv_env.root, keys=sorted(devenv_env), greeting=devenv_env["GREETING"],
+         instance=devenv_env["DEVENV_INSTANCE"], worker=os.environ.get("PYTEST_XDIST_WORKER"))
+"""
+
+
+def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
+    plugin_project: MakeProject, tmp_path: Path
+) -> None:
+    project = plugin_project(PASSING)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "test_x.py").write_text(
+        INNER_HELPERS.replace(
+            'os.path.dirname(__file__), "notes.jsonl"', f'{str(project.root)!r}, "notes.jsonl"'
+        )
+        + "\n\n"
+        + ROOT_FACTS
+    )
+    # `devenv run` sets DEVENV_ROOT; pytest's rootdir is elsewhere, which holds no envspec.toml.
+    result = project.devenv("run", "--", *pytest_command(project, str(elsewhere / "test_x.py")), timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (facts,) = read_jsonl(project.root / "notes.jsonl")
+    assert facts["root"] == str(project.root) and facts["greeting"] == "hello"
+    assert "DEVENV_ROOT" in facts["keys"]  # type: ignore[operator]
+
+    # --devenv-root wins over everything, even outside devenv run.
+    other = subprocess.run(
+        [*pytest_command(project, str(elsewhere / "test_x.py"), f"--devenv-root={project.root}")],
+        cwd=elsewhere,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert other.returncode == 0, other.stdout + other.stderr
+
+
+def test_the_plugin_options_are_in_pytest_help(plugin_project: MakeProject) -> None:
+    project = plugin_project(PASSING)
+    result = run_pytest(project, "--help")
+    for option in ("--devenv-root=DIR", "--devenv-show", "--devenv-kill"):
+        assert option in result.stdout, option
+
+
+def test_devenv_show_and_kill_list_and_stop_what_a_killed_session_left(plugin_project: MakeProject) -> None:
+    project = plugin_project(HANGS)
+    notes = project.root / "notes.jsonl"
+    with (project.root.parent / "killed-run.out").open("w") as out:
+        killed = subprocess.Popen(
+            [DEVENV, "run", "--", *pytest_command(project)], cwd=project.root, env=hermetic_env(), stdout=out
+        )
+    pid = 0
+    try:
+        wait_for(lambda: notes.exists(), timeout=10, what="the inner test to start the sleeper")
+        pid = int(read_jsonl(notes)[0]["pid"])  # type: ignore[call-overload]
+        killed.kill()
+        killed.wait(5)
+        shown = run_pytest(project, "--devenv-show")
+        (row,) = [line for line in shown.stdout.splitlines() if line.startswith(f"{pid} ")]
+        assert row.split()[3:5] == ["sleeper", "fixture"], shown.stdout
+        stopped = run_pytest(project, "--devenv-kill")
+        assert f"devenv: stopped sleeper (pid {pid})" in stopped.stdout, stopped.stdout + stopped.stderr
+        assert gone(pid)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait(5)
+        if pid and not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_each_xdist_worker_gets_its_own_instance(plugin_project: MakeProject) -> None:
+    # pytest-xdist is a pinned test dependency (envspec.toml): no skip when it is missing.
+    project = plugin_project(ROOT_FACTS + ROOT_FACTS.replace("test_where", "test_where_too"))
+    project.write(".env.defaults", "GREETING=hello\nQUEUE=q_${DEVENV_INSTANCE}\n")
+    result = run_pytest(project, "-n", "2")
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
+    facts = read_jsonl(project.root / "notes.jsonl")
+    assert {f["worker"] for f in facts} == {"gw0", "gw1"}
+    instances = {f["worker"]: f["instance"] for f in facts}
+    for worker, instance in instances.items():
+        assert isinstance(instance, str) and instance.startswith(f"{worker}_")
+    assert len(set(instances.values())) == 2

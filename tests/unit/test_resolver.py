@@ -300,3 +300,34 @@ def test_overrides_pass_the_same_checks_whoever_sets_them(key: str, value: str, 
     trusted = spec.replace('"GONE"]', '"GONE"]\ntrusted = ["LD_PRELOAD"]')
     if key == "LD_PRELOAD":
         check_override(parse_spec(trusted.encode(), path="/w/envspec.toml", root="/w"), key, value, where="x")
+
+
+def test_devenv_instance_is_main_by_default_and_usable_in_vars_and_dotenv() -> None:
+    spec = SPEC.replace('SERVICE = "svc"\n', 'SERVICE = "svc"\nQUEUE = "q_${DEVENV_INSTANCE}"\n')
+    dotenv = {
+        ".env.defaults": "DATABASE_URL=sqlite:///${DEVENV_ROOT}/ops-${DEVENV_INSTANCE}.db\n",
+        ".env": None,
+    }
+    main = by_key(run(dotenv, spec=spec))
+    assert main["QUEUE"][0] == "q_main" and main["DEVENV_INSTANCE"] == ("main", "managed", ())
+    assert main["DATABASE_URL"][0] == "sqlite:////w/ops-main.db"
+    parsed = parse_spec(spec.encode(), path="/w/envspec.toml", root="/w")
+    sources = [
+        DotenvSource(name=".env.defaults", entries=parse_dotenv(dotenv[".env.defaults"] or "", name="x"))
+    ]
+    gw0 = resolve(parsed, dotenv=sources, outer={}, instance="gw0_1a2b")
+    values = gw0.values()
+    assert (values["QUEUE"], values["DATABASE_URL"]) == ("q_gw0_1a2b", "sqlite:////w/ops-gw0_1a2b.db")
+    assert gw0.fingerprint != run(dotenv, spec=spec).fingerprint
+
+
+@pytest.mark.parametrize("instance", ["", "a/b", "a b", "-x", "x" * 65, "q;rm"])
+def test_an_instance_name_unfit_for_queue_and_file_names_is_refused(instance: str) -> None:
+    parsed = parse_spec(SPEC.encode(), path="/w/envspec.toml", root="/w")
+    with pytest.raises(ResolveError, match="is not usable in queue and file names"):
+        resolve(parsed, dotenv=[], outer={}, instance=instance)
+
+
+def test_devenv_instance_is_managed() -> None:
+    with pytest.raises(ResolveError, match="DEVENV_INSTANCE is managed by devenv"):
+        run({".env.defaults": "DATABASE_URL=x\nDEVENV_INSTANCE=mine\n", ".env": None})

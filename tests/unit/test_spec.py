@@ -120,8 +120,18 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nneeds = ['mq']\n",
-            "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services]",
+            "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services] or [processes]",
             id="undeclared-need",
+        ),
+        pytest.param(
+            "[processes.a]\ncommand = ['x']\nneeds = ['b']\n[processes.b]\ncommand = ['x']\nneeds = ['a']\n",
+            "[processes.a].needs forms a cycle: a -> b -> a",
+            id="needs-cycle",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nrestart = 'always'\n",
+            '[processes.w].restart must be "no" or "on-failure"',
+            id="bad-restart",
         ),
         pytest.param(
             "[processes.w]\ncommand = []\n", "[processes.w].command is required", id="empty-command"
@@ -153,6 +163,18 @@ def test_mistakes_name_the_place(text: str, expected: str) -> None:
         parse(text)
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_processes_start_after_the_processes_they_need() -> None:
+    spec = parse(
+        "[services.mq]\ncheck = 'tcp'\nurl = 'h:1'\n"
+        "[processes.web]\ncommand = ['x']\nneeds = ['api', 'mq']\n"
+        "[processes.api]\ncommand = ['x']\nneeds = ['db', 'mq']\nrestart = 'on-failure'\n"
+        "[processes.db]\ncommand = ['x']\n"
+    )
+    assert [p.name for p in spec.process_order(["web"])] == ["db", "api", "web"]
+    assert [p.name for p in spec.process_order(["db", "web"])] == ["db", "api", "web"]
+    assert spec.process("api").restart == "on-failure" and spec.process("db").restart == "no"
 
 
 def test_probes_of_each_kind() -> None:

@@ -1,0 +1,60 @@
+"""What the public functions in `devenv/__init__.py` do (kept here so `import devenv` is cheap)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from devenv.environment import CanonicalEnv
+from devenv.errors import UsageError
+from devenv.processes import ProcessHandle
+from devenv.runs import Launcher
+
+
+def find_project_root(start: str | None = None) -> str:
+    """The nearest folder upward from `start` (default: cwd) holding envspec.toml."""
+    from devenv.root import SPEC_FILENAME, find_root
+
+    folder = os.path.abspath(start or os.getcwd())
+    found = find_root(folder)
+    if found is None:
+        raise UsageError(f"no {SPEC_FILENAME} in {folder} or any folder above it")
+    return found
+
+
+def load_env(root: str | None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
+    """The canonical env of `root`, refreshed when stale, for `instance` (default: main)."""
+    from devenv.cli import fresh_env
+    from devenv.resolver import DEFAULT_INSTANCE
+
+    folder = find_project_root(root)
+    env = fresh_env(folder, frozen=frozen)
+    if instance is None or instance == DEFAULT_INSTANCE:
+        return env
+    from devenv.project import resolve_project
+    from devenv.spec import load_spec
+
+    return resolve_project(load_spec(folder), os.environ, instance=instance).canonical()
+
+
+def start_process(
+    name: str,
+    *,
+    root: str | None = None,
+    env: CanonicalEnv | None = None,
+    instance: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    log_path: str | None = None,
+    launcher: Launcher = "api",
+) -> ProcessHandle:
+    """Start a declared process with the canonical env (or `env`) and wait until it is ready."""
+    from devenv.processes import start
+    from devenv.spec import load_spec
+
+    if env is None:
+        env = load_env(root, instance=instance)
+    elif instance is not None:
+        raise UsageError("pass env or instance, not both (the instance is part of the env)")
+    spec = load_spec(env.root)
+    return start(spec, name, env, overrides=overrides, extra_args=args, log_path=log_path, launcher=launcher)

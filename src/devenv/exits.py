@@ -1,0 +1,47 @@
+"""What a process's exit code means, in words a user can act on (Dramatiq's own codes first)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Sequence
+
+#: Dramatiq's exit codes (its cli.py RET_* constants).
+DRAMATIQ_EXIT_CODES = {
+    0: "exited normally, but a long-running process must stay up until it is stopped",
+    1: "killed (Dramatiq RET_KILLED; also any worker that died from a signal)",
+    2: "import error or bad command-line argument (Dramatiq RET_IMPORT); see the traceback below",
+    3: "broker connection failed during boot (Dramatiq RET_CONNECT)",
+    4: "pid file problem (Dramatiq RET_PIDFILE)",
+}
+
+#: Other commands: only what is true of most programs.
+GENERIC_EXIT_CODES = {
+    0: "exited normally, but a long-running process must stay up until it is stopped",
+    1: "it failed (Python exits 1 on an uncaught exception; see the log below)",
+    2: "bad command-line usage, or an import error under Dramatiq (see the log below)",
+}
+
+
+def exit_meaning(code: int, command: Sequence[str] = ()) -> str:
+    """What an exit code means (Dramatiq's codes for a Dramatiq command); negative = signal."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    table = DRAMATIQ_EXIT_CODES if is_dramatiq(command) else GENERIC_EXIT_CODES
+    return table.get(code, f"exit code {code}")
+
+
+def is_dramatiq(command: Sequence[str]) -> bool:
+    """Whether `command` runs the Dramatiq CLI (`python -m dramatiq` or the `dramatiq` script)."""
+    if command and os.path.basename(command[0]).startswith("dramatiq"):
+        return True
+    return any(a == "-m" and b == "dramatiq" for a, b in itertools.pairwise(command))
+
+
+def shell_code(code: int) -> int:
+    """The code a shell reports for a child that ended with `code` (128+N for signal N)."""
+    return 128 - code if code < 0 else code

@@ -1,0 +1,345 @@
+"""`devenv ps` and `devenv stop`: every process running in this project's environment.
+
+A process belongs to a project when its environment carries that project's DEVENV_ROOT,
+however it was started: `devenv up`, the pytest fixture, the Python API (these also carry a
+DEVENV_RUN_ID and a run record), `devenv run`, a nox session, or a shell that sourced
+.devenv/env.sh. `stop` ends them by the same path as `up`: SIGTERM to the main process,
+a grace period, then SIGKILL to its group, session and every descendant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+
+from devenv.errors import DevenvError
+from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
+
+if TYPE_CHECKING:
+    import psutil
+
+ProcessStatus: TypeAlias = Literal["current", "stale"]
+
+#: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
+#: (the broker) outlives `up` on purpose.
+STOPPABLE = ("up", "fixture", "api", "run", "nox")
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+class ProcessInfoJson(TypedDict):
+    pid: int
+    ppid: int
+    name: str
+    program: str
+    launcher: str
+    run_id: str
+    instance: str
+    root: str
+    age_seconds: float
+    fingerprint: str
+    status: ProcessStatus
+    leftover: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProcessInfo:
+    """A running process whose environment belongs to a devenv project."""
+
+    pid: int
+    ppid: int
+    #: The declared name (`worker`), else the service name, else the program's name.
+    name: str
+    program: str
+    #: up, fixture, api, run, nox, service, or shell (nothing of devenv's started it).
+    launcher: str
+    run_id: str
+    instance: str
+    root: str
+    age_seconds: float
+    fingerprint: str
+    #: "current" when its DEVENV_FINGERPRINT equals what a launch would get now.
+    status: ProcessStatus
+    #: Started by a launcher that is gone (a killed `devenv up`, test session or script):
+    #: nothing will stop it but `devenv stop` or the next start of the same project.
+    leftover: bool = False
+
+    def to_json(self) -> ProcessInfoJson:
+        """The JSON form (`devenv ps --json` is a list of these)."""
+        return {
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "name": self.name,
+            "program": self.program,
+            "launcher": self.launcher,
+            "run_id": self.run_id,
+            "instance": self.instance,
+            "root": self.root,
+            "age_seconds": round(self.age_seconds, 1),
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "leftover": self.leftover,
+        }
+
+
+def current_fingerprint(root: str, outer: Mapping[str, str], instance: str) -> str | None:
+    """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
+    from devenv.project import resolve_project
+    from devenv.spec import load_spec
+
+    try:
+        return resolve_project(load_spec(root), outer, instance=instance).fingerprint
+    except DevenvError:
+        from devenv.snapshot import read_snapshot
+
+        snapshot = read_snapshot(root)
+        return snapshot.env.fingerprint if snapshot is not None else None
+
+
+def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
+    """Processes whose environment has DEVENV_ROOT = `root` (or any root), but not devenv's
+    own process and its ancestors (the shell you typed `devenv ps` in)."""
+    import psutil
+
+    wanted = os.path.normpath(root)
+    exclude = _self_and_ancestors()
+    fingerprints: dict[tuple[str, str], str | None] = {}
+    records: dict[str, dict[str, RunRecord]] = {}
+    declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    now = time.time()
+    found = []
+    for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
+        info = process.info
+        environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
+        process_root = os.path.normpath(environ.get("DEVENV_ROOT", "")) if "DEVENV_ROOT" in environ else ""
+        if not process_root or info["pid"] in exclude:
+            continue
+        if not all_projects and process_root != wanted:
+            continue
+        if process_root not in records:
+            records[process_root] = {record["run_id"]: record for _, record in read_records(process_root)}
+            declared[process_root] = _declared_commands(process_root)
+        run_id = environ.get(RUN_ID_KEY, "")
+        record = records[process_root].get(run_id)
+        cmdline = info.get("cmdline") or []
+        name = (
+            (record["name"] if record else "")
+            or environ.get("DEVENV_SERVICE", "")
+            or _declared_name(cmdline, declared[process_root])
+            or info["name"]
+            or "?"
+        )
+        instance = environ.get("DEVENV_INSTANCE", "main")
+        key = (process_root, instance)
+        if key not in fingerprints:
+            fingerprints[key] = current_fingerprint(process_root, outer, instance)
+        fingerprint = environ.get("DEVENV_FINGERPRINT", "")
+        found.append(
+            ProcessInfo(
+                pid=info["pid"],
+                ppid=info["ppid"] or 0,
+                name=name,
+                program=info["name"] or "?",
+                launcher=(record.get("launcher") if record else None) or environ.get(LAUNCHER_KEY, "shell"),
+                run_id=run_id,
+                instance=instance,
+                root=process_root,
+                age_seconds=max(0.0, now - (info["create_time"] or now)),
+                fingerprint=fingerprint,
+                status="current" if fingerprint and fingerprint == fingerprints[key] else "stale",
+                leftover=bool(run_id) and (record is None or not owner_alive(record)),
+            )
+        )
+    return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
+
+
+def _self_and_ancestors() -> set[int]:
+    import psutil
+
+    own = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        own.update(p.pid for p in psutil.Process().parents())
+    return own
+
+
+def _declared_commands(root: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, command words) of every declared process; [] if the spec cannot be read."""
+    from devenv.spec import load_spec
+
+    try:
+        return [(p.name, p.command) for p in load_spec(root).processes]
+    except DevenvError:
+        return []
+
+
+def _declared_name(cmdline: list[str], declared: list[tuple[str, tuple[str, ...]]]) -> str:
+    """The declared process whose command this is (same program, same literal arguments)."""
+    if not cmdline:
+        return ""
+    program = os.path.basename(cmdline[0])
+    for name, words in declared:
+        first = os.path.basename(words[0])
+        if not (program == first or (first == "python" and program.startswith("python"))):
+            continue
+        # Compare the words that hold no ${...}: those vary with the environment.
+        fixed = [(i, w) for i, w in enumerate(words[1:], 1) if "${" not in w]
+        if len(cmdline) >= len(words) and all(cmdline[i] == w for i, w in fixed):
+            return name
+    return ""
+
+
+def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
+    """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
+    if not processes:
+        return ""
+    header = ["PID", "PPID", "AGE", "NAME", "LAUNCHER", "INSTANCE", "STATUS", "FINGERPRINT", "RUN ID"] + (
+        ["ROOT"] if show_root else []
+    )
+    rows = [header]
+    for p in processes:
+        row = [
+            str(p.pid),
+            str(p.ppid),
+            _age(p.age_seconds),
+            p.name,
+            p.launcher,
+            p.instance,
+            p.status,
+            p.fingerprint or "-",
+            (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
+        ]
+        rows.append(row + ([p.root] if show_root else []))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ps_notes(processes: list[ProcessInfo]) -> list[str]:
+    """What a person should know about the `devenv ps` table: messages for stderr, not data."""
+    if not processes:
+        return ["no processes run in this project's environment"]
+    notes = []
+    stale = sum(p.status == "stale" for p in processes)
+    if stale:
+        notes.append(f"{stale} process(es) run with a stale environment; restart them to pick up changes")
+    leftovers = sum(p.leftover for p in processes)
+    if leftovers:
+        notes.append(
+            f"{leftovers} process(es) outlived the launcher that started them; `devenv stop --all` ends them"
+        )
+    return notes
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+# -- devenv stop ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stopped:
+    """One stopped process tree: its main pid, name, exit status and how long it took."""
+
+    pid: int
+    name: str
+    launcher: str
+    seconds: float
+    killed: bool
+
+
+def stop(
+    root: str,
+    outer: Mapping[str, str],
+    names: list[str],
+    *,
+    leftovers_only: bool = False,
+    launcher: str | None = None,
+) -> list[Stopped]:
+    """Stop this project's processes named `names` (all stoppable ones if empty): those a
+    devenv launcher started, and declared processes started from a shell, never the shell
+    itself or a service."""
+    declared = {name for name, _ in _declared_commands(root)}
+    listed = [
+        p
+        for p in ps(root, outer)
+        if p.launcher != "service"
+        and (p.launcher in STOPPABLE or p.name in declared)
+        and (not names or p.name in names)
+        and (p.leftover or not leftovers_only)
+        and (launcher is None or p.launcher == launcher)
+    ]
+    pids = {p.pid for p in listed}
+    records = {record["run_id"]: record for _, record in read_records(root)}
+    # The main process of each tree: one whose parent is not in the selection.
+    mains = [p for p in listed if p.ppid not in pids]
+    results = []
+    for main in mains:
+        record = records.get(main.run_id)
+        timeout = record.get("stop_timeout", DEFAULT_STOP_TIMEOUT) if record else DEFAULT_STOP_TIMEOUT
+        began = time.monotonic()
+        killed = stop_tree(main.pid, timeout=timeout, run_id=main.run_id or None)
+        results.append(
+            Stopped(
+                pid=main.pid,
+                name=main.name,
+                launcher=main.launcher,
+                seconds=time.monotonic() - began,
+                killed=killed,
+            )
+        )
+    return results
+
+
+def stop_tree(pid: int, *, timeout: float, run_id: str | None = None) -> bool:
+    """SIGTERM `pid` only, wait `timeout`, then SIGKILL its group, session, descendants and
+    marked processes; True if anything had to be killed."""
+    import psutil
+
+    from devenv.runs import in_session, kill, kill_marked, wait_gone
+
+    try:
+        main = psutil.Process(pid)
+        descendants = main.children(recursive=True)
+    except psutil.Error:
+        return False
+    seen: dict[int, psutil.Process] = {p.pid: p for p in descendants}
+    with contextlib.suppress(psutil.Error):
+        main.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            seen.update((p.pid, p) for p in main.children(recursive=True))
+        if not _running(main):
+            break
+        time.sleep(0.05)
+    victims: list[psutil.Process] = []
+    if _running(main):
+        victims += [main] if kill(main) else []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    victims += [p for p in seen.values() if kill(p)]
+    victims += [p for p in in_session(pid) if kill(p)]
+    if run_id:
+        victims += kill_marked(run_id)
+    wait_gone(victims, timeout=3.0)
+    return bool(victims)
+
+
+def _running(proc: psutil.Process) -> bool:
+    from devenv.runs import is_zombie
+
+    try:
+        return proc.is_running() and not is_zombie(proc)
+    except Exception:
+        return False

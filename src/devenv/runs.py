@@ -1,0 +1,235 @@
+"""Run records and leftovers: who started what, found again after a crash, and killed for good.
+
+Every launch writes `.devenv/runs/<run_id>.json` and marks its process with DEVENV_RUN_ID.
+A record whose owner (the `devenv up`, test session or script that started it) is gone is
+a leftover; its processes are found by pid (checked against pid reuse) and by the marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    import psutil
+
+RUN_ID_KEY = "DEVENV_RUN_ID"
+LAUNCHER_KEY = "DEVENV_LAUNCHER"
+#: How long killed processes get to disappear before a stop gives up waiting on them.
+KILL_GRACE = 3.0
+
+Launcher: TypeAlias = Literal["up", "fixture", "api", "run", "nox", "shell"]
+
+
+class RunRecord(TypedDict):
+    """`.devenv/runs/<run_id>.json`: who started what, to find leftovers after a crash."""
+
+    schema: int
+    run_id: str
+    name: str
+    pid: int
+    create_time: float
+    owner_pid: int
+    owner_create_time: float
+    command: list[str]
+    log_path: str
+    fingerprint: str
+    started_at: str
+    launcher: str
+    instance: str
+    stop_timeout: float
+
+
+def runs_dir(root: str) -> str:
+    """Where run records live."""
+    return os.path.join(root, ".devenv", "runs")
+
+
+def write_record(root: str, record: RunRecord) -> str:
+    """Write `record` atomically (0600 in a 0700 folder); return its path."""
+    folder = runs_dir(root)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, f"{record['run_id']}.json")
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, sort_keys=True)
+    os.replace(temporary, path)
+    return path
+
+
+def read_records(root: str) -> list[tuple[str, RunRecord]]:
+    """(path, record) of every readable run record; unreadable ones are removed (written
+    atomically, so an unreadable record is garbage)."""
+    folder = runs_dir(root)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in names:
+        if not entry.endswith(".json"):
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                record: RunRecord = json.load(handle)
+            if not (
+                isinstance(record.get("run_id"), str)
+                and isinstance(record.get("pid"), int)
+                and isinstance(record.get("owner_pid"), int)
+                and isinstance(record.get("owner_create_time"), float | int)
+            ):
+                raise ValueError("not a run record")
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        found.append((path, record))
+    return found
+
+
+def owner_alive(record: RunRecord) -> bool:
+    """Whether the process that started the run still runs (then it is not a leftover)."""
+    return matches(record["owner_pid"], record["owner_create_time"])
+
+
+def cleanup_leftovers(root: str) -> list[int]:
+    """Kill what earlier runs left behind when their owner died; return the killed pids.
+
+    A record whose owner process still runs belongs to another `devenv up` or test session
+    and is left alone.
+    """
+    killed: list[psutil.Process] = []
+    for path, record in read_records(root):
+        if owner_alive(record):
+            continue
+        killed += kill_run(record)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    wait_gone(killed, timeout=KILL_GRACE)
+    return sorted({p.pid for p in killed})
+
+
+def kill_run(record: RunRecord) -> list[psutil.Process]:
+    """SIGKILL a recorded run: its main process (if not reused), its group, its marked processes."""
+    import psutil
+
+    killed: list[psutil.Process] = []
+    if matches(record["pid"], record.get("create_time", 0.0)):
+        with contextlib.suppress(psutil.Error):
+            main = psutil.Process(record["pid"])
+            killed += [main] if kill(main) else []
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record["pid"], signal.SIGKILL)
+    return killed + kill_marked(record["run_id"])
+
+
+def marked_processes(run_id: str) -> list[psutil.Process]:
+    """Every process whose (initial) environment carries DEVENV_RUN_ID=`run_id`."""
+    import psutil
+
+    own = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        own.update(p.pid for p in psutil.Process().parents())
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid in own:
+            continue
+        try:
+            # environ() is the environment the process was exec'd with, read best-effort.
+            if proc.environ().get(RUN_ID_KEY) == run_id and not is_zombie(proc):
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def kill_marked(run_id: str) -> list[psutil.Process]:
+    """SIGKILL every live process carrying the run marker; return the ones signalled."""
+    return [proc for proc in marked_processes(run_id) if kill(proc)]
+
+
+def in_session(sid: int) -> list[psutil.Process]:
+    """Live processes of session `sid`: a child that left the process group but not the session."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid and not is_zombie(proc):
+                found.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def matches(pid: int, create_time: float) -> bool:
+    """Whether `pid` is still the process that was created at `create_time` (no pid reuse)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 0.05 and not is_zombie(proc)
+    except psutil.Error:
+        return False
+
+
+def same_process(a: psutil.Process, b: psutil.Process) -> bool:
+    """Whether two handles name the same process (same pid and creation time)."""
+    import psutil
+
+    try:
+        return a.pid == b.pid and a.create_time() == b.create_time()
+    except psutil.Error:
+        return False
+
+
+def is_zombie(proc: psutil.Process) -> bool:
+    """Whether `proc` is gone or a zombie (it runs nothing: it only waits to be reaped)."""
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def kill(proc: psutil.Process) -> bool:
+    """SIGKILL `proc` if it is still running and not a zombie; True if it was signalled."""
+    import psutil
+
+    try:
+        if not proc.is_running() or is_zombie(proc):
+            return False
+        proc.kill()
+        return True
+    except psutil.Error:
+        return False
+
+
+def wait_gone(procs: list[psutil.Process], *, timeout: float) -> None:
+    """Wait until each of `procs` is gone or a zombie (a zombie runs nothing)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for proc in pending:
+            try:
+                if proc.is_running() and not is_zombie(proc):
+                    still.append(proc)
+            except psutil.Error:
+                continue
+        pending = still
+        if pending:
+            time.sleep(0.01)

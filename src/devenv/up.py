@@ -1,0 +1,260 @@
+"""`devenv up [NAME...]`: run declared processes in the foreground, with one combined log.
+
+Services first (announced when up had to start them), then each process after what it
+needs, each reported ready with its time. The terminal shows every process's output, each
+line prefixed with its name (coloured on a terminal); each process still writes its own log
+file. A process that dies after it was ready is reported at once (name, exit code and what
+it means, log tail), the others are stopped in reverse order and up exits non-zero, unless
+it declared `restart = "on-failure"`. Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TextIO
+
+from devenv.environment import CanonicalEnv
+from devenv.errors import UsageError
+from devenv.exits import exit_meaning, shell_code
+from devenv.processes import ProcessHandle, StaleConsumersWarning, start
+from devenv.spec import Spec
+
+EXIT_INTERRUPTED = 130
+#: How often up looks for new output and for a process that exited.
+POLL_INTERVAL = 0.1
+#: Backoff before restart number n (from 0) of a `restart = "on-failure"` process; after the
+#: last one up gives up and reports the crash.
+RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: A process that stayed up this long has its restart count reset.
+STABLE_AFTER = 60.0
+#: ANSI colours for the prefixes, in the order processes start (honcho's palette).
+COLOURS = ("36", "33", "32", "35", "34", "31")
+
+
+class _Stream:
+    """One process's log, read incrementally and written to the terminal line by line."""
+
+    def __init__(self, handle: ProcessHandle, prefix: str) -> None:
+        self.handle = handle
+        self.prefix = prefix
+        self.reset()
+
+    def reset(self) -> None:
+        """Follow the handle's current log from its current run's start (after a restart)."""
+        self.path = self.handle.log_path
+        self.offset = self.handle.log_offset
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial = ""
+
+    def pump(self, out: TextIO, *, flush_partial: bool = False) -> bool:
+        """Copy new complete lines to `out`; True if anything was read."""
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                chunk = log.read()
+        except OSError:
+            chunk = b""
+        self.offset += len(chunk)
+        text = self.partial + self.decoder.decode(chunk)
+        lines = text.split("\n")
+        self.partial = lines.pop()
+        if flush_partial and self.partial:
+            lines.append(self.partial)
+            self.partial = ""
+        # devenv's own "==== devenv: ..." lines belong in the file; the terminal gets them as
+        # messages on stderr.
+        lines = [line for line in lines if not line.startswith("==== devenv:")]
+        for line in lines:
+            out.write(f"{self.prefix}{line}\n")
+        if lines:
+            out.flush()
+        return bool(chunk)
+
+
+def run_up(
+    spec: Spec,
+    names: Sequence[str],
+    env: CanonicalEnv,
+    *,
+    extra_args: Sequence[str] = (),
+    out: TextIO,
+    err: TextIO | None = None,
+    base: Mapping[str, str] | None = None,
+) -> int:
+    """Start `names` (every declared process if empty) and what they need; stream; stop.
+
+    Returns 130 after Ctrl-C / SIGTERM, otherwise the crashed process's code (1 for a
+    process that exited 0: a long-running process must stay up).
+    """
+    err = err or sys.stderr
+    if not spec.processes:
+        raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
+    wanted = list(names) or [p.name for p in spec.processes]
+    if extra_args and len(wanted) != 1:
+        raise UsageError("arguments after -- go to one process: devenv up NAME -- ARGS")
+    order = spec.process_order(wanted)
+    width = max(len(p.name) for p in order)
+    colour = _use_colour(out)
+    streams: list[_Stream] = []
+    handles: list[ProcessHandle] = []
+    with _sigterm_as_interrupt():
+        try:
+            _ensure_services(spec, [p.name for p in order], env, base, err)
+            for index, process in enumerate(order):
+                args = extra_args if process.name in wanted and extra_args else ()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StaleConsumersWarning)
+                    handle = start(spec, process.name, env, base=base, extra_args=args, launcher="up")
+                handles.append(handle)
+                if handle.note:
+                    _say(err, f"warning: {handle.note}")
+                _say(
+                    err,
+                    f"{process.name} ready after {handle.ready_after or 0:.2f} s "
+                    f"(pid {handle.pid}, log {_shown_path(handle.log_path, spec.root)})",
+                )
+                label = process.name.ljust(width)
+                prefix = (
+                    f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
+                )
+                streams.append(_Stream(handle, prefix))
+            return _follow(streams, out, err, spec.root)
+        except KeyboardInterrupt:
+            if handles:
+                _say(err, "stopping " + ", ".join(f"{h.name} (pid {h.pid})" for h in reversed(handles)))
+            return EXIT_INTERRUPTED
+        finally:
+            for handle in reversed(handles):
+                handle.stop()
+            for stream in streams:
+                stream.pump(out, flush_partial=True)
+
+
+def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
+    """Stream every log until one process dies for good; return up's exit code."""
+    restarts = {stream.handle.name: 0 for stream in streams}
+    while True:
+        busy = False
+        for stream in streams:
+            handle = stream.handle
+            # Descendants are noted by the launcher's watcher thread; here only the exit.
+            running = handle.returncode is None
+            busy |= stream.pump(out)
+            if running:
+                if time.time() - handle.started_at > STABLE_AFTER:
+                    restarts[handle.name] = 0
+                continue
+            stream.pump(out, flush_partial=True)
+            code = handle.returncode
+            assert code is not None
+            count = restarts[handle.name]
+            crash = _crash_message(handle, code, root, restarts=count)
+            handle.stop()  # whatever it forked goes with it
+            if handle.process.restart == "on-failure" and code != 0 and count < len(RESTART_DELAYS):
+                delay = RESTART_DELAYS[count]
+                restarts[handle.name] = count + 1
+                _say(
+                    err,
+                    f"{handle.name} exited with code {code} ({exit_meaning(code, handle.command)}); "
+                    f"restart {count + 1} of {len(RESTART_DELAYS)} in {delay:g} s "
+                    '(restart = "on-failure")',
+                )
+                time.sleep(delay)
+                handle.restart()
+                stream.reset()
+                _say(
+                    err, f"{handle.name} ready again after {handle.ready_after or 0:.2f} s (pid {handle.pid})"
+                )
+                continue
+            _say(err, crash)
+            return shell_code(code) if code else 1
+        if not busy:
+            time.sleep(POLL_INTERVAL)
+
+
+def _crash_message(handle: ProcessHandle, code: int, root: str, *, restarts: int) -> str:
+    why = f" (after {restarts} restart(s))" if restarts else ""
+    tail = handle.masked_tail().rstrip()
+    return (
+        f"{handle.name} (pid {handle.pid}) exited with code {code} after it was ready{why}: "
+        f"{exit_meaning(code, handle.command)}; stopping the others\n"
+        f"log: {_shown_path(handle.log_path, root)}\n"
+        + (f"--- last lines of its log ---\n{tail}\n--- end of log ---" if tail else "(its log is empty)")
+    )
+
+
+def _ensure_services(
+    spec: Spec, names: list[str], env: CanonicalEnv, base: Mapping[str, str] | None, err: TextIO
+) -> None:
+    """Make every needed service reachable first, announcing the ones up had to start."""
+    from devenv.secrets import mask_url
+    from devenv.services import ensure_service, service_url
+
+    seen: list[str] = []
+    for name in names:
+        for need in spec.process(name).needs:
+            if need in seen or need not in spec.service_names():
+                continue
+            seen.append(need)
+            service = spec.service(need)
+            began = time.monotonic()
+            log = ensure_service(service, env, base=base)
+            if log is not None:
+                _say(
+                    err,
+                    f"service {need} at {mask_url(service_url(service, env.variables))} was down; "
+                    f"started it with {' '.join(service.start)} and it answered after "
+                    f"{time.monotonic() - began:.1f} s (log {_shown_path(log, spec.root)}); "
+                    "it keeps running after up stops",
+                )
+
+
+def _shown_path(path: str, root: str) -> str:
+    relative = os.path.relpath(path, root)
+    return path if relative.startswith("..") else relative
+
+
+def _use_colour(out: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _say(err: TextIO, message: str) -> None:
+    err.write(f"devenv: {message}\n")
+    err.flush()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        # The first Ctrl-C or SIGTERM starts an orderly stop; a second one (an impatient
+        # user, or nox escalating interrupt -> terminate -> kill) must not cut it short and
+        # orphan the tree, so both are ignored from here on.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous_term = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
