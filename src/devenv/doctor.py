@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import CanonicalEnv
-from devenv.errors import REQUIRED_MISSING, WRONG_URL, DevenvError, ServiceError
+from devenv.errors import REQUIRED_MISSING, DevenvError
 from devenv.resolver import Resolution
 from devenv.secrets import Masker
 from devenv.spec import Spec
@@ -424,15 +424,17 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
     return _edit(error.place.path if error.place is not None else target)
 
 
-#: Fragments of services.py messages saying the URL is wrong. Only until services.py sets
-#: `cause=WRONG_URL` where it raises them (then this goes): doctor reads the field first.
+#: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.
+_URL_CAUSES = frozenset({"auth", "vhost", "dns", "protocol", "bad-url"})
+#: The same causes as services.py words them. Only until services.py passes
+#: `cause=status.cause` to the ServiceError it raises; then this goes.
 _URL_PROBLEMS = ("authentication failed", "virtual host", "does not resolve", "cannot be parsed", "protocol")
 
 
 def _wrong_url(error: DevenvError) -> bool:
     if error.cause:
-        return error.cause == WRONG_URL
-    return isinstance(error, ServiceError) and any(problem in str(error) for problem in _URL_PROBLEMS)
+        return error.cause in _URL_CAUSES
+    return any(problem in str(error) for problem in _URL_PROBLEMS)
 
 
 def _service_fix(spec: Spec, name: str, error: DevenvError) -> str:

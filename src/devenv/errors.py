@@ -53,9 +53,6 @@ class Place:
 #: `DevenvError.cause` values that code acts on. Required keys are unset or empty
 #: (`keys` names them; `place` is envspec.toml [dotenv].required).
 REQUIRED_MISSING = "required-missing"
-#: A service's URL is wrong (credentials, vhost, host name, syntax): waiting or starting the
-#: service cannot help, editing the URL can.
-WRONG_URL = "wrong-url"
 #: The process whose environment was asked for does not exist (any more).
 PROCESS_GONE = "process-gone"
 

@@ -279,3 +279,23 @@ def test_a_reworded_message_leaves_the_fix_unchanged(
     after = doctor(project)
     assert after.check(check).detail == "reworded, naming no file, key or cause"
     assert [(c.name, c.fix) for c in after.checks] == [(c.name, c.fix) for c in before.checks]
+
+
+@pytest.mark.parametrize(
+    ("cause", "fix"),
+    [
+        ("auth", "${EDITOR:-vi} envspec.toml"),
+        ("bad-url", "${EDITOR:-vi} envspec.toml"),
+        ("refused", "start-it"),
+    ],
+)
+def test_a_service_fix_follows_the_cause_field_not_the_message(cause: str, fix: str) -> None:
+    # A wrong URL is fixed by editing it; an unreachable service by starting it. The message
+    # here says neither: only `cause` (services.py's classification) can tell.
+    from devenv.doctor import _service_fix
+    from devenv.errors import ServiceError
+    from devenv.spec import parse_spec
+
+    text = '[services.rabbitmq]\ncheck = "amqp"\nurl = "amqp://127.0.0.1/"\nstart = ["start-it"]\n'
+    spec = parse_spec(text.encode(), path="/w/envspec.toml", root="/w")
+    assert _service_fix(spec, "rabbitmq", ServiceError("reworded", cause=cause)) == fix
