@@ -12,10 +12,10 @@ check covers the dotenv files and inherited variables.
 import os
 
 from devenv.layout import SYNC_STAMP
+from devenv.snapshot import ABSENT
 
 MAGIC = "devenv-sync-stamp"
 VERSION = "1"
-ABSENT = "-"
 
 
 def _stat(path: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ import pytest
 
 from devenv.renderers import FORMATS
 from tests.support.processes import project_processes, require_broker, running, wait_for
-from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
+from tests.support.projects import DEFAULT_SPEC, DEVENV, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret, leaked_forms
 
 SLEEP = "import time; time.sleep(60)"
@@ -127,16 +127,7 @@ def test_doctor_before_sync_names_what_is_missing_in_order_and_sync_fixes_it(
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr == ""
     checks = doctor_lines(result.stdout)
-    assert [name for _, name, _ in checks] == [
-        "spec",
-        "interpreter",
-        "packages",
-        "pythonpath",
-        "variables",
-        "code keys",
-        "state",
-        "shell",
-    ]
+    assert [name for _, name, _ in checks] == DOCTOR_CHECKS
     failed = [(name, rest) for status, name, rest in checks if status == "fail"]
     assert [name for name, _ in failed] == ["interpreter", "state"], result.stdout
     for name, rest in failed:

@@ -14,7 +14,7 @@ from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
 from tests.support.processes import require_broker
-from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env
+from tests.support.projects import DEFAULT_SPEC, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
 
@@ -37,16 +37,7 @@ def test_clean_project_is_all_ok_except_an_unloaded_shell(project: Project) -> N
     project.sync()
     report = doctor(project)
     statuses = {check.name: check.status for check in report.checks}
-    assert [c.name for c in report.checks] == [
-        "spec",
-        "interpreter",
-        "packages",
-        "pythonpath",
-        "variables",
-        "code keys",
-        "state",
-        "shell",
-    ]
+    assert [c.name for c in report.checks] == DOCTOR_CHECKS
     assert statuses.pop("shell") == "warn"
     assert set(statuses.values()) == {"ok"}, format_doctor(report)
     assert report.check("shell").fix == 'eval "$(devenv print-env)"'
