@@ -175,20 +175,24 @@ def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+        raise SpecError(
+            f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8", place=Place(path)
+        ) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(_toml_message(path, str(exc))) from None
+        raise _toml_error(path, str(exc)) from None
     return _SpecReader(document, path=path, root=root, text=text).read()
 
 
-def _toml_message(path: str, message: str) -> str:
-    # tomllib ends its messages with "(at line L, column C)"; lead with file:line instead.
+def _toml_error(path: str, message: str) -> SpecError:
+    # tomllib (3.11) has no line attribute: its messages end with "(at line L, column C)".
+    # Lead with file:line instead, and keep the line as a field.
     match = re.search(r"\(at line (\d+), column \d+\)$", message)
-    if match:
-        return f"{path}:{match.group(1)}: invalid TOML: {message[: match.start()].strip()}"
-    return f"{path}: invalid TOML: {message}"
+    if match is None:
+        return SpecError(f"{path}: invalid TOML: {message}", place=Place(path))
+    where = Place(path, int(match.group(1)))
+    return SpecError(f"{where}: invalid TOML: {message[: match.start()].strip()}", place=where)
 
 
 _TOP_LEVEL = ("schema", "project", "python", "paths", "dotenv", "vars", "env", "services", "processes")

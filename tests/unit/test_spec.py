@@ -201,3 +201,16 @@ def test_a_secret_of_the_wrong_type_is_not_echoed(line: str) -> None:
         parse(f"[vars]\n{line}\n")
     assert "[vars].STRIPE_API_KEY must be a string" in str(error.value)
     assert "424242" not in str(error.value)
+
+
+def test_errors_carry_the_file_and_line_as_fields() -> None:
+    # doctor's fix opens error.place.path; the line is a field, not something to parse back.
+    with pytest.raises(SpecError) as invalid_toml:
+        parse_spec(b'[project]\nname = "x"\nbroken = \n', path="/w/envspec.toml", root="/w")
+    assert invalid_toml.value.place is not None
+    assert (invalid_toml.value.place.path, invalid_toml.value.place.line) == ("/w/envspec.toml", 3)
+    with pytest.raises(SpecError) as unknown_key:
+        parse_spec(b'[project]\nname = "x"\n\n[python]\nbogus = 1\n', path="/w/envspec.toml", root="/w")
+    place = unknown_key.value.place
+    assert place is not None and (place.line, place.item) == (5, "[python].bogus")
+    assert str(unknown_key.value).startswith("/w/envspec.toml:5: [python].bogus is not a known key")
