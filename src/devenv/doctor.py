@@ -12,14 +12,18 @@ import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
-from devenv.environment import CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, DevenvError
-from devenv.resolver import Resolution
 from devenv.secrets import Masker
-from devenv.spec import Spec
-from devenv.store import EnvDocument
+
+if TYPE_CHECKING:
+    # Types only: each check imports what it runs, so a failing early check (an invalid
+    # spec) never pays for, or trips over, the modules of later ones.
+    from devenv.environment import CanonicalEnv
+    from devenv.resolver import Resolution
+    from devenv.spec import Spec
+    from devenv.store import EnvDocument
 
 CheckStatus: TypeAlias = Literal["ok", "warn", "fail"]
 
