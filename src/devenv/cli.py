@@ -203,8 +203,10 @@ def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
 
 def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     """`devenv sync`: create/update the venv, resolve, write `.devenv/`."""
+    from devenv.stamp import nothing_to_sync
+
     root = project_root(root_option)
-    if _sync_is_noop(root, frozen=frozen):
+    if nothing_to_sync(root, os.environ, frozen=frozen):
         _progress(".devenv/ and the venv are up to date; nothing to install")
         return 0
     from devenv.project import sync as sync_project
@@ -225,18 +227,6 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
         'use it with `eval "$(devenv print-env)"`, `. .devenv/env.sh` or `devenv run -- CMD`'
     )
     return 0
-
-
-def _sync_is_noop(root: str, *, frozen: bool) -> bool:
-    """A sync with nothing to do decides from stats alone: no pip, no TOML, no hashing."""
-    from devenv.layout import SYNC_INCOMPLETE, state_dir, state_path
-    from devenv.snapshot import read_snapshot
-    from devenv.stamp import unchanged
-
-    if os.path.exists(state_path(root, SYNC_INCOMPLETE)) or not unchanged(state_dir(root), frozen=frozen):
-        return False
-    snapshot = read_snapshot(root)
-    return snapshot is not None and snapshot.is_fresh(os.environ)
 
 
 def _progress(message: str) -> None:
