@@ -367,29 +367,24 @@ class _Doctor:
 
 
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
-    """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set."""
+    """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
+    by the same rules as `devenv diff PID` (`drift.compare`)."""
+    from devenv.drift import compare
+
+    diff = compare(os.getpid(), "this shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
     problems: list[str] = []
-    different = sorted(
-        key
-        for key, value in env.variables.items()
-        if key not in ("PYTHONPATH", "DEVENV_FINGERPRINT") and outer.get(key) != value
-    )
+    different = sorted([*diff.missing, *(item.key for item in diff.different)])
     if different:
         shown = ", ".join(different[:5]) + (f" and {len(different) - 5} more" if len(different) > 5 else "")
         problems.append(f"differs: {shown}")
-    wanted_pythonpath = env.variables.get("PYTHONPATH")
-    if wanted_pythonpath is not None and outer.get("PYTHONPATH") != wanted_pythonpath:
-        state = "missing" if "PYTHONPATH" not in outer else "different"
-        problems.append(f"PYTHONPATH {state}")
-    leftovers = sorted(key for key in env.unset if key in outer)
-    if leftovers:
-        problems.append(f"should be unset: {', '.join(leftovers)}")
-    if env.path_prefix:
-        first = outer.get("PATH", "").split(os.pathsep)[0]
-        if first != env.path_prefix[0]:
-            problems.append(f"PATH does not start with {env.path_prefix[0]}")
-    if outer.get("DEVENV_FINGERPRINT") not in (None, env.fingerprint):
+    if diff.pythonpath != "same":
+        problems.append(f"PYTHONPATH {diff.pythonpath}")
+    if diff.extra:
+        problems.append(f"should be unset: {', '.join(diff.extra)}")
+    if not diff.path_venv_first:
+        problems.append(f"PATH does not start with {env.path_prefix[0]}")
+    if diff.fingerprint == "stale":
         problems.append("fingerprint stale")
     if not problems:
         return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint})")

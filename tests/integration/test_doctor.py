@@ -290,3 +290,36 @@ def test_a_service_fix_follows_the_cause_field_not_the_message(cause: str, fix: 
     text = '[services.rabbitmq]\ncheck = "amqp"\nurl = "amqp://127.0.0.1/"\nstart = ["start-it"]\n'
     spec = parse_spec(text.encode(), path="/w/envspec.toml", root="/w")
     assert _service_fix(spec, "rabbitmq", ServiceError("reworded", cause=cause)) == fix
+
+
+@pytest.mark.parametrize(
+    "drift",
+    ["none", "value", "missing-key", "pythonpath-order", "unset-key-present", "path-first", "fingerprint"],
+)
+def test_doctor_shell_check_and_devenv_diff_use_one_rule(project: Project, drift: str) -> None:
+    # `devenv doctor` (this shell) and `devenv diff PID` (a process) must never disagree
+    # about the same environment: both are drift.compare.
+    from devenv.doctor import shell_drift
+    from devenv.drift import compare
+
+    project.sync()
+    snapshot = read_snapshot(str(project.root))
+    assert snapshot is not None
+    env = snapshot.env
+    outer = hermetic_env()
+    outer.update(exported(env, outer["PATH"]))
+    if drift == "value":
+        outer["SERVICE"] = "changed"
+    elif drift == "missing-key":
+        del outer["SERVICE"]
+    elif drift == "pythonpath-order":
+        outer["PYTHONPATH"] = os.pathsep.join(reversed(outer["PYTHONPATH"].split(os.pathsep)))
+    elif drift == "unset-key-present":
+        outer["DEMO_UNSET_ME"] = "left over"
+    elif drift == "path-first":
+        outer["PATH"] = "/usr/bin" + os.pathsep + outer["PATH"]
+    elif drift == "fingerprint":
+        outer["DEVENV_FINGERPRINT"] = "0" * 16
+    check = shell_drift(env, outer)
+    assert (check.status == "ok") == (not compare(0, "shell", outer, env).differs), check.detail
+    assert (check.status == "ok") == (drift == "none"), check.detail
