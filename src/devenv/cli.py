@@ -70,7 +70,7 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
     """A callable for plain `print-env` / `run` invocations, else None (argparse decides)."""
     root = None
     index = 0
-    if args[:1] == ["--root"] and len(args) > 1:
+    if args[:1] == ["--root"] and len(args) > 1 and not args[1].startswith("-"):
         root, index = args[1], 2
     elif args and args[0].startswith("--root="):
         root, index = args[0][len("--root=") :], 1
@@ -83,6 +83,8 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
         # argparse (see the module docstring).
         return lambda: sync(root, frozen=bool(rest))
     if command == "print-env":
+        from devenv.renderers import FORMATS  # print_env imports it anyway
+
         fmt = "sh"
         position = 0
         while position < len(rest):
@@ -96,11 +98,9 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 fmt = word[len("--format=") :]
             else:
                 return None
+            if fmt not in FORMATS:
+                return None  # argparse checks every --format given and says which there are
             position += 1
-        from devenv.renderers import FORMATS  # print_env imports it anyway
-
-        if fmt not in FORMATS:
-            return None  # argparse says which formats there are
         return lambda: print_env(root, fmt, frozen=frozen)
     if command == "run":
         sets: list[tuple[str, str]] = []
@@ -112,7 +112,12 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 break
             if word == "--frozen":
                 frozen = True
-            elif word == "--set" and position + 1 < len(rest) and "=" in rest[position + 1]:
+            elif (
+                word == "--set"
+                and position + 1 < len(rest)
+                and "=" in rest[position + 1]
+                and not rest[position + 1].startswith("-")  # argparse reads that as an option
+            ):
                 key, _, value = rest[position + 1].partition("=")
                 sets.append((key, value))
                 position += 1

@@ -65,15 +65,18 @@ def _argparse(args: list[str]) -> Callable[[], object]:
     return lambda: cli._dispatch(cli._parser().parse_args(args))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
-    root=st.sampled_from([[], ["--root", "/r"], ["--root=/r"]]),
+    root=st.sampled_from([[], ["--root", "/r"], ["--root=/r"], ["--root", "-r"], ["--root=-r"], ["--root"]]),
     command=st.sampled_from(["print-env", "run", "sync"]),
     rest=st.one_of(REST, st.lists(st.sampled_from(WORDS), max_size=6)),
 )
 @example(root=[], command="run", rest=["--", "--", "cmd"])
 @example(root=[], command="run", rest=["--set", "A=1", "--set", "B=", "cmd", "--frozen"])
 @example(root=[], command="print-env", rest=["--format", "bogus"])
+@example(root=[], command="print-env", rest=["--format", "bogus", "--format=json"])
+@example(root=[], command="print-env", rest=["--format", "--root", "--format=json"])
+@example(root=[], command="run", rest=["--set", "--format=json", "sh"])
 def test_the_fast_parser_agrees_with_argparse(root: list[str], command: str, rest: list[str]) -> None:
     args = [*root, command, *rest]
     fast = cli._parse_fast(args)
