@@ -1,4 +1,4 @@
-"""Start-up cost of `devenv print-env` and `devenv run -- true` against T0 (DESIGN §12).
+"""Start-up cost of `devenv print-env` and `devenv run -- true` against T0 (docs/architecture.md).
 
 T0 is `python -c pass` run by the interpreter in the `devenv` script's shebang, so the
 ratio measures what devenv adds, not how fast this machine is. Commands are interleaved in

@@ -5,20 +5,24 @@ The only module that prints to stdout or exits. stdout carries data only (it get
 
 `print-env` and `run` are parsed by hand when their arguments are plain: argparse imports
 `re` and `gettext`, which alone would cost more than the whole budget of those two commands
-(DESIGN §12). Anything else, including `--help` and every mistake, goes to argparse.
+(docs/architecture.md, "Start-up budget"). Anything else, including `--help` and every
+mistake, goes to argparse.
 """
 
 import os
 import sys
 
+# `as fresh_env`: also re-exported, for pytest_plugin.py and api.py, which import it from here
+# until they import devenv.current themselves (then this becomes a plain import).
+from devenv.current import fresh_env as fresh_env
 from devenv.errors import DevenvError, UsageError, preview
+from devenv.root import project_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
-    from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
@@ -66,7 +70,7 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
     """A callable for plain `print-env` / `run` invocations, else None (argparse decides)."""
     root = None
     index = 0
-    if args[:1] == ["--root"] and len(args) > 1:
+    if args[:1] == ["--root"] and len(args) > 1 and not args[1].startswith("-"):
         root, index = args[1], 2
     elif args and args[0].startswith("--root="):
         root, index = args[0][len("--root=") :], 1
@@ -79,6 +83,8 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
         # argparse (see the module docstring).
         return lambda: sync(root, frozen=bool(rest))
     if command == "print-env":
+        from devenv.renderers import FORMATS  # print_env imports it anyway
+
         fmt = "sh"
         position = 0
         while position < len(rest):
@@ -92,6 +98,8 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 fmt = word[len("--format=") :]
             else:
                 return None
+            if fmt not in FORMATS:
+                return None  # argparse checks every --format given and says which there are
             position += 1
         return lambda: print_env(root, fmt, frozen=frozen)
     if command == "run":
@@ -104,7 +112,12 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 break
             if word == "--frozen":
                 frozen = True
-            elif word == "--set" and position + 1 < len(rest) and "=" in rest[position + 1]:
+            elif (
+                word == "--set"
+                and position + 1 < len(rest)
+                and "=" in rest[position + 1]
+                and not rest[position + 1].startswith("-")  # argparse reads that as an option
+            ):
                 key, _, value = rest[position + 1].partition("=")
                 sets.append((key, value))
                 position += 1
@@ -129,37 +142,6 @@ def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
 
 
 # -- commands --------------------------------------------------------------------------------
-
-
-def project_root(option: str | None) -> str:
-    """The project folder: `--root`, or the nearest folder upward holding envspec.toml."""
-    from devenv.root import SPEC_FILENAME, find_root
-
-    if option is not None:
-        root = os.path.abspath(option)
-        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
-            raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
-        return root
-    found = find_root(os.getcwd())
-    if found is None:
-        raise UsageError(
-            f"no {SPEC_FILENAME} in {os.getcwd()} or any folder above it; "
-            "run devenv inside a project or pass --root DIR"
-        )
-    return found
-
-
-def fresh_env(root: str, *, frozen: bool) -> "CanonicalEnv":
-    """The canonical env of `root`, refreshing `.devenv/` only when an input changed."""
-    from devenv.snapshot import check_sync_finished, read_snapshot
-
-    check_sync_finished(root)
-    snapshot = read_snapshot(root)
-    if snapshot is not None and snapshot.is_fresh(os.environ):
-        return snapshot.env
-    from devenv.project import refresh
-
-    return refresh(root, os.environ, frozen=frozen).env
 
 
 def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
@@ -226,8 +208,10 @@ def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
 
 def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     """`devenv sync`: create/update the venv, resolve, write `.devenv/`."""
+    from devenv.stamp import nothing_to_sync
+
     root = project_root(root_option)
-    if _sync_is_noop(root, frozen=frozen):
+    if nothing_to_sync(root, os.environ, frozen=frozen):
         _progress(".devenv/ and the venv are up to date; nothing to install")
         return 0
     from devenv.project import sync as sync_project
@@ -248,18 +232,6 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
         'use it with `eval "$(devenv print-env)"`, `. .devenv/env.sh` or `devenv run -- CMD`'
     )
     return 0
-
-
-def _sync_is_noop(root: str, *, frozen: bool) -> bool:
-    """A sync with nothing to do decides from stats alone: no pip, no TOML, no hashing."""
-    from devenv.snapshot import INCOMPLETE, read_snapshot, state_dir
-    from devenv.stamp import unchanged
-
-    folder = state_dir(root)
-    if os.path.exists(os.path.join(folder, INCOMPLETE)) or not unchanged(folder, frozen=frozen):
-        return False
-    snapshot = read_snapshot(root)
-    return snapshot is not None and snapshot.is_fresh(os.environ)
 
 
 def _progress(message: str) -> None:

@@ -8,26 +8,27 @@ depends on an earlier failure says it was skipped and why, rather than failing a
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
-from devenv.environment import CanonicalEnv
-from devenv.errors import DevenvError
-from devenv.resolver import Resolution
+from devenv.errors import REQUIRED_MISSING, DevenvError
 from devenv.secrets import Masker
-from devenv.spec import Spec
-from devenv.store import EnvDocument
+
+if TYPE_CHECKING:
+    # Types only: each check imports what it runs, so a failing early check (an invalid
+    # spec) never pays for, or trips over, the modules of later ones.
+    from devenv.environment import CanonicalEnv
+    from devenv.resolver import Resolution
+    from devenv.spec import Spec
+    from devenv.store import EnvDocument
 
 CheckStatus: TypeAlias = Literal["ok", "warn", "fail"]
 
 SYNC = "devenv sync"
 LOAD_ENV = 'eval "$(devenv print-env)"'
-
-_REQUIRED_MISSING = re.compile(r"required variable\(s\) not set: ([A-Za-z0-9_, ]+) \(")
 
 
 class CheckJson(TypedDict):
@@ -163,7 +164,8 @@ class _Doctor:
         try:
             self.spec = load_spec(self.root)
         except DevenvError as error:
-            self.add(_fail("spec", str(error), _edit(os.path.join(self.root, SPEC_FILENAME))))
+            path = error.place.path if error.place is not None else os.path.join(self.root, SPEC_FILENAME)
+            self.add(_fail("spec", str(error), _edit(path)))
             return
         counts = f"{len(self.spec.services)} service(s), {len(self.spec.processes)} process(es)"
         self.add(_ok("spec", f"{SPEC_FILENAME} is valid (schema 1; {counts})"))
@@ -276,7 +278,6 @@ class _Doctor:
         self.add(_ok("pythonpath", f"{len(spec.pythonpath)} folder(s) present"))
 
     def check_variables(self, spec: Spec) -> None:
-        from devenv.errors import DotenvError
         from devenv.project import dotenv_sources
         from devenv.resolver import resolve
         from devenv.venv import python_identity
@@ -286,14 +287,7 @@ class _Doctor:
             python = python_identity(self.document["python"] if self.document is not None else None)
             self.resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=self.outer, python=python)
         except DevenvError as error:
-            target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
-            missing = _REQUIRED_MISSING.search(str(error))
-            if missing and not isinstance(error, DotenvError):
-                keys = missing.group(1).split(", ")
-                fix = " && ".join(f"echo '{key}=...' >> {shlex.quote(target)}" for key in keys)
-            else:
-                fix = _edit(_file_in(str(error), spec) or target)
-            self.add(_fail("variables", str(error), fix))
+            self.add(_fail("variables", str(error), _variables_fix(spec, error)))
             return
         count = len(self.resolution.variables)
         required = f", all {len(spec.dotenv.required)} required set" if spec.dotenv.required else ""
@@ -359,7 +353,7 @@ class _Doctor:
             # does not wait [services].timeout for a service that may never come up.
             check_service(service, self.resolution.values(), deadline=time.monotonic())
         except DevenvError as error:
-            self.add(_fail(check_name, str(error), _service_fix(spec, name, str(error))))
+            self.add(_fail(check_name, str(error), _service_fix(spec, name, error)))
             return
         url = mask_url(service_url(service, self.resolution.values()))
         self.add(_ok(check_name, f"{service.check} {url} reachable"))
@@ -373,29 +367,24 @@ class _Doctor:
 
 
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
-    """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set."""
+    """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
+    by the same rules as `devenv diff PID` (`drift.compare`)."""
+    from devenv.drift import compare
+
+    diff = compare(os.getpid(), "this shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
     problems: list[str] = []
-    different = sorted(
-        key
-        for key, value in env.variables.items()
-        if key not in ("PYTHONPATH", "DEVENV_FINGERPRINT") and outer.get(key) != value
-    )
+    different = sorted([*diff.missing, *(item.key for item in diff.different)])
     if different:
         shown = ", ".join(different[:5]) + (f" and {len(different) - 5} more" if len(different) > 5 else "")
         problems.append(f"differs: {shown}")
-    wanted_pythonpath = env.variables.get("PYTHONPATH")
-    if wanted_pythonpath is not None and outer.get("PYTHONPATH") != wanted_pythonpath:
-        state = "missing" if "PYTHONPATH" not in outer else "different"
-        problems.append(f"PYTHONPATH {state}")
-    leftovers = sorted(key for key in env.unset if key in outer)
-    if leftovers:
-        problems.append(f"should be unset: {', '.join(leftovers)}")
-    if env.path_prefix:
-        first = outer.get("PATH", "").split(os.pathsep)[0]
-        if first != env.path_prefix[0]:
-            problems.append(f"PATH does not start with {env.path_prefix[0]}")
-    if outer.get("DEVENV_FINGERPRINT") not in (None, env.fingerprint):
+    if diff.pythonpath != "same":
+        problems.append(f"PYTHONPATH {diff.pythonpath}")
+    if diff.extra:
+        problems.append(f"should be unset: {', '.join(diff.extra)}")
+    if not diff.path_venv_first:
+        problems.append(f"PATH does not start with {env.path_prefix[0]}")
+    if diff.fingerprint == "stale":
         problems.append("fingerprint stale")
     if not problems:
         return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint})")
@@ -425,24 +414,34 @@ def _stamp(path: str) -> tuple[str, str]:
     return size, mtime
 
 
-def _file_in(message: str, spec: Spec) -> str | None:
-    # Dotenv and resolve errors start with `name:line:`; the editor wants the file.
-    for name in spec.dotenv.files:
-        if message.startswith(f"{name}:"):
-            return name
-    return None
+def _variables_fix(spec: Spec, error: DevenvError) -> str:
+    """The fix for a failed resolution, from the error's fields (never from its wording)."""
+    # Missing keys go where the user keeps values: the last dotenv file (it wins).
+    target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
+    if error.cause == REQUIRED_MISSING:
+        return " && ".join(f"echo '{key}=...' >> {shlex.quote(target)}" for key in error.keys)
+    return _edit(error.place.path if error.place is not None else target)
 
 
-#: Causes (services.py messages) that waiting or starting cannot fix: the URL is wrong.
+#: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.
+_URL_CAUSES = frozenset({"auth", "vhost", "dns", "protocol", "bad-url"})
+#: The same causes as services.py words them. Only until services.py passes
+#: `cause=status.cause` to the ServiceError it raises; then this goes.
 _URL_PROBLEMS = ("authentication failed", "virtual host", "does not resolve", "cannot be parsed", "protocol")
 
 
-def _service_fix(spec: Spec, name: str, message: str) -> str:
+def _wrong_url(error: DevenvError) -> bool:
+    if error.cause:
+        return error.cause in _URL_CAUSES
+    return any(problem in str(error) for problem in _URL_PROBLEMS)
+
+
+def _service_fix(spec: Spec, name: str, error: DevenvError) -> str:
     service = spec.service(name)
     # A URL written in envspec.toml is fixed there; one taken from a variable, in a dotenv file.
     literal = "${" not in service.url or not spec.dotenv.files
     dotenv = os.path.basename(spec.path) if literal else spec.dotenv.files[-1]
-    if any(problem in message for problem in _URL_PROBLEMS):
+    if _wrong_url(error):
         return _edit(dotenv)
     if service.start:
         return shlex.join(service.start)

@@ -1,7 +1,7 @@
 """Dotenv files read strictly through python-dotenv's own parser.
 
 python-dotenv silently drops or swallows lines it cannot parse (a stray quote can eat the
-next ten variables, research/reliability_catalogue.md §2.1 #11). devenv uses the same parser
+next ten variables without a word). devenv uses the same parser
 (`dotenv.parser.parse_stream`) so values mean what python-dotenv users expect, but turns
 every such case into an error naming `file:line`.
 """
@@ -12,7 +12,7 @@ import io
 import re
 from dataclasses import dataclass
 
-from devenv.errors import DotenvError, preview
+from devenv.errors import DotenvError, Place, preview
 from devenv.spec import KEY_PATTERN
 
 _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
@@ -38,22 +38,24 @@ def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
     # spanning lines must read the same here.
     for binding in parse_stream(io.StringIO(text, newline=None)):
         original, line = _own_lines(binding.original.string, binding.original.line)
-        where = f"{name}:{line}"
+        where = Place(name, line)
         if binding.error:
-            raise DotenvError(_unparseable_message(where, original))
+            raise DotenvError(_unparseable_message(where, original), place=where)
         if binding.key is None:
             continue  # blank line or comment
         if not KEY_PATTERN.match(binding.key):
             raise DotenvError(
                 f"{where}: {preview(binding.key)} is not a valid variable name "
-                "(letters, digits and _, not starting with a digit); rename it"
+                "(letters, digits and _, not starting with a digit); rename it",
+                place=where,
             )
         if binding.value is None:
             # A line without '=' is as often a pasted secret as a forgotten value: name
             # only its start.
             raise DotenvError(
                 f"{where}: the line starting {preview(binding.key)} has no '='; write KEY=value "
-                "(or KEY= for an empty value)"
+                "(or KEY= for an empty value)",
+                place=where,
             )
         literal = _is_single_quoted(original)
         _check_swallowed(where, binding.key, original, line)
@@ -79,9 +81,9 @@ def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
         with open(path, "rb") as handle:
             data = handle.read()
     except IsADirectoryError:
-        raise DotenvError(f"{name}: is a folder, not a dotenv file") from None
+        raise DotenvError(f"{name}: is a folder, not a dotenv file", place=Place(name)) from None
     except OSError as exc:
-        raise DotenvError(f"{name}: cannot read: {exc.strerror}") from None
+        raise DotenvError(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     return parse_dotenv_bytes(data, name=name)
 
 
@@ -90,9 +92,9 @@ def parse_dotenv_bytes(data: bytes, *, name: str) -> tuple[DotenvEntry, ...]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        where = Place(name, data.count(b"\n", 0, exc.start) + 1)
         raise DotenvError(
-            f"{name}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+            f"{where}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8", place=where
         ) from None
     return parse_dotenv(text.removeprefix("\ufeff"), name=name)
 
@@ -102,11 +104,10 @@ def _is_single_quoted(original: str) -> bool:
     return rest.lstrip(" \t").startswith("'")
 
 
-def _check_swallowed(where: str, key: str, original: str, line: int) -> None:
+def _check_swallowed(where: Place, key: str, original: str, line: int) -> None:
     # A quote left open swallows every following line up to the next matching quote, and
-    # python-dotenv accepts that silently when the quotes happen to pair up (#11 in the
-    # research table). A multi-line value whose inner lines look like assignments is
-    # almost always that mistake.
+    # python-dotenv accepts that silently when the quotes happen to pair up. A multi-line
+    # value whose inner lines look like assignments is almost always that mistake.
     inner = _NEWLINE.split(original.rstrip("\r\n"))[1:]
     swallowed = [text.split("=", 1)[0].strip() for text in inner if _ASSIGNMENT_LINE.match(text)]
     if swallowed:
@@ -114,11 +115,12 @@ def _check_swallowed(where: str, key: str, original: str, line: int) -> None:
         raise DotenvError(
             f"{where}: the quoted value of {key} runs on to line {last} and swallows what look "
             f"like assignments ({', '.join(swallowed)}); close the quote on line {line} "
-            '(a value that really spans lines can use "\\n" inside double quotes)'
+            '(a value that really spans lines can use "\\n" inside double quotes)',
+            place=where,
         )
 
 
-def _unparseable_message(where: str, original: str) -> str:
+def _unparseable_message(where: Place, original: str) -> str:
     # Never echo the line itself: it may hold a secret. Say what kind of problem it is.
     first = _NEWLINE.split(original, maxsplit=1)[0]
     spans = len(_NEWLINE.findall(original.rstrip("\r\n"))) + 1

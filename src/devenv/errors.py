@@ -2,6 +2,10 @@
 
 `str(error)` is the whole user-facing message: what failed, where (file:line or table.key)
 and what to do next. `cli.main` is the only place that prints it (as `devenv: error: ...`).
+
+Code that acts on an error (doctor's fixes, drift's "the process has gone") reads its
+structured fields (`place`, `keys`, `cause`), set where it is raised, never its wording:
+a message can then be reworded without changing what a program does with it.
 """
 
 #: How many characters of a refused key, line or reference a message may show: enough to
@@ -14,10 +18,62 @@ def preview(text: str) -> str:
     return repr(text) if len(text) <= PREVIEW_LENGTH else repr(text[:PREVIEW_LENGTH]) + "..."
 
 
+class Place:
+    """Where the user wrote what failed: a file, and the line or the table.key in it.
+
+    A plain class, not a dataclass: this module is on the `print-env` / `run` path and
+    `dataclasses` costs more to import than the whole of that path.
+    """
+
+    __slots__ = ("item", "line", "path")
+
+    def __init__(self, path: str, line: int | None = None, item: str = "") -> None:
+        self.path = path
+        self.line = line
+        #: The table.key or option inside `path` (`[vars].KEY`), when there is no line.
+        self.item = item
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Place):
+            return NotImplemented
+        return (self.path, self.line, self.item) == (other.path, other.line, other.item)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.line, self.item))
+
+    def __repr__(self) -> str:
+        return f"Place({self.path!r}, {self.line!r}, {self.item!r})"
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path} {self.item}" if self.item else self.path
+
+
+#: `DevenvError.cause` values that code acts on. Required keys are unset or empty
+#: (`keys` names them; `place` is envspec.toml [dotenv].required).
+REQUIRED_MISSING = "required-missing"
+#: The process whose environment was asked for does not exist (any more).
+PROCESS_GONE = "process-gone"
+
+
 class DevenvError(Exception):
-    """Base class; `exit_code` is what `devenv` exits with."""
+    """Base class; `exit_code` is what `devenv` exits with.
+
+    `place` is where the cause was written (the file to edit), `keys` the variables it is
+    about, `cause` a short stable name for the kind of failure, for code that must tell
+    kinds apart (e.g. `"required-missing"`); all three are optional.
+    """
 
     exit_code = 2
+
+    def __init__(
+        self, message: str, *, place: Place | None = None, keys: tuple[str, ...] = (), cause: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.place = place
+        self.keys = keys
+        self.cause = cause
 
 
 class SpecError(DevenvError):
@@ -68,9 +124,3 @@ class ServiceError(DevenvError):
 
 class ProcessError(DevenvError):
     """A declared process failed to start, died, or did not become ready."""
-
-
-class CheckFailed(DevenvError):
-    """A check command (doctor, diff) found problems; exit 1 as documented."""
-
-    exit_code = 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.errors import DevenvError, DotenvError, SpecError, StaleError
+from devenv.errors import DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
@@ -22,13 +22,19 @@ from devenv.spec import Spec, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
-    PythonRecord,
     input_record,
     locked,
     read_document,
     write_state,
 )
-from devenv.venv import check_venv_location, clear_incomplete, python_identity, sync_venv, venv_python
+from devenv.venv import (
+    PythonRecord,
+    check_venv_location,
+    clear_incomplete,
+    python_identity,
+    sync_venv,
+    venv_python,
+)
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
 #: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv
@@ -63,15 +69,18 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise error(f"{name}: is a folder, not a file; move it away or fix [dotenv].files") from None
+        raise error(
+            f"{name}: is a folder, not a file; move it away or fix [dotenv].files", place=Place(name)
+        ) from None
     except OSError as exc:
-        raise error(f"{name}: cannot read: {exc.strerror}") from None
+        raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     if len(data) > MAX_INPUT_BYTES:
         size = os.path.getsize(path)
         raise error(
             f"{name}: {size / 1e6:.1f} MB is more than devenv reads ({MAX_INPUT_BYTES // 1024} KiB); every "
             "variable goes into each process's environment, which Linux caps at a few MiB: "
-            "put large data in a file and set its path instead"
+            "put large data in a file and set its path instead",
+            place=Place(name),
         )
     return data
 
@@ -82,7 +91,8 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
             return DotenvSource(name=name, entries=None)
         raise DotenvError(
             f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
-            "or add it to [dotenv].optional if it may be absent"
+            "or add it to [dotenv].optional if it may be absent",
+            place=Place(name),
         )
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
 
@@ -323,14 +333,6 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
         raise StaleError(f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`")
 
 
-def current(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
-    """The fresh snapshot of `root`: read it, and refresh it only when an input changed."""
-    snapshot = read_snapshot(root)
-    if snapshot is not None and snapshot.is_fresh(outer):
-        return snapshot
-    return refresh(root, outer, frozen=frozen)
-
-
 def sync(
     root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
 ) -> tuple[EnvDocument, bool]:
@@ -390,24 +392,23 @@ def compile_devenv() -> None:
 
 def _write_stamp(spec: Spec, record: PythonRecord) -> None:
     """Record what this sync saw so the next one can decide "nothing changed" from stats."""
+    from devenv.layout import ENV_JSON, PRIVATE_LOCK, SYNC_STAMP, state_path
     from devenv.lock import lock_files
     from devenv.requirements import metadata_files, parse_packages
-    from devenv.snapshot import state_dir
-    from devenv.stamp import FILENAME, encode_stamp, site_packages
-    from devenv.store import ENV_JSON, write_atomic
+    from devenv.stamp import encode_stamp, site_packages
+    from devenv.store import write_atomic
 
-    folder = state_dir(spec.root)
     venv = record["venv"]
     import devenv
 
     own = os.path.dirname(os.path.abspath(devenv.__file__))  # a checkout or pull re-compiles it
-    paths = [spec.path, spec.root, *lock_files(spec.root), os.path.join(folder, ENV_JSON), own]
+    paths = [spec.path, spec.root, *lock_files(spec.root), state_path(spec.root, ENV_JSON), own]
     if not record["lock"]:
-        paths.append(os.path.join(folder, "pylock.toml"))
+        paths.append(state_path(spec.root, PRIVATE_LOCK))
     paths += metadata_files(spec, parse_packages(spec))
     paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
     text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
-    write_atomic(os.path.join(folder, FILENAME), text.encode("utf-8", "surrogateescape"))
+    write_atomic(state_path(spec.root, SYNC_STAMP), text.encode("utf-8", "surrogateescape"))
 
 
 def _variables_of(resolution: Resolution) -> dict[str, str]:

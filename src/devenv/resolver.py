@@ -2,7 +2,7 @@
 
 Pure: it reads no files and never touches `os.environ`; the caller passes the parsed dotenv
 files and the outer environment in, and only keys listed in `[env].inherit` are taken from
-the latter (DESIGN §4). Every variable keeps its provenance for `devenv explain`.
+the latter (docs/architecture.md, "Resolution"). Every variable keeps its provenance for `devenv explain`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
-from devenv.errors import ResolveError, SpecError, preview
+from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, Spec
 
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
@@ -78,7 +78,9 @@ class Resolution:
         )
 
 
-def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str, secret: bool = False) -> str:
+def interpolate(
+    text: str, lookup: Callable[[str], str | None], *, where: str | Place, secret: bool = False
+) -> str:
     """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error.
 
     A `${...}` that is not a reference is part of the value, maybe a password: messages show
@@ -91,7 +93,8 @@ def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str, s
         if not KEY_PATTERN.match(name):
             raise ResolveError(
                 f"{where}: the ${{...}} starting {preview(inner)} is not a reference devenv understands; "
-                "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)"
+                "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)",
+                place=_place(where),
             )
         value = lookup(name)
         if has_default and not value:
@@ -99,31 +102,44 @@ def interpolate(text: str, lookup: Callable[[str], str | None], *, where: str, s
         if value is None and secret:
             raise ResolveError(
                 f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
-                "it earlier or add it to [env].inherit (single-quote the value if its ${ is literal)"
+                "it earlier or add it to [env].inherit (single-quote the value if its ${ is literal)",
+                place=_place(where),
             )
         if value is None:
             raise ResolveError(
                 f"{where} references ${{{name}}}, which is not defined; add {name} to "
-                "[env].inherit to take it from the outer environment, or define it earlier"
+                "[env].inherit to take it from the outer environment, or define it earlier",
+                place=_place(where),
+                keys=(name,),
             )
         return value
 
     return _REFERENCE.sub(expand, text)
 
 
-def check_value(where: str, key: str, value: str) -> None:
+def _place(where: str | Place) -> Place | None:
+    return where if isinstance(where, Place) else None
+
+
+def check_value(where: str | Place, key: str, value: str) -> None:
     """Refuse values no process can receive: NUL bytes, or longer than exec allows."""
     if "\x00" in value:
-        raise ResolveError(f"{where}: the value of {key} contains a NUL byte, which no process can receive")
+        raise ResolveError(
+            f"{where}: the value of {key} contains a NUL byte, which no process can receive",
+            place=_place(where),
+            keys=(key,),
+        )
     # The kernel limits each "KEY=value\0" string of an exec to MAX_ARG_STRLEN bytes.
     if len(f"{key}={value}".encode("utf-8", "surrogateescape")) + 1 > MAX_VALUE_BYTES:
         raise ResolveError(
             f"{where}: the value of {key} is longer than 128 KiB; Linux refuses to start "
-            "any process with it (E2BIG); put the data in a file and set its path"
+            "any process with it (E2BIG); put the data in a file and set its path",
+            place=_place(where),
+            keys=(key,),
         )
 
 
-def check_trusted(spec: Spec, key: str, where: str) -> None:
+def check_trusted(spec: Spec, key: str, where: str | Place) -> None:
     """Refuse a key that makes programs run code unless envspec.toml lists it in [env].trusted."""
     from devenv.trust import runs_code
 
@@ -132,17 +148,39 @@ def check_trusted(spec: Spec, key: str, where: str) -> None:
         raise ResolveError(
             f"{where}: {key} makes programs run code ({why}), so devenv takes it from a dotenv "
             f"file or --set only when {os.path.basename(spec.path)} lists it in [env].trusted; "
-            f'add trusted = ["{key}"] to [env] if you mean it, or remove the line'
+            f'add trusted = ["{key}"] to [env] if you mean it, or remove the line',
+            place=_place(where),
+            keys=(key,),
         )
 
 
-def check_not_unset(spec: Spec, key: str, where: str) -> None:
+def check_not_unset(spec: Spec, key: str, where: str | Place) -> None:
     """A key may not be both removed ([env].unset) and set: devenv will not pick one silently."""
     if key in spec.env.unset:
         raise ResolveError(
             f"{where} sets {key}, which {os.path.basename(spec.path)} [env].unset removes; "
-            "remove one of the two"
+            "remove one of the two",
+            place=_place(where),
+            keys=(key,),
         )
+
+
+def check_override(spec: Spec, key: str, value: str, *, where: str) -> None:
+    """Every check a value set on top of the files must pass, whoever sets it (`--set`, a
+    process's overrides in the pytest fixture or the Python API): a variable name, not managed
+    by devenv, listed in [env].trusted if it makes programs run code, not in [env].unset, and
+    a value a process can receive. `where` names the setter ("--set")."""
+    if not KEY_PATTERN.match(key):
+        raise ResolveError(f"{where}: {preview(key)} is not a valid variable name")
+    if key in MANAGED_KEYS:
+        raise ResolveError(
+            f"{where} {key}: {key} is managed by devenv and cannot be set here; "
+            f"it comes from {MANAGED_BY[key]}",
+            keys=(key,),
+        )
+    check_trusted(spec, key, f"{where} {key}")
+    check_not_unset(spec, key, f"{where} {key}")
+    check_value(f"{where} {key}", key, value)
 
 
 def venv_path(spec: Spec) -> str:
@@ -199,10 +237,13 @@ class _Layers:
             return self.instance
         return None
 
-    def set(self, key: str, value: str, source: str, where: str) -> None:
+    def set(self, key: str, value: str, source: str, where: str | Place) -> None:
         if key in MANAGED_KEYS:
             raise ResolveError(
-                f"{where}: {key} is managed by devenv and cannot be set here; it comes from {MANAGED_BY[key]}"
+                f"{where}: {key} is managed by devenv and cannot be set here; "
+                f"it comes from {MANAGED_BY[key]}",
+                place=_place(where),
+                keys=(key,),
             )
         check_not_unset(self.spec, key, where)
         check_value(where, key, value)
@@ -220,7 +261,7 @@ def resolve(
     python: str = "",
     instance: str = DEFAULT_INSTANCE,
 ) -> Resolution:
-    """Resolve every layer (DESIGN §4): [vars] < dotenv files < [env].inherit < --set.
+    """Resolve every layer, later ones winning: [vars] < dotenv files < [env].inherit < --set.
 
     `python` identifies the interpreter and installed package set; the fingerprint covers it,
     so two processes with the same fingerprint also run the same code. `instance` is the
@@ -248,33 +289,34 @@ def resolve(
 
     layers = _Layers(spec, outer, instance)
     for key, raw in spec.vars:
-        where = f"{spec.path} [vars].{key}"
+        where = Place(spec.path, item=f"[vars].{key}")
         value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
         layers.set(key, value, VARS_SOURCE, where)
     for source in dotenv:
         for entry in source.entries or ():
-            where = f"{source.name}:{entry.line}"
+            where = Place(source.name, entry.line)
             check_trusted(spec, entry.key, where)
             if not entry.literal:
                 secret_value = secret(entry.key, entry.value)
                 value = interpolate(entry.value, layers.lookup, where=where, secret=secret_value)
             else:
                 value = entry.value
-            layers.set(entry.key, value, where, where)
+            layers.set(entry.key, value, str(where), where)
     for key, value in layers.inherited.items():
         layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
     for key, value in overrides:
-        if not KEY_PATTERN.match(key):
-            raise ResolveError(f"--set: {preview(key)} is not a valid variable name")
-        check_trusted(spec, key, f"--set {key}")
-        layers.set(key, value, SET_SOURCE, f"--set {key}")
+        check_override(spec, key, value, where=SET_SOURCE)
+        layers.set(key, value, SET_SOURCE, f"{SET_SOURCE} {key}")
 
     missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]
     if missing:
         files = ", ".join(spec.dotenv.files) or "a dotenv file"
         raise ResolveError(
             f"{spec.path}: required variable(s) not set: {', '.join(missing)} "
-            f"([dotenv].required); set them in {files} or add them to [env].inherit"
+            f"([dotenv].required); set them in {files} or add them to [env].inherit",
+            place=Place(spec.path, item="[dotenv].required"),
+            keys=tuple(missing),
+            cause=REQUIRED_MISSING,
         )
     return _with_managed(spec, layers.variables, python, instance)
 

@@ -1,9 +1,11 @@
 """Finding the project: the nearest folder upward that holds envspec.toml (like git and .git).
 
-On the `print-env` / `run` path, so it imports only `os`.
+On the `print-env` / `run` path, so it imports only `os` (and the light error classes).
 """
 
 import os
+
+from devenv.errors import UsageError
 
 SPEC_FILENAME = "envspec.toml"
 
@@ -18,3 +20,20 @@ def find_root(start: str) -> str | None:
         if parent == current:
             return None
         current = parent
+
+
+def project_root(option: str | None) -> str:
+    """The project folder: `option` (`--root`) when given, else the nearest folder upward
+    from the working directory holding envspec.toml; a UsageError names the fix."""
+    if option is not None:
+        root = os.path.abspath(option)
+        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
+            raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
+        return root
+    found = find_root(os.getcwd())
+    if found is None:
+        raise UsageError(
+            f"no {SPEC_FILENAME} in {os.getcwd()} or any folder above it; "
+            "run devenv inside a project or pass --root DIR"
+        )
+    return found

@@ -1,8 +1,10 @@
 """Which variables are secret, and masking them in everything devenv shows or logs.
 
-Keys are classified by explicit `[env].secret` plus whole-token name heuristics (research
-SEC-01); credentials inside URLs are masked in any variable. `Masker` redacts every secret
-value from free text, in the encodings a value takes on its way into logs (SEC-02).
+Keys are classified by explicit `[env].secret` plus whole-token name heuristics (PASSWORD,
+TOKEN, ...), and a value with a well-known credential prefix is secret whatever its key;
+credentials inside URLs are masked in any variable. `Masker` redacts every secret value from
+free text, in the encodings a value takes on its way into logs (URL-, JSON-, shell-quoted,
+base64), since a program rarely prints a secret exactly as it was set.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from devenv.environment import CanonicalEnv
 MASK = "***"
 
 #: Secret values shorter than this are not masked: masking "1" or "true" mangles all output
-#: (SEC-02; FlowSpec and cuenv use a minimum length for the same reason).
+#: (FlowSpec and cuenv use a minimum length for the same reason).
 MIN_MASKED_LENGTH = 4
 
 #: Shorter secrets are still masked in a process's own output when they stand as a word
@@ -77,7 +79,8 @@ _URL_PASSWORD = re.compile(
     r"(?P<password>(?:(?![A-Za-z][A-Za-z0-9+.-]*://)\S)+)(?=@)"
 )
 
-#: Values that are credentials whatever their key is called (SEC-01 rule 3).
+#: Values that are credentials whatever their key is called: well-known token prefixes
+#: (GitHub, Slack, AWS access keys, OpenAI-style `sk-`) and PEM private keys.
 _TOKEN_VALUE = re.compile(
     r"^(?:ghp_|gho_|ghs_|github_pat_|xox[abposr]-|AKIA[0-9A-Z]{12}|sk-[A-Za-z0-9_-]{16})"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
@@ -157,25 +160,25 @@ class Masker:
     """Replaces every registered secret, in each of its encoded forms, with `***`."""
 
     pattern: re.Pattern[str] | None = field(default=None, repr=False)
-    count: int = 0
-    #: Keys whose secret value is too short to mask without mangling output (warn about them).
-    too_short: tuple[str, ...] = ()
 
     @classmethod
-    def from_values(cls, secrets: Iterable[str]) -> Masker:
-        """A masker for the given secret values (shorter than MIN_MASKED_LENGTH are ignored)."""
-        forms: set[str] = set()
-        count = 0
-        for secret in secrets:
-            if len(secret) < MIN_MASKED_LENGTH:
-                continue
-            count += 1
-            forms.update(form for form in encoded_forms(secret) if len(form) >= MIN_MASKED_LENGTH)
-        if not forms:
-            return cls(count=count)
+    def from_values(cls, secrets: Iterable[str], *, words: Iterable[str] = ()) -> Masker:
+        """A masker for the given secret values in each of their encoded forms (values
+        shorter than MIN_MASKED_LENGTH are ignored), and for `words` where they stand whole."""
+        forms = {
+            form
+            for secret in secrets
+            if len(secret) >= MIN_MASKED_LENGTH
+            for form in encoded_forms(secret)
+            if len(form) >= MIN_MASKED_LENGTH
+        }
         # Longest first, so a value is replaced whole before one of its lines could be.
-        alternation = "|".join(re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f)))
-        return cls(pattern=re.compile(alternation), count=count)
+        alternatives = [re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f))]
+        if words := sorted(set(words), key=lambda w: (-len(w), w)):
+            # Whole words only: "k9z" is masked in "password k9z rejected", not inside "k9zone".
+            alternation = "|".join(re.escape(word) for word in words)
+            alternatives.append(rf"(?<![A-Za-z0-9_])(?:{alternation})(?![A-Za-z0-9_])")
+        return cls(pattern=re.compile("|".join(alternatives)) if alternatives else None)
 
     @classmethod
     def from_variables(
@@ -187,22 +190,12 @@ class Masker:
         key that says secret) are masked where they stand as a whole word.
         """
         declared = tuple(declared)
-        secrets = secret_values(variables, declared)
-        masker = cls.from_values(secrets)
-        short_keys = tuple(
-            key
+        words = [
+            value
             for key, value in variables.items()
-            if value and len(value) < MIN_MASKED_LENGTH and is_secret_key(key, declared)
-        )
-        pattern = masker.pattern
-        words = sorted({variables[key] for key in short_keys if len(variables[key]) >= MIN_WORD_LENGTH})
-        if short_words and words:
-            # Whole words only: "k9z" is masked in "password k9z rejected", not inside "k9zone".
-            alternation = "|".join(re.escape(word) for word in sorted(words, key=lambda w: (-len(w), w)))
-            word_pattern = rf"(?<![A-Za-z0-9_])(?:{alternation})(?![A-Za-z0-9_])"
-            combined = f"{pattern.pattern}|{word_pattern}" if pattern is not None else word_pattern
-            pattern = re.compile(combined)
-        return cls(pattern=pattern, count=masker.count, too_short=short_keys)
+            if MIN_WORD_LENGTH <= len(value) < MIN_MASKED_LENGTH and is_secret_key(key, declared)
+        ]
+        return cls.from_values(secret_values(variables, declared), words=words if short_words else ())
 
     @classmethod
     def for_logs(cls, variables: Mapping[str, str], declared: Iterable[str] = ()) -> Masker:
@@ -223,6 +216,3 @@ class Masker:
         if self.pattern is None:
             return text
         return self.pattern.sub(MASK, text)
-
-    def __call__(self, text: str) -> str:
-        return self.mask(text)

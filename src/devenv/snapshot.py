@@ -1,13 +1,15 @@
 """`.devenv/env.nul`: the resolved environment in a form `print-env` and `run` read cheaply.
 
-`print-env` and `run` must cost about as much as a bare interpreter start (DESIGN §12), so
-this module imports only `os`: the file is NUL-separated fields (values cannot contain NUL),
-and freshness is one `stat` per input plus a lookup per inherited key, never a hash.
+`print-env` and `run` must cost about as much as a bare interpreter start (at most 1.5 times
+`python -c pass`, measured by benchmarks/cli_startup.py), so this module imports only `os`:
+the file is NUL-separated fields (values cannot contain NUL), and freshness is one `stat`
+per input plus a lookup per inherited key, never a hash.
 """
 
 import os
 
 from devenv.environment import CanonicalEnv
+from devenv.layout import SNAPSHOT, SYNC_INCOMPLETE, state_dir, state_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,14 +17,10 @@ if TYPE_CHECKING:
 
 MAGIC = "devenv-snapshot"
 VERSION = "1"
-FILENAME = "env.nul"
-STATE_DIR = ".devenv"
 ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
 RACY = "racy"
-#: Present while a `devenv sync` changes the venv: until it finishes, nothing may launch.
-INCOMPLETE = "sync-incomplete"
 
 
 class Snapshot:
@@ -57,14 +55,9 @@ class Snapshot:
         return all(outer.get(key) == value for key, value in self.inherited)
 
 
-def state_dir(root: str) -> str:
-    """The `.devenv/` folder of a project."""
-    return os.path.join(root, STATE_DIR)
-
-
 def check_sync_finished(root: str) -> None:
     """Refuse to launch from a half-synced venv (one stat: this is on the print-env path)."""
-    if os.path.exists(os.path.join(root, STATE_DIR, INCOMPLETE)):
+    if os.path.exists(state_path(root, SYNC_INCOMPLETE)):
         from devenv.errors import StaleError
 
         raise StaleError("the last sync did not finish; run devenv sync")
@@ -87,7 +80,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
     try:
         # O_NOFOLLOW: a linked env.nul is no snapshot of ours. newline="": a value may hold a
         # CR, which universal-newline reading would turn into LF.
-        descriptor = os.open(os.path.join(folder, FILENAME), os.O_RDONLY | os.O_NOFOLLOW)
+        descriptor = os.open(os.path.join(folder, SNAPSHOT), os.O_RDONLY | os.O_NOFOLLOW)
         with open(descriptor, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             fields = handle.read().split("\0")
     except (OSError, UnicodeError):

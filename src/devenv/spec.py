@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import SpecError, preview
+from devenv.errors import Place, SpecError, preview
+from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
 SCHEMA_VERSION = 1
@@ -25,7 +26,7 @@ class PythonSpec:
     """`[python]`: which interpreter, where the venv lives, what goes into it."""
 
     requires: str = ""
-    venv: str = ".devenv/venv"
+    venv: str = DEFAULT_VENV
     packages: tuple[str, ...] = ()
 
 
@@ -174,20 +175,24 @@ def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+        raise SpecError(
+            f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8", place=Place(path)
+        ) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(_toml_message(path, str(exc))) from None
+        raise _toml_error(path, str(exc)) from None
     return _SpecReader(document, path=path, root=root, text=text).read()
 
 
-def _toml_message(path: str, message: str) -> str:
-    # tomllib ends its messages with "(at line L, column C)"; lead with file:line instead.
+def _toml_error(path: str, message: str) -> SpecError:
+    # tomllib (3.11) has no line attribute: its messages end with "(at line L, column C)".
+    # Lead with file:line instead, and keep the line as a field.
     match = re.search(r"\(at line (\d+), column \d+\)$", message)
-    if match:
-        return f"{path}:{match.group(1)}: invalid TOML: {message[: match.start()].strip()}"
-    return f"{path}: invalid TOML: {message}"
+    if match is None:
+        return SpecError(f"{path}: invalid TOML: {message}", place=Place(path))
+    where = Place(path, int(match.group(1)))
+    return SpecError(f"{where}: invalid TOML: {message[: match.start()].strip()}", place=where)
 
 
 _TOP_LEVEL = ("schema", "project", "python", "paths", "dotenv", "vars", "env", "services", "processes")
@@ -204,8 +209,8 @@ class _SpecReader:
 
     # -- locating and reporting ------------------------------------------------------------
 
-    def where(self, table: str, key: str | None = None) -> str:
-        """`path:line` of `[table]` (or of `key` inside it) when it can be found, else `path`."""
+    def where(self, table: str, key: str | None = None) -> Place:
+        """The line of `[table]` (or of `key` inside it) when it can be found, else the file."""
         header = re.compile(r"\s*\[+\s*" + re.escape(table) + r"\s*\]+\s*(#.*)?$")
         start = None
         for number, line in enumerate(self.lines, 1):
@@ -217,22 +222,23 @@ class _SpecReader:
             dotted = f"{table}.{key}" if key else table
             for number, line in enumerate(self.lines, 1):
                 if re.match(r"\s*" + re.escape(dotted) + r"\s*=", line):
-                    return f"{self.path}:{number}"
-            return self.path
+                    return Place(self.path, number)
+            return Place(self.path)
         if key is None:
-            return f"{self.path}:{start}"
+            return Place(self.path, start)
         key_line = re.compile(r"\s*" + re.escape(key) + r"\s*=")
         for number in range(start + 1, len(self.lines) + 1):
             line = self.lines[number - 1]
             if re.match(r"\s*\[", line):
                 break
             if key_line.match(line):
-                return f"{self.path}:{number}"
-        return f"{self.path}:{start}"
+                return Place(self.path, number)
+        return Place(self.path, start)
 
     def fail(self, table: str, key: str | None, message: str) -> SpecError:
         name = f"[{table}].{key}" if key else f"[{table}]"
-        return SpecError(f"{self.where(table, key)}: {name} {message}")
+        where = self.where(table, key)
+        return SpecError(f"{where}: {name} {message}", place=Place(where.path, where.line, name))
 
     # -- typed getters ----------------------------------------------------------------------
 
@@ -276,9 +282,8 @@ class _SpecReader:
         doc = self.document
         for key in doc:
             if key not in _TOP_LEVEL:
-                raise SpecError(
-                    f"{self.where(key)}: [{key}] is not a known table "
-                    f"(expected one of: {', '.join(_TOP_LEVEL[1:])})"
+                raise self.fail(
+                    key, None, f"is not a known table (expected one of: {', '.join(_TOP_LEVEL[1:])})"
                 )
         schema = doc.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
@@ -310,7 +315,7 @@ class _SpecReader:
                 raise self.fail(
                     "python", "requires", f'= {requires!r} is not a PEP 440 specifier (e.g. ">=3.11")'
                 ) from None
-        venv = self.string("python", "venv", table.get("venv", ".devenv/venv"))
+        venv = self.string("python", "venv", table.get("venv", DEFAULT_VENV))
         if not venv:
             raise self.fail("python", "venv", "must not be empty")
         packages = self.strings("python", "packages", table.get("packages", []))

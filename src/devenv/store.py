@@ -1,8 +1,9 @@
 """Writing `.devenv/`: env.json, the pre-rendered shell files and env.nul, all atomically.
 
 Every file is written to a temporary file in the same folder and moved into place with
-`os.replace`, so a reader never sees half a file (research CONC-01: 179,260 torn reads with
-plain writes, 0 this way). Files are 0600 in a 0700 folder that ignores itself in git.
+`os.replace`, so a reader never sees half a file: with plain writes, a `print-env` racing a
+`sync` can read a file the writer has truncated and not yet filled. Files are 0600 in a 0700
+folder that ignores itself in git.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from devenv.errors import StaleError, StateError
+from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, state_dir
 from devenv.resolver import Resolution
-from devenv.snapshot import ABSENT, FILENAME, RACY, encode_snapshot, state_dir
+from devenv.snapshot import ABSENT, RACY, encode_snapshot
 
-ENV_JSON = "env.json"
+if TYPE_CHECKING:
+    # The venv module describes what it set up; this one only stores that record.
+    from devenv.venv import PythonRecord
+
 SCHEMA = 1
 #: Temporary files are named `.tmp-PID-...`: the pid tells the next writer whether it is orphaned.
 TEMP_PREFIX = ".tmp-"
-
-#: Pre-rendered files: sourcing them costs no Python start-up at all.
-RENDERED = (("env.sh", "sh"), ("env.fish", "fish"), ("env.ps1", "powershell"), ("env.dotenv", "dotenv"))
 
 
 class InputRecord(TypedDict):
@@ -40,23 +42,6 @@ class VariableRecord(TypedDict):
     value: str
     source: str
     overrode: list[str]
-
-
-class PythonRecord(TypedDict):
-    """What `devenv sync` set up: the interpreter, the venv, and what is installed in it."""
-
-    base_interpreter: str
-    interpreter: str
-    version: str
-    implementation: str
-    requires: str
-    venv: str
-    packages: list[str]
-    installed: list[str]
-    inputs_sha256: str
-    #: The committed lock installed ("" without one) and the sha256 of the lock installed.
-    lock: str
-    lock_sha256: str
 
 
 class EnvDocument(TypedDict):
@@ -98,7 +83,7 @@ def ensure_state_dir(root: str) -> str:
         raise StateError(f"{folder}: cannot make it private (0700): {exc.strerror}") from None
     finally:
         os.close(descriptor)
-    ignore = os.path.join(folder, ".gitignore")
+    ignore = os.path.join(folder, GITIGNORE)
     if os.path.islink(ignore):
         raise StateError(_unusable(ignore, OSError()))
     if not os.path.lexists(ignore):
@@ -188,9 +173,9 @@ def locked(root: str, *, wait: bool = True) -> Iterator[bool]:
 
     folder = ensure_state_dir(root)
     try:
-        descriptor = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        descriptor = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise StateError(_unusable(os.path.join(folder, "lock"), exc)) from None
+        raise StateError(_unusable(os.path.join(folder, LOCK), exc)) from None
     try:
         os.fchmod(descriptor, 0o600)
         try:
@@ -333,7 +318,7 @@ def write_state(
     write_atomic(os.path.join(folder, ENV_JSON), text.encode("ascii"))
     stamps = [(record["path"], *_stamp(record, racy=racy)) for record in inputs]
     snapshot = encode_snapshot(env, stamps, sorted(inherited.items()))
-    write_atomic(os.path.join(folder, FILENAME), snapshot.encode("utf-8", "surrogateescape"))
+    write_atomic(os.path.join(folder, SNAPSHOT), snapshot.encode("utf-8", "surrogateescape"))
     return document
 
 

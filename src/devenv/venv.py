@@ -17,8 +17,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import TypedDict
 
 from devenv.errors import LockError, SpecError, StaleError, SyncError
+from devenv.layout import DEFAULT_VENV, PRIVATE_LOCK, SYNC_INCOMPLETE, state_dir, state_path
 from devenv.lock import (
     DEFAULT_INDEX,
     PIP_VERSION,
@@ -32,16 +34,31 @@ from devenv.lock import (
 )
 from devenv.requirements import PackageLine, parse_packages, requirements_text
 from devenv.resolver import pythonpath_entries, venv_path
-from devenv.snapshot import INCOMPLETE, state_dir
 from devenv.spec import Spec
-from devenv.store import PythonRecord, write_atomic
+from devenv.store import write_atomic
 
 Progress = Callable[[str], None]
 
+
+class PythonRecord(TypedDict):
+    """What `devenv sync` set up: the interpreter, the venv, and what is installed in it."""
+
+    base_interpreter: str
+    interpreter: str
+    version: str
+    implementation: str
+    requires: str
+    venv: str
+    packages: list[str]
+    installed: list[str]
+    inputs_sha256: str
+    #: The committed lock installed ("" without one) and the sha256 of the lock installed.
+    lock: str
+    lock_sha256: str
+
+
 #: Written into every venv devenv creates; only a venv holding it is ever cleared or rebuilt.
 MARKER = "devenv-venv.json"
-#: A lock made without a committed one (`devenv sync` in a project that never ran `devenv lock`).
-PRIVATE_LOCK = "pylock.toml"
 #: Always kept: devenv installs with it.
 KEEP = frozenset({"pip"})
 
@@ -148,7 +165,7 @@ def check_venv_location(spec: Spec) -> None:
     where = f"{spec.path}: [python].venv = {spec.python.venv!r}"
     root = os.path.normpath(spec.root)
     if venv == root or root.startswith(venv.rstrip(os.sep) + os.sep):
-        raise SpecError(f'{where} is the project folder or a folder above it; use e.g. ".devenv/venv"')
+        raise SpecError(f'{where} is the project folder or a folder above it; use e.g. "{DEFAULT_VENV}"')
     protected = [os.path.join(root, ".git"), spec.path]
     protected += [os.path.join(root, name) for name in spec.dotenv.files]
     protected += list(pythonpath_entries(spec))
@@ -156,7 +173,7 @@ def check_venv_location(spec: Spec) -> None:
         if path == venv or path.startswith(venv + os.sep) or venv.startswith(path + os.sep):
             raise SpecError(
                 f"{where} overlaps {os.path.relpath(path, root)}, which devenv must never replace; "
-                'use e.g. ".devenv/venv"'
+                f'use e.g. "{DEFAULT_VENV}"'
             )
     if os.path.islink(venv):
         raise SpecError(f"{where} is a symbolic link; point it at a real folder")
@@ -461,7 +478,7 @@ def sync_venv(
         facts = probe_interpreter(python) or facts | {"pip": ""}
     else:
         facts = (probe_interpreter(python) or facts) | {"base": facts["base"]}
-    private_lock = os.path.join(state_dir(spec.root), PRIVATE_LOCK)
+    private_lock = state_path(spec.root, PRIVATE_LOCK)
     if not lines:
         lock = None
     elif lock is None or reasons:
@@ -543,7 +560,7 @@ def _check_only(
     if not os.path.exists(python):
         problems.append("there is no venv yet")
     elif lines and lock is None:
-        private = os.path.join(state_dir(spec.root), PRIVATE_LOCK)
+        private = state_path(spec.root, PRIVATE_LOCK)
         lock = read_lock(private) if os.path.isfile(private) else None
         if lock is None or stale_reasons(spec, lines, lock, python_version=facts["version"]):
             problems.append("[python].packages changed since the last sync")
@@ -657,13 +674,13 @@ def _pip_or_fail(python: str, args: list[str], spec: Spec, what: str) -> None:
 
 def mark_incomplete(root: str) -> None:
     """Mark the state unfinished until the sync has written it (print-env, run and up refuse)."""
-    write_atomic(os.path.join(state_dir(root), INCOMPLETE), f"{os.getpid()}\n".encode())
+    write_atomic(state_path(root, SYNC_INCOMPLETE), f"{os.getpid()}\n".encode())
 
 
 def clear_incomplete(root: str) -> None:
     """The sync finished and its state is written."""
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(state_dir(root), INCOMPLETE))
+        os.unlink(state_path(root, SYNC_INCOMPLETE))
 
 
 def lock_project(

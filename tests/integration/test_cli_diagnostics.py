@@ -18,8 +18,8 @@ import psutil
 import pytest
 
 from devenv.renderers import FORMATS
-from tests.support.processes import broker_up, running, wait_for
-from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
+from tests.support.processes import project_processes, require_broker, running, wait_for
+from tests.support.projects import DEFAULT_SPEC, DEVENV, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret, leaked_forms
 
 SLEEP = "import time; time.sleep(60)"
@@ -34,20 +34,6 @@ stop_timeout = 5
 SLEEPER_PY = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
-
-
-def _project_processes(prefix: str) -> list[psutil.Process]:
-    """Live processes whose start-up environment says they belong to a project under `prefix`."""
-    prefix = prefix.rstrip(os.sep) + os.sep
-    found = []
-    for process in psutil.process_iter(["environ", "status"]):
-        environ = process.info["environ"] or {}
-        if (
-            environ.get("DEVENV_ROOT", "").startswith(prefix)
-            and process.info["status"] != psutil.STATUS_ZOMBIE
-        ):
-            found.append(process)
-    return found
 
 
 def _with_run_id(run_id: str) -> list[psutil.Process]:
@@ -80,14 +66,14 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 top = psutil.Process(popen.pid)
                 doomed += [top, *top.children(recursive=True)]
-        doomed += _project_processes(str(tmp_path))
+        doomed += project_processes(str(tmp_path))
         for process in doomed:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
         for popen in started:
             popen.wait(timeout=10)
         psutil.wait_procs(doomed, timeout=10)
-    survivors = _project_processes(str(tmp_path))
+    survivors = project_processes(str(tmp_path))
     assert not survivors, f"processes outlived the test: {survivors}"
 
 
@@ -141,16 +127,7 @@ def test_doctor_before_sync_names_what_is_missing_in_order_and_sync_fixes_it(
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr == ""
     checks = doctor_lines(result.stdout)
-    assert [name for _, name, _ in checks] == [
-        "spec",
-        "interpreter",
-        "packages",
-        "pythonpath",
-        "variables",
-        "code keys",
-        "state",
-        "shell",
-    ]
+    assert [name for _, name, _ in checks] == DOCTOR_CHECKS
     failed = [(name, rest) for status, name, rest in checks if status == "fail"]
     assert [name for name, _ in failed] == ["interpreter", "state"], result.stdout
     for name, rest in failed:
@@ -224,10 +201,7 @@ def test_doctor_after_sync_is_ok_and_an_unloaded_shell_only_warns(project: Proje
 
 
 def test_doctor_reaches_a_running_broker(project: Project) -> None:
-    if not broker_up():
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    require_broker()
     project.write(
         "envspec.toml",
         DEFAULT_SPEC.format(venv=project.venv)

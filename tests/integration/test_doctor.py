@@ -13,8 +13,8 @@ import pytest
 from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
-from tests.support.processes import broker_up
-from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env
+from tests.support.processes import require_broker
+from tests.support.projects import DEFAULT_SPEC, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
 
@@ -37,16 +37,7 @@ def test_clean_project_is_all_ok_except_an_unloaded_shell(project: Project) -> N
     project.sync()
     report = doctor(project)
     statuses = {check.name: check.status for check in report.checks}
-    assert [c.name for c in report.checks] == [
-        "spec",
-        "interpreter",
-        "packages",
-        "pythonpath",
-        "variables",
-        "code keys",
-        "state",
-        "shell",
-    ]
+    assert [c.name for c in report.checks] == DOCTOR_CHECKS
     assert statuses.pop("shell") == "warn"
     assert set(statuses.values()) == {"ok"}, format_doctor(report)
     assert report.check("shell").fix == 'eval "$(devenv print-env)"'
@@ -216,10 +207,7 @@ def test_service_down_is_refused_with_a_fix(project: Project) -> None:
 
 
 def test_service_bad_password_is_classified_and_masked(project: Project) -> None:
-    if not broker_up():
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ must run on 127.0.0.1:5672 in CI")
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    require_broker()
     _service_project(project, "amqp://guest:wrong-password-1@127.0.0.1:5672/")
     report = doctor(project)
     assert_fails(report, "service rabbitmq", detail="authentication failed", fix="envspec.toml")
@@ -229,8 +217,7 @@ def test_service_bad_password_is_classified_and_masked(project: Project) -> None
 
 
 def test_service_reachable_is_ok(project: Project) -> None:
-    if not broker_up():
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    require_broker()
     _service_project(project, "amqp://guest:guest@127.0.0.1:5672/")
     check = doctor(project).check("service rabbitmq")
     assert check.status == "ok", check.detail
@@ -244,3 +231,95 @@ def test_secrets_never_reach_doctor_output(project: Project) -> None:
     text = format_doctor(report) + json.dumps(report.to_json())
     assert_no_secret(text, "s3nt1nel-doctor-token")
     assert_no_secret(text, "s3nt1nel-other-value")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check", "fix"),
+    [
+        pytest.param(("envspec.toml", "\n[bogus]\nx = 1\n"), "spec", "envspec.toml", id="unknown-spec-table"),
+        # In the first of two files: a fix guessed from the last file would be wrong.
+        pytest.param(
+            (".env.defaults", 'BROKEN="no end\n'), "variables", "vi} .env.defaults", id="unparseable-env-line"
+        ),
+        pytest.param(
+            (".env.defaults", "SAFE=${UNDEFINED}\n"),
+            "variables",
+            "vi} .env.defaults",
+            id="undefined-reference",
+        ),
+        pytest.param(
+            (".env.defaults", "GREETING=hi\n"), "variables", "echo 'DATABASE_URL=...' >> .env", id="required"
+        ),
+    ],
+)
+def test_a_reworded_message_leaves_the_fix_unchanged(
+    project: Project, monkeypatch: pytest.MonkeyPatch, breakage: tuple[str, str], check: str, fix: str
+) -> None:
+    # Doctor builds its fix from the error's fields (place, keys, cause): rewording every
+    # message (here: all of them at once) must not change a single fix.
+    from devenv.errors import DevenvError
+
+    project.sync()
+    name, text = breakage
+    if name == "envspec.toml":
+        text = DEFAULT_SPEC.format(venv=project.venv) + text
+    project.write(name, text)
+    before = doctor(project)
+    assert before.check(check).fix.endswith(fix), format_doctor(before)
+    monkeypatch.setattr(DevenvError, "__str__", lambda self: "reworded, naming no file, key or cause")
+    after = doctor(project)
+    assert after.check(check).detail == "reworded, naming no file, key or cause"
+    assert [(c.name, c.fix) for c in after.checks] == [(c.name, c.fix) for c in before.checks]
+
+
+@pytest.mark.parametrize(
+    ("cause", "fix"),
+    [
+        ("auth", "${EDITOR:-vi} envspec.toml"),
+        ("bad-url", "${EDITOR:-vi} envspec.toml"),
+        ("refused", "start-it"),
+    ],
+)
+def test_a_service_fix_follows_the_cause_field_not_the_message(cause: str, fix: str) -> None:
+    # A wrong URL is fixed by editing it; an unreachable service by starting it. The message
+    # here says neither: only `cause` (services.py's classification) can tell.
+    from devenv.doctor import _service_fix
+    from devenv.errors import ServiceError
+    from devenv.spec import parse_spec
+
+    text = '[services.rabbitmq]\ncheck = "amqp"\nurl = "amqp://127.0.0.1/"\nstart = ["start-it"]\n'
+    spec = parse_spec(text.encode(), path="/w/envspec.toml", root="/w")
+    assert _service_fix(spec, "rabbitmq", ServiceError("reworded", cause=cause)) == fix
+
+
+@pytest.mark.parametrize(
+    "drift",
+    ["none", "value", "missing-key", "pythonpath-order", "unset-key-present", "path-first", "fingerprint"],
+)
+def test_doctor_shell_check_and_devenv_diff_use_one_rule(project: Project, drift: str) -> None:
+    # `devenv doctor` (this shell) and `devenv diff PID` (a process) must never disagree
+    # about the same environment: both are drift.compare.
+    from devenv.doctor import shell_drift
+    from devenv.drift import compare
+
+    project.sync()
+    snapshot = read_snapshot(str(project.root))
+    assert snapshot is not None
+    env = snapshot.env
+    outer = hermetic_env()
+    outer.update(exported(env, outer["PATH"]))
+    if drift == "value":
+        outer["SERVICE"] = "changed"
+    elif drift == "missing-key":
+        del outer["SERVICE"]
+    elif drift == "pythonpath-order":
+        outer["PYTHONPATH"] = os.pathsep.join(reversed(outer["PYTHONPATH"].split(os.pathsep)))
+    elif drift == "unset-key-present":
+        outer["DEMO_UNSET_ME"] = "left over"
+    elif drift == "path-first":
+        outer["PATH"] = "/usr/bin" + os.pathsep + outer["PATH"]
+    elif drift == "fingerprint":
+        outer["DEVENV_FINGERPRINT"] = "0" * 16
+    check = shell_drift(env, outer)
+    assert (check.status == "ok") == (not compare(0, "shell", outer, env).differs), check.detail
+    assert (check.status == "ok") == (drift == "none"), check.detail

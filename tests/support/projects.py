@@ -11,6 +11,10 @@ from pathlib import Path
 
 DEVENV = os.path.join(os.path.dirname(sys.executable), "devenv")
 
+#: The checks `devenv doctor` runs for DEFAULT_SPEC (no services), in the order it runs them:
+#: the order a user fixes problems in.
+DOCTOR_CHECKS = ["spec", "interpreter", "packages", "pythonpath", "variables", "code keys", "state", "shell"]
+
 DEFAULT_SPEC = """\
 [project]
 name = "demo"

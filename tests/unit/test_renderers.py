@@ -270,7 +270,8 @@ def test_shells_ignore_base_path(fmt: str) -> None:
 
 
 def test_print_env_path_imports_nothing_slow() -> None:
-    # DESIGN §12: print-env must cost <= 1.5x a bare interpreter start; `re` alone is ~0.6x.
+    # print-env must cost <= 1.5x a bare interpreter start (docs/architecture.md, "Start-up
+    # budget"); `re` alone is ~0.6x.
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import devenv.renderers.posix"],
         capture_output=True,

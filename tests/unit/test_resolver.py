@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devenv.dotenvfile import parse_dotenv
@@ -270,6 +272,34 @@ def test_interpolation_differs_from_python_dotenv_only_as_documented(
     with pytest.raises(ResolveError) as error:
         run({".env.defaults": text, ".env": None}, outer={"OUTER": "from-shell"})
     assert devenv_error in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        pytest.param("1BAD", "x", "'1BAD' is not a valid variable name", id="name"),
+        pytest.param("DEVENV_ROOT", "/x", "DEVENV_ROOT is managed by devenv", id="managed"),
+        pytest.param(
+            "LD_PRELOAD", "/tmp/x.so", "LD_PRELOAD makes programs run code", id="untrusted-code-key"
+        ),
+        pytest.param("GONE", "x", "sets GONE, which envspec.toml [env].unset removes", id="unset"),
+        pytest.param("A", "a\0b", "contains a NUL byte", id="nul"),
+    ],
+)
+def test_overrides_pass_the_same_checks_whoever_sets_them(key: str, value: str, expected: str) -> None:
+    # `--set` (through resolve) and a process's overrides (check_override alone) share one
+    # function: neither may skip a check the other makes.
+    from devenv.resolver import check_override
+
+    spec = SPEC.replace('unset = ["PYTHONHOME"]', 'unset = ["PYTHONHOME", "GONE"]')
+    parsed = parse_spec(spec.encode(), path="/w/envspec.toml", root="/w")
+    with pytest.raises(ResolveError, match="--set.*" + re.escape(expected)):
+        run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=spec, overrides=((key, value),))
+    with pytest.raises(ResolveError, match="overrides for worker.*" + re.escape(expected)):
+        check_override(parsed, key, value, where="overrides for worker")
+    trusted = spec.replace('"GONE"]', '"GONE"]\ntrusted = ["LD_PRELOAD"]')
+    if key == "LD_PRELOAD":
+        check_override(parse_spec(trusted.encode(), path="/w/envspec.toml", root="/w"), key, value, where="x")
 
 
 def test_devenv_instance_is_main_by_default_and_usable_in_vars_and_dotenv() -> None:

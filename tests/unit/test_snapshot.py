@@ -63,7 +63,11 @@ def test_freshness_follows_stat_and_inherited_values(tmp_path: Path) -> None:
     absent.write_text("B=2\n")  # an optional file appeared
     assert not snapshot.is_fresh({"TOKEN": "t"})
     absent.unlink()
-    watched.write_text("A=22\n")  # size changed
+    assert snapshot.is_fresh({"TOKEN": "t"})  # every input as recorded again
+    recorded = watched.stat().st_mtime_ns
+    watched.write_text("A=2\n")  # the same size: only the mtime can tell
+    os.utime(watched, ns=(recorded + 1_000_000_000, recorded + 1_000_000_000))
     assert not snapshot.is_fresh({"TOKEN": "t"})
-    os.utime(watched, ns=(0, 0))
+    watched.write_text("A=22\n")  # another size, even with the recorded mtime
+    os.utime(watched, ns=(recorded, recorded))
     assert not snapshot.is_fresh({"TOKEN": "t"})

@@ -1,4 +1,4 @@
-"""envspec.toml parsing: the DESIGN example parses; every mistake names file:line and table.key."""
+"""envspec.toml parsing: a full example parses; every mistake names file:line and table.key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from devenv.errors import SpecError
 from devenv.spec import AmqpQueueReady, LogReady, TcpReady, parse_spec
 
-DESIGN_EXAMPLE = """\
+FULL_EXAMPLE = """\
 [project]
 name = "ops-platform"
 
@@ -52,7 +52,7 @@ def parse(text: str):  # type: ignore[no-untyped-def]
 
 
 def test_the_design_example_parses_completely() -> None:
-    spec = parse(DESIGN_EXAMPLE)
+    spec = parse(FULL_EXAMPLE)
     assert spec.project_name == "ops-platform"
     assert spec.python.packages == ("dramatiq[rabbitmq]==2.2.1", "pytest==9.2.0", "-e .")
     assert spec.pythonpath == ("ops-core/src", "agentkit/src")
@@ -201,3 +201,16 @@ def test_a_secret_of_the_wrong_type_is_not_echoed(line: str) -> None:
         parse(f"[vars]\n{line}\n")
     assert "[vars].STRIPE_API_KEY must be a string" in str(error.value)
     assert "424242" not in str(error.value)
+
+
+def test_errors_carry_the_file_and_line_as_fields() -> None:
+    # doctor's fix opens error.place.path; the line is a field, not something to parse back.
+    with pytest.raises(SpecError) as invalid_toml:
+        parse_spec(b'[project]\nname = "x"\nbroken = \n', path="/w/envspec.toml", root="/w")
+    assert invalid_toml.value.place is not None
+    assert (invalid_toml.value.place.path, invalid_toml.value.place.line) == ("/w/envspec.toml", 3)
+    with pytest.raises(SpecError) as unknown_key:
+        parse_spec(b'[project]\nname = "x"\n\n[python]\nbogus = 1\n', path="/w/envspec.toml", root="/w")
+    place = unknown_key.value.place
+    assert place is not None and (place.line, place.item) == (5, "[python].bogus")
+    assert str(unknown_key.value).startswith("/w/envspec.toml:5: [python].bogus is not a known key")

@@ -1,6 +1,7 @@
 """Render a `CanonicalEnv` for a shell or file format: one small module per format family.
 
-This package is on the `print-env` start-up path (DESIGN §12), so it imports nothing beyond
+This package is on the `print-env` start-up path (docs/architecture.md, "Start-up budget"),
+so it imports nothing beyond
 `os` and devenv's own slim modules; each format's module is imported only when asked for.
 """
 
@@ -59,7 +60,8 @@ def _check(fmt: str, env: "CanonicalEnv", base_path: str | None) -> None:
     """Refuse what no format can carry; messages name the key, never the value (secrets)."""
     for key in (*env.variables, *env.unset):
         if not key or key[0] not in _FIRST or not _REST.issuperset(key):
-            # dash and zsh abort the rest of a sourced file on a bad name (catalogue §1.3).
+            # dash and zsh abort the rest of a sourced file on a bad name: every later line,
+            # and so every later variable, would be silently lost.
             raise RenderError(
                 f"devenv cannot write {key!r} in {fmt} format: it is not a valid variable name"
                 " (letters, digits and _, not starting with a digit); rename it"

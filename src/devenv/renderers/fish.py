@@ -13,7 +13,7 @@ def quote(value: str) -> str:
     """`value` as one single-quoted fish word.
 
     Unlike sh, fish decodes backslash escapes inside single quotes, so POSIX quoting would
-    lose backslashes (virtualenv's shlex-based fish quoting did, catalogue §1.4).
+    lose backslashes (virtualenv's shlex-based fish activation script did).
     """
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -29,7 +29,7 @@ def render(env: CanonicalEnv) -> str:
             f"set -l _devenv_prefix {folders}",
             "set -l _devenv_path $_devenv_prefix",
             "for _devenv_entry in $PATH",
-            # fish imports an empty PATH entry as "." (catalogue SHELL-09); both mean the
+            # fish imports an empty PATH entry as "."; both mean the
             # current folder, which join_path drops, so "." is dropped too.
             "    contains -- $_devenv_entry $_devenv_prefix '' .",
             "    or set -a _devenv_path $_devenv_entry",

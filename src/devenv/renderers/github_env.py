@@ -20,7 +20,8 @@ def render(env: CanonicalEnv, base_path: str | None) -> str:
     """`KEY<<D`, the value, `D` per key; unset keys cannot be expressed and are left out.
 
     Always the heredoc form: `KEY=value` cannot carry a newline, and a guessable delimiter
-    lets a value inject further `NAME=value` lines (catalogue §1.4).
+    lets a value inject further `NAME=value` lines (a value holding "\nPATH=/evil" would
+    set PATH for every later step).
     """
     variables = env.variables if base_path is None else exported(env, base_path)
     parts = []

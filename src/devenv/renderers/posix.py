@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 def quote(value: str) -> str:
     """`value` as one single-quoted sh word; only `'` needs care.
 
-    Never `$'...'`: dash 0.5.12 reads `$'a\\nb'` as the literal `$a\\nb` (catalogue §1.2).
+    Never `$'...'`: dash 0.5.12 reads `$'a\\nb'` as the literal `$a\\nb` (no ANSI-C quoting).
     """
     return "'" + value.replace("'", "'\\''") + "'"
 

@@ -1,0 +1,115 @@
+"""The hand-written parser of `print-env`, `run` and `sync` (`cli._parse_fast`) agrees with
+argparse on every command line it accepts, and leaves every other one to argparse."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from devenv import cli
+
+#: Words a command line is made of: every option of the three commands in each spelling,
+#: their values (good and bad), other commands, `--` and command words that look like options.
+WORDS = [
+    "--root", "--root=/r", "--root=", "/r",
+    "print-env", "run", "sync", "doctor",
+    "--frozen", "--check", "--traceback", "--format", "-f", "--format=json", "--format=bogus", "-fsh", "--form",
+    "sh", "fish", "json", "bogus",
+    "--set", "--set=A=1", "A=1", "B=", "=x", "noeq",
+    "--", "cmd", "-x", "-", "--frozen=1",
+]  # fmt: skip
+
+#: Words that options are made of, so that most generated lines are plausible ones.
+OPTIONS = [
+    "--frozen", "--check", "--format", "-f", "--format=json", "--format=bogus", "-fsh", "--form",
+    "sh", "fish", "bogus", "--set", "A=1", "B=", "=x", "noeq", "--set=A=1",
+]  # fmt: skip
+
+#: The words after a command: options, perhaps `--`, then anything (the command to run).
+REST = st.tuples(
+    st.lists(st.sampled_from(OPTIONS), max_size=4),
+    st.sampled_from([[], ["--"]]),
+    st.lists(st.sampled_from(WORDS), max_size=3),
+).map(lambda parts: [*parts[0], *parts[1], *parts[2]])
+
+Call = tuple[str, dict[str, Any]]
+
+
+def _recorder(calls: list[Call], name: str) -> Callable[..., int]:
+    signature = inspect.signature(getattr(cli, name))
+
+    def record(*args: object, **kwargs: object) -> int:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        calls.append((name, dict(bound.arguments)))
+        return 0
+
+    return record
+
+
+def _calls(monkeypatch: pytest.MonkeyPatch, run: Callable[[], object]) -> list[Call]:
+    calls: list[Call] = []
+    with monkeypatch.context() as patch:
+        for name in ("print_env", "run", "sync"):
+            patch.setattr(cli, name, _recorder(calls, name))
+        run()
+    return calls
+
+
+def _argparse(args: list[str]) -> Callable[[], object]:
+    return lambda: cli._dispatch(cli._parser().parse_args(args))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    root=st.sampled_from([[], ["--root", "/r"], ["--root=/r"], ["--root", "-r"], ["--root=-r"], ["--root"]]),
+    command=st.sampled_from(["print-env", "run", "sync"]),
+    rest=st.one_of(REST, st.lists(st.sampled_from(WORDS), max_size=6)),
+)
+@example(root=[], command="run", rest=["--", "--", "cmd"])
+@example(root=[], command="run", rest=["--set", "A=1", "--set", "B=", "cmd", "--frozen"])
+@example(root=[], command="print-env", rest=["--format", "bogus"])
+@example(root=[], command="print-env", rest=["--format", "bogus", "--format=json"])
+@example(root=[], command="print-env", rest=["--format", "--root", "--format=json"])
+@example(root=[], command="run", rest=["--set", "--format=json", "sh"])
+def test_the_fast_parser_agrees_with_argparse(root: list[str], command: str, rest: list[str]) -> None:
+    args = [*root, command, *rest]
+    fast = cli._parse_fast(args)
+    if fast is None:
+        return  # argparse decides, by construction of main(): nothing to compare
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        expected = _calls(monkeypatch, _argparse(args))  # argparse refusing it fails here (SystemExit)
+        assert _calls(monkeypatch, fast) == expected, args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["print-env", "--format", "bogus"],
+        ["print-env", "--form", "sh"],
+        ["run", "--set", "noeq", "--", "cmd"],
+        ["run", "--"],
+        ["--traceback", "print-env"],
+        ["doctor"],
+    ],
+)
+def test_what_the_fast_parser_does_not_accept_goes_to_argparse(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli._parse_fast(args) is None
+    parsed: list[list[str]] = []
+
+    class Parser:
+        def parse_args(self, given: list[str]) -> object:
+            parsed.append(given)
+            raise SystemExit(2)
+
+    monkeypatch.setattr(cli, "_parser", Parser)
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    assert parsed == [args]
