@@ -1,4 +1,4 @@
-"""How soon the launcher calls the reference worker ready, and whether stop leaves anything (DESIGN §12).
+"""How soon the launcher calls the reference worker ready, and whether stop leaves anything.
 
 Each run starts `[processes.worker]` through `devenv.processes.start`, the call behind the
 pytest fixture, on a queue of its own, while a separate thread watches that queue through its

@@ -1,7 +1,7 @@
 """`devenv diff PID`: compare a running process's environment with the canonical one.
 
-psutil's `Process.environ()` is the environment a process was *started* with (research
-PROC-14): later `os.environ` changes inside it are invisible, so a diff says what the process
+psutil's `Process.environ()` reads /proc/PID/environ, the environment a process was *started*
+with: later `os.environ` changes inside it are invisible, so a diff says what the process
 was given, which is exactly what goes wrong when a launcher builds its own env dict.
 """
 

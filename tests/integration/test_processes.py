@@ -154,7 +154,7 @@ def process_toml(
 
 SERVE = "import time; print('up'); time.sleep(60)"
 
-# -- early exit (PROC-01) ------------------------------------------------------------------
+# -- early exit ---------------------------------------------------------------------------
 
 
 def test_import_failure_is_reported_at_once_with_its_traceback(launch: Launch) -> None:
@@ -397,7 +397,7 @@ def test_an_unreachable_needed_service_fails_before_spawning(launch: Launch) -> 
     assert not os.path.exists(os.path.join(spec.root, ".devenv", "logs", "x.log"))
 
 
-# -- stop (PROC-04/05/06) ------------------------------------------------------------------
+# -- stop ----------------------------------------------------------------------------------
 
 
 def test_a_process_ignoring_sigterm_is_killed_after_stop_timeout(launch: Launch) -> None:
@@ -471,7 +471,7 @@ def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launc
     assert gone(escaped)
 
 
-# -- leftovers of a killed owner (PROC-05) --------------------------------------------------
+# -- leftovers of a killed owner ----------------------------------------------------------
 
 OWNER = """\
 import sys, time
@@ -594,7 +594,7 @@ def test_a_real_dramatiq_worker_is_ready_on_its_consumer_and_stops_gracefully(la
         began = time.monotonic()
         code = handle.stop()
         # SIGTERM to the main process only: a graceful stop (exit 0), no "Killing worker
-        # process" from a second SIGTERM as killpg(SIGTERM) would cause (PROC-04).
+        # process" from a second SIGTERM as killpg(SIGTERM) would cause.
         assert code == 0, handle.tail()
         assert time.monotonic() - began < 5
         assert "Killing worker process" not in handle.read_log()

@@ -19,7 +19,8 @@ import pytest
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import ServiceError
-from devenv.services import check_service, ensure_service, mask_url, probe_service
+from devenv.secrets import mask_url
+from devenv.services import check_service, ensure_service, probe_service
 from devenv.spec import ServiceSpec
 
 HOST_PYTHON = sys.executable
