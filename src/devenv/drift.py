@@ -15,10 +15,31 @@ from typing import Literal, TypeAlias, TypedDict
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import DevenvError
 
+__all__ = [
+    "HASHED",
+    "FingerprintStatus",
+    "MachineDiff",
+    "OtherDocumentError",
+    "ProcessDiff",
+    "ProcessDiffJson",
+    "ProcessEnvironUnavailable",
+    "PythonpathStatus",
+    "Row",
+    "ValueDiff",
+    "ValueDiffJson",
+    "compare",
+    "compare_documents",
+    "diff_process",
+    "drift_problems",
+    "export_document",
+    "format_diff",
+    "format_machine_diff",
+    "read_environ",
+    "read_other_document",
+]
+
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
-
-RUN_ID = "DEVENV_RUN_ID"
 
 
 class ProcessEnvironUnavailable(DevenvError):

@@ -13,6 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+__all__ = ("MANAGED_BY", "MANAGED_KEYS", "CanonicalEnv", "apply_env", "exported", "join_path")
+
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")
 

@@ -46,6 +46,21 @@ from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
 if TYPE_CHECKING:
     import psutil
 
+__all__ = [
+    "POLL_INTERVAL",
+    "SUBREAPER_SHIM",
+    "WATCH_INTERVAL",
+    "ProcessHandle",
+    "StaleConsumersWarning",
+    "expand",
+    "resolve_word",
+    "shown_command",
+    "start",
+    "stop_all",
+    "tail_block",
+    "with_overrides",
+]
+
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
 POLL_INTERVAL = 0.025

@@ -21,6 +21,22 @@ if TYPE_CHECKING:
     from devenv.processes import ProcessHandle
     from devenv.spec import Spec
 
+__all__ = [
+    "REPORT_LINES",
+    "Key",
+    "devenv_env",
+    "devenv_instance",
+    "devenv_process",
+    "devenv_spec",
+    "project_root",
+    "pytest_addoption",
+    "pytest_cmdline_main",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_runtest_setup",
+]
+
 #: Lines of a process log attached to a failing test's report.
 REPORT_LINES = 200
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import psutil
 
+__all__ = ["AmqpQueueProbe", "LogProbe", "Observation", "Owners", "Probe", "TcpProbe", "describe_listener"]
+
 #: The launched process tree, asked at each poll (the main process and its descendants).
 Owners = Callable[[], "list[psutil.Process]"]
 

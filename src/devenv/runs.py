@@ -17,6 +17,28 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 if TYPE_CHECKING:
     import psutil
 
+__all__ = [
+    "KILL_GRACE",
+    "LAUNCHER_KEY",
+    "RUN_ID_KEY",
+    "Launcher",
+    "RunRecord",
+    "cleanup_leftovers",
+    "in_session",
+    "is_zombie",
+    "kill",
+    "kill_marked",
+    "kill_run",
+    "marked_processes",
+    "matches",
+    "owner_alive",
+    "read_records",
+    "runs_dir",
+    "same_process",
+    "wait_gone",
+    "write_record",
+]
+
 RUN_ID_KEY = "DEVENV_RUN_ID"
 LAUNCHER_KEY = "DEVENV_LAUNCHER"
 #: How long killed processes get to disappear before a stop gives up waiting on them.
