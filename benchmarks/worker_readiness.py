@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from devenv.cli import fresh_env
+import devenv
 from devenv.environment import CanonicalEnv
 from devenv.processes import start
 from devenv.runs import marked_processes
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--root", default=os.getcwd(), help="project with [processes.worker]")
     options = parser.parse_args()
     root = os.path.abspath(options.root)
-    env = fresh_env(root, frozen=False)
+    env = devenv.load(root)
     spec = load_spec(root)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="devenv-bench-") as log_dir:

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devenv.cli import fresh_env
+import devenv
 from devenv.environment import CanonicalEnv
 from devenv.errors import ProcessError, ResolveError, ServiceError, UsageError
 from devenv.exits import exit_meaning
@@ -97,7 +97,7 @@ def launch(tmp_path: Path, shared_venv: str) -> Launch:
             project.write(name, text)
         project.sync()
         root = str(project.root)
-        return load_spec(root), fresh_env(root, frozen=False)
+        return load_spec(root), devenv.load(root)
 
     return make
 
@@ -468,11 +468,11 @@ def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launc
 
 OWNER = """\
 import sys, time
-from devenv.cli import fresh_env
+import devenv
 from devenv.processes import start
 from devenv.spec import load_spec
 root = sys.argv[1]
-handle = start(load_spec(root), "x", fresh_env(root, frozen=False))
+handle = start(load_spec(root), "x", devenv.load(root))
 print(handle.pid, handle.run_id, flush=True)
 time.sleep(60)
 """
