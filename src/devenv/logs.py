@@ -14,6 +14,7 @@ __all__ = [
     "append_note",
     "default_log_path",
     "log_tail",
+    "logs_dir",
     "open_log",
     "point_latest",
     "prepare_run_log",
@@ -26,14 +27,19 @@ TAIL_LINES = 40
 KEEP_LOGS = 20
 
 
+def logs_dir(root: str) -> str:
+    """`<root>/.devenv/logs`: every log devenv writes for processes and services."""
+    return os.path.join(root, ".devenv", "logs")
+
+
 def default_log_path(root: str, name: str) -> str:
     """`<root>/.devenv/logs/<name>.log`: the stable name, a link to the latest run's log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}.log")
+    return os.path.join(logs_dir(root), f"{name}.log")
 
 
 def run_log_path(root: str, name: str, run_id: str) -> str:
     """`<root>/.devenv/logs/<name>-<run id>.log`: one run's own log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}-{run_id}.log")
+    return os.path.join(logs_dir(root), f"{name}-{run_id}.log")
 
 
 def prepare_run_log(root: str, name: str, run_id: str) -> str:

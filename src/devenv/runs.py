@@ -35,6 +35,7 @@ __all__ = [
     "read_records",
     "runs_dir",
     "same_process",
+    "services_dir",
     "wait_gone",
     "write_record",
 ]
@@ -69,6 +70,11 @@ class RunRecord(TypedDict):
 def runs_dir(root: str) -> str:
     """Where run records live."""
     return os.path.join(root, ".devenv", "runs")
+
+
+def services_dir(root: str) -> str:
+    """Where the records of services devenv started live (who started each, its log)."""
+    return os.path.join(root, ".devenv", "services")
 
 
 def write_record(root: str, record: RunRecord) -> str:

@@ -33,10 +33,6 @@ RETRY_INTERVAL = 0.2
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
-# Start commands left running on purpose (the service outlives devenv): kept referenced so
-# Popen.__del__ does not warn about a child still running.
-_LEFT_RUNNING: list[subprocess.Popen[bytes]] = []
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Started:
@@ -90,6 +86,7 @@ def ensure_service(
     started = _start_service(service, env, base=base, log_dir=log_dir)
     began = time.monotonic()
     status, code = _wait_reachable(service, url, deadline=began + service.timeout, start=started.popen)
+    _leave_running(started.popen)
     if status.reachable:
         return started.log_path
     if code is not None:
@@ -103,6 +100,15 @@ def ensure_service(
         f"([services.{service.name}].timeout = {service.timeout:g}); "
         f"start command output: {started.log_path}\n" + _unreachable_message(service, url, status)
     )
+
+
+def _leave_running(popen: subprocess.Popen[bytes]) -> None:
+    """Let a started service outlive devenv: a daemon thread waits for it, so it is reaped
+    (not left a zombie) if it exits while devenv runs, and Popen never warns at exit about
+    a child still running, as it does for one it was dropped with."""
+    import threading
+
+    threading.Thread(target=popen.wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
 
 
 def _wait_reachable(
@@ -206,11 +212,12 @@ def _start_service(
         raise ServiceError(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
-    folder = log_dir or os.path.join(env.root, ".devenv", "logs")
+    from devenv.logs import logs_dir, open_log
+    from devenv.runs import services_dir
+
+    folder = log_dir or logs_dir(env.root)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     log_path = os.path.join(folder, f"service-{service.name}.log")
-    from devenv.logs import open_log
-
     # 0600 like every log devenv writes: a start command may print credentials.
     with os.fdopen(open_log(log_path), "ab") as log:
         log.write(
@@ -228,9 +235,8 @@ def _start_service(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _LEFT_RUNNING.append(popen)
     # The record says who started the service and where its output went (`devenv ps`).
-    records = os.path.join(env.root, ".devenv", "services")
+    records = services_dir(env.root)
     os.makedirs(records, mode=0o700, exist_ok=True)
     record = {
         "name": service.name,

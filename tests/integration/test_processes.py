@@ -639,6 +639,8 @@ def other_program(tmp_path: Path) -> Iterator[Callable[[int], subprocess.Popen[b
     for process in started:
         process.kill()
         process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_a_tcp_probe_names_the_program_that_already_holds_the_port(

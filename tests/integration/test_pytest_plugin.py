@@ -525,9 +525,10 @@ def test_a_process_stopped_on_purpose_is_started_afresh_by_the_next_request(
 # -- finding the project, options, instances ---------------------------------------------------
 
 ROOT_FACTS = """\
-def test_where(devenv_env):
+def test_where(devenv_env, devenv_spec):
     note(root=devenv_env.root, keys=sorted(devenv_env), greeting=devenv_env["GREETING"],
-         instance=devenv_env["DEVENV_INSTANCE"], worker=os.environ.get("PYTEST_XDIST_WORKER"))
+         instance=devenv_env["DEVENV_INSTANCE"], worker=os.environ.get("PYTEST_XDIST_WORKER"),
+         project=devenv_spec.project_name, processes=[p.name for p in devenv_spec.processes])
 """
 
 
@@ -550,6 +551,7 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     (facts,) = read_jsonl(project.root / "notes.jsonl")
     assert facts["root"] == str(project.root) and facts["greeting"] == "hello"
     assert "DEVENV_ROOT" in facts["keys"]  # type: ignore[operator]
+    assert (facts["project"], facts["processes"]) == ("plugged", ["sleeper"]), "devenv_spec is envspec.toml"
 
     # --devenv-root wins over everything, even outside devenv run.
     other = subprocess.run(

@@ -7,7 +7,9 @@ it), a closed port must fail within the deadline, and the password never appears
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -24,6 +26,7 @@ from devenv.services import check_service, ensure_service, probe_service
 from devenv.spec import ServiceSpec
 from tests.support.broker import require_broker
 from tests.support.leftovers import forbid_leftovers
+from tests.support.processes import gone, wait_for
 
 HOST_PYTHON = sys.executable
 PASSWORD = "s3cr3t-Pa55"
@@ -218,9 +221,45 @@ def test_ensure_service_runs_the_start_command_and_waits(tmp_path: Path) -> None
         log = (tmp_path / ".devenv" / "logs" / "service-fake.log").read_text()
         assert f"command: {os.path.dirname(HOST_PYTHON)}/python server.py" in log
     finally:
-        server = psutil.Process(int(pid_file.read_text()))
-        server.kill()
-        server.wait(5)
+        # devenv reaps the service it started (a daemon thread waits for it), so the test
+        # kills it and only watches it go: a psutil wait here would steal its exit status.
+        server = int(pid_file.read_text())
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: not psutil.pid_exists(server), timeout=5, what="devenv to reap the killed server")
+
+
+LEAVES_IT_RUNNING = """\
+import os, sys
+from devenv.environment import CanonicalEnv
+from devenv.services import ensure_service
+from devenv.spec import ServiceSpec
+root, port = sys.argv[1], sys.argv[2]
+start = (sys.executable, "server.py", port, os.path.join(root, "server.pid"))
+service = ServiceSpec(name="fake", check="tcp", url="127.0.0.1:" + port, start=start, timeout=5)
+ensure_service(service, CanonicalEnv(root=root, fingerprint="test", variables={"DEVENV_ROOT": root}))
+"""
+
+
+def test_a_service_left_running_at_exit_gives_no_resource_warning(tmp_path: Path) -> None:
+    # `devenv up` starts a broker and exits, leaving it running on purpose: Python must not
+    # warn "subprocess N is still running" about it (as it does for a Popen it was dropped with).
+    (tmp_path / "server.py").write_text(SERVER)
+    port = free_port()
+    result = subprocess.run(
+        [HOST_PYTHON, "-W", "always", "-c", LEAVES_IT_RUNNING, str(tmp_path), str(port)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    server = int((tmp_path / "server.pid").read_text())
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "ResourceWarning" not in result.stderr, result.stderr
+        assert not gone(server), "the service outlives the process that started it"
+    finally:
+        os.kill(server, signal.SIGKILL)
 
 
 def test_a_failing_start_command_is_reported_with_its_exit_code(tmp_path: Path) -> None:
