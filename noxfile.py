@@ -1,4 +1,4 @@
-"""nox sessions for devenv, all in the canonical environment (DESIGN §10).
+"""nox sessions for devenv, all in the canonical environment.
 
 Every session runs with `venv_backend="none"` and goes through `devenv`: nox builds no
 virtualenv of its own, so `nox -s tests`, a shell that sourced .devenv/env.sh and CI all see
@@ -85,5 +85,5 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", requires=["env"])
 def bench(session: nox.Session) -> None:
-    """Start-up benchmark of print-env and run against T0 (DESIGN §12)."""
+    """Start-up benchmark of print-env and run, as ratios against T0 (`python -c pass`)."""
     session.run(DEVENV, "run", "--", "python", "benchmarks/cli_startup.py", *session.posargs, external=True)

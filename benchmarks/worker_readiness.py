@@ -1,4 +1,4 @@
-"""How soon the launcher calls the reference worker ready, and whether stop leaves anything (DESIGN §12).
+"""How soon the launcher calls the reference worker ready, and whether stop leaves anything.
 
 Each run starts `[processes.worker]` through `devenv.processes.start`, the call behind the
 pytest fixture, on a queue of its own, while a separate thread watches that queue through its
@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from devenv.cli import fresh_env
+import devenv
 from devenv.environment import CanonicalEnv
 from devenv.processes import start
 from devenv.runs import marked_processes
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--root", default=os.getcwd(), help="project with [processes.worker]")
     options = parser.parse_args()
     root = os.path.abspath(options.root)
-    env = fresh_env(root, frozen=False)
+    env = devenv.load(root)
     spec = load_spec(root)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="devenv-bench-") as log_dir:

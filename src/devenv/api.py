@@ -10,6 +10,8 @@ from devenv.errors import UsageError
 from devenv.processes import ProcessHandle
 from devenv.runs import Launcher
 
+__all__ = ["find_project_root", "load_env", "start_process"]
+
 
 def find_project_root(start: str | None = None) -> str:
     """The nearest folder upward from `start` (default: cwd) holding envspec.toml."""

@@ -1,24 +1,45 @@
 """`devenv diff PID`: compare a running process's environment with the canonical one.
 
-psutil's `Process.environ()` is the environment a process was *started* with (research
-PROC-14): later `os.environ` changes inside it are invisible, so a diff says what the process
+psutil's `Process.environ()` reads /proc/PID/environ, the environment a process was *started*
+with: later `os.environ` changes inside it are invisible, so a diff says what the process
 was given, which is exactly what goes wrong when a launcher builds its own env dict.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import DevenvError
 
+__all__ = [
+    "HASHED",
+    "FingerprintStatus",
+    "MachineDiff",
+    "OtherDocumentError",
+    "ProcessDiff",
+    "ProcessDiffJson",
+    "ProcessEnvironUnavailable",
+    "PythonpathStatus",
+    "Row",
+    "ValueDiff",
+    "ValueDiffJson",
+    "compare",
+    "compare_documents",
+    "diff_process",
+    "drift_problems",
+    "export_document",
+    "format_diff",
+    "format_machine_diff",
+    "read_environ",
+    "read_other_document",
+]
+
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
-
-RUN_ID = "DEVENV_RUN_ID"
 
 
 class ProcessEnvironUnavailable(DevenvError):
@@ -194,6 +215,40 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
         path_venv_first=not canonical.path_prefix or first == canonical.path_prefix[0],
         fingerprint=fingerprint,
     )
+
+
+def drift_problems(actual: Mapping[str, str], canonical: CanonicalEnv) -> list[str]:
+    """What makes the environment `actual` (a shell's, pytest's own) differ from the canonical
+    one, as short phrases naming keys, never values; empty when it matches.
+
+    The same comparison as `devenv diff PID` (`compare`), so doctor, the pytest header and
+    `devenv diff` can never disagree about whether an environment drifted.
+    """
+    return _problems(compare(0, "", actual, canonical), canonical)
+
+
+def _problems(diff: ProcessDiff, canonical: CanonicalEnv) -> list[str]:
+    problems = []
+    if diff.missing:
+        problems.append(f"missing: {_few(diff.missing)}")
+    if diff.different:
+        problems.append(f"differs: {_few([item.key for item in diff.different])}")
+    if diff.extra:
+        problems.append(f"should be unset: {_few(diff.extra)}")
+    if diff.pythonpath == "unexpected":
+        problems.append("PYTHONPATH should be unset")
+    elif diff.pythonpath != "same":
+        problems.append(f"PYTHONPATH {diff.pythonpath}")
+    if not diff.path_venv_first and canonical.path_prefix:
+        problems.append(f"PATH does not start with {canonical.path_prefix[0]}")
+    if diff.fingerprint != "current":
+        problems.append(f"fingerprint {diff.fingerprint}")
+    return problems
+
+
+def _few(keys: Sequence[str], shown: int = 5) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
 
 
 def _entries(value: str | None) -> list[str]:

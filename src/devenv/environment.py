@@ -1,6 +1,7 @@
 """The canonical environment and `apply_env`, the one function every launcher uses.
 
-This module is on the `print-env` / `run` start-up path (DESIGN §12), so it imports nothing
+This module is on the `print-env` / `run` start-up path, whose budget is a few milliseconds
+(benchmarks/cli_startup.py), so it imports nothing
 beyond `os`: no dataclasses (which pull in `inspect`), no typing, no re. Values here are
 plain slotted classes for that reason.
 """
@@ -11,6 +12,8 @@ from _collections_abc import Mapping  # already loaded by `os`: free on the star
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+__all__ = ("MANAGED_BY", "MANAGED_KEYS", "CanonicalEnv", "apply_env", "exported", "join_path")
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")
@@ -64,7 +67,7 @@ class CanonicalEnv(Mapping[str, str]):
         return len(self.variables)
 
     def __repr__(self) -> str:
-        # Never show values: they may be secrets (DESIGN §5, pytest prints reprs on failure).
+        # Never show values: they may be secrets, and pytest prints reprs on failure.
         keys = list(self.variables)
         return f"CanonicalEnv(root={self.root!r}, fingerprint={self.fingerprint!r}, keys={keys!r})"
 

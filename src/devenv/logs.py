@@ -8,19 +8,38 @@ import os
 import re
 import uuid
 
+__all__ = [
+    "KEEP_LOGS",
+    "TAIL_LINES",
+    "append_note",
+    "default_log_path",
+    "log_tail",
+    "logs_dir",
+    "open_log",
+    "point_latest",
+    "prepare_run_log",
+    "prune_logs",
+    "run_log_path",
+]
+
 TAIL_LINES = 40
 #: Per-run logs kept for each process name; older ones are removed at the next start.
 KEEP_LOGS = 20
 
 
+def logs_dir(root: str) -> str:
+    """`<root>/.devenv/logs`: every log devenv writes for processes and services."""
+    return os.path.join(root, ".devenv", "logs")
+
+
 def default_log_path(root: str, name: str) -> str:
     """`<root>/.devenv/logs/<name>.log`: the stable name, a link to the latest run's log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}.log")
+    return os.path.join(logs_dir(root), f"{name}.log")
 
 
 def run_log_path(root: str, name: str, run_id: str) -> str:
     """`<root>/.devenv/logs/<name>-<run id>.log`: one run's own log."""
-    return os.path.join(root, ".devenv", "logs", f"{name}-{run_id}.log")
+    return os.path.join(logs_dir(root), f"{name}-{run_id}.log")
 
 
 def prepare_run_log(root: str, name: str, run_id: str) -> str:

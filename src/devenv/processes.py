@@ -46,6 +46,21 @@ from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
 if TYPE_CHECKING:
     import psutil
 
+__all__ = [
+    "POLL_INTERVAL",
+    "SUBREAPER_SHIM",
+    "WATCH_INTERVAL",
+    "ProcessHandle",
+    "StaleConsumersWarning",
+    "expand",
+    "resolve_word",
+    "shown_command",
+    "start",
+    "stop_all",
+    "tail_block",
+    "with_overrides",
+]
+
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
 POLL_INTERVAL = 0.025
@@ -376,7 +391,7 @@ def start(
     from devenv.services import ensure_service
 
     process = spec.process(name)
-    env = with_overrides(env, overrides or {}, where=f"overrides for {name}")
+    env = with_overrides(spec, env, overrides or {}, outer=os.environ if base is None else base)
     cleanup_leftovers(spec.root)
     for need in process.needs:
         if need in spec.service_names():
@@ -406,31 +421,25 @@ def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
     )
 
 
-def with_overrides(env: CanonicalEnv, overrides: Mapping[str, str], *, where: str) -> CanonicalEnv:
-    """`env` with `overrides` on top (`${NAME}` expanded, DEVENV_INSTANCE included) and a
-    fingerprint that says so (overrides change the env)."""
+def with_overrides(
+    spec: Spec, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
+) -> CanonicalEnv:
+    """`env` resolved again with `overrides` as its top layer, through the same
+    `resolve(overrides=...)` as `devenv run --set`, so every check `--set` gets applies
+    (managed keys, [env].unset, keys that run code, NUL bytes) and the fingerprint covers them.
+
+    `${NAME}` in an override is expanded against `env` first (`--set` values come from a
+    shell, which has expanded them already): `OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`.
+    """
     if not overrides:
         return env
-    from devenv.environment import MANAGED_KEYS
-    from devenv.resolver import check_value, fingerprint_of, interpolate
+    from devenv.project import resolve_project
+    from devenv.resolver import DEFAULT_INSTANCE, interpolate
 
-    expanded = {}
-    for key, value in overrides.items():
-        if key in MANAGED_KEYS:
-            raise ProcessError(f"{where}: {key} is managed by devenv and cannot be overridden")
-        expanded[key] = interpolate(value, env.variables.get, where=f"{where}: {key}")
-        check_value(where, key, expanded[key])
-    values = {**env.variables, **expanded}
-    fingerprint = fingerprint_of(values, env.path_prefix, env.unset)
-    values["DEVENV_FINGERPRINT"] = fingerprint
-    return CanonicalEnv(
-        root=env.root,
-        fingerprint=fingerprint,
-        variables=values,
-        path_prefix=env.path_prefix,
-        unset=env.unset,
-        secret=env.secret,
-    )
+    lookup = env.variables.get
+    expanded = [(key, interpolate(text, lookup, where=f"override {key}")) for key, text in overrides.items()]
+    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
+    return resolve_project(spec, outer, expanded, instance=instance).canonical()
 
 
 def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str, ...]:

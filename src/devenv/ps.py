@@ -23,6 +23,21 @@ from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_r
 if TYPE_CHECKING:
     import psutil
 
+__all__ = [
+    "DEFAULT_STOP_TIMEOUT",
+    "STOPPABLE",
+    "ProcessInfo",
+    "ProcessInfoJson",
+    "ProcessStatus",
+    "Stopped",
+    "current_fingerprint",
+    "format_ps",
+    "ps",
+    "ps_notes",
+    "stop",
+    "stop_tree",
+]
+
 ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service

@@ -21,6 +21,22 @@ if TYPE_CHECKING:
     from devenv.processes import ProcessHandle
     from devenv.spec import Spec
 
+__all__ = [
+    "REPORT_LINES",
+    "Key",
+    "devenv_env",
+    "devenv_instance",
+    "devenv_process",
+    "devenv_spec",
+    "project_root",
+    "pytest_addoption",
+    "pytest_cmdline_main",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_runtest_setup",
+]
+
 #: Lines of a process log attached to a failing test's report.
 REPORT_LINES = 200
 
@@ -136,15 +152,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         env = devenv.load(root)
     except DevenvError as error:
         return [f"devenv: cannot load the environment of {root}: {error}"]
-    from devenv.doctor import shell_drift
+    from devenv.drift import drift_problems
 
     # Compare the variables themselves: a matching DEVENV_FINGERPRINT alone does not prove a
     # launcher kept them (`env -u PYTHONPATH` keeps the fingerprint).
-    drift = shell_drift(env, os.environ)
-    if drift.status == "ok" and os.environ.get("DEVENV_FINGERPRINT") == env.fingerprint:
+    problems = drift_problems(os.environ, env)
+    if not problems:
         return [f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"]
     return [
-        f"devenv: pytest does NOT run in the canonical environment of {root}: {drift.detail}; "
+        f"devenv: pytest does NOT run in the canonical environment of {root} ({'; '.join(problems)}); "
         "run it as `devenv run -- pytest` or `nox -s tests`"
     ]
 

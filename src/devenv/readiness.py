@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import psutil
 
+__all__ = ["AmqpQueueProbe", "LogProbe", "Observation", "Owners", "Probe", "TcpProbe", "describe_listener"]
+
 #: The launched process tree, asked at each poll (the main process and its descendants).
 Owners = Callable[[], "list[psutil.Process]"]
 
@@ -119,7 +121,7 @@ class AmqpQueueProbe:
 
     def close(self) -> None:
         """Close the probe's broker connection."""
-        from devenv.services import quiet_pika
+        from devenv.connect import quiet_pika
 
         connection, self._connection = self._connection, None
         if connection is not None:
@@ -131,8 +133,8 @@ class AmqpQueueProbe:
         from pika.adapters.utils.connection_workflow import AMQPConnectorException
         from pika.exceptions import AMQPError, ChannelClosedByBroker
 
+        from devenv.connect import classify_amqp_error, open_amqp, quiet_pika
         from devenv.secrets import mask_url
-        from devenv.services import classify_amqp_error, open_amqp, quiet_pika
 
         if self._connection is None:
             try:
@@ -212,7 +214,7 @@ class TcpProbe:
     """
 
     def __init__(self, address: str, *, owners: Owners | None = None, timeout: float = 0.5) -> None:
-        from devenv.services import tcp_address
+        from devenv.connect import tcp_address
 
         self.address = address
         self.description = f"tcp {address} (listened on by the launched process)"

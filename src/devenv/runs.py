@@ -17,6 +17,29 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 if TYPE_CHECKING:
     import psutil
 
+__all__ = [
+    "KILL_GRACE",
+    "LAUNCHER_KEY",
+    "RUN_ID_KEY",
+    "Launcher",
+    "RunRecord",
+    "cleanup_leftovers",
+    "in_session",
+    "is_zombie",
+    "kill",
+    "kill_marked",
+    "kill_run",
+    "marked_processes",
+    "matches",
+    "owner_alive",
+    "read_records",
+    "runs_dir",
+    "same_process",
+    "services_dir",
+    "wait_gone",
+    "write_record",
+]
+
 RUN_ID_KEY = "DEVENV_RUN_ID"
 LAUNCHER_KEY = "DEVENV_LAUNCHER"
 #: How long killed processes get to disappear before a stop gives up waiting on them.
@@ -47,6 +70,11 @@ class RunRecord(TypedDict):
 def runs_dir(root: str) -> str:
     """Where run records live."""
     return os.path.join(root, ".devenv", "runs")
+
+
+def services_dir(root: str) -> str:
+    """Where the records of services devenv started live (who started each, its log)."""
+    return os.path.join(root, ".devenv", "services")
 
 
 def write_record(root: str, record: RunRecord) -> str:

@@ -1,31 +1,28 @@
 """Declared services (RabbitMQ, a TCP port): check them with a classified cause, start them.
 
 A probe says *why* a service is unreachable (refused, DNS, auth, vhost, timeout, protocol),
-because each has a different fix; retrying an auth failure for 30 s only hides it
-(reliability catalogue PROC-08). Passwords never appear in a message: URLs are masked.
+because each has a different fix; retrying an auth failure for 30 s only hides it.
+Passwords never appear in a message: URLs are masked.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import re
-import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
 from urllib.parse import urlsplit
 
+from devenv.connect import Cause, ServiceStatus, probe_amqp, probe_tcp
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.resolver import interpolate
 from devenv.secrets import mask_url
 from devenv.spec import ServiceSpec
 
-Cause: TypeAlias = Literal["refused", "dns", "auth", "vhost", "timeout", "protocol", "bad-url"]
+__all__ = ["check_service", "ensure_service", "probe_service", "service_url"]
 
 #: Causes worth retrying until the deadline: the service may still be starting.
 RETRYABLE: frozenset[Cause] = frozenset({"refused", "dns", "timeout"})
@@ -36,18 +33,13 @@ RETRY_INTERVAL = 0.2
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
-# Start commands left running (the service itself); kept referenced so Popen.__del__ does not
-# warn about a child still running, and so nothing reaps them behind our back.
-_STARTED: list[subprocess.Popen[bytes]] = []
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ServiceStatus:
-    """One probe's result: reachable, or why not (`cause`) with a short `detail`."""
+class _Started:
+    """A start command devenv ran: the process and the log its output goes to."""
 
-    reachable: bool
-    cause: Cause | None = None
-    detail: str = ""
+    popen: subprocess.Popen[bytes]
+    log_path: str
 
 
 def service_url(service: ServiceSpec, variables: Mapping[str, str]) -> str:
@@ -58,8 +50,8 @@ def service_url(service: ServiceSpec, variables: Mapping[str, str]) -> str:
 def probe_service(service: ServiceSpec, url: str, *, timeout: float = ATTEMPT_TIMEOUT) -> ServiceStatus:
     """One attempt to reach `url` the way `service.check` says, within about `timeout` seconds."""
     if service.check == "amqp":
-        return _probe_amqp(url, timeout)
-    return _probe_tcp(url, timeout)
+        return probe_amqp(url, timeout)
+    return probe_tcp(url, timeout)
 
 
 def check_service(service: ServiceSpec, variables: Mapping[str, str], *, deadline: float) -> None:
@@ -69,7 +61,7 @@ def check_service(service: ServiceSpec, variables: Mapping[str, str], *, deadlin
     failures raise at once: waiting does not fix a wrong password.
     """
     url = service_url(service, variables)
-    status = _wait_reachable(service, url, deadline=deadline)
+    status, _ = _wait_reachable(service, url, deadline=deadline)
     if not status.reachable:
         raise ServiceError(_unreachable_message(service, url, status))
 
@@ -86,175 +78,63 @@ def ensure_service(
     Returns None if it was already reachable, else the log of the start command it ran.
     """
     url = service_url(service, env.variables)
-    status = _wait_reachable(service, url, deadline=time.monotonic())
+    status, _ = _wait_reachable(service, url, deadline=time.monotonic())
     if status.reachable:
         return None
     if not service.start or status.cause not in RETRYABLE:
         raise ServiceError(_unreachable_message(service, url, status))
-    log_path = _start_service(service, env, base=base, log_dir=log_dir)
-    started = time.monotonic()
-    deadline = started + service.timeout
-    popen = _STARTED[-1]
+    started = _start_service(service, env, base=base, log_dir=log_dir)
+    began = time.monotonic()
+    status, code = _wait_reachable(service, url, deadline=began + service.timeout, start=started.popen)
+    _leave_running(started.popen)
+    if status.reachable:
+        return started.log_path
+    if code is not None:
+        raise ServiceError(
+            f"service {service.name!r}: its start command {' '.join(service.start)!r} "
+            f"exited with code {code}; see {started.log_path}\n" + _unreachable_message(service, url, status)
+        )
+    raise ServiceError(
+        f"service {service.name!r} was started with {' '.join(service.start)!r} but is "
+        f"still unreachable after {time.monotonic() - began:.1f} s "
+        f"([services.{service.name}].timeout = {service.timeout:g}); "
+        f"start command output: {started.log_path}\n" + _unreachable_message(service, url, status)
+    )
+
+
+def _leave_running(popen: subprocess.Popen[bytes]) -> None:
+    """Let a started service outlive devenv: a daemon thread waits for it, so it is reaped
+    (not left a zombie) if it exits while devenv runs, and Popen never warns at exit about
+    a child still running, as it does for one it was dropped with."""
+    import threading
+
+    threading.Thread(target=popen.wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
+
+
+def _wait_reachable(
+    service: ServiceSpec, url: str, *, deadline: float, start: subprocess.Popen[bytes] | None = None
+) -> tuple[ServiceStatus, int | None]:
+    """Probe until reachable, a cause waiting cannot fix, or `deadline` (one attempt at least).
+
+    With `start`, also stop when that start command exits non-zero, and return its code. A
+    start command may daemonise (rabbitmq-server -detached exits 0) or stay in the
+    foreground, so only a non-zero exit is a failure by itself.
+    """
     while True:
         status = probe_service(service, url, timeout=_attempt_timeout(deadline))
         if status.reachable:
-            return log_path
-        code = popen.poll()
-        # A start command may daemonise (rabbitmq-server -detached exits 0) or stay in the
-        # foreground; only a non-zero exit is a failure by itself.
-        if code is not None and code != 0:
-            raise ServiceError(
-                f"service {service.name!r}: its start command {' '.join(service.start)!r} "
-                f"exited with code {code}; see {log_path}\n" + _unreachable_message(service, url, status)
-            )
-        if status.cause not in RETRYABLE or time.monotonic() >= deadline:
-            raise ServiceError(
-                f"service {service.name!r} was started with {' '.join(service.start)!r} but is "
-                f"still unreachable after {time.monotonic() - started:.1f} s "
-                f"([services.{service.name}].timeout = {service.timeout:g}); "
-                f"start command output: {log_path}\n" + _unreachable_message(service, url, status)
-            )
-        time.sleep(RETRY_INTERVAL)
-
-
-def _wait_reachable(service: ServiceSpec, url: str, *, deadline: float) -> ServiceStatus:
-    while True:
-        status = probe_service(service, url, timeout=_attempt_timeout(deadline))
-        if status.reachable or status.cause not in RETRYABLE:
-            return status
-        if time.monotonic() + RETRY_INTERVAL >= deadline:
-            return status
+            return status, None
+        code = start.poll() if start is not None else None
+        if code:
+            return status, code
+        if status.cause not in RETRYABLE or time.monotonic() + RETRY_INTERVAL >= deadline:
+            return status, None
         time.sleep(RETRY_INTERVAL)
 
 
 def _attempt_timeout(deadline: float) -> float:
     # At least one second per attempt, even past the deadline: a slow handshake is not "down".
     return min(ATTEMPT_TIMEOUT, max(1.0, deadline - time.monotonic()))
-
-
-@contextlib.contextmanager
-def quiet_pika() -> Iterator[None]:
-    """Silence pika's loggers: a failed probe is reported once, by us, not as a log stack.
-
-    Raising the level of "pika" silences its children (pika.channel logs the 404 of a passive
-    declare as a WARNING) because they inherit it; `disabled` would not reach them, and their
-    records would land in pytest's captured log of every failing test.
-    """
-    logger = logging.getLogger("pika")
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def amqp_parameters(url: str, timeout: float) -> object:
-    """pika URLParameters with every timeout set and a single attempt (PROC-08)."""
-    import pika
-
-    parameters = pika.URLParameters(url)
-    # Defaults changed across pika releases (pika#1007); set them all explicitly and do the
-    # retrying ourselves, so one overall deadline bounds the wait.
-    parameters.socket_timeout = timeout
-    parameters.stack_timeout = timeout
-    parameters.blocked_connection_timeout = timeout
-    parameters.connection_attempts = 1
-    parameters.retry_delay = 0
-    return parameters
-
-
-def classify_amqp_error(error: BaseException) -> ServiceStatus:
-    """Map a pika connect failure to a cause (the table in reliability catalogue PROC-08)."""
-    import pika.exceptions as pe
-    from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
-
-    if isinstance(error, pe.ProbableAuthenticationError):
-        return ServiceStatus(reachable=False, cause="auth", detail="403 ACCESS_REFUSED")
-    if isinstance(error, pe.ProbableAccessDeniedError):
-        return ServiceStatus(reachable=False, cause="vhost", detail="530 NOT_ALLOWED")
-    if isinstance(error, pe.ConnectionClosedByBroker):
-        # pika 1.0.x raised this for a bad login (pika#1204): fall back to the reply code.
-        codes: dict[int, Cause] = {403: "auth", 530: "vhost"}
-        cause = codes.get(error.reply_code, "protocol")
-        return ServiceStatus(reachable=False, cause=cause, detail=f"{error.reply_code} {error.reply_text}")
-    # AMQPConnectorStackTimeout is not an AMQPConnectionError subclass (PROC-08).
-    if isinstance(error, AMQPConnectorStackTimeout | TimeoutError):
-        return ServiceStatus(reachable=False, cause="timeout", detail="no AMQP handshake in time")
-    if isinstance(error, socket.gaierror):
-        return ServiceStatus(reachable=False, cause="dns", detail=error.strerror or str(error))
-    if isinstance(error, pe.IncompatibleProtocolError):
-        return ServiceStatus(reachable=False, cause="protocol", detail="the server did not speak AMQP")
-    if isinstance(error, pe.AMQPConnectionError):
-        inner = error.args[0] if error.args else None
-        nested = getattr(inner, "exception", None)
-        if isinstance(nested, ConnectionRefusedError):
-            return ServiceStatus(reachable=False, cause="refused")
-        if isinstance(nested, socket.gaierror):
-            return ServiceStatus(reachable=False, cause="dns", detail=nested.strerror or "")
-        if isinstance(nested, TimeoutError):
-            return ServiceStatus(reachable=False, cause="timeout", detail="connect timed out")
-        if isinstance(inner, AMQPConnectorStackTimeout):
-            return ServiceStatus(reachable=False, cause="timeout", detail="no AMQP handshake in time")
-        if isinstance(nested, OSError):
-            return ServiceStatus(reachable=False, cause="refused", detail=nested.strerror or "")
-        return ServiceStatus(reachable=False, cause="protocol", detail=type(inner).__name__)
-    if isinstance(error, ConnectionRefusedError):
-        return ServiceStatus(reachable=False, cause="refused")
-    if isinstance(error, OSError):
-        return ServiceStatus(reachable=False, cause="refused", detail=error.strerror or str(error))
-    return ServiceStatus(reachable=False, cause="protocol", detail=type(error).__name__)
-
-
-def open_amqp(url: str, timeout: float) -> object:
-    """A pika BlockingConnection to `url` (raises pika/socket errors; see classify_amqp_error)."""
-    import pika
-
-    with quiet_pika():
-        return pika.BlockingConnection(amqp_parameters(url, timeout))
-
-
-def _probe_amqp(url: str, timeout: float) -> ServiceStatus:
-    from pika.adapters.utils.connection_workflow import AMQPConnectorException
-    from pika.exceptions import AMQPError
-
-    try:
-        connection = open_amqp(url, timeout)
-    except ValueError:
-        # The parser's own words quote pieces of the URL (a password cut at its first "/"
-        # shows up as "the port"), so none of them is repeated.
-        return ServiceStatus(reachable=False, cause="bad-url")
-    except (AMQPError, AMQPConnectorException, OSError) as exc:
-        return classify_amqp_error(exc)
-    with quiet_pika(), contextlib.suppress(Exception):
-        connection.close()  # type: ignore[attr-defined]
-    return ServiceStatus(reachable=True)
-
-
-def tcp_address(url: str) -> tuple[str, int]:
-    """(host, port) from `host:port`, `[v6]:port` or `scheme://host:port/...`."""
-    parts = urlsplit(url if "://" in url else f"tcp://{url}")
-    if parts.hostname is None or parts.port is None:
-        raise ValueError(f"no host:port in {mask_url(url)!r}")
-    return parts.hostname, parts.port
-
-
-def _probe_tcp(url: str, timeout: float) -> ServiceStatus:
-    try:
-        host, port = tcp_address(url)
-    except ValueError as exc:
-        return ServiceStatus(reachable=False, cause="bad-url", detail=str(exc))
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return ServiceStatus(reachable=True)
-    except socket.gaierror as exc:
-        return ServiceStatus(reachable=False, cause="dns", detail=exc.strerror or str(exc))
-    except TimeoutError:
-        return ServiceStatus(reachable=False, cause="timeout", detail="connect timed out")
-    except ConnectionRefusedError:
-        return ServiceStatus(reachable=False, cause="refused")
-    except OSError as exc:
-        return ServiceStatus(reachable=False, cause="refused", detail=exc.strerror or str(exc))
 
 
 def _scrub(text: str, url: str) -> str:
@@ -310,7 +190,7 @@ def _start_service(
     *,
     base: Mapping[str, str] | None,
     log_dir: str | None,
-) -> str:
+) -> _Started:
     import json
 
     from devenv.commands import find_command
@@ -332,11 +212,12 @@ def _start_service(
         raise ServiceError(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
-    folder = log_dir or os.path.join(env.root, ".devenv", "logs")
+    from devenv.logs import logs_dir, open_log
+    from devenv.runs import services_dir
+
+    folder = log_dir or logs_dir(env.root)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     log_path = os.path.join(folder, f"service-{service.name}.log")
-    from devenv.logs import open_log
-
     # 0600 like every log devenv writes: a start command may print credentials.
     with os.fdopen(open_log(log_path), "ab") as log:
         log.write(
@@ -354,9 +235,8 @@ def _start_service(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _STARTED.append(popen)
     # The record says who started the service and where its output went (`devenv ps`).
-    records = os.path.join(env.root, ".devenv", "services")
+    records = services_dir(env.root)
     os.makedirs(records, mode=0o700, exist_ok=True)
     record = {
         "name": service.name,
@@ -368,4 +248,4 @@ def _start_service(
     fd = os.open(os.path.join(records, f"{service.name}.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(record, handle, sort_keys=True)
-    return log_path
+    return _Started(popen=popen, log_path=log_path)

@@ -26,6 +26,8 @@ from devenv.exits import exit_meaning, shell_code
 from devenv.processes import ProcessHandle, StaleConsumersWarning, start
 from devenv.spec import Spec
 
+__all__ = ["COLOURS", "EXIT_INTERRUPTED", "POLL_INTERVAL", "RESTART_DELAYS", "STABLE_AFTER", "run_up"]
+
 EXIT_INTERRUPTED = 130
 #: How often up looks for new output and for a process that exited.
 POLL_INTERVAL = 0.1

@@ -19,6 +19,13 @@ import pytest
 
 from devenv.environment import CanonicalEnv
 from devenv.processes import ProcessHandle
+from tests.support.broker import require_broker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _broker() -> None:
+    """Every end-to-end test talks to RabbitMQ: a skip without it locally, a failure in CI."""
+    require_broker()
 
 
 @pytest.fixture(scope="session")

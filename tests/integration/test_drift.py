@@ -2,57 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
-from devenv.drift import ProcessEnvironUnavailable, diff_process, format_diff
+from devenv.drift import ProcessEnvironUnavailable, compare, diff_process, drift_problems, format_diff
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.ps import format_ps, ps, ps_notes
 from devenv.snapshot import read_snapshot
+from tests.support.leftovers import Spawn, spawner
 from tests.support.processes import running, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 
 SLEEP = "import time; time.sleep(30)"
 
-Spawn = Callable[..., subprocess.Popen[bytes]]
-
 
 @pytest.fixture
-def spawn() -> Iterator[Spawn]:
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
     """Start children; every one (and its descendants) is killed and reaped afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        popen: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-            command, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
-        )
-        started.append(popen)
-        return popen
-
-    yield start
-    survivors = []
-    for popen in started:
-        try:
-            top = psutil.Process(popen.pid)
-            tree = [top, *top.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            tree = []
-        for process in tree:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        popen.wait(timeout=10)  # reaps our child; grandchildren are reparented and reaped by init
-        _, alive = psutil.wait_procs(tree, timeout=10)
-        survivors += [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not survivors, f"children outlived the test: {survivors}"
-    assert not any(psutil.pid_exists(popen.pid) and popen.returncode is None for popen in started)
+    with spawner(tmp_path) as start:
+        yield start
 
 
 def canonical(project: Project) -> CanonicalEnv:
@@ -186,3 +161,57 @@ def test_ps_only_lists_this_root_unless_all(project: Project, spawn: Spawn) -> N
     assert child.pid in {p.pid for p in ps(str(project.root), hermetic_env(), all_projects=True)}
     assert format_ps([]) == ""  # stdout carries data only: the sentence is ps_notes', for stderr
     assert ps_notes([]) == ["no processes run in this project's environment"]
+
+
+# -- drift_problems: the one comparison doctor, the pytest header and `devenv diff` share -------
+
+
+def _env() -> CanonicalEnv:
+    return CanonicalEnv(
+        root="/p",
+        fingerprint="f" * 16,
+        variables={
+            "A": "1",
+            "API_TOKEN": "s3nt1nel-drift-token",
+            "DEVENV_FINGERPRINT": "f" * 16,
+            "PYTHONPATH": "/p/src",
+        },
+        path_prefix=["/p/.venv/bin"],
+        unset=["PYTHONHOME"],
+        secret=["API_TOKEN"],
+    )
+
+
+def test_drift_problems_is_empty_exactly_when_compare_finds_nothing() -> None:
+    env = _env()
+    loaded = apply_env(env, {"PATH": "/usr/bin", "HOME": "/h"})
+    assert drift_problems(loaded, env) == []
+    assert not compare(0, "", loaded, env).differs
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        pytest.param({"A": None}, "missing: A", id="missing"),
+        pytest.param({"API_TOKEN": "s3nt1nel-other"}, "differs: API_TOKEN", id="differs"),
+        pytest.param({"PYTHONHOME": "/x"}, "should be unset: PYTHONHOME", id="unset"),
+        pytest.param({"PYTHONPATH": None}, "PYTHONPATH missing", id="pythonpath-missing"),
+        pytest.param({"PYTHONPATH": "/p/src:/elsewhere"}, "PYTHONPATH different", id="pythonpath-different"),
+        pytest.param({"PATH": "/usr/bin:/p/.venv/bin"}, "PATH does not start with /p/.venv/bin", id="path"),
+        pytest.param({"DEVENV_FINGERPRINT": "0" * 16}, "fingerprint stale", id="stale"),
+        pytest.param({"DEVENV_FINGERPRINT": None}, "fingerprint absent", id="absent"),
+    ],
+)
+def test_drift_problems_names_each_difference_compare_finds(
+    change: dict[str, str | None], problem: str
+) -> None:
+    env = _env()
+    actual = apply_env(env, {"PATH": "/usr/bin"})
+    for key, value in change.items():
+        if value is None:
+            del actual[key]
+        else:
+            actual[key] = value
+    assert drift_problems(actual, env) == [problem]
+    assert compare(0, "", actual, env).differs
+    assert "s3nt1nel" not in problem, "keys only, never values"

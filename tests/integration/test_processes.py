@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -25,15 +26,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devenv.cli import fresh_env
+import devenv
 from devenv.environment import CanonicalEnv
-from devenv.errors import ProcessError, ServiceError, UsageError
+from devenv.errors import ProcessError, ResolveError, ServiceError, UsageError
 from devenv.exits import exit_meaning
 from devenv.logs import KEEP_LOGS, log_tail
 from devenv.processes import StaleConsumersWarning, start
 from devenv.runs import cleanup_leftovers, runs_dir
 from devenv.spec import Spec, load_spec
 from devenv.up import run_up
+from tests.support.broker import require_broker
+from tests.support.leftovers import forbid_leftovers
 from tests.support.processes import gone, wait_for
 from tests.support.projects import Project
 
@@ -67,6 +70,10 @@ timeout = 5
 
 Launch = Callable[..., tuple[Spec, CanonicalEnv]]
 
+#: An upper bound for "at once": far below the 30 s start_timeout (or 60 s sleep) the wrong
+#: behaviour would wait, and far above what a loaded machine takes.
+AT_ONCE = 10.0
+
 
 def toml_list(*words: str) -> str:
     """A TOML array of strings (JSON strings are valid TOML basic strings)."""
@@ -90,56 +97,19 @@ def launch(tmp_path: Path, shared_venv: str) -> Launch:
             project.write(name, text)
         project.sync()
         root = str(project.root)
-        return load_spec(root), fresh_env(root, frozen=False)
+        return load_spec(root), devenv.load(root)
 
     return make
 
 
-def own_leftovers(tmp_path: Path, before: set[int]) -> list[psutil.Process]:
-    """Live processes this test started: new descendants, or marked with a root under tmp_path."""
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.Process().children(recursive=True):
-        if proc.pid not in before:
-            found[proc.pid] = proc
-    for proc in psutil.process_iter():
-        try:
-            environ = proc.environ()
-        except psutil.Error:
-            continue
-        if "DEVENV_RUN_ID" in environ and environ.get("DEVENV_ROOT", "").startswith(str(tmp_path)):
-            found[proc.pid] = proc
-    return [proc for proc in found.values() if not gone(proc.pid)]
-
-
 @pytest.fixture(autouse=True)
 def _no_leftovers(tmp_path: Path) -> Iterator[None]:
-    """Fail the test if any process it started outlives it (and kill those)."""
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
-    yield
-    leftovers = own_leftovers(tmp_path, before)
-    described = []
-    for proc in leftovers:
-        try:
-            described.append(f"{proc.pid} {proc.cmdline()}")
-            proc.kill()
-        except psutil.Error:
-            continue
-    assert not described, f"processes outlived the test: {described}"
+    with forbid_leftovers(tmp_path):
+        yield
 
 
 def read_pids(path: Path) -> list[int]:
     return [int(line) for line in path.read_text().split()] if path.exists() else []
-
-
-def require_broker() -> None:
-    """Skip without RabbitMQ locally; fail under CI, where it must run."""
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=0.5):
-            return
-    except OSError:
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (CI must start it)")
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
 
 
 def process_toml(
@@ -154,7 +124,29 @@ def process_toml(
 
 SERVE = "import time; print('up'); time.sleep(60)"
 
-# -- early exit (PROC-01) ------------------------------------------------------------------
+# -- overrides ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refusal"),
+    [
+        pytest.param({"LD_PRELOAD": "/tmp/x.so"}, "LD_PRELOAD makes programs run code", id="runs-code"),
+        pytest.param({"STRIPPED": "1"}, "STRIPPED, which envspec.toml [env].unset removes", id="unset-key"),
+        pytest.param({"VIRTUAL_ENV": "/x"}, "VIRTUAL_ENV is managed by devenv", id="managed-key"),
+        pytest.param({"A": "a\0b"}, "contains a NUL byte", id="nul-byte"),
+    ],
+)
+def test_api_overrides_get_every_check_devenv_run_set_gets(
+    launch: Launch, overrides: dict[str, str], refusal: str
+) -> None:
+    spec, env = launch(process_toml(["python", "-c", SERVE]) + '[env]\nunset = ["STRIPPED"]\n')
+    with pytest.raises(ResolveError) as caught:
+        start(spec, "x", env, overrides=overrides)
+    assert refusal in str(caught.value)
+    assert not os.path.exists(os.path.join(spec.root, ".devenv", "logs", "x.log")), "nothing may start"
+
+
+# -- early exit ---------------------------------------------------------------------------
 
 
 def test_import_failure_is_reported_at_once_with_its_traceback(launch: Launch) -> None:
@@ -164,7 +156,7 @@ def test_import_failure_is_reported_at_once_with_its_traceback(launch: Launch) -
         start(spec, "x", env)
     elapsed = time.monotonic() - began
     message = str(caught.value)
-    assert elapsed < 2.0, message
+    assert elapsed < AT_ONCE, message
     assert "exited with code 1 before it was ready" in message
     assert "uncaught exception" in message
     assert "Traceback (most recent call last):" in message
@@ -181,7 +173,7 @@ def test_dramatiq_import_failure_names_the_dramatiq_meaning(launch: Launch) -> N
     with pytest.raises(ProcessError) as caught:
         start(spec, "x", env)
     message = str(caught.value)
-    assert time.monotonic() - began < 3.0, message
+    assert time.monotonic() - began < AT_ONCE, message
     assert "exited with code 2" in message
     assert "import error or bad command-line argument (Dramatiq RET_IMPORT)" in message
     assert "No module named 'no_such_module_for_devenv'" in message
@@ -192,7 +184,7 @@ def test_exit_with_code_zero_before_ready_is_an_error(launch: Launch) -> None:
     began = time.monotonic()
     with pytest.raises(ProcessError) as caught:
         start(spec, "x", env)
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < AT_ONCE
     assert "exited with code 0 before it was ready" in str(caught.value)
     assert "must stay up" in str(caught.value)
     assert "bye" in str(caught.value)
@@ -220,8 +212,9 @@ def test_a_probe_that_never_passes_times_out_naming_what_it_saw(launch: Launch) 
         start(spec, "x", env)
     elapsed = time.monotonic() - began
     message = str(caught.value)
-    assert 0.5 <= elapsed < 2.0, message
-    assert "was not ready after 0.5 s" in message
+    assert 0.5 <= elapsed < AT_ONCE, message
+    # The time waited is measured (0.5 s or more under load); its shape and the setting are not.
+    assert re.search(r"was not ready after \d+\.\d s \(\[processes\.x\]\.start_timeout = 0\.5\)", message)
     assert "log /never printed/" in message
     assert "no match for /never printed/ in 1 line(s) of output" in message
     assert "booting" in message
@@ -259,7 +252,7 @@ def test_log_readiness_waits_for_the_line_not_for_the_header(launch: Launch) -> 
     handle = start(spec, "x", env, overrides={"DEMO_SETTING": "on", "API_TOKEN": "hunter2-token"})
     try:
         assert handle.ready_after is not None
-        assert 0.3 <= handle.ready_after < 1.5
+        assert 0.3 <= handle.ready_after < AT_ONCE
         assert handle.alive()
         assert os.path.isabs(handle.log_path)
         logs = os.path.join(spec.root, ".devenv", "logs")
@@ -391,13 +384,13 @@ def test_an_unreachable_needed_service_fails_before_spawning(launch: Launch) -> 
     began = time.monotonic()
     with pytest.raises(ServiceError) as caught:
         start(spec, "x", env)
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < AT_ONCE
     assert "amqp://guest:***@127.0.0.1:1/%2F" in str(caught.value)
     assert "hush-hush" not in str(caught.value)
     assert not os.path.exists(os.path.join(spec.root, ".devenv", "logs", "x.log"))
 
 
-# -- stop (PROC-04/05/06) ------------------------------------------------------------------
+# -- stop ----------------------------------------------------------------------------------
 
 
 def test_a_process_ignoring_sigterm_is_killed_after_stop_timeout(launch: Launch) -> None:
@@ -408,7 +401,7 @@ def test_a_process_ignoring_sigterm_is_killed_after_stop_timeout(launch: Launch)
     returncode = handle.stop()
     elapsed = time.monotonic() - began
     assert returncode == -signal.SIGKILL
-    assert 1.0 <= elapsed < 2.5, elapsed  # stop_timeout plus a small margin
+    assert 1.0 <= elapsed < AT_ONCE, elapsed  # stop_timeout, then SIGKILL (not the 60 s sleep)
     assert gone(handle.pid)
     assert "did not exit within stop_timeout = 1 s of SIGTERM" in handle.read_log()
 
@@ -434,10 +427,10 @@ def test_stop_leaves_no_grandchildren(launch: Launch) -> None:
     pids_file = Path(spec.root, "pids.txt")
     wait_for(lambda: len(read_pids(pids_file)) == 7, timeout=5, what="7 processes in the tree")
     pids = read_pids(pids_file)
-    began = time.monotonic()
-    handle.stop()
-    # The main process dies of SIGTERM at once; its children are then killed with the group.
-    assert time.monotonic() - began < 1.0
+    # The main process dies of SIGTERM at once (no wait for stop_timeout); its children are
+    # then killed with the group.
+    assert handle.stop() == -signal.SIGTERM
+    assert "did not exit within stop_timeout" not in handle.read_log()
     assert [pid for pid in pids if not gone(pid)] == []
 
 
@@ -471,15 +464,15 @@ def test_stop_finds_a_grandchild_that_escaped_into_its_own_session(launch: Launc
     assert gone(escaped)
 
 
-# -- leftovers of a killed owner (PROC-05) --------------------------------------------------
+# -- leftovers of a killed owner ----------------------------------------------------------
 
 OWNER = """\
 import sys, time
-from devenv.cli import fresh_env
+import devenv
 from devenv.processes import start
 from devenv.spec import load_spec
 root = sys.argv[1]
-handle = start(load_spec(root), "x", fresh_env(root, frozen=False))
+handle = start(load_spec(root), "x", devenv.load(root))
 print(handle.pid, handle.run_id, flush=True)
 time.sleep(60)
 """
@@ -594,7 +587,7 @@ def test_a_real_dramatiq_worker_is_ready_on_its_consumer_and_stops_gracefully(la
         began = time.monotonic()
         code = handle.stop()
         # SIGTERM to the main process only: a graceful stop (exit 0), no "Killing worker
-        # process" from a second SIGTERM as killpg(SIGTERM) would cause (PROC-04).
+        # process" from a second SIGTERM as killpg(SIGTERM) would cause.
         assert code == 0, handle.tail()
         assert time.monotonic() - began < 5
         assert "Killing worker process" not in handle.read_log()
@@ -646,6 +639,8 @@ def other_program(tmp_path: Path) -> Iterator[Callable[[int], subprocess.Popen[b
     for process in started:
         process.kill()
         process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_a_tcp_probe_names_the_program_that_already_holds_the_port(
@@ -663,7 +658,7 @@ def test_a_tcp_probe_names_the_program_that_already_holds_the_port(
     with pytest.raises(ProcessError) as caught:
         start(spec, "x", env)
     message = str(caught.value)
-    assert time.monotonic() - began < 2, "fail at once, not after start_timeout"
+    assert time.monotonic() - began < AT_ONCE, "fail at once, not after start_timeout"
     assert f"127.0.0.1:{port} is already in use by pid {holder.pid} ({HOST_PYTHON} " in message
     assert "other.py" in message
 

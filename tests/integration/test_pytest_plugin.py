@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.support.leftovers import forbid_leftovers
 from tests.support.processes import gone, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 
@@ -49,9 +49,13 @@ PYTHONUNBUFFERED = "1"
 [processes.sleeper]
 command = {command}
 ready = {{ log = "^ready$" }}
-start_timeout = 5
+start_timeout = 30
 stop_timeout = 2
 """
+
+#: An upper bound for "at once": far below the sleeper's 30 s start_timeout, which is what the
+#: wrong behaviour would wait, and far above what a loaded machine takes.
+AT_ONCE = 10.0
 
 SLEEPER = """\
 \"\"\"Stay up until stopped: print `ready`, then `tick N` on the N-th SIGUSR1.\"\"\"
@@ -180,29 +184,8 @@ def report_section(output: str, title: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _no_leftovers(tmp_path: Path) -> Iterator[None]:
-    """Fail the test if a process it started, or one marked with a run under tmp_path, lives on."""
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
-    yield
-    found: dict[int, psutil.Process] = {
-        p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in before
-    }
-    for proc in psutil.process_iter():
-        try:
-            environ = proc.environ()
-        except psutil.Error:
-            continue
-        if "DEVENV_RUN_ID" in environ and environ.get("DEVENV_ROOT", "").startswith(str(tmp_path)):
-            found[proc.pid] = proc
-    described = []
-    for proc in found.values():
-        if gone(proc.pid):
-            continue
-        try:
-            described.append(f"{proc.pid} {proc.cmdline()}")
-            proc.kill()
-        except psutil.Error:
-            continue
-    assert not described, f"processes outlived the test: {described}"
+    with forbid_leftovers(tmp_path):
+        yield
 
 
 # -- the session header ----------------------------------------------------------------------
@@ -254,7 +237,7 @@ def test_header_says_what_differs_when_pytest_lacks_the_pythonpath(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (header,) = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
-    assert header.startswith(f"devenv: pytest does NOT run in the canonical environment of {project.root}: ")
+    assert header.startswith(f"devenv: pytest does NOT run in the canonical environment of {project.root} (")
     assert "PYTHONPATH missing" in header
     assert header.endswith("run it as `devenv run -- pytest` or `nox -s tests`")
 
@@ -299,6 +282,37 @@ def test_devenv_process_is_started_once_per_session_in_the_canonical_env(
     assert isinstance(one["pid"], int)
     assert gone(one["pid"]), "the session's end must stop the process"
     assert not os.listdir(project.root / ".devenv" / "runs"), "the run record must be removed"
+
+
+OVERRIDES = """\
+from devenv.errors import ResolveError
+
+
+def test_refused(devenv_process):
+    with pytest.raises(ResolveError) as caught:
+        devenv_process("sleeper", PYTHONSTARTUP="/tmp/evil.py")
+    note(refused=str(caught.value))
+
+
+def test_expanded(devenv_process):
+    handle = devenv_process("sleeper", GREETING="${DEVENV_INSTANCE}-hi")
+    note(greeting=handle.env["GREETING"], instance=handle.env["DEVENV_INSTANCE"],
+         fingerprint=handle.env["DEVENV_FINGERPRINT"])
+"""
+
+
+def test_fixture_overrides_get_every_check_devenv_run_set_gets(plugin_project: MakeProject) -> None:
+    # A key that makes programs run code is refused from a fixture override exactly as from
+    # `devenv run --set` (it is not in [env].trusted), and ${...} in an override is expanded.
+    project = plugin_project(OVERRIDES)
+    result = run_pytest(project, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    refused, expanded = read_jsonl(project.root / "notes.jsonl")
+    assert isinstance(refused["refused"], str)
+    assert "PYTHONSTARTUP makes programs run code" in refused["refused"]
+    assert "[env].trusted" in refused["refused"]
+    assert expanded["greeting"] == f"{expanded['instance']}-hi"
+    assert expanded["fingerprint"] != canonical(project, "DEVENV_FINGERPRINT")
 
 
 LOG_SECTION = """\
@@ -360,7 +374,7 @@ def test_a_process_killed_mid_session_errors_the_next_test_at_once(plugin_projec
     ]
     assert error["outcome"] == "failed"
     assert isinstance(error["at"], float) and isinstance(killed["killed_at"], float)
-    assert error["at"] - killed["killed_at"] < 2.0
+    assert error["at"] - killed["killed_at"] < AT_ONCE, "reported at once, not after a start_timeout"
 
 
 FRESH_AFTER_DEATH = """\
@@ -412,7 +426,7 @@ def test_a_process_that_fails_on_start_errors_the_test_with_its_traceback(
     assert "ModuleNotFoundError: No module named 'no_such_module'" in out
     (setup,) = [t for t in read_jsonl(project.root / "timeline.jsonl") if t["when"] == "setup"]
     assert setup["outcome"] == "failed"
-    assert isinstance(setup["duration"], float) and setup["duration"] < 2.0
+    assert isinstance(setup["duration"], float) and setup["duration"] < AT_ONCE, "not after start_timeout"
 
 
 # -- a killed pytest run ---------------------------------------------------------------------
@@ -511,9 +525,10 @@ def test_a_process_stopped_on_purpose_is_started_afresh_by_the_next_request(
 # -- finding the project, options, instances ---------------------------------------------------
 
 ROOT_FACTS = """\
-def test_where(devenv_env):
+def test_where(devenv_env, devenv_spec):
     note(root=devenv_env.root, keys=sorted(devenv_env), greeting=devenv_env["GREETING"],
-         instance=devenv_env["DEVENV_INSTANCE"], worker=os.environ.get("PYTEST_XDIST_WORKER"))
+         instance=devenv_env["DEVENV_INSTANCE"], worker=os.environ.get("PYTEST_XDIST_WORKER"),
+         project=devenv_spec.project_name, processes=[p.name for p in devenv_spec.processes])
 """
 
 
@@ -536,6 +551,7 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     (facts,) = read_jsonl(project.root / "notes.jsonl")
     assert facts["root"] == str(project.root) and facts["greeting"] == "hello"
     assert "DEVENV_ROOT" in facts["keys"]  # type: ignore[operator]
+    assert (facts["project"], facts["processes"]) == ("plugged", ["sleeper"]), "devenv_spec is envspec.toml"
 
     # --devenv-root wins over everything, even outside devenv run.
     other = subprocess.run(

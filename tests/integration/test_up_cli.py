@@ -8,9 +8,13 @@ import os
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.integration.test_cli_diagnostics import Spawn, Up, spawn  # noqa: F401 - fixture
+import pytest
+
+from tests.integration.test_cli_diagnostics import Up
+from tests.support.leftovers import Spawn, spawner
 from tests.support.processes import gone, wait_for
 from tests.support.projects import DEFAULT_DOTENV, DEFAULT_SPEC, DEVENV, Project, hermetic_env
 
@@ -71,24 +75,34 @@ def listed(project: Project) -> list[dict[str, object]]:
     return list(json.loads(result.stdout))
 
 
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start children; afterwards each one's tree and anything launched for a project under
+    tmp_path (a service up started) is killed, and none may survive."""
+    with spawner(tmp_path) as start:
+        yield start
+
+
+def up_in_background(spawn: Spawn, tmp_path: Path, *args: str, cwd: Path, label: str = "up") -> Up:
+    """`devenv up ARGS` running in the background, its stdout and stderr going to files."""
+    out, err = tmp_path / f"{label}.out", tmp_path / f"{label}.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        popen = spawn([DEVENV, "up", *args], cwd=cwd, env=hermetic_env(), stdout=stdout, stderr=stderr)
+    return Up(popen=popen, out=out, err=err)
+
+
 def test_up_from_a_subfolder_starts_a_service_by_its_relative_script_announces_and_lists_it(
     project: Project,
-    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    spawn: Spawn,
     tmp_path: Path,
 ) -> None:
     port = fake_project(project)
-    out, err = tmp_path / "up.out", tmp_path / "up.err"
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        popen = spawn(
-            [DEVENV, "up", "worker", "--", "--flag"],
-            cwd=project.root / "lib-a" / "src",  # a subfolder: the script is found from the root
-            env=hermetic_env(),
-            stdout=stdout,
-            stderr=stderr,
-        )
-    up = Up(popen=popen, out=out, err=err)
-    wait_for(lambda: "worker ready after" in up.stderr() or popen.poll() is not None, timeout=30, what="up")
-    assert popen.poll() is None, up.stderr()
+    # From a subfolder: the script is found from the root.
+    up = up_in_background(spawn, tmp_path, "worker", "--", "--flag", cwd=project.root / "lib-a" / "src")
+    wait_for(
+        lambda: "worker ready after" in up.stderr() or up.popen.poll() is not None, timeout=30, what="up"
+    )
+    assert up.popen.poll() is None, up.stderr()
     assert (
         f"devenv: service fake at 127.0.0.1:{port} was down; started it with scripts/start-fake"
         in up.stderr()
@@ -113,7 +127,7 @@ def test_up_from_a_subfolder_starts_a_service_by_its_relative_script_announces_a
 
 def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them(
     project: Project,
-    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    spawn: Spawn,
 ) -> None:
     fake_project(project)
     by_run = spawn([DEVENV, "run", "--", "python", "worker.py"], cwd=project.root, env=hermetic_env())
@@ -194,7 +208,7 @@ def test_run_takes_a_relative_path_from_the_project_root_in_any_subfolder(projec
 
 def test_up_instance_gives_the_run_its_own_resources(
     project: Project,
-    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    spawn: Spawn,
     tmp_path: Path,
 ) -> None:
     fake_project(project)
@@ -203,26 +217,17 @@ def test_up_instance_gives_the_run_its_own_resources(
     )
     with open(project.root / ".env.defaults", "a", encoding="utf-8") as handle:
         handle.write("QUEUE=q_${DEVENV_INSTANCE}\n")
-    out, err = tmp_path / "up.out", tmp_path / "up.err"
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        popen = spawn(
-            [DEVENV, "up", "--instance", "blue", "worker"],
-            cwd=project.root,
-            env=hermetic_env(),
-            stdout=stdout,
-            stderr=stderr,
-        )
-    up = Up(popen=popen, out=out, err=err)
+    up = up_in_background(spawn, tmp_path, "--instance", "blue", "worker", cwd=project.root)
     wait_for(
-        lambda: "worker | ready q_blue" in up.stdout() or popen.poll() is not None, timeout=30, what="up"
+        lambda: "worker | ready q_blue" in up.stdout() or up.popen.poll() is not None, timeout=30, what="up"
     )
-    assert popen.poll() is None, up.stderr()
+    assert up.popen.poll() is None, up.stderr()
     (row,) = [row for row in listed(project) if row["name"] == "worker"]
     assert (row["instance"], row["status"]) == ("blue", "current")
     assert up.interrupt() == 130
 
 
-def test_diff_compares_a_process_with_its_own_instance(project: Project, spawn: Spawn) -> None:  # noqa: F811
+def test_diff_compares_a_process_with_its_own_instance(project: Project, spawn: Spawn) -> None:
     fake_project(project)
     with open(project.root / ".env.defaults", "a", encoding="utf-8") as handle:
         handle.write("QUEUE=q_${DEVENV_INSTANCE}\n")
@@ -242,7 +247,7 @@ def test_diff_compares_a_process_with_its_own_instance(project: Project, spawn: 
 
 def test_up_instance_new_is_unique_per_up(
     project: Project,
-    spawn: Spawn,  # noqa: F811 - the fixture imported above
+    spawn: Spawn,
     tmp_path: Path,
 ) -> None:
     fake_project(project)
@@ -252,16 +257,7 @@ def test_up_instance_new_is_unique_per_up(
     )
     seen = []
     for run in ("one", "two"):
-        out, err = tmp_path / f"{run}.out", tmp_path / f"{run}.err"
-        with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            popen = spawn(
-                [DEVENV, "up", "--instance", "new", "worker"],
-                cwd=project.root,
-                env=hermetic_env(),
-                stdout=stdout,
-                stderr=stderr,
-            )
-        up = Up(popen=popen, out=out, err=err)
+        up = up_in_background(spawn, tmp_path, "--instance", "new", "worker", cwd=project.root, label=run)
         wait_for(
             lambda up=up: "worker | ready up_" in up.stdout() or up.popen.poll() is not None,
             timeout=30,
