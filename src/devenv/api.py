@@ -26,7 +26,7 @@ def find_project_root(start: str | None = None) -> str:
 
 def load_env(root: str | None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
     """The canonical env of `root`, refreshed when stale, for `instance` (default: main)."""
-    from devenv.cli import fresh_env
+    from devenv.current import fresh_env
     from devenv.resolver import DEFAULT_INSTANCE
 
     folder = find_project_root(root)

@@ -616,8 +616,13 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     """`devenv ps`: processes running in this project's environment."""
     from devenv.ps import format_ps, ps_notes
     from devenv.ps import ps as list_processes
+    from devenv.root import find_root
 
-    root = project_root(root_option) if not all_projects or root_option else (find_project() or os.getcwd())
+    root = (
+        project_root(root_option)
+        if not all_projects or root_option
+        else (find_root(os.getcwd()) or os.getcwd())
+    )
     processes = list_processes(root, os.environ, all_projects=all_projects)
     if as_json:
         _print_json([process.to_json() for process in processes])
@@ -627,13 +632,6 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     for note in ps_notes(processes):
         _progress(note)
     return 0
-
-
-def find_project() -> str | None:
-    """The project around the working directory, if any."""
-    from devenv.root import find_root
-
-    return find_root(os.getcwd())
 
 
 def _dispatch(options: "argparse.Namespace") -> int:

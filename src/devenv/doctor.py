@@ -368,24 +368,11 @@ class _Doctor:
 
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
-    by the same rules as `devenv diff PID` (`drift.compare`)."""
-    from devenv.drift import compare
+    by the same rules as `devenv diff PID` (`drift.drift_problems`)."""
+    from devenv.drift import drift_problems
 
-    diff = compare(os.getpid(), "this shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
-    problems: list[str] = []
-    different = sorted([*diff.missing, *(item.key for item in diff.different)])
-    if different:
-        shown = ", ".join(different[:5]) + (f" and {len(different) - 5} more" if len(different) > 5 else "")
-        problems.append(f"differs: {shown}")
-    if diff.pythonpath != "same":
-        problems.append(f"PYTHONPATH {diff.pythonpath}")
-    if diff.extra:
-        problems.append(f"should be unset: {', '.join(diff.extra)}")
-    if not diff.path_venv_first:
-        problems.append(f"PATH does not start with {env.path_prefix[0]}")
-    if diff.fingerprint == "stale":
-        problems.append("fingerprint stale")
+    problems = drift_problems(outer, env)
     if not problems:
         return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint})")
     if not loaded:
@@ -425,15 +412,10 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
 
 #: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.
 _URL_CAUSES = frozenset({"auth", "vhost", "dns", "protocol", "bad-url"})
-#: The same causes as services.py words them. Only until services.py passes
-#: `cause=status.cause` to the ServiceError it raises; then this goes.
-_URL_PROBLEMS = ("authentication failed", "virtual host", "does not resolve", "cannot be parsed", "protocol")
 
 
 def _wrong_url(error: DevenvError) -> bool:
-    if error.cause:
-        return error.cause in _URL_CAUSES
-    return any(problem in str(error) for problem in _URL_PROBLEMS)
+    return error.cause in _URL_CAUSES
 
 
 def _service_fix(spec: Spec, name: str, error: DevenvError) -> str:

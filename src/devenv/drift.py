@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import CanonicalEnv, apply_env
-from devenv.errors import DevenvError
+from devenv.errors import PROCESS_GONE, DevenvError
+from devenv.layout import ENV_JSON
 
 __all__ = [
     "HASHED",
@@ -145,7 +146,9 @@ def read_environ(pid: int) -> tuple[str, dict[str, str]]:
             f"cannot read the environment of PID {pid}: it has exited (a zombie waiting to be reaped)"
         ) from None
     except psutil.NoSuchProcess:
-        raise ProcessEnvironUnavailable(f"no process {pid} (it has exited, or the PID is wrong)") from None
+        raise ProcessEnvironUnavailable(
+            f"no process {pid} (it has exited, or the PID is wrong)", cause=PROCESS_GONE
+        ) from None
     except psutil.AccessDenied:
         raise ProcessEnvironUnavailable(
             f"cannot read the environment of PID {pid}: permission denied; "
@@ -272,7 +275,7 @@ def diff_process(pid: int, canonical: CanonicalEnv, *, tree: bool = False) -> Pr
         try:
             child_name, child_environ = read_environ(child.pid)
         except ProcessEnvironUnavailable as error:
-            if "no process" in str(error):
+            if error.cause == PROCESS_GONE:
                 continue  # exited between listing and reading: not part of the tree any more
             children.append(ProcessDiff(pid=child.pid, name="?", error=str(error)))
             continue
@@ -380,7 +383,7 @@ def read_other_document(path: str) -> dict[str, object]:
     import json
 
     if os.path.isdir(path):
-        path = os.path.join(path, "env.json")
+        path = os.path.join(path, ENV_JSON)
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             document = json.load(handle)

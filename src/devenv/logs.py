@@ -8,6 +8,8 @@ import os
 import re
 import uuid
 
+from devenv.layout import LOGS, state_path
+
 __all__ = [
     "KEEP_LOGS",
     "TAIL_LINES",
@@ -29,7 +31,7 @@ KEEP_LOGS = 20
 
 def logs_dir(root: str) -> str:
     """`<root>/.devenv/logs`: every log devenv writes for processes and services."""
-    return os.path.join(root, ".devenv", "logs")
+    return state_path(root, LOGS)
 
 
 def default_log_path(root: str, name: str) -> str:

@@ -14,6 +14,9 @@ import signal
 import time
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
+from devenv.layout import RUNS, SERVICES, state_path
+from devenv.store import TEMP_PREFIX
+
 if TYPE_CHECKING:
     import psutil
 
@@ -69,12 +72,12 @@ class RunRecord(TypedDict):
 
 def runs_dir(root: str) -> str:
     """Where run records live."""
-    return os.path.join(root, ".devenv", "runs")
+    return state_path(root, RUNS)
 
 
 def services_dir(root: str) -> str:
     """Where the records of services devenv started live (who started each, its log)."""
-    return os.path.join(root, ".devenv", "services")
+    return state_path(root, SERVICES)
 
 
 def write_record(root: str, record: RunRecord) -> str:
@@ -82,11 +85,9 @@ def write_record(root: str, record: RunRecord) -> str:
     folder = runs_dir(root)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     path = os.path.join(folder, f"{record['run_id']}.json")
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, sort_keys=True)
-    os.replace(temporary, path)
+    from devenv.store import write_atomic
+
+    write_atomic(path, json.dumps(record, sort_keys=True).encode())
     return path
 
 
@@ -100,8 +101,8 @@ def read_records(root: str) -> list[tuple[str, RunRecord]]:
         return []
     found = []
     for entry in names:
-        if not entry.endswith(".json"):
-            continue
+        if not entry.endswith(".json") or entry.startswith(TEMP_PREFIX):
+            continue  # a writer's temporary file is not a record (nor garbage to remove)
         path = os.path.join(folder, entry)
         try:
             with open(path, encoding="utf-8") as handle:

@@ -63,7 +63,7 @@ def check_service(service: ServiceSpec, variables: Mapping[str, str], *, deadlin
     url = service_url(service, variables)
     status, _ = _wait_reachable(service, url, deadline=deadline)
     if not status.reachable:
-        raise ServiceError(_unreachable_message(service, url, status))
+        raise ServiceError(_unreachable_message(service, url, status), cause=status.cause or "")
 
 
 def ensure_service(
@@ -82,7 +82,7 @@ def ensure_service(
     if status.reachable:
         return None
     if not service.start or status.cause not in RETRYABLE:
-        raise ServiceError(_unreachable_message(service, url, status))
+        raise ServiceError(_unreachable_message(service, url, status), cause=status.cause or "")
     started = _start_service(service, env, base=base, log_dir=log_dir)
     began = time.monotonic()
     status, code = _wait_reachable(service, url, deadline=began + service.timeout, start=started.popen)
@@ -92,13 +92,15 @@ def ensure_service(
     if code is not None:
         raise ServiceError(
             f"service {service.name!r}: its start command {' '.join(service.start)!r} "
-            f"exited with code {code}; see {started.log_path}\n" + _unreachable_message(service, url, status)
+            f"exited with code {code}; see {started.log_path}\n" + _unreachable_message(service, url, status),
+            cause=status.cause or "",
         )
     raise ServiceError(
         f"service {service.name!r} was started with {' '.join(service.start)!r} but is "
         f"still unreachable after {time.monotonic() - began:.1f} s "
         f"([services.{service.name}].timeout = {service.timeout:g}); "
-        f"start command output: {started.log_path}\n" + _unreachable_message(service, url, status)
+        f"start command output: {started.log_path}\n" + _unreachable_message(service, url, status),
+        cause=status.cause or "",
     )
 
 
@@ -245,7 +247,7 @@ def _start_service(
         "log_path": log_path,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    fd = os.open(os.path.join(records, f"{service.name}.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, sort_keys=True)
+    from devenv.store import write_atomic
+
+    write_atomic(os.path.join(records, f"{service.name}.json"), json.dumps(record, sort_keys=True).encode())
     return _Started(popen=popen, log_path=log_path)
