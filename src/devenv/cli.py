@@ -379,7 +379,12 @@ def _parser() -> "argparse.ArgumentParser":
             "session and descendants. Shells and services are never stopped."
         ),
     )
-    stop_parser.add_argument("names", nargs="*", metavar="NAME", help="declared (or listed) process names")
+    stop_parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="a declared [processes] name, or a name `devenv ps` lists for a process devenv launched",
+    )
     stop_parser.add_argument("--all", action="store_true", help="every stoppable process of this project")
 
     doctor_parser = commands.add_parser(
@@ -470,13 +475,41 @@ def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> i
 
     if bool(names) == all_processes:
         raise UsageError("name the processes to stop (devenv stop worker) or pass --all, not both")
-    stopped = stop_processes(project_root(root_option), os.environ, names)
+    root = project_root(root_option)
+    if names:
+        _check_stop_names(root, names)
+    stopped = stop_processes(root, os.environ, names)
     for item in stopped:
         how = "killed after its stop timeout" if item.killed else "stopped"
         _progress(f"{how} {item.name} (pid {item.pid}, started by {item.launcher}) in {item.seconds:.2f} s")
     if not stopped:
         _progress("nothing to stop" + (f" named {', '.join(names)}" if names else ""))
     return 0
+
+
+def _check_stop_names(root: str, names: list[str]) -> None:
+    """Refuse a name devenv may not stop: undeclared, and not one of its launches either."""
+    from devenv.ps import STOPPABLE
+    from devenv.ps import ps as list_processes
+    from devenv.spec import load_spec
+
+    declared = {process.name for process in load_spec(root).processes}
+    listed = list_processes(root, os.environ)
+    for name in names:
+        if name in declared or any(p.name == name and p.launcher in STOPPABLE for p in listed):
+            continue
+        shell = [p for p in listed if p.name == name]
+        if shell:
+            pids = ", ".join(str(p.pid) for p in shell)
+            raise UsageError(
+                f"{name} (pid {pids}) was started from a {shell[0].launcher}, not by devenv, and is not a "
+                "declared [processes] name; devenv stops only what it launched or declares: "
+                f"end it yourself (kill {shell[0].pid})"
+            )
+        raise UsageError(
+            f"no process named {name!r}: declared are {', '.join(sorted(declared)) or 'none'} "
+            "(see `devenv ps` for what runs)"
+        )
 
 
 def _print_json(document: object) -> None:

@@ -213,7 +213,7 @@ def devenv_process(
     expanded), written to the log header.
     """
     import devenv
-    from devenv.errors import ProcessError
+    from devenv.errors import DevenvError, ProcessError
     from devenv.exits import exit_meaning
 
     registry = pytestconfig.stash[_PROCESSES]
@@ -223,6 +223,7 @@ def devenv_process(
     def factory(
         name: str, *, fresh: bool = False, args: tuple[str, ...] = (), **overrides: str
     ) -> ProcessHandle:
+        __tracebackhide__ = True
         key = (name, tuple(sorted(overrides.items())) + tuple(("--", a) for a in args))
         handle = registry.handles.get(key)
         if handle is not None and not fresh and not handle.stopped:
@@ -235,9 +236,19 @@ def devenv_process(
             registry.forget(key)
         registry.count += 1
         log_path = log_dir / f"{name}-{registry.count}.log"
-        handle = devenv.start(
-            name, env=devenv_env, overrides=overrides, args=args, log_path=str(log_path), launcher="fixture"
-        )
+        try:
+            handle = devenv.start(
+                name,
+                env=devenv_env,
+                overrides=overrides,
+                args=args,
+                log_path=str(log_path),
+                launcher="fixture",
+            )
+        except DevenvError as error:
+            # The message names the process, its exit, the command and its log; devenv's own
+            # frames would only bury it.
+            pytest.fail(str(error), pytrace=False)
         registry.handles[key] = handle
         return handle
 

@@ -163,6 +163,22 @@ def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them
     assert project.devenv("stop", "--all").stderr == "devenv: nothing to stop\n"
 
 
+def test_stop_refuses_what_it_may_not_stop_instead_of_saying_nothing_is_there(
+    project: Project, spawn: Spawn
+) -> None:
+    fake_project(project)
+    # A shell's own helper (not a declared process): ps lists it, stop leaves it to its owner.
+    helper = spawn(["sh", "-c", ". .devenv/env.sh && exec sleep 60"], cwd=project.root, env=hermetic_env())
+    wait_for(lambda: helper.pid in {row["pid"] for row in listed(project)}, timeout=15, what="sleep in ps")
+    refused = project.devenv("stop", "sleep")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"sleep (pid {helper.pid}) was started from a shell" in refused.stderr
+    assert f"kill {helper.pid}" in refused.stderr
+    assert helper.poll() is None, "devenv stop must not end a process a shell started"
+    unknown = project.devenv("stop", "nothere")
+    assert unknown.returncode == 2 and "no process named 'nothere': declared are worker" in unknown.stderr
+
+
 def test_a_process_left_by_a_script_that_forgot_stop_is_stopped_at_exit(project: Project) -> None:
     fake_project(project)
     project.write(
