@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
-from devenv.errors import REQUIRED_MISSING, DevenvError
+from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
+from devenv.layout import state_dir
 from devenv.secrets import Masker
 
 if TYPE_CHECKING:
@@ -105,6 +106,14 @@ def _skip(name: str, reason: str) -> Check:
     return Check(name=name, status="warn", detail=f"skipped: {reason}")
 
 
+def _sync_fix(root: str) -> str:
+    """`devenv sync`, unless .devenv is a symlink, which sync refuses to write through."""
+    folder = state_dir(root)
+    if os.path.islink(folder):
+        return f"rm {shlex.quote(folder)} && {SYNC}  # removes the link, not its target"
+    return SYNC
+
+
 def _edit(path: str) -> str:
     return f"${{EDITOR:-vi}} {shlex.quote(path)}"
 
@@ -177,7 +186,7 @@ class _Doctor:
         try:
             self.document = read_document(self.root)
         except DevenvError as error:
-            self.add(_fail("interpreter", str(error), SYNC))
+            self.add(_fail("interpreter", str(error), _sync_fix(self.root)))
             return
         python = venv_python(spec)
         if self.document is None:
@@ -314,6 +323,12 @@ class _Doctor:
     def check_state(self, spec: Spec) -> None:
         from devenv.snapshot import read_snapshot
 
+        folder = state_dir(self.root)
+        if os.path.islink(folder):
+            target = os.readlink(folder)
+            detail = f".devenv is a symlink (to {target}); devenv keeps its state only in a real folder"
+            self.add(_fail("state", detail, _sync_fix(self.root)))
+            return
         snapshot = read_snapshot(self.root)
         if snapshot is None or self.document is None:
             self.add(_fail("state", ".devenv/ is missing or unreadable", SYNC))
@@ -407,6 +422,9 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
     target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
     if error.cause == REQUIRED_MISSING:
         return " && ".join(f"echo '{key}=...' >> {shlex.quote(target)}" for key in error.keys)
+    if error.cause == NOT_A_FILE and error.place is not None:
+        path = shlex.quote(error.place.path)
+        return f"mv {path} {path}.folder  # it must be a file"
     return _edit(error.place.path if error.place is not None else target)
 
 

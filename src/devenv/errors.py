@@ -55,6 +55,8 @@ class Place:
 REQUIRED_MISSING = "required-missing"
 #: The process whose environment was asked for does not exist (any more).
 PROCESS_GONE = "process-gone"
+#: An input that must be a file is a folder (`place` names it).
+NOT_A_FILE = "not-a-file"
 
 
 class DevenvError(Exception):

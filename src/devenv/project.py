@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.errors import DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
@@ -70,7 +70,9 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
         return None
     except IsADirectoryError:
         raise error(
-            f"{name}: is a folder, not a file; move it away or fix [dotenv].files", place=Place(name)
+            f"{name}: is a folder, not a file; move it away or fix [dotenv].files",
+            place=Place(name),
+            cause=NOT_A_FILE,
         ) from None
     except OSError as exc:
         raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None

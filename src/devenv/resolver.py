@@ -148,7 +148,8 @@ def check_trusted(spec: Spec, key: str, where: str | Place) -> None:
         raise ResolveError(
             f"{where}: {key} makes programs run code ({why}), so devenv takes it from a dotenv "
             f"file or --set only when {os.path.basename(spec.path)} lists it in [env].trusted; "
-            f'add trusted = ["{key}"] to [env] if you mean it, or remove the line',
+            f'add trusted = ["{key}"] to [env] if you mean it, or remove '
+            f"{'the --set' if str(where).startswith('--set') else 'the line'}",
             place=_place(where),
             keys=(key,),
         )

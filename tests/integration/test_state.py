@@ -214,7 +214,10 @@ def test_a_stale_env_file_without_devenv_says_so_on_stderr(
     devenv_copy.unlink()  # the devenv that wrote env.sh is gone, and none is on PATH
     project.write(".env", "GREETING=edited\n")
     result = source_in(shell, project, "/usr/bin:/bin")
-    assert "is older than its inputs and devenv is not on PATH" in result.stderr, result.stderr
+    assert (
+        "is older than its inputs and devenv is not on PATH; loading the values devenv last wrote"
+        in result.stderr
+    )
     assert result.stdout == "hello demo"
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _NOTE = "devenv: {own} is older than its inputs"
 _FAILED = "; refreshing it failed (see above); nothing was loaded"
-_NOT_FOUND = " and devenv is not on PATH; loading the values of the last sync"
+_NOT_FOUND = " and devenv is not on PATH; loading the values devenv last wrote"
 
 
 def with_refresh(
