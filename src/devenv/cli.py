@@ -27,6 +27,24 @@ if TYPE_CHECKING:
 
     Callable0 = Callable[[], int]
 
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "diff",
+    "diff_machine",
+    "doctor",
+    "explain",
+    "export",
+    "lock",
+    "main",
+    "print_env",
+    "ps",
+    "run",
+    "stop",
+    "sync",
+    "up",
+]
+
+
 EXIT_INTERRUPTED = 130
 
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
+__all__ = ["fresh_env"]
+
+
 def fresh_env(root: str, *, frozen: bool = False, outer: "Mapping[str, str] | None" = None) -> "CanonicalEnv":
     """The canonical env of `root` for a shell with `outer` (default: this process's
     environment), refreshing `.devenv/` only when an input changed; with `frozen`, a

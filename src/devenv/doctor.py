@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from devenv.spec import Spec
     from devenv.store import EnvDocument
 
+__all__ = [
+    "LOAD_ENV",
+    "SYNC",
+    "Check",
+    "CheckJson",
+    "CheckStatus",
+    "DoctorJson",
+    "DoctorReport",
+    "format_doctor",
+    "run_checks",
+    "shell_drift",
+]
+
+
 CheckStatus: TypeAlias = Literal["ok", "warn", "fail"]
 
 SYNC = "devenv sync"

@@ -24,6 +24,24 @@ from devenv.errors import LockError, SpecError
 from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 
+__all__ = [
+    "DEFAULT_INDEX",
+    "LOCK_NAME",
+    "PIP_VERSION",
+    "Lock",
+    "finish_lock",
+    "lock_filename",
+    "lock_files",
+    "matches_platform",
+    "minor_of",
+    "platform_marker",
+    "read_lock",
+    "select_lock",
+    "stale_reasons",
+    "toml_text",
+]
+
+
 LOCK_NAME = "pylock.toml"
 #: The index a lock resolves against unless `devenv lock --index-url` says otherwise. pip runs
 #: with --isolated, so an extra index from this machine's pip configuration never lands in it.

@@ -36,6 +36,25 @@ from devenv.venv import (
     venv_python,
 )
 
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_INPUT_BYTES",
+    "RACY_NS",
+    "RETRY_PAUSE",
+    "ProjectState",
+    "check_pythonpath",
+    "compile_devenv",
+    "dotenv_sources",
+    "input_paths",
+    "read_input",
+    "read_project",
+    "refresh",
+    "resolve_project",
+    "snapshot_fresh",
+    "sync",
+]
+
+
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
 #: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv
 #: parses about 1 MB a second: a bigger file is a mistake, not configuration.

@@ -19,6 +19,17 @@ from urllib.parse import unquote, urlsplit
 from devenv.errors import SpecError
 from devenv.spec import Spec
 
+__all__ = [
+    "PROJECT_METADATA",
+    "LineKind",
+    "PackageLine",
+    "inputs_digest",
+    "metadata_files",
+    "parse_packages",
+    "requirements_text",
+]
+
+
 LineKind: TypeAlias = Literal["requirement", "editable", "local", "requirements", "constraints"]
 
 #: Files whose content decides a local project's dependencies (and so the lock).

@@ -17,6 +17,30 @@ from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, Spec
 
+__all__ = [
+    "DEFAULT_INSTANCE",
+    "INSTANCE_PATTERN",
+    "MANAGED_SOURCE",
+    "MAX_VALUE_BYTES",
+    "OUTER_SOURCE",
+    "SET_SOURCE",
+    "VARS_SOURCE",
+    "DotenvSource",
+    "Resolution",
+    "Variable",
+    "check_not_unset",
+    "check_override",
+    "check_separable",
+    "check_trusted",
+    "check_value",
+    "fingerprint_of",
+    "interpolate",
+    "pythonpath_entries",
+    "resolve",
+    "venv_path",
+]
+
+
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
 

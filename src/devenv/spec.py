@@ -15,6 +15,26 @@ from devenv.errors import Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
+__all__ = [
+    "KEY_PATTERN",
+    "SCHEMA_VERSION",
+    "AmqpQueueReady",
+    "DotenvSpec",
+    "EnvPolicy",
+    "LogReady",
+    "ProcessSpec",
+    "PythonSpec",
+    "ReadyProbe",
+    "RestartPolicy",
+    "ServiceCheck",
+    "ServiceSpec",
+    "Spec",
+    "TcpReady",
+    "load_spec",
+    "parse_spec",
+]
+
+
 SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -24,6 +24,23 @@ if TYPE_CHECKING:
     # The venv module describes what it set up; this one only stores that record.
     from devenv.venv import PythonRecord
 
+__all__ = [
+    "SCHEMA",
+    "TEMP_PREFIX",
+    "EnvDocument",
+    "InputRecord",
+    "VariableRecord",
+    "devenv_command",
+    "ensure_state_dir",
+    "input_record",
+    "locked",
+    "read_document",
+    "remove_orphaned_temporaries",
+    "write_atomic",
+    "write_state",
+]
+
+
 SCHEMA = 1
 #: Temporary files are named `.tmp-PID-...`: the pid tells the next writer whether it is orphaned.
 TEMP_PREFIX = ".tmp-"

@@ -37,6 +37,31 @@ from devenv.resolver import pythonpath_entries, venv_path
 from devenv.spec import Spec
 from devenv.store import write_atomic
 
+__all__ = [
+    "KEEP",
+    "MARKER",
+    "Progress",
+    "PythonRecord",
+    "check_lock",
+    "check_venv_location",
+    "clear_incomplete",
+    "ensure_lock_pip",
+    "ensure_venv",
+    "find_interpreter",
+    "installed_distributions",
+    "installed_packages",
+    "lock_project",
+    "made_by_devenv",
+    "make_lock",
+    "mark_incomplete",
+    "probe_interpreter",
+    "python_identity",
+    "run_pip",
+    "sync_venv",
+    "venv_python",
+]
+
+
 Progress = Callable[[str], None]
 
 

@@ -13,6 +13,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
+__all__ = ["FORMATS", "HEADER", "render"]
+
+
 FORMATS = ("sh", "bash", "zsh", "fish", "powershell", "dotenv", "json", "github", "docker")
 
 #: The first line of every format that has comments (json and github have none).

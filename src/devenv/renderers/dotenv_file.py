@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
+__all__ = ["quote", "render"]
+
+
 def quote(value: str) -> str:
     """`value` single-quoted; python-dotenv decodes only `\\\\` and `\\'` inside `'...'`."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
+__all__ = ["delimiter", "render"]
+
+
 def delimiter() -> str:
     """A fresh `ghadelimiter_<32 hex>` (128 random bits, like the toolkit's uuid)."""
     return "ghadelimiter_" + os.urandom(16).hex()

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from devenv.store import InputRecord
 
+__all__ = ["with_refresh"]
+
+
 _NOTE = "devenv: {own} is older than its inputs"
 _FAILED = "; refreshing it failed (see above); nothing was loaded"
 _NOT_FOUND = " and devenv is not on PATH; loading the values devenv last wrote"
