@@ -25,6 +25,7 @@ from devenv.environment import CanonicalEnv, join_path
 from devenv.errors import RenderError
 from devenv.renderers import render
 from tests.data.hostile_values import HOSTILE
+from tests.support.canonical import make_env
 from tests.support.github_env import parse as parse_github_env
 
 BASE_PATH = "/usr/bin:/bin"
@@ -67,18 +68,6 @@ def shell_or_skip(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return found
-
-
-def make_env(
-    variables: dict[str, str],
-    *,
-    path_prefix: tuple[str, ...] = (),
-    unset: tuple[str, ...] = (),
-) -> CanonicalEnv:
-    """A CanonicalEnv with only what the renderers read."""
-    return CanonicalEnv(
-        root="/proj", fingerprint="f", variables=variables, path_prefix=path_prefix, unset=unset
-    )
 
 
 def source(
