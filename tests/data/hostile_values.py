@@ -1,7 +1,10 @@
 """Values that break naive quoting, each with an id; every renderer must carry them or refuse."""
 
-# Catalogue §1.2 plus virtualenv's `special_char_name` fixture; CANARY is a file that must
-# never appear in the shell's working folder.
+# Each one breaks a quoting shortcut some renderer could take: shell expansion, quote
+# and line-ending handling, escapes, globbing, non-ASCII text, values that look like options
+# (and, as in virtualenv's `special_char_name` fixture, characters that break paths).
+# CANARY is a file that must never appear in the shell's working folder: a value that gets
+# executed instead of carried creates it.
 HOSTILE = [
     ("command-substitution", "$(touch CANARY)"),
     ("backticks", "`touch CANARY`"),

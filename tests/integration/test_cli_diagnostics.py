@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -10,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,9 @@ import psutil
 import pytest
 
 from devenv.renderers import FORMATS
-from tests.support.processes import project_processes, require_broker, running, wait_for
+from tests.support.broker import require_broker
+from tests.support.leftovers import Spawn, spawner
+from tests.support.processes import running, wait_for
 from tests.support.projects import DEFAULT_SPEC, DEVENV, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret, leaked_forms
 
@@ -33,8 +34,6 @@ stop_timeout = 5
 
 SLEEPER_PY = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
 
-Spawn = Callable[..., "subprocess.Popen[bytes]"]
-
 
 def _with_run_id(run_id: str) -> list[psutil.Process]:
     return [
@@ -47,34 +46,10 @@ def _with_run_id(run_id: str) -> list[psutil.Process]:
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    """Start children in their own session; afterwards every one, and anything any project
-    under tmp_path launched, is killed, and none may survive."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        popen: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-            command, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
-        )
-        started.append(popen)
-        return popen
-
-    try:
+    """Children started in their own session, none of which, nor anything a project under
+    tmp_path launched, may outlive the test."""
+    with spawner(tmp_path) as start:
         yield start
-    finally:
-        doomed: list[psutil.Process] = []
-        for popen in started:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                top = psutil.Process(popen.pid)
-                doomed += [top, *top.children(recursive=True)]
-        doomed += project_processes(str(tmp_path))
-        for process in doomed:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        for popen in started:
-            popen.wait(timeout=10)
-        psutil.wait_procs(doomed, timeout=10)
-    survivors = project_processes(str(tmp_path))
-    assert not survivors, f"processes outlived the test: {survivors}"
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from devenv.doctor import DoctorReport, format_doctor, run_checks
 from devenv.environment import exported
 from devenv.snapshot import read_snapshot
-from tests.support.processes import require_broker
+from tests.support.broker import require_broker
 from tests.support.projects import DEFAULT_SPEC, DOCTOR_CHECKS, Project, hermetic_env
 from tests.support.secrets import assert_no_secret
 

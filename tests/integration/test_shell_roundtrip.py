@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import queue
-import shutil
 import socketserver
 import subprocess
 import threading
@@ -24,7 +22,9 @@ from hypothesis import strategies as st
 from devenv.environment import CanonicalEnv, join_path
 from devenv.errors import RenderError
 from devenv.renderers import render
+from tests.conftest import require_tool
 from tests.data.hostile_values import HOSTILE
+from tests.support.canonical import make_env
 from tests.support.github_env import parse as parse_github_env
 
 BASE_PATH = "/usr/bin:/bin"
@@ -58,27 +58,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 MAIN_VARIANTS = ["dash", "bash", "zsh", "fish"]
 
 
-def shell_or_skip(name: str) -> str:
-    """The shell's absolute path; a missing shell is a skip locally and a failure under CI."""
-    found = shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
-
-def make_env(
-    variables: dict[str, str],
-    *,
-    path_prefix: tuple[str, ...] = (),
-    unset: tuple[str, ...] = (),
-) -> CanonicalEnv:
-    """A CanonicalEnv with only what the renderers read."""
-    return CanonicalEnv(
-        root="/proj", fingerprint="f", variables=variables, path_prefix=path_prefix, unset=unset
-    )
+def exported(variables: dict[str, str], prefix: tuple[str, ...]) -> dict[str, str]:
+    """What a file rendered with `base_path=BASE_PATH` must set: the variables, and PATH when
+    there is a prefix to put before the base."""
+    return {**variables, "PATH": join_path(prefix, BASE_PATH)} if prefix else dict(variables)
 
 
 def source(
@@ -98,7 +81,7 @@ def source(
     if times > 1:
         load = script.split(";", 1)[0] + ";"
         script = load * (times - 1) + script
-    argv = [shell_or_skip(executable), *options, script]
+    argv = [require_tool(executable), *options, script]
     argv += [str(path)] if executable == "fish" else [executable, str(path)]
     child_env = {"PATH": BASE_PATH, "HOME": str(folder), "LANG": "C.UTF-8", **(base or {})}
     result = subprocess.run(argv, env=child_env, cwd=folder, capture_output=True, timeout=30, check=False)
@@ -227,10 +210,7 @@ def test_dotenv_round_trips(variables: dict[str, str], prefix: tuple[str, ...]) 
     env = make_env(variables, path_prefix=prefix, unset=("OLD",))
     text = render("dotenv", env, base_path=BASE_PATH)
     got = dotenv.dotenv_values(stream=io.StringIO(text), interpolate=False)
-    expected = dict(variables)
-    if prefix:
-        expected["PATH"] = join_path(prefix, BASE_PATH)
-    assert got == expected
+    assert got == exported(variables, prefix)
     assert dotenv.dotenv_values(stream=io.StringIO(render("dotenv", env)), interpolate=False) == (variables)
 
 
@@ -248,10 +228,7 @@ def test_github_env_round_trips_through_the_runner_parser(
     variables: dict[str, str], prefix: tuple[str, ...]
 ) -> None:
     text = render("github", make_env(variables, path_prefix=prefix), base_path=BASE_PATH)
-    expected = dict(variables)
-    if prefix:
-        expected["PATH"] = join_path(prefix, BASE_PATH)
-    assert parse_github_env(text) == expected
+    assert parse_github_env(text) == exported(variables, prefix)
 
 
 @pytest.mark.parametrize("value", [value for _, value in HOSTILE], ids=HOSTILE_IDS)
@@ -314,7 +291,7 @@ def docker_env_file(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[str], dict[str, str]]]:
     """Run `docker run --env-file FILE` against a fake engine; the env docker parsed."""
-    docker = shell_or_skip("docker")
+    docker = require_tool("docker")
     folder = tmp_path_factory.mktemp("docker")
     engine = _FakeEngine(str(folder / "engine.sock"), _EngineHandler)
     engine.bodies = queue.Queue()
@@ -357,10 +334,7 @@ def test_docker_env_file_round_trips(
     prefix: tuple[str, ...],
 ) -> None:
     text = render("docker", make_env(variables, path_prefix=prefix), base_path=BASE_PATH)
-    expected = dict(variables)
-    if prefix:
-        expected["PATH"] = join_path(prefix, BASE_PATH)
-    assert docker_env_file(text) == expected
+    assert docker_env_file(text) == exported(variables, prefix)
 
 
 @pytest.mark.parametrize("value", [value for _, value in HOSTILE], ids=HOSTILE_IDS)

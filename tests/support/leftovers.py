@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.processes import gone
+
 __all__ = ["Spawn", "forbid_leftovers", "launched_under", "spawner"]
 
 
@@ -34,13 +36,6 @@ def launched_under(folder: str | Path) -> list[psutil.Process]:
     return found
 
 
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 @contextlib.contextmanager
 def forbid_leftovers(folder: str | Path) -> Iterator[None]:
     """Around a test: fail it if a process it started (see the module) is alive at the end."""
@@ -50,7 +45,7 @@ def forbid_leftovers(folder: str | Path) -> Iterator[None]:
     found.update((p.pid, p) for p in launched_under(folder))
     described = []
     for process in found.values():
-        if not _alive(process):
+        if gone(process.pid):
             continue
         with contextlib.suppress(psutil.Error):
             described.append(f"{process.pid} {process.cmdline()}")
@@ -90,5 +85,5 @@ def spawner(folder: str | Path) -> Iterator[Spawn]:
         for popen in started:
             popen.wait(timeout=10)  # through Popen, so it knows its child is reaped
         psutil.wait_procs([p for p in doomed if p.pid not in {s.pid for s in started}], timeout=10)
-    survivors = [p for p in doomed if _alive(p)] + launched_under(folder)
+    survivors = [p for p in doomed if not gone(p.pid)] + launched_under(folder)
     assert not survivors, f"processes outlived the test: {survivors}"

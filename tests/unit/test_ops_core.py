@@ -20,6 +20,7 @@ from ops_core.config import mask_url, queue_name, sqlite_path
 from ops_core.tasks.execution import execute
 
 from agentkit import Agent
+from tests.support.broker import require_broker
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join(str(REPO / folder) for folder in ("ops-core/src", "agentkit/src"))
@@ -408,22 +409,10 @@ def test_submit_to_an_unreachable_broker(tmp_path: Path, cli_store: TaskStore) -
 # --- submit with the real broker ---------------------------------------------------------------
 
 
-def broker_reachable() -> bool:
-    """Whether RabbitMQ answers on the loopback port the tests use."""
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def test_queue() -> Iterator[str]:
     """A queue name only this test uses; its three Dramatiq queues are deleted afterwards."""
-    if not broker_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ is not reachable on 127.0.0.1:5672 (required in CI)")
-        pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
+    require_broker()
     import pika
 
     name = f"test_ops_core_{uuid.uuid4().hex[:12]}"

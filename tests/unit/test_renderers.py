@@ -8,24 +8,12 @@ import sys
 
 import pytest
 
-from devenv.environment import CanonicalEnv
 from devenv.errors import RenderError
 from devenv.renderers import FORMATS, HEADER, render
+from tests.support.canonical import make_env
 from tests.support.github_env import parse as parse_github_env
 
 SECRET = "hunter2-do-not-print"
-
-
-def make_env(
-    variables: dict[str, str],
-    *,
-    path_prefix: tuple[str, ...] = (),
-    unset: tuple[str, ...] = (),
-) -> CanonicalEnv:
-    """A CanonicalEnv with only what the renderers read."""
-    return CanonicalEnv(
-        root="/proj", fingerprint="f", variables=variables, path_prefix=path_prefix, unset=unset
-    )
 
 
 SMALL = make_env(
