@@ -12,9 +12,7 @@ mistake, goes to argparse.
 import os
 import sys
 
-# `as fresh_env`: also re-exported, for pytest_plugin.py and api.py, which import it from here
-# until they import devenv.current themselves (then this becomes a plain import).
-from devenv.current import fresh_env as fresh_env
+from devenv.current import fresh_env
 from devenv.errors import DevenvError, UsageError, preview
 from devenv.root import project_root
 

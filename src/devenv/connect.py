@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from devenv.secrets import mask_url
+from devenv.masking import mask_url
 
 __all__ = [
     "Cause",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
 from devenv.layout import state_dir
-from devenv.secrets import Masker
+from devenv.masking import Masker
 
 if TYPE_CHECKING:
     # Types only: each check imports what it runs, so a failing early check (an invalid
@@ -373,7 +373,7 @@ class _Doctor:
         if self.resolution is None:
             self.add(_skip(check_name, "variables do not resolve"))
             return
-        from devenv.secrets import mask_url
+        from devenv.masking import mask_url
         from devenv.services import check_service, service_url
 
         service = spec.service(name)

@@ -166,7 +166,7 @@ def read_environ(pid: int) -> tuple[str, dict[str, str]]:
 
 def compare(pid: int, name: str, actual: Mapping[str, str], canonical: CanonicalEnv) -> ProcessDiff:
     """Compare a start-up environment with what `apply_env(canonical, actual)` would give."""
-    from devenv.secrets import Masker, mask_value, secret_values
+    from devenv.masking import Masker, mask_value, secret_values
 
     expected = apply_env(canonical, actual)
     declared = canonical.secret
@@ -400,7 +400,7 @@ def read_other_document(path: str) -> dict[str, object]:
 
 
 def _sensitive_keys(document: Mapping[str, object]) -> set[str]:
-    from devenv.secrets import Masker, is_secret_key, looks_like_token, url_passwords
+    from devenv.masking import Masker, is_secret_key, looks_like_token, url_passwords
 
     variables = _plain_values(document)
     listed = document.get("secret")

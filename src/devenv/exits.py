@@ -34,7 +34,7 @@ def exit_meaning(code: int, command: Sequence[str] = ()) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     table = DRAMATIQ_EXIT_CODES if is_dramatiq(command) else GENERIC_EXIT_CODES
-    return table.get(code, f"exit code {code}")
+    return table.get(code, "a failure code of the program's own; see its log")
 
 
 def is_dramatiq(command: Sequence[str]) -> bool:

@@ -110,7 +110,7 @@ def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal:
 def _explained(
     resolution: Resolution, outer: Mapping[str, str], *, reveal: bool
 ) -> tuple[ExplainedVariable, ...]:
-    from devenv.secrets import Masker, mask_value
+    from devenv.masking import Masker, mask_value
 
     declared = resolution.secret
     # By value too: a secret interpolated into an innocently named variable stays hidden.

@@ -202,7 +202,7 @@ class ProcessHandle:
 
     def masked_tail(self, lines: int = TAIL_LINES) -> str:
         """`tail()` with every secret the process printed masked (for messages and CI output)."""
-        from devenv.secrets import Masker
+        from devenv.masking import Masker
 
         return Masker.for_logs(self.env, self.secret_keys).mask(self.tail(lines))
 
@@ -561,7 +561,7 @@ def _header(
     env: CanonicalEnv,
     launcher: str,
 ) -> str:
-    from devenv.secrets import Masker, mask_value
+    from devenv.masking import Masker, mask_value
 
     masker = Masker.from_env(env)
     shown = [
@@ -586,7 +586,7 @@ def _masked_join(command: list[str], variables: Mapping[str, str], secret: Seque
     not put the broker password into a log header or a CI error message."""
     import shlex
 
-    from devenv.secrets import Masker
+    from devenv.masking import Masker
 
     return Masker.from_variables(variables, secret).mask(shlex.join(command))
 

@@ -307,6 +307,6 @@ def pytest_runtest_makereport(
 
 
 def _masked(handle: ProcessHandle, text: str) -> str:
-    from devenv.secrets import Masker
+    from devenv.masking import Masker
 
     return Masker.for_logs(handle.env, handle.secret_keys).mask(text)

@@ -134,7 +134,7 @@ class AmqpQueueProbe:
         from pika.exceptions import AMQPError, ChannelClosedByBroker
 
         from devenv.connect import classify_amqp_error, open_amqp, quiet_pika
-        from devenv.secrets import mask_url
+        from devenv.masking import mask_url
 
         if self._connection is None:
             try:

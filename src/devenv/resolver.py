@@ -307,7 +307,7 @@ def resolve(
             )
     for key in spec.env.inherit:
         check_not_unset(spec, key, f"{spec.path}: [env].inherit")
-    from devenv.secrets import is_secret_key, looks_like_token
+    from devenv.masking import is_secret_key, looks_like_token
 
     def secret(key: str, value: str) -> bool:
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)

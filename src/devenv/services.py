@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from devenv.connect import Cause, ServiceStatus, probe_amqp, probe_tcp
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import ServiceError
+from devenv.masking import mask_url
 from devenv.resolver import interpolate
-from devenv.secrets import mask_url
 from devenv.spec import ServiceSpec
 
 __all__ = ["check_service", "ensure_service", "probe_service", "service_url"]

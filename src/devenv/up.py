@@ -196,7 +196,7 @@ def _ensure_services(
     spec: Spec, names: list[str], env: CanonicalEnv, base: Mapping[str, str] | None, err: TextIO
 ) -> None:
     """Make every needed service reachable first, announcing the ones up had to start."""
-    from devenv.secrets import mask_url
+    from devenv.masking import mask_url
     from devenv.services import ensure_service, service_url
 
     seen: list[str] = []

@@ -235,7 +235,7 @@ def test_exit_meanings() -> None:
     assert "RET_PIDFILE" in exit_meaning(4, dramatiq)
     assert "RET_KILLED" in exit_meaning(1, dramatiq)
     assert exit_meaning(-9) == "killed by SIGKILL"
-    assert exit_meaning(7, ["/bin/prog"]) == "exit code 7"
+    assert exit_meaning(7, ["/bin/prog"]) == "a failure code of the program's own; see its log"
 
 
 # -- readiness -----------------------------------------------------------------------------
@@ -841,7 +841,8 @@ def test_a_crash_after_ready_is_reported_at_once_and_the_others_are_stopped(
     err = capsys.readouterr().err
     assert (
         "devenv: b (pid " in err
-        and "exited with code 3 after it was ready: exit code 3; stopping the others" in err
+        and "exited with code 3 after it was ready: a failure code of the program's own; see its log; stopping the others"
+        in err
     )
     assert "--- last lines of its log ---\nb\nboom\n--- end of log ---" in err
     (record,) = [line for line in out.getvalue().splitlines() if line.startswith("a |")]

@@ -21,7 +21,7 @@ import pytest
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import ServiceError
-from devenv.secrets import mask_url
+from devenv.masking import mask_url
 from devenv.services import check_service, ensure_service, probe_service
 from devenv.spec import ServiceSpec
 from tests.support.broker import require_broker

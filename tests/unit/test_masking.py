@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from devenv.environment import CanonicalEnv
-from devenv.secrets import MASK, Masker, is_secret_key, mask_url, mask_value
+from devenv.masking import MASK, Masker, is_secret_key, mask_url, mask_value
 from tests.support.secrets import assert_no_secret
 
 # (key, secret?) — whole-token heuristics; the False rows are the traps peers fall into.
