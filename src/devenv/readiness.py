@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     import psutil
 
 __all__ = ["AmqpQueueProbe", "LogProbe", "Observation", "Owners", "Probe", "TcpProbe", "describe_listener"]
+
+#: How long a probe waits for its broker connection to close before leaving it to a daemon thread.
+CLOSE_TIMEOUT = 2.0
 
 #: The launched process tree, asked at each poll (the main process and its descendants).
 Owners = Callable[[], "list[psutil.Process]"]
@@ -124,10 +128,20 @@ class AmqpQueueProbe:
         from devenv.connect import quiet_pika
 
         connection, self._connection = self._connection, None
-        if connection is not None:
+        if connection is None:
+            return
+
+        def close() -> None:
             # It may already be closed by the broker, or its socket gone.
             with quiet_pika(), contextlib.suppress(Exception):
                 connection.close()  # type: ignore[attr-defined]
+
+        # pika's close waits for the broker's reply without a deadline; after a Ctrl-C that
+        # landed inside a poll, the connection may never see it, and a launcher that is
+        # stopping must not hang on a probe. A daemon thread does not keep the process alive.
+        closer = threading.Thread(target=close, name="devenv-probe-close", daemon=True)
+        closer.start()
+        closer.join(timeout=CLOSE_TIMEOUT)
 
     def _count(self) -> tuple[int | None, str]:
         from pika.adapters.utils.connection_workflow import AMQPConnectorException

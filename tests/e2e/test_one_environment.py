@@ -126,6 +126,13 @@ def test_foreground_launchers_give_the_canonical_env(
         return False
 
     wait_for(worker_started, timeout=120, what=f"{' '.join(launcher)} to start the worker", interval=0.2)
+    # Ctrl-C as the README has it: once the launcher said the worker is ready.
+    wait_for(
+        lambda: b"worker ready after" in (tmp_path / "launcher.log").read_bytes(),
+        timeout=60,
+        what=f"{' '.join(launcher)} to report the worker ready",
+        interval=0.1,
+    )
     master = found[0]
     for who, actual in tree_environs(master.pid):
         assert_canonical(actual, devenv_env, overrides={}, who=f"{launcher[0]}: {who}")
