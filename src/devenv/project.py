@@ -46,6 +46,7 @@ __all__ = [
     "compile_devenv",
     "dotenv_sources",
     "input_paths",
+    "last_python",
     "read_input",
     "read_project",
     "refresh",
@@ -154,7 +155,7 @@ def resolve_project(
     the fingerprint covers `python` (default: what the last sync installed)."""
     check_pythonpath(spec)
     if python is None:
-        python = _last_python(spec.root)
+        python = last_python(spec.root)
     return resolve(
         spec,
         dotenv=dotenv_sources(spec),
@@ -165,7 +166,8 @@ def resolve_project(
     )
 
 
-def _last_python(root: str) -> PythonRecord | None:
+def last_python(root: str) -> PythonRecord | None:
+    """What the last sync installed (env.json's python record), or None before a sync."""
     try:
         document = read_document(root)
     except StaleError:
@@ -251,7 +253,7 @@ def read_project(
     The fingerprint covers `python` (default: what the last sync installed).
     """
     if python is None:
-        python = _last_python(root)
+        python = last_python(root)
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:

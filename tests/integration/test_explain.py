@@ -73,3 +73,11 @@ def test_declared_but_unset_inherit_key_is_explained(project: Project) -> None:
 def test_unknown_key_lists_close_names(project: Project) -> None:
     with pytest.raises(UsageError, match="GRETING is not a variable of this project; did you mean GREETING"):
         explain(str(project.root), hermetic_env(), key="GRETING")
+
+
+def test_the_fingerprint_shown_is_the_one_launches_get(project: Project) -> None:
+    project.sync()
+    explained = {v.key: v.value for v in explain(str(project.root), hermetic_env()).variables}
+    launched = project.devenv("run", "--", "sh", "-c", 'printf %s "$DEVENV_FINGERPRINT"')
+    assert launched.returncode == 0, launched.stderr
+    assert explained["DEVENV_FINGERPRINT"] == launched.stdout
