@@ -81,7 +81,14 @@ def test_a_child_gets_nothing_of_the_caller_but_the_pass_through_set() -> None:
 
 
 def test_env_pass_names_and_globs_reach_the_child_unresolved() -> None:
-    base = {"AWS_PROFILE": "dev", "AWS_": "edge", "CI": "true", "SSH_AGENT_PID": "7", "CIX": "no", "XAWS_A": "no"}
+    base = {
+        "AWS_PROFILE": "dev",
+        "AWS_": "edge",
+        "CI": "true",
+        "SSH_AGENT_PID": "7",
+        "CIX": "no",
+        "XAWS_A": "no",
+    }
     child = apply_env(PASSING, base)
     assert {key: child.get(key) for key in base} == {
         "AWS_PROFILE": "dev",

@@ -344,6 +344,8 @@ def test_label_keys_are_managed_so_no_file_or_set_can_mislabel_a_process(key: st
 def test_env_pass_is_outside_the_fingerprint() -> None:
     plain = run({".env.defaults": "DATABASE_URL=x\n", ".env": None})
     spec = SPEC.replace('unset = ["PYTHONHOME"]', 'unset = ["PYTHONHOME"]\npass = ["AWS_*"]')
-    passing = run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=spec, outer={"AWS_PROFILE": "dev"})
+    passing = run(
+        {".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=spec, outer={"AWS_PROFILE": "dev"}
+    )
     assert passing.fingerprint == plain.fingerprint
     assert passing.pass_through == ("AWS_*",) and "AWS_PROFILE" not in passing.values()

@@ -224,7 +224,9 @@ def test_env_pass_takes_names_and_globs() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        pytest.param("['AWS-*']", "envspec.toml:2: [env].pass names 'AWS-'..., which is neither", id="bad-glob"),
+        pytest.param(
+            "['AWS-*']", "envspec.toml:2: [env].pass names 'AWS-'..., which is neither", id="bad-glob"
+        ),
         pytest.param("['DEVENV_RUN_ID']", "[env].pass names DEVENV_RUN_ID, which devenv manages", id="label"),
         pytest.param("['PATH']", "[env].pass names PATH, which devenv manages", id="managed"),
         pytest.param("'CI'", "[env].pass", id="not-a-list"),
@@ -240,4 +242,3 @@ def test_env_pass_mistakes_name_the_key(value: str, expected: str) -> None:
 def test_env_pass_and_inherit_cannot_name_one_key() -> None:
     with pytest.raises(SpecError, match=r"\[env\].pass names CI, which \[env\].inherit also names"):
         parse("[env]\ninherit = ['CI']\npass = ['CI']\n")
-
