@@ -138,8 +138,9 @@ def test_foreground_launchers_give_the_canonical_env(
 
     def worker_started() -> bool:
         assert process.poll() is None, (tmp_path / "launcher.log").read_text()
-        master = dramatiq_under(process.pid)
-        if master is not None and len(master.children()) >= 1:
+        # `devenv run` execs: the launched pid is Dramatiq's main process itself.
+        master = psutil.Process(process.pid) if launcher[1] == "run" else dramatiq_under(process.pid)
+        if master is not None and "dramatiq" in master.cmdline() and len(master.children()) >= 1:
             found.append(master)
             return True
         return False
