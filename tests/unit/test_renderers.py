@@ -92,7 +92,7 @@ def test_powershell_path_code_uses_exact_matching() -> None:
 def test_dotenv_with_base_path_includes_joined_path() -> None:
     text = render("dotenv", SMALL, base_path="/usr/bin::/proj/.venv/bin:/bin")
     assert text == (
-        f"{HEADER}\nAPP_HOME='/proj/a b'\nGREETING='it\\'s'\nPATH='/proj/.venv/bin:/usr/bin:/bin'\n"
+        f"{HEADER}\nAPP_HOME='/proj/a b'\nGREETING=\"it's\"\nPATH='/proj/.venv/bin:/usr/bin:/bin'\n"
     )
 
 
@@ -101,8 +101,17 @@ def test_dotenv_without_base_path_explains_path_in_a_comment() -> None:
     assert render("dotenv", env) == (
         f"{HEADER}\n"
         "# PATH is not set here: devenv puts these folders first: /v/bin:/w/bin\n"
-        "WIN='C:\\\\Users'\n"
+        "WIN='C:\\Users'\n"
     )
+
+
+def test_dotenv_picks_the_first_form_every_reader_agrees_on() -> None:
+    # 'single' unless it holds ' or a line feed; "double" (only LF escaped) unless it holds
+    # ", \ or $; bare when it has no space, #, $ or leading quote; else refused.
+    env = make_env({"A": "x $y", "B": "it's\nok", "C": "C:\\new\\t", "D": ""})
+    assert render("dotenv", env) == f"{HEADER}\nA='x $y'\nB=\"it's\\nok\"\nC=C:\\new\\t\nD=''\n"
+    with pytest.raises(RenderError, match="E in dotenv format: its value mixes"):
+        render("dotenv", make_env({"E": "it's \\n"}))
 
 
 def test_json_is_one_sorted_ascii_object() -> None:
