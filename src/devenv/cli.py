@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
@@ -160,15 +161,54 @@ def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
 # -- commands --------------------------------------------------------------------------------
 
 
-def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
+def print_env(
+    root_option: str | None,
+    fmt: str,
+    *,
+    frozen: bool,
+    for_container: bool = False,
+    root_in_container: str | None = None,
+) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
-    from devenv.renderers import render
+    from devenv.renderers import lookup, render
 
+    entry = lookup(fmt)
     env = fresh_env(project_root(root_option), frozen=frozen)
-    text = render(fmt, env, base_path=os.environ.get("PATH", os.defpath))
+    base_path: str | None = os.environ.get("PATH", os.defpath)
+    notes: list[str] = []
+    if entry.other_machine or for_container or root_in_container is not None:
+        env, notes = _for_container(entry.name, env, root_in_container)
+        base_path = None  # the container keeps its own PATH
+    if entry.name == "github":
+        from devenv.environment import exported
+        from devenv.renderers.github_env import refused
+
+        for key in refused(exported(env, base_path or "")):
+            notes.append(f"left out {key}: the GitHub Actions runner refuses it from $GITHUB_ENV")
+    text = render(fmt, env, base_path=base_path)
+    for note in notes:
+        _progress(note)
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     return 0
+
+
+def _for_container(
+    fmt: str, env: "CanonicalEnv", root_in_container: str | None
+) -> "tuple[CanonicalEnv, list[str]]":
+    """`env` for a container (host-only keys out, the root mapped), for the file formats."""
+    if fmt not in ("docker", "dotenv", "json"):
+        raise UsageError(
+            f"--for-container and --root-in-container go with --format docker, dotenv or json, not {fmt}"
+        )
+    if root_in_container is not None and not root_in_container.startswith("/"):
+        raise UsageError(
+            f"--root-in-container {preview(root_in_container)}: give the absolute folder the project"
+            " is mounted at in the container (for example /app)"
+        )
+    from devenv.renderers.container import for_container
+
+    return for_container(env, root_in_container)
 
 
 def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, str]], frozen: bool) -> int:
@@ -344,6 +384,21 @@ def _parser() -> "argparse.ArgumentParser":
         help=f"one of: {', '.join(FORMATS)} (default: sh)",
     )
     print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    print_parser.add_argument(
+        "--for-container",
+        action="store_true",
+        help=(
+            "for another machine: leave out PATH, VIRTUAL_ENV and (unless mapped) DEVENV_ROOT and "
+            "PYTHONPATH (always so with --format docker; with dotenv or json when asked)"
+        ),
+    )
+    print_parser.add_argument(
+        "--root-in-container",
+        metavar="DIR",
+        default=None,
+        help="the folder the project is mounted at in the container: maps DEVENV_ROOT, PYTHONPATH "
+        "and every other path under the project to DIR (implies --for-container)",
+    )
 
     run_parser = commands.add_parser(
         "run",
@@ -691,7 +746,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":
-        return print_env(options.root, options.format, frozen=options.frozen)
+        return print_env(
+            options.root,
+            options.format,
+            frozen=options.frozen,
+            for_container=options.for_container,
+            root_in_container=options.root_in_container,
+        )
     if options.command == "run":
         command = list(options.cmd)
         if command[:1] == ["--"]:

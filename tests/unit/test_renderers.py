@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from devenv.errors import RenderError
-from devenv.renderers import FORMATS, HEADER, render
+from devenv.renderers import FORMATS, HEADER, REGISTRY, canonical_name, render
 from tests.support.canonical import make_env
 from tests.support.github_env import parse as parse_github_env
 
@@ -99,9 +99,7 @@ def test_dotenv_with_base_path_includes_joined_path() -> None:
 def test_dotenv_without_base_path_explains_path_in_a_comment() -> None:
     env = make_env({"WIN": "C:\\Users"}, path_prefix=("/v/bin", "/w/bin"), unset=("OLD",))
     assert render("dotenv", env) == (
-        f"{HEADER}\n"
-        "# PATH is not set here: devenv puts these folders first: /v/bin:/w/bin\n"
-        "WIN='C:\\Users'\n"
+        f"{HEADER}\n# PATH is not set here: devenv puts these folders first: /v/bin:/w/bin\nWIN='C:\\Users'\n"
     )
 
 
@@ -278,3 +276,20 @@ def test_print_env_path_imports_nothing_slow() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "devenv.renderers.posix" in imported
     assert not imported & {"re", "json", "typing", "dataclasses", "enum", "string", "inspect"}
+
+
+def test_pwsh_is_powershell() -> None:
+    # The registry names each format once, with its aliases (`--format pwsh` used to be refused).
+    env = make_env({"Q": "it's"}, unset=("OLD",))
+    assert render("pwsh", env) == render("powershell", env)
+    assert {"pwsh", "bash", "zsh"} <= set(FORMATS)
+    assert canonical_name("pwsh") == "powershell"
+
+
+def test_the_registry_says_what_each_format_carries() -> None:
+    carries = {entry.name: (entry.unsets, entry.newlines, entry.other_machine) for entry in REGISTRY}
+    assert carries["docker"] == (False, False, True)
+    assert carries["sh"] == (True, True, False)
+    assert carries["dotenv"] == (False, True, False)
+    with pytest.raises(RenderError, match="newline"):
+        render("docker", make_env({"K": "a\nb"}))
