@@ -501,6 +501,39 @@ def _parser() -> "argparse.ArgumentParser":
     )
     export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
+    hook_parser = commands.add_parser(
+        "hook",
+        help="shell code for your rc file: load a project's environment on cd, restore on leaving",
+        description=(
+            'Put eval "$(devenv hook bash)" in ~/.bashrc (zsh: ~/.zshrc; fish: devenv hook fish | '
+            "source in config.fish). Entering a project's folder loads its canonical environment, "
+            "leaving restores every value from before (unset keys stay unset), an edit is picked up "
+            "at the next prompt. A project loads only after `devenv allow`, and again after every "
+            "change to its envspec.toml or dotenv files. When nothing changed a prompt starts no process."
+        ),
+    )
+    hook_parser.add_argument(
+        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
+    )
+    hook_parser.add_argument(
+        "--unload", action="store_true", help="code that restores the environment and removes the hook"
+    )
+    hook_parser.add_argument("--load", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    commands.add_parser(
+        "allow",
+        help="let the shell hook load this project as its envspec.toml and dotenv files are now",
+        description=(
+            "Allow the shell hook (devenv hook) to load this project. The permission covers the exact "
+            "bytes of envspec.toml and its dotenv files and is kept outside the project, under "
+            "$XDG_STATE_HOME/devenv (default ~/.local/state/devenv); any change needs a new allow."
+        ),
+    )
+    commands.add_parser(
+        "deny",
+        help="revoke `devenv allow`: the hook unloads this project at the next prompt",
+        description="Revoke every permission of this project; the hook unloads it at the next prompt.",
+    )
+
     ps_parser = commands.add_parser(
         "ps",
         help="processes running in this project's environment, and whether it is current",
@@ -727,6 +760,44 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     return 0
 
 
+def hook(shell: str, *, unload: bool, load: str | None) -> int:
+    """`devenv hook SHELL`: the rc-file code; `--unload` removes it; `--load DIR` is its call."""
+    from devenv import hook as shell_hook
+    from devenv.store import devenv_command
+
+    if load is not None:
+        text = shell_hook.load_script(shell, load, os.environ)
+    elif unload:
+        text = shell_hook.unload_script(shell)
+    else:
+        text = shell_hook.hook_script(shell, devenv_command())
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def allow(root_option: str | None) -> int:
+    """`devenv allow`: the shell hook may load this project as it is now."""
+    from devenv.allowed import allow as allow_project
+    from devenv.hook import declaration_paths
+
+    root = os.path.realpath(project_root(root_option))
+    allow_project(root, declaration_paths(root), os.environ)
+    _progress(f"allowed {root}; the shell hook loads it at the next prompt")
+    return 0
+
+
+def deny(root_option: str | None) -> int:
+    """`devenv deny`: revoke `devenv allow`."""
+    from devenv.allowed import deny as deny_project
+
+    root = os.path.realpath(project_root(root_option))
+    if deny_project(root, os.environ):
+        _progress(f"denied {root}; the shell hook unloads it at the next prompt")
+    else:
+        _progress(f"{root} was not allowed; nothing to revoke")
+    return 0
+
+
 def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
@@ -772,6 +843,12 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 raise UsageError("--tree compares a process tree; it needs a PID, not a file")
             return diff_machine(options.root, options.target, as_json=options.json)
         return diff(options.root, int(options.target), tree=options.tree, as_json=options.json)
+    if options.command == "hook":
+        return hook(options.shell, unload=options.unload, load=options.load)
+    if options.command == "allow":
+        return allow(options.root)
+    if options.command == "deny":
+        return deny(options.root)
     if options.command == "ps":
         return ps(options.root, all_projects=options.all, as_json=options.json)
     raise UsageError(f"unknown command {options.command}")
