@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOX = os.path.join(os.path.dirname(sys.executable), "nox")
-SESSIONS = ["env", "tests", "e2e", "worker", "lint", "bench"]
+SESSIONS = ["env", "tests", "e2e", "worker", "lowest", "lint", "bench"]
 
 
 def nox_list(*args: str) -> list[dict[str, object]]:
