@@ -46,6 +46,8 @@ __all__ = [
 
 EXIT_INTERRUPTED = 130
 
+_INSTANCE_HELP = "value of ${DEVENV_INSTANCE} (default: main); join a run started with `devenv up --instance`"
+
 
 def main(argv: "Sequence[str] | None" = None) -> int:
     """Run devenv with `argv` (default: sys.argv[1:]) and return the exit code."""
@@ -168,12 +170,13 @@ def print_env(
     frozen: bool,
     for_container: bool = False,
     root_in_container: str | None = None,
+    instance: str | None = None,
 ) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
     from devenv.renderers import lookup, render
 
     entry = lookup(fmt)
-    env = fresh_env(project_root(root_option), frozen=frozen)
+    env = fresh_env(project_root(root_option), frozen=frozen, instance=instance)
     base_path: str | None = os.environ.get("PATH", os.defpath)
     notes: list[str] = []
     if entry.other_machine or for_container or root_in_container is not None:
@@ -211,12 +214,19 @@ def _for_container(
     return for_container(env, root_in_container)
 
 
-def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, str]], frozen: bool) -> int:
+def run(
+    root_option: str | None,
+    command: list[str],
+    *,
+    sets: list[tuple[str, str]],
+    frozen: bool,
+    instance: str | None = None,
+) -> int:
     """`devenv run`: replace this process with `command` in the canonical environment."""
     from devenv.environment import apply_env
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen, overrides=sets)
+    env = fresh_env(root, frozen=frozen, overrides=sets, instance=instance)
     from devenv.commands import find_command
 
     child = apply_env(env, os.environ)
@@ -380,6 +390,7 @@ def _parser() -> "argparse.ArgumentParser":
         help=f"one of: {', '.join(FORMATS)} (default: sh)",
     )
     print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    print_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
     print_parser.add_argument(
         "--for-container",
         action="store_true",
@@ -403,12 +414,13 @@ def _parser() -> "argparse.ArgumentParser":
             "Replace devenv with CMD, run in the canonical environment (venv first on PATH, "
             "PYTHONPATH from [paths], every resolved variable). The exit code is CMD's."
         ),
-        usage="devenv run [--set KEY=VALUE]... [--frozen] -- CMD [ARGS...]",
+        usage="devenv run [--set KEY=VALUE]... [--instance NAME] [--frozen] -- CMD [ARGS...]",
     )
     run_parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one variable for this run"
     )
     run_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    run_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
     run_parser.add_argument(
         "cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"
     )
@@ -474,6 +486,7 @@ def _parser() -> "argparse.ArgumentParser":
     )
     explain_parser.add_argument("key", nargs="?", metavar="KEY", help="only this variable")
     explain_parser.add_argument("--reveal", action="store_true", help="show secret values too")
+    explain_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
     explain_parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     diff_parser = commands.add_parser(
@@ -489,6 +502,9 @@ def _parser() -> "argparse.ArgumentParser":
     )
     diff_parser.add_argument("target", metavar="PID|ENV.JSON")
     diff_parser.add_argument("--tree", action="store_true", help="also compare every descendant")
+    diff_parser.add_argument(
+        "--instance", metavar="NAME", help="compare with this ${DEVENV_INSTANCE} (default: the process's own)"
+    )
     diff_parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     export_parser = commands.add_parser(
@@ -561,7 +577,7 @@ def up(
         import devenv
 
         instance = devenv.new_instance("up")
-        _progress(f"instance {instance} (DEVENV_INSTANCE)")
+        _progress(f"instance {instance} (DEVENV_INSTANCE); join it with --instance {instance}")
     env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
@@ -629,12 +645,17 @@ def doctor(root_option: str | None, *, as_json: bool) -> int:
     return report.exit_code
 
 
-def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: bool) -> int:
+def explain(
+    root_option: str | None, key: str | None, *, reveal: bool, as_json: bool, instance: str | None = None
+) -> int:
     """`devenv explain`: values (masked) with provenance."""
+    from devenv.environment import DEFAULT_INSTANCE
     from devenv.explain import MASKED_NOTE, format_explain
     from devenv.explain import explain as explain_project
 
-    explanation = explain_project(project_root(root_option), os.environ, key=key, reveal=reveal)
+    explanation = explain_project(
+        project_root(root_option), os.environ, key=key, reveal=reveal, instance=instance or DEFAULT_INSTANCE
+    )
     if as_json:
         _print_json(explanation.to_json())
     else:
@@ -645,14 +666,22 @@ def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: 
     return 0
 
 
-def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
+def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool, instance: str | None = None) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
     from devenv.drift import diff_process, format_diff, read_environ
 
     root = project_root(root_option)
-    # A run with its own instance (a test session, `up --instance`) is compared with what
-    # that instance resolves to, not with the shells' one.
-    env = fresh_env(root, frozen=False, instance=read_environ(pid)[1].get("DEVENV_INSTANCE"))
+    from devenv.ps import overrides_of
+
+    # A run with its own instance (a test session, `up --instance`) or overrides (--set) is
+    # compared with what those resolve to, not with the shells' environment.
+    environ = read_environ(pid)[1]
+    env = fresh_env(
+        root,
+        frozen=False,
+        instance=instance or environ.get("DEVENV_INSTANCE"),
+        overrides=overrides_of(environ),
+    )
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())
@@ -812,6 +841,7 @@ def _dispatch(options: "argparse.Namespace") -> int:
             frozen=options.frozen,
             for_container=options.for_container,
             root_in_container=options.root_in_container,
+            instance=options.instance,
         )
     if options.command == "run":
         command = list(options.cmd)
@@ -826,7 +856,7 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 # Often a value typed without its key: never echo it whole.
                 raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
             sets.append((key, value))
-        return run(options.root, command, sets=sets, frozen=options.frozen)
+        return run(options.root, command, sets=sets, frozen=options.frozen, instance=options.instance)
     if options.command == "up":
         return up(
             options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
@@ -836,13 +866,21 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":
-        return explain(options.root, options.key, reveal=options.reveal, as_json=options.json)
+        return explain(
+            options.root, options.key, reveal=options.reveal, as_json=options.json, instance=options.instance
+        )
     if options.command == "diff":
         if not options.target.isdigit():
             if options.tree:
                 raise UsageError("--tree compares a process tree; it needs a PID, not a file")
             return diff_machine(options.root, options.target, as_json=options.json)
-        return diff(options.root, int(options.target), tree=options.tree, as_json=options.json)
+        return diff(
+            options.root,
+            int(options.target),
+            tree=options.tree,
+            as_json=options.json,
+            instance=options.instance,
+        )
     if options.command == "hook":
         return hook(options.shell, unload=options.unload, load=options.load)
     if options.command == "allow":

@@ -319,6 +319,8 @@ def _diff_lines(diff: ProcessDiff, canonical: CanonicalEnv, *, indent: str) -> l
         return [f"{head}: {diff.error}"]
     lines = [f"{head}: {'differs from' if diff.differs else 'matches'} the canonical environment"]
     pad = indent + "  "
+    if canonical.overridden and not indent:
+        lines.append(f"{pad}overrides: {', '.join(canonical.overridden)} (compared with them applied)")
     for key in diff.missing:
         lines.append(f"{pad}missing    {key}")
     for item in diff.different:

@@ -31,7 +31,7 @@ DEFAULT_INSTANCE = "main"
 
 #: Keys a launcher sets on its own child to label it for `devenv ps`, `stop` and leftovers;
 #: never taken from a caller (a launch inside a launch gets its own) nor from any layer.
-LABEL_KEYS = ("DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER")
+LABEL_KEYS = ("DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER", "DEVENV_OVERRIDES")
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = (
@@ -95,6 +95,7 @@ MANAGED_BY = {
     "DEVENV_RUN_ID": "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
     "DEVENV_SERVICE": "the launcher (the [services] name a start command runs for)",
     "DEVENV_LAUNCHER": "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
+    "DEVENV_OVERRIDES": "the launcher (the keys --set or a process's overrides set, for `ps` and `diff`)",
 }
 
 
@@ -108,7 +109,16 @@ class CanonicalEnv(Mapping[str, str]):
     the whole environment of a child, PATH included.
     """
 
-    __slots__ = ("fingerprint", "pass_through", "path_prefix", "root", "secret", "unset", "variables")
+    __slots__ = (
+        "fingerprint",
+        "overridden",
+        "pass_through",
+        "path_prefix",
+        "root",
+        "secret",
+        "unset",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -120,6 +130,7 @@ class CanonicalEnv(Mapping[str, str]):
         unset: "Iterable[str]" = (),
         secret: "Iterable[str]" = (),
         pass_through: "Iterable[str]" = (),
+        overridden: "Iterable[str]" = (),
     ) -> None:
         self.root = root
         self.fingerprint = fingerprint
@@ -128,6 +139,9 @@ class CanonicalEnv(Mapping[str, str]):
         self.unset = tuple(unset)
         self.secret = tuple(secret)
         self.pass_through = tuple(pass_through)
+        #: Keys the top layer (--set, a process's overrides) set: a launch records them in
+        #: DEVENV_OVERRIDES so `ps` and `diff` compare with them instead of calling it stale.
+        self.overridden = tuple(overridden)
 
     def __getitem__(self, key: str) -> str:
         return self.variables[key]
@@ -213,6 +227,8 @@ def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
         result.pop(key, None)
     result.update(env.variables)
     result["PATH"] = join_path(env.path_prefix, base.get("PATH", os.defpath))
+    if env.overridden:
+        result["DEVENV_OVERRIDES"] = ",".join(env.overridden)
     return result
 
 

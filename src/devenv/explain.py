@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
-from devenv.environment import MANAGED_BY, join_path
+from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, join_path
 from devenv.errors import UsageError
 from devenv.resolver import MANAGED_SOURCE, Resolution
 
@@ -86,13 +86,19 @@ class Explanation:
         }
 
 
-def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal: bool = False) -> Explanation:
+def explain(
+    root: str,
+    outer: Mapping[str, str],
+    key: str | None = None,
+    reveal: bool = False,
+    instance: str = DEFAULT_INSTANCE,
+) -> Explanation:
     """Explain every variable of the project at `root` (or only `key`) as a launch would see it."""
     from devenv.project import resolve_env
 
     # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
     # pythonpath folder does not hide the values (doctor names it).
-    state = resolve_env(root, outer, check_paths=False)
+    state = resolve_env(root, outer, check_paths=False, instance=instance)
     spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
+from devenv.environment import CanonicalEnv
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
@@ -26,8 +27,9 @@ __all__ = [
     "ProcessInfoJson",
     "ProcessStatus",
     "Stopped",
-    "current_fingerprint",
+    "current_env",
     "format_ps",
+    "overrides_of",
     "ps",
     "ps_notes",
     "stop",
@@ -54,6 +56,8 @@ class ProcessInfoJson(TypedDict):
     fingerprint: str
     status: ProcessStatus
     leftover: bool
+    overrides: list[str]
+    undeclared: list[str]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,6 +81,11 @@ class ProcessInfo:
     #: Started by a launcher that is gone (a killed `devenv up`, test session or script):
     #: nothing will stop it but `devenv stop` or the next start of the same project.
     leftover: bool = False
+    #: Keys its launcher set on top of the files (--set, a process's overrides): the status
+    #: compares with the canonical env with those values, so an override is never "stale".
+    overrides: tuple[str, ...] = ()
+    #: Keys it has that no devenv launch gives (see drift.ProcessDiff.undeclared).
+    undeclared: tuple[str, ...] = ()
 
     def to_json(self) -> ProcessInfoJson:
         """The JSON form (`devenv ps --json` is a list of these)."""
@@ -93,20 +102,32 @@ class ProcessInfo:
             "fingerprint": self.fingerprint,
             "status": self.status,
             "leftover": self.leftover,
+            "overrides": list(self.overrides),
+            "undeclared": list(self.undeclared),
         }
 
 
-def current_fingerprint(root: str, outer: Mapping[str, str], instance: str) -> str | None:
-    """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
+def current_env(
+    root: str, outer: Mapping[str, str], instance: str, overrides: Sequence[tuple[str, str]] = ()
+) -> CanonicalEnv | None:
+    """What a launch from `root` with `overrides` would get now (inputs re-read), else the
+    last snapshot's, or None when there is neither."""
     from devenv.project import resolve_env
 
     try:
-        return resolve_env(root, outer, instance=instance).resolution.fingerprint
+        return resolve_env(root, outer, instance=instance, overrides=overrides).resolution.canonical()
     except DevenvError:
         from devenv.snapshot import read_snapshot
 
         snapshot = read_snapshot(root)
-        return snapshot.env.fingerprint if snapshot is not None else None
+        return snapshot.env if snapshot is not None and not overrides else None
+
+
+def overrides_of(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The overrides a process was launched with: the keys its DEVENV_OVERRIDES names, with
+    the values it got."""
+    keys = [key for key in environ.get("DEVENV_OVERRIDES", "").split(",") if key in environ]
+    return tuple((key, environ[key]) for key in keys)
 
 
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
@@ -114,9 +135,11 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
     own process and its ancestors (the shell you typed `devenv ps` in)."""
     import psutil
 
+    from devenv.drift import compare
+
     wanted = os.path.normpath(root)
     exclude = _self_and_ancestors()
-    fingerprints: dict[tuple[str, str], str | None] = {}
+    envs: dict[tuple[str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
@@ -143,9 +166,11 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or "?"
         )
         instance = environ.get("DEVENV_INSTANCE", "main")
-        key = (process_root, instance)
-        if key not in fingerprints:
-            fingerprints[key] = current_fingerprint(process_root, outer, instance)
+        overrides = overrides_of(environ)
+        key = (process_root, instance, overrides)
+        if key not in envs:
+            envs[key] = current_env(process_root, outer, instance, overrides)
+        current = envs[key]
         fingerprint = environ.get("DEVENV_FINGERPRINT", "")
         found.append(
             ProcessInfo(
@@ -159,8 +184,10 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 root=process_root,
                 age_seconds=max(0.0, now - (info["create_time"] or now)),
                 fingerprint=fingerprint,
-                status="current" if fingerprint and fingerprint == fingerprints[key] else "stale",
+                status="current" if current and fingerprint == current.fingerprint else "stale",
                 leftover=bool(run_id) and (record is None or not owner_alive(record)),
+                overrides=tuple(k for k, _ in overrides),
+                undeclared=compare(0, "", environ, current).undeclared if current else (),
             )
         )
     return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
@@ -217,7 +244,7 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.name,
             p.launcher,
             p.instance,
-            p.status,
+            _status(p),
             p.fingerprint or "-",
             (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
         ]
@@ -229,6 +256,16 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _status(process: ProcessInfo) -> str:
+    """current or stale, plus what makes the process differ from a plain launch."""
+    text: str = process.status
+    if process.overrides:
+        text += f" (overrides: {','.join(process.overrides)})"
+    if process.undeclared:
+        text += f" (extra: {','.join(process.undeclared[:3])}{',...' if len(process.undeclared) > 3 else ''})"
+    return text
+
+
 def ps_notes(processes: list[ProcessInfo]) -> list[str]:
     """What a person should know about the `devenv ps` table: messages for stderr, not data."""
     if not processes:
@@ -237,6 +274,11 @@ def ps_notes(processes: list[ProcessInfo]) -> list[str]:
     stale = sum(p.status == "stale" for p in processes)
     if stale:
         notes.append(f"{stale} process(es) run with a stale environment; restart them to pick up changes")
+    extra = sum(bool(p.undeclared) for p in processes)
+    if extra:
+        notes.append(
+            f"{extra} process(es) have keys no devenv launch gives (extra); `devenv diff PID` names them"
+        )
     leftovers = sum(p.leftover for p in processes)
     if leftovers:
         notes.append(

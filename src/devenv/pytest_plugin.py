@@ -32,6 +32,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_cmdline_main",
     "pytest_configure",
+    "pytest_load_initial_conftests",
     "pytest_report_header",
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
@@ -41,6 +42,10 @@ __all__ = [
 REPORT_LINES = 200
 
 _PROCESSES = pytest.StashKey["_Processes"]()
+#: The session's instance, chosen before conftest files are imported, and the environment
+#: pytest was started with (what the report header judges, not what a conftest set later).
+_INSTANCE = pytest.StashKey[str]()
+_STARTED_WITH = pytest.StashKey[dict[str, str]]()
 _OFFSETS = pytest.StashKey[dict[str, int]]()
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -99,7 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def project_root(config: pytest.Config) -> str | None:
     """The project: --devenv-root, DEVENV_ROOT, pytest's rootdir (or above), the cwd (or above)."""
-    from devenv.root import SPEC_FILENAME, find_root
+    from devenv.root import SPEC_FILENAME
 
     option = config.getoption("devenv_root", None)
     if option:
@@ -107,6 +112,45 @@ def project_root(config: pytest.Config) -> str | None:
         if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
             raise pytest.UsageError(f"--devenv-root {option}: no {SPEC_FILENAME} in {root}")
         return root
+    return _find_root(None, config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Give this test process the instance its fixtures' processes get, before any conftest
+    file or app setting is imported: apps read settings from os.environ at import time
+    (Django settings, pydantic-settings, Celery config), so a test that enqueues through the
+    app's own code reaches the queue the fixture's worker consumes. Each xdist worker chooses
+    its own (PYTEST_XDIST_WORKER is set before its conftest files load)."""
+    import devenv
+
+    early_config.stash[_STARTED_WITH] = dict(os.environ)
+    instance = devenv.new_instance(os.environ.get("PYTEST_XDIST_WORKER") or "pytest")
+    early_config.stash[_INSTANCE] = instance
+    option = getattr(early_config.known_args_namespace, "devenv_root", None)
+    root = _find_root(option, early_config)
+    if root is None:
+        return
+    from devenv.errors import DevenvError
+
+    try:
+        env = devenv.load(root, instance=instance)
+    except DevenvError:
+        return  # the report header says why; the fixtures raise it where they are used
+    # Only the values the instance changes: the rest is what pytest was started with (the
+    # header says whether that is the canonical environment).
+    main = devenv.load(root)
+    for key, value in env.variables.items():
+        if main.variables.get(key) != value:
+            os.environ[key] = value
+
+
+def _find_root(option: object, config: pytest.Config) -> str | None:
+    from devenv.root import SPEC_FILENAME, find_root
+
+    if option:
+        root = os.path.abspath(str(option))
+        return root if os.path.isfile(os.path.join(root, SPEC_FILENAME)) else None
     declared = os.environ.get("DEVENV_ROOT")
     if declared and os.path.isfile(os.path.join(declared, SPEC_FILENAME)):
         return declared
@@ -159,22 +203,45 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     # Compare the variables themselves: a matching DEVENV_FINGERPRINT alone does not prove a
     # launcher kept them (`env -u PYTHONPATH` keeps the fingerprint).
-    problems = drift_problems(os.environ, env)
+    # What pytest was started with: a conftest setting a declared key later, or this plugin
+    # giving the session its instance, is not the launcher's doing.
+    started = config.stash.get(_STARTED_WITH, None)
+    problems = drift_problems(os.environ if started is None else started, env)
+    instance = config.stash.get(_INSTANCE, None)
+    joined = f"; this session's instance is {instance} (DEVENV_INSTANCE)" if instance else ""
     if not problems:
-        return [f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"]
+        return [
+            f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"
+            + joined
+        ]
     return [
         f"devenv: pytest does NOT run in the canonical environment of {root} ({'; '.join(problems)}); "
-        "run it as `devenv run -- pytest` or `nox -s tests`"
+        f"run it as `devenv run -- {_pytest_command()}`"
     ]
 
 
-@pytest.fixture(scope="session")
-def devenv_instance() -> str:
-    """This session's ${DEVENV_INSTANCE}: the xdist worker (gw0, ...) or `pytest`, plus random
-    hex, so two sessions, or two xdist workers, never share a queue or a database file."""
-    import devenv
+def _pytest_command() -> str:
+    """How this pytest was started, as the user would type it after `devenv run --`."""
+    import sys
 
-    return devenv.new_instance(os.environ.get("PYTEST_XDIST_WORKER") or "pytest")
+    program = os.path.basename(sys.argv[0]) if sys.argv else "pytest"
+    if program in ("__main__.py", "pytest.py") or program.startswith("python"):
+        return "python -m pytest"
+    return program or "pytest"
+
+
+@pytest.fixture(scope="session")
+def devenv_instance(pytestconfig: pytest.Config) -> str:
+    """This session's ${DEVENV_INSTANCE}: the xdist worker (gw0, ...) or `pytest`, plus random
+    hex, so two sessions, or two xdist workers, never share a queue or a database file; the
+    test process's own os.environ carries its values too (pytest_load_initial_conftests)."""
+    instance = pytestconfig.stash.get(_INSTANCE, None)
+    if instance is None:  # the plugin was loaded after the initial conftests (-p late)
+        import devenv
+
+        instance = devenv.new_instance(os.environ.get("PYTEST_XDIST_WORKER") or "pytest")
+        pytestconfig.stash[_INSTANCE] = instance
+    return instance
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,7 @@ class Resolution:
             unset=self.unset,
             secret=self.secret,
             pass_through=self.pass_through,
+            overridden=tuple(v.key for v in self.variables if v.source == SET_SOURCE),
         )
 
 

@@ -360,3 +360,21 @@ def test_run_passes_hostile_values_byte_for_byte(project: Project) -> None:
     script = "import json, os; print(json.dumps([os.environ[k] for k in ('CR', 'NL', 'Q', 'U')]))"
     result = project.devenv("run", "--", "python", "-c", script)
     assert json.loads(result.stdout) == ["a\rb", "x\ny", "it's $(no) `no`", "é☃"]
+
+
+def test_instance_option_joins_a_named_instance_everywhere(project: Project) -> None:
+    project.sync()
+    joined = project.devenv(
+        "run", "--instance", "t1", "--", "printenv", "DEVENV_INSTANCE", "DEVENV_FINGERPRINT"
+    )
+    assert joined.returncode == 0, joined.stderr
+    instance, fingerprint = joined.stdout.split()
+    assert instance == "t1"
+    printed = json.loads(project.devenv("print-env", "--instance", "t1", "--format", "json").stdout)
+    assert printed["DEVENV_INSTANCE"] == "t1" and printed["DEVENV_FINGERPRINT"] == fingerprint
+    explained = json.loads(
+        project.devenv("explain", "DEVENV_FINGERPRINT", "--instance", "t1", "--json").stdout
+    )
+    assert explained["variables"][0]["value"] == fingerprint != read_env_json(project)["fingerprint"]
+    refused = project.devenv("run", "--instance", "no/such", "--", "true")
+    assert refused.returncode == 2 and "instance name 'no/such' is not usable" in refused.stderr

@@ -241,3 +241,33 @@ def test_drift_problems_names_each_difference_compare_finds(
     assert drift_problems(actual, env) == [problem]
     assert compare(0, "", actual, env).differs
     assert "s3nt1nel" not in problem, "keys only, never values"
+
+
+def test_a_process_started_with_set_is_current_with_its_overrides(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    child = spawn(
+        [DEVENV, "run", "--set", "GREETING=overridden", "--", "python", "-c", SLEEP],
+        cwd=project.root,
+        env=hermetic_env(),
+    )
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
+    listed = project.devenv("ps", "--json")
+    (info,) = [p for p in json.loads(listed.stdout) if p["pid"] == child.pid]
+    assert (info["status"], info["overrides"]) == ("current", ["GREETING"]), info
+    assert "current (overrides: GREETING)" in project.devenv("ps").stdout
+    result = project.devenv("diff", str(child.pid))
+    assert result.returncode == 0, result.stdout
+    assert "  overrides: GREETING (compared with them applied)\n" in result.stdout
+    assert "stale" not in result.stdout
+
+
+def test_ps_marks_a_process_with_an_undeclared_key(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    child_env = apply_env(canonical(project), hermetic_env()) | {"FOO_LEAK": "x"}
+    child = spawn([sys.executable, "-c", SLEEP], cwd=project.root, env=child_env)
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
+    (info,) = [p for p in json.loads(project.devenv("ps", "--json").stdout) if p["pid"] == child.pid]
+    assert info["undeclared"] == ["FOO_LEAK"] and info["status"] == "current", info
+    listed = project.devenv("ps")
+    assert "current (extra: FOO_LEAK)" in listed.stdout
+    assert "have keys no devenv launch gives (extra); `devenv diff PID` names them" in listed.stderr

@@ -199,9 +199,49 @@ def test_header_says_pytest_runs_in_the_canonical_environment(plugin_project: Ma
     assert result.returncode == 0, result.stdout + result.stderr
     fingerprint = canonical(project, "DEVENV_FINGERPRINT")
     expected = (
-        f"devenv: pytest runs in the canonical environment of {project.root} (fingerprint {fingerprint})"
+        f"devenv: pytest runs in the canonical environment of {project.root} (fingerprint {fingerprint}); "
+        "this session's instance is pytest_"
     )
-    assert expected in result.stdout.splitlines(), result.stdout
+    (header,) = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
+    assert header.startswith(expected), result.stdout
+    assert header.endswith(" (DEVENV_INSTANCE)")
+
+
+def test_a_conftest_setting_a_declared_key_is_not_the_launchers_fault(plugin_project: MakeProject) -> None:
+    # The header judges what pytest was started with, not what a conftest changed later.
+    project = plugin_project(PASSING)
+    project.write("conftest.py", "import os\nos.environ['GREETING'] = 'set by conftest'\n")
+    result = run_pytest(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (header,) = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
+    assert header.startswith(f"devenv: pytest runs in the canonical environment of {project.root}"), header
+
+
+INSTANCE_TESTS = """\
+import os
+
+def test_the_test_process_has_the_sessions_instance(devenv_env, devenv_instance):
+    assert os.environ["DEVENV_INSTANCE"] == devenv_instance == devenv_env["DEVENV_INSTANCE"]
+    assert os.environ["QUEUE"] == devenv_env["QUEUE"] == "q_" + devenv_instance
+    assert os.environ["DEVENV_FINGERPRINT"] == devenv_env.fingerprint
+    assert os.environ["AT_IMPORT"] == devenv_env["QUEUE"]
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_the_test_process_gets_its_instance_before_conftest_files(
+    plugin_project: MakeProject, workers: list[str]
+) -> None:
+    project = plugin_project(
+        INSTANCE_TESTS
+        + "\n\ndef test_again(devenv_instance):\n    assert os.environ['DEVENV_INSTANCE'] == devenv_instance\n"
+    )
+    project.write(".env.defaults", "GREETING=hello\nQUEUE=q_${DEVENV_INSTANCE}\n")
+    # What an app's settings module does at import time: read os.environ once.
+    project.write("conftest.py", "import os\nos.environ['AT_IMPORT'] = os.environ['QUEUE']\n")
+    result = run_pytest(project, *workers)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
 
 
 def _outside_devenv(project: Project) -> list[str]:
@@ -239,7 +279,8 @@ def test_header_says_what_differs_when_pytest_lacks_the_pythonpath(
     (header,) = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
     assert header.startswith(f"devenv: pytest does NOT run in the canonical environment of {project.root} (")
     assert "PYTHONPATH missing" in header
-    assert header.endswith("run it as `devenv run -- pytest` or `nox -s tests`")
+    # The command pytest was started with, never a session name of this repository.
+    assert header.endswith("run it as `devenv run -- python -m pytest`") and "nox" not in header
 
 
 # -- devenv_process --------------------------------------------------------------------------
