@@ -194,6 +194,11 @@ def test_devenv_stop_all_goes_in_dependency_order_and_up_then_exits_0(
     make_project(project, unit("worker"), unit("web", needs="worker"))
     running = up(spawn, project, tmp_path)
     wait_ready(running, "worker", "web")
+    # A foreground up writes the combined log too, and holds its instance.
+    wait_for(lambda: "worker | ready" in project.devenv("logs").stdout, timeout=10, what="devenv logs")
+    second = project.devenv("up")
+    assert second.returncode == 1, second.stderr
+    assert f"already running for instance main (pid {running.popen.pid}, in a terminal" in second.stderr
     result = project.devenv("stop", "--all")
     assert result.returncode == 0, result.stderr
     assert running.popen.wait(timeout=30) == 0, running.stderr()
@@ -330,4 +335,23 @@ def test_up_detached_restarts_by_its_policy_and_reports_the_crash_in_the_log(
         assert "worker exited with code 3" in text and "restart 1 of 5" in text
         assert project.devenv("stop", "--all").returncode == 0
         wait_for(lambda: gone(supervisor), timeout=30, what="the supervisor to exit")
+    assert not launched_under(tmp_path)
+
+
+def test_up_detached_returns_a_failed_start_with_its_message_and_code(
+    project: Project, tmp_path: Path
+) -> None:
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + (
+            '\n[processes.worker]\ncommand = ["python", "-c", "import sys; print(\'no broker\'); sys.exit(3)"]\n'
+            'ready = { log = "^ready" }\n'
+        ),
+    )
+    project.sync()
+    result = project.devenv("up", "-d", timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "process 'worker' exited with code 3 before it was ready" in result.stderr
+    assert "no broker" in result.stderr
     assert not launched_under(tmp_path)
