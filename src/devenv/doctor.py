@@ -194,8 +194,9 @@ class _Doctor:
         self.add(_ok("spec", f"{SPEC_FILENAME} is valid (schema 1; {counts})"))
 
     def check_interpreter(self, spec: Spec) -> None:
+        from devenv.interpreters import probe_interpreter
         from devenv.store import read_document
-        from devenv.venv import probe_interpreter, venv_python
+        from devenv.venv import venv_python
 
         try:
             self.document = read_document(self.root)
@@ -223,11 +224,11 @@ class _Doctor:
         if spec.python.requires:
             from packaging.specifiers import SpecifierSet
 
-            if not SpecifierSet(spec.python.requires).contains(facts["version"], prereleases=True):
+            if not SpecifierSet(spec.python.requires).contains(facts.version, prereleases=True):
                 self.add(
                     _fail(
                         "interpreter",
-                        f"{facts['implementation']} {facts['version']} ({python}) does not satisfy "
+                        f"{facts.implementation} {facts.version} ({python}) does not satisfy "
                         f"[python].requires = {spec.python.requires!r}",
                         SYNC,
                     )
@@ -235,9 +236,7 @@ class _Doctor:
                 return
         self.interpreter_ok = True
         requires = f", satisfies {spec.python.requires!r}" if spec.python.requires else ""
-        self.add(
-            _ok("interpreter", f"{facts['implementation']} {facts['version']} ({self.rel(python)}{requires})")
-        )
+        self.add(_ok("interpreter", f"{facts.implementation} {facts.version} ({self.rel(python)}{requires})"))
 
     def check_packages(self, spec: Spec) -> None:
         from devenv.venv import installed_packages, venv_python
@@ -372,14 +371,17 @@ class _Doctor:
         if self.resolution is None:
             self.add(_skip(check_name, "variables do not resolve"))
             return
+        from devenv.environment import apply_env
         from devenv.masking import mask_url
-        from devenv.services import check_service, service_url
+        from devenv.services import CommandContext, check_service, service_url
 
         service = spec.service(name)
+        # A check command runs in the environment a launched process gets.
+        context = CommandContext(env=apply_env(self.resolution.canonical(), self.outer), root=self.root)
         try:
             # A deadline already reached means one attempt: doctor reports the state now, it
             # does not wait [services].timeout for a service that may never come up.
-            check_service(service, self.resolution.values(), deadline=time.monotonic())
+            check_service(service, self.resolution.values(), deadline=time.monotonic(), context=context)
         except DevenvError as error:
             self.add(_fail(check_name, str(error), _service_fix(spec, name, error)))
             return
@@ -442,7 +444,7 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
 
 
 #: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.
-_URL_CAUSES = frozenset({"auth", "vhost", "dns", "protocol", "bad-url"})
+_URL_CAUSES = frozenset({"auth", "vhost", "database", "role", "dns", "protocol", "bad-url"})
 
 
 def _wrong_url(error: DevenvError) -> bool:
