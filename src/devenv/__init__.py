@@ -66,11 +66,17 @@ def start(
     args: "Sequence[str]" = (),
     log_path: str | None = None,
     launcher: "Launcher" = "api",
+    tasks_done: "set[str] | None" = None,
 ) -> "ProcessHandle":
     """Start the declared process `name` exactly as `devenv up NAME` does and return its
     handle once it is ready (a context manager; `stop()`, `restart()`, `pid`, `log_path`,
     `env`). A process not stopped by the caller is stopped when the interpreter exits.
-    `launcher` is what `devenv ps` shows as its starter."""
+    `launcher` is what `devenv ps` shows as its starter.
+
+    The tasks it needs (`[tasks.NAME]`) run first, to completion, in the same environment
+    and instance; a task that fails raises `devenv.tasks.TaskError`. Pass the same set as
+    `tasks_done` to several starts to run each task once: the names of tasks that finished
+    are added to it, and tasks already in it are skipped."""
     from devenv.api import start_process
 
     return start_process(
@@ -82,6 +88,7 @@ def start(
         args=args,
         log_path=log_path,
         launcher=launcher,
+        tasks_done=tasks_done,
     )
 
 

@@ -49,6 +49,7 @@ def start_process(
     args: Sequence[str] = (),
     log_path: str | None = None,
     launcher: Launcher = "api",
+    tasks_done: set[str] | None = None,
 ) -> ProcessHandle:
     """Start a declared process with the canonical env (or `env`) and wait until it is ready."""
     from devenv.processes import start
@@ -59,4 +60,15 @@ def start_process(
     elif instance is not None:
         raise UsageError("pass env or instance, not both (the instance is part of the env)")
     spec = load_spec(env.root)
-    return start(spec, name, env, overrides=overrides, extra_args=args, log_path=log_path, launcher=launcher)
+    return start(
+        spec,
+        name,
+        env,
+        overrides=overrides,
+        extra_args=args,
+        log_path=log_path,
+        launcher=launcher,
+        tasks_done=tasks_done,
+        # A fixed log (the fixture's tmp folder) keeps the tasks' logs next to it.
+        task_log_dir=os.path.dirname(os.path.abspath(log_path)) if log_path else None,
+    )

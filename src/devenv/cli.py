@@ -39,6 +39,7 @@ __all__ = [
     "run",
     "stop",
     "sync",
+    "task",
     "up",
 ]
 
@@ -386,6 +387,23 @@ def _parser() -> "argparse.ArgumentParser":
     )
     up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
 
+    task_parser = commands.add_parser(
+        "task",
+        help="run a declared [tasks.NAME] step (and the tasks it needs) to completion",
+        usage="devenv task NAME [--instance NAME] [--frozen]",
+        description=(
+            "Run the one-shot task NAME after its services and the tasks it needs, each in the "
+            "canonical environment, to completion: its output is shown as it runs and kept in "
+            ".devenv/logs/NAME-RUNID.log. Exit 0 when every task exited 0; otherwise the failing "
+            "task's exit code (124 after its timeout), what it means and its log tail."
+        ),
+    )
+    task_parser.add_argument("name", metavar="NAME", help="[tasks.NAME] of envspec.toml")
+    task_parser.add_argument(
+        "--instance", metavar="NAME", help="value of ${DEVENV_INSTANCE} for this run (default: main)"
+    )
+    task_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+
     stop_parser = commands.add_parser(
         "stop",
         help="stop this project's processes (started by up, the fixture, the API, run or nox)",
@@ -423,6 +441,11 @@ def _parser() -> "argparse.ArgumentParser":
     )
     explain_parser.add_argument("key", nargs="?", metavar="KEY", help="only this variable")
     explain_parser.add_argument("--reveal", action="store_true", help="show secret values too")
+    explain_parser.add_argument(
+        "--process",
+        metavar="NAME",
+        help="the environment of this declared process or task: its own env table on top",
+    )
     explain_parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     diff_parser = commands.add_parser(
@@ -483,6 +506,28 @@ def up(
             _progress(f"instance {instance} (DEVENV_INSTANCE)")
         env = devenv.load(root, instance=instance)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
+
+
+def task(root_option: str | None, name: str, *, instance: str | None, frozen: bool) -> int:
+    """`devenv task NAME`: run a task and the tasks it needs; exit with the failing one's code."""
+    from devenv.spec import load_spec
+    from devenv.tasks import run_tasks
+
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=frozen)
+    spec = load_spec(root)
+    spec.task(name)  # an unknown name is exit 2 listing the declared tasks
+    if instance:
+        import devenv
+
+        env = devenv.load(root, instance=instance)
+
+    def output(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    run_tasks(spec, [name], env, launcher="task", report=_progress, output=output)
+    return 0
 
 
 def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> int:
@@ -547,16 +592,24 @@ def doctor(root_option: str | None, *, as_json: bool) -> int:
     return report.exit_code
 
 
-def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: bool) -> int:
+def explain(
+    root_option: str | None, key: str | None, *, reveal: bool, as_json: bool, process: str | None = None
+) -> int:
     """`devenv explain`: values (masked) with provenance."""
     from devenv.explain import MASKED_NOTE, format_explain
     from devenv.explain import explain as explain_project
 
-    explanation = explain_project(project_root(root_option), os.environ, key=key, reveal=reveal)
+    explanation = explain_project(
+        project_root(root_option), os.environ, key=key, reveal=reveal, process=process
+    )
     if as_json:
         _print_json(explanation.to_json())
     else:
         sys.stdout.write(format_explain(explanation))
+        whose = [f"profile {explanation.profile}"] if explanation.profile else ["no profile"]
+        if explanation.process:
+            whose.append(f"as {explanation.process} gets it")
+        _progress("environment of " + ", ".join(whose))
         if any(variable.masked for variable in explanation.variables):
             sys.stdout.flush()
             _progress(MASKED_NOTE)
@@ -567,15 +620,14 @@ def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
     from devenv.drift import diff_process, format_diff, read_environ
 
-    root = project_root(root_option)
-    env = fresh_env(root, frozen=False)
-    instance = read_environ(pid)[1].get("DEVENV_INSTANCE")
-    if instance and instance != env.variables.get("DEVENV_INSTANCE"):
-        # A run with its own instance (a test session, `up --instance`) is compared with
-        # what that instance resolves to, not with the shells' one.
-        import devenv
+    from devenv.drift import expected_env
 
-        env = devenv.load(root, instance=instance)
+    root = project_root(root_option)
+    fresh_env(root, frozen=False)  # .devenv/ current (or the reason it cannot be)
+    # A run with its own instance (a test session, `up --instance`), profile or declared
+    # `env` table is compared with what it was meant to get, not with the shells' one.
+    env, whose = expected_env(root, read_environ(pid)[1], os.environ)
+    _progress(f"compared with the environment of {whose}")
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())
@@ -710,12 +762,16 @@ def _dispatch(options: "argparse.Namespace") -> int:
         return up(
             options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
         )
+    if options.command == "task":
+        return task(options.root, options.name, instance=options.instance, frozen=options.frozen)
     if options.command == "stop":
         return stop(options.root, options.names, all_processes=options.all)
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":
-        return explain(options.root, options.key, reveal=options.reveal, as_json=options.json)
+        return explain(
+            options.root, options.key, reveal=options.reveal, as_json=options.json, process=options.process
+        )
     if options.command == "diff":
         if not options.target.isdigit():
             if options.tree:

@@ -13,10 +13,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ("MANAGED_BY", "MANAGED_KEYS", "CanonicalEnv", "apply_env", "exported", "join_path")
+__all__ = ("MANAGED_BY", "MANAGED_KEYS", "PROFILE_KEY", "CanonicalEnv", "apply_env", "exported", "join_path")
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
-MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")
+MANAGED_KEYS = (
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "PATH",
+    "DEVENV_ROOT",
+    "DEVENV_FINGERPRINT",
+    "DEVENV_INSTANCE",
+    "DEVENV_PROFILE",
+)
+
+#: The variable naming the chosen `[profiles.NAME]`: read from the caller (`--profile NAME` is
+#: the same as `DEVENV_PROFILE=NAME`), set in every environment of that profile, removed from
+#: the base one, so a shell or a process always says which profile it runs.
+PROFILE_KEY = "DEVENV_PROFILE"
 
 #: Which envspec.toml key controls each managed key (used in error messages).
 MANAGED_BY = {
@@ -26,6 +39,7 @@ MANAGED_BY = {
     "DEVENV_ROOT": "the folder holding envspec.toml",
     "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
     "DEVENV_INSTANCE": "the launcher (main for shells, run and up; one per pytest session and xdist worker)",
+    "DEVENV_PROFILE": "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
 }
 
 

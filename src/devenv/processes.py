@@ -41,7 +41,7 @@ from devenv.runs import (
     wait_gone,
     write_record,
 )
-from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
+from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady, Unit
 
 if TYPE_CHECKING:
     import psutil
@@ -58,7 +58,7 @@ __all__ = [
     "start",
     "stop_all",
     "tail_block",
-    "with_overrides",
+    "unit_env",
 ]
 
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
@@ -103,7 +103,7 @@ class ProcessHandle:
         self,
         *,
         spec: Spec,
-        process: ProcessSpec,
+        process: Unit,
         env: CanonicalEnv,
         base: Mapping[str, str] | None,
         overrides: Mapping[str, str],
@@ -119,7 +119,8 @@ class ProcessHandle:
         self.overrides = dict(overrides)
         self.extra_args = tuple(extra_args)
         self.launcher: Launcher = launcher
-        self.cwd = spec.root
+        #: The working folder: the root, or `[processes.NAME].cwd` under it.
+        self.cwd = os.path.join(spec.root, process.cwd) if process.cwd else spec.root
         self.stop_timeout = process.stop_timeout
         #: [env].secret of the canonical env (for masking the log tail in messages).
         self.secret_keys = env.secret
@@ -295,16 +296,33 @@ class ProcessHandle:
 
     def _launch(self) -> None:
         """Spawn into the log, record the run, wait until ready (stopping it on failure)."""
+        probe = self.spawn()
+        spawned = time.monotonic()
+        try:
+            _wait_ready(self, probe, spawned)
+        except BaseException:
+            # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
+            self.stop()
+            raise
+        finally:
+            if probe is not None:
+                probe.close()
+
+    def spawn(self) -> Probe | None:
+        """Spawn into the log and record the run; the readiness probe (None without one) is
+        the caller's to poll and close. A task (tasks.py) is spawned the same way and then
+        waited for until it exits."""
         spec, process, env = self.spec, self.process, self.canonical
         name = process.name
+        kind = "task" if process.table.startswith("tasks.") else "process"
         child_env = apply_env(env, os.environ if self._base is None else self._base)
         child_env[RUN_ID_KEY] = self.run_id
         child_env[LAUNCHER_KEY] = self.launcher
-        words = expand(process.command, env, where=f"[processes.{name}].command")
+        words = expand(process.command, env, where=f"[{process.table}].command")
         try:
             executable = resolve_word(words[0], child_env, spec.root)
         except CommandNotFoundError as error:
-            raise ProcessError(f"process {name!r}: {error} ([processes.{name}].command)") from None
+            raise ProcessError(f"{kind} {name!r}: {error} ([{process.table}].command)") from None
         command = [executable, *words[1:], *self.extra_args]
         self.env, self.command = child_env, command
 
@@ -314,7 +332,7 @@ class ProcessHandle:
         else:
             log_path = prepare_run_log(spec.root, name, self.run_id)
         self.log_path = log_path
-        header = _header(name, command, spec.root, self.run_id, self.overrides, env, self.launcher)
+        header = _header(name, command, self.cwd, self.run_id, self.overrides, env, self.launcher)
         with os.fdopen(open_log(log_path), "ab") as log:
             log.write(header.encode("utf-8", "replace"))
             log.flush()
@@ -343,7 +361,7 @@ class ProcessHandle:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    cwd=spec.root,
+                    cwd=self.cwd,
                     env=child_env,
                     close_fds=True,
                     # Its own process group and session: killpg reaches everything it forks,
@@ -354,20 +372,11 @@ class ProcessHandle:
                 if probe is not None:
                     probe.close()
                 why = f"cannot run {command[0]!r}: {exc.strerror}"
-                raise ProcessError(f"process {name!r}: {why} ([processes.{name}].command)") from None
+                raise ProcessError(f"{kind} {name!r}: {why} ([{process.table}].command)") from None
         self.pid = self._popen.pid
-        spawned = time.monotonic()
         self._record_path = _record(self)
         _watch(self)
-        try:
-            _wait_ready(self, probe, spawned)
-        except BaseException:
-            # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
-            self.stop()
-            raise
-        finally:
-            if probe is not None:
-                probe.close()
+        return probe
 
 
 def start(
@@ -380,19 +389,29 @@ def start(
     base: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     launcher: Launcher = "api",
+    tasks_done: set[str] | None = None,
+    task_log_dir: str | None = None,
 ) -> ProcessHandle:
     """Start the declared process `name` and return once its readiness probe passes.
 
-    Raises ProcessError at once if it exits first, or when `start_timeout` passes (after
+    The tasks it needs run first, to completion, in `env` (tasks.run_tasks); those named in
+    `tasks_done` are skipped, and each one that finishes is added to it, so a launcher
+    starting several processes runs each task once. Raises TaskError when a task fails,
+    ProcessError at once if the process exits first, or when `start_timeout` passes (after
     stopping it); ServiceError if a service it needs is unreachable. Processes still running
     when the interpreter exits are stopped then.
     """
     from devenv.runs import cleanup_leftovers
     from devenv.services import ensure_service
+    from devenv.tasks import run_tasks
 
     process = spec.process(name)
-    env = with_overrides(spec, env, overrides or {}, outer=os.environ if base is None else base)
+    outer = os.environ if base is None else base
     cleanup_leftovers(spec.root)
+    run_tasks(
+        spec, [name], env, base=base, launcher=launcher, done=tasks_done, log_dir=task_log_dir
+    )
+    env = unit_env(spec, process, env, overrides or {}, outer=outer)
     for need in process.needs:
         if need in spec.service_names():
             ensure_service(spec.service(need), env, base=base)
@@ -421,25 +440,28 @@ def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
     )
 
 
-def with_overrides(
-    spec: Spec, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
+def unit_env(
+    spec: Spec, unit: Unit, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
 ) -> CanonicalEnv:
-    """`env` resolved again with `overrides` as its top layer, through the same
-    `resolve(overrides=...)` as `devenv run --set`, so every check `--set` gets applies
-    (managed keys, [env].unset, keys that run code, NUL bytes) and the fingerprint covers them.
+    """The declared environment of `unit`: `env` (same instance, same profile) with the
+    unit's own `env` table and then `overrides` as its top layers, resolved again through the
+    same `resolve` as `devenv run --set`, so every check `--set` gets applies (managed keys,
+    [env].unset, keys that run code, NUL bytes) and the fingerprint covers them.
 
     `${NAME}` in an override is expanded against `env` first (`--set` values come from a
     shell, which has expanded them already): `OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`.
     """
-    if not overrides:
+    if not overrides and not unit.env:
         return env
+    from devenv.environment import PROFILE_KEY
     from devenv.project import resolve_project
     from devenv.resolver import DEFAULT_INSTANCE, interpolate
 
     lookup = env.variables.get
     expanded = [(key, interpolate(text, lookup, where=f"override {key}")) for key, text in overrides.items()]
     instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-    return resolve_project(spec, outer, expanded, instance=instance).canonical()
+    chosen = spec.with_profile(env.variables.get(PROFILE_KEY))
+    return resolve_project(chosen, outer, expanded, instance=instance, unit=unit).canonical()
 
 
 def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str, ...]:
@@ -452,6 +474,7 @@ def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str,
 
 def _wait_ready(handle: ProcessHandle, probe: Probe | None, spawned: float) -> None:
     process = handle.process
+    assert isinstance(process, ProcessSpec)  # a task is waited for until it exits (tasks.py)
     deadline = spawned + process.start_timeout
     last = Observation(ready=False, seen="not checked yet")
     first = True

@@ -18,7 +18,7 @@ from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
-from devenv.spec import Spec, parse_spec
+from devenv.spec import Spec, Unit, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
@@ -150,9 +150,11 @@ def resolve_project(
     *,
     python: PythonRecord | None = None,
     instance: str = DEFAULT_INSTANCE,
+    unit: Unit | None = None,
 ) -> Resolution:
     """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
-    the fingerprint covers `python` (default: what the last sync installed)."""
+    the fingerprint covers `python` (default: what the last sync installed); `unit` adds a
+    process's or task's own `env` table."""
     check_pythonpath(spec)
     if python is None:
         python = last_python(spec.root)
@@ -163,6 +165,7 @@ def resolve_project(
         overrides=overrides,
         python=python_identity(python),
         instance=instance,
+        unit=unit,
     )
 
 

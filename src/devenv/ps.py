@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
+from devenv.environment import PROFILE_KEY
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
@@ -42,7 +43,7 @@ ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
 #: (the broker) outlives `up` on purpose.
-STOPPABLE = ("up", "fixture", "api", "run", "nox")
+STOPPABLE = ("up", "fixture", "api", "run", "nox", "task")
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
@@ -54,6 +55,7 @@ class ProcessInfoJson(TypedDict):
     launcher: str
     run_id: str
     instance: str
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -74,6 +76,8 @@ class ProcessInfo:
     launcher: str
     run_id: str
     instance: str
+    #: The [profiles.NAME] its environment was resolved for ("" for none).
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -93,6 +97,7 @@ class ProcessInfo:
             "launcher": self.launcher,
             "run_id": self.run_id,
             "instance": self.instance,
+            "profile": self.profile,
             "root": self.root,
             "age_seconds": round(self.age_seconds, 1),
             "fingerprint": self.fingerprint,
@@ -101,13 +106,13 @@ class ProcessInfo:
         }
 
 
-def current_fingerprint(root: str, outer: Mapping[str, str], instance: str) -> str | None:
-    """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
-    from devenv.project import resolve_project
-    from devenv.spec import load_spec
+def current_fingerprint(root: str, outer: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
+    """The fingerprint a launch of the process with `environ` would get now (inputs re-read:
+    its instance, its profile, its declared `env` table), or None if broken."""
+    from devenv.drift import expected_env
 
     try:
-        return resolve_project(load_spec(root), outer, instance=instance).fingerprint
+        return expected_env(root, environ, outer)[0].fingerprint
     except DevenvError:
         from devenv.snapshot import read_snapshot
 
@@ -122,7 +127,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
 
     wanted = os.path.normpath(root)
     exclude = _self_and_ancestors()
-    fingerprints: dict[tuple[str, str], str | None] = {}
+    fingerprints: dict[tuple[str, str, str, str], str | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
@@ -149,9 +154,10 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or "?"
         )
         instance = environ.get("DEVENV_INSTANCE", "main")
-        key = (process_root, instance)
+        profile = environ.get(PROFILE_KEY, "")
+        key = (process_root, instance, profile, record["name"] if record else "")
         if key not in fingerprints:
-            fingerprints[key] = current_fingerprint(process_root, outer, instance)
+            fingerprints[key] = current_fingerprint(process_root, outer, environ)
         fingerprint = environ.get("DEVENV_FINGERPRINT", "")
         found.append(
             ProcessInfo(
@@ -162,6 +168,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 launcher=(record.get("launcher") if record else None) or environ.get(LAUNCHER_KEY, "shell"),
                 run_id=run_id,
                 instance=instance,
+                profile=profile,
                 root=process_root,
                 age_seconds=max(0.0, now - (info["create_time"] or now)),
                 fingerprint=fingerprint,
@@ -211,9 +218,18 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
     if not processes:
         return ""
-    header = ["PID", "PPID", "AGE", "NAME", "LAUNCHER", "INSTANCE", "STATUS", "FINGERPRINT", "RUN ID"] + (
-        ["ROOT"] if show_root else []
-    )
+    header = [
+        "PID",
+        "PPID",
+        "AGE",
+        "NAME",
+        "LAUNCHER",
+        "INSTANCE",
+        "PROFILE",
+        "STATUS",
+        "FINGERPRINT",
+        "RUN ID",
+    ] + (["ROOT"] if show_root else [])
     rows = [header]
     for p in processes:
         row = [
@@ -223,6 +239,7 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.name,
             p.launcher,
             p.instance,
+            p.profile or "-",
             p.status,
             p.fingerprint or "-",
             (p.run_id or "-") + (" (leftover)" if p.leftover else ""),

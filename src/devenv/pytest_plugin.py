@@ -52,6 +52,8 @@ class _Processes:
     def __init__(self) -> None:
         self.handles: dict[Key, ProcessHandle] = {}
         self.count = 0
+        #: Tasks that ran to completion in this session's environment: each runs once.
+        self.tasks_done: set[str] = set()
 
     def live(self) -> Iterator[ProcessHandle]:
         """Handles not stopped on purpose (a dead one still has a log worth attaching)."""
@@ -244,6 +246,7 @@ def devenv_process(
                 args=args,
                 log_path=str(log_path),
                 launcher="fixture",
+                tasks_done=registry.tasks_done,
             )
         except DevenvError as error:
             # The message names the process, its exit, the command and its log; devenv's own

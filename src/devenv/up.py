@@ -25,6 +25,7 @@ from devenv.errors import UsageError
 from devenv.exits import exit_meaning, shell_code
 from devenv.processes import ProcessHandle, StaleConsumersWarning, start
 from devenv.spec import Spec
+from devenv.tasks import run_tasks
 
 __all__ = ["COLOURS", "EXIT_INTERRUPTED", "POLL_INTERVAL", "RESTART_DELAYS", "STABLE_AFTER", "run_up"]
 
@@ -109,11 +110,30 @@ def run_up(
     with _sigterm_as_interrupt():
         try:
             _ensure_services(spec, [p.name for p in order], env, base, err)
+            # Every task any of them needs, once, in dependency order, before the first start.
+            tasks_done: set[str] = set()
+            run_tasks(
+                spec,
+                [p.name for p in order],
+                env,
+                base=base,
+                launcher="up",
+                done=tasks_done,
+                report=lambda message: _say(err, message),
+            )
             for index, process in enumerate(order):
                 args = extra_args if process.name in wanted and extra_args else ()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", StaleConsumersWarning)
-                    handle = start(spec, process.name, env, base=base, extra_args=args, launcher="up")
+                    handle = start(
+                        spec,
+                        process.name,
+                        env,
+                        base=base,
+                        extra_args=args,
+                        launcher="up",
+                        tasks_done=tasks_done,
+                    )
                 handles.append(handle)
                 if handle.note:
                     _say(err, f"warning: {handle.note}")
