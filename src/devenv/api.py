@@ -24,19 +24,14 @@ def find_project_root(start: str | None = None) -> str:
     return found
 
 
-def load_env(root: str | None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
-    """The canonical env of `root`, refreshed when stale, for `instance` (default: main)."""
+def load_env(
+    root: str | None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
+) -> CanonicalEnv:
+    """The canonical env of `root`, refreshed when stale, for `instance` (default: main) and
+    `profile` (default: what DEVENV_PROFILE names, else none)."""
     from devenv.current import fresh_env
-    from devenv.resolver import DEFAULT_INSTANCE
 
-    folder = find_project_root(root)
-    env = fresh_env(folder, frozen=frozen)
-    if instance is None or instance == DEFAULT_INSTANCE:
-        return env
-    from devenv.project import resolve_project
-    from devenv.spec import load_spec
-
-    return resolve_project(load_spec(folder), os.environ, instance=instance).canonical()
+    return fresh_env(find_project_root(root), frozen=frozen, instance=instance, profile=profile)
 
 
 def start_process(
@@ -50,15 +45,16 @@ def start_process(
     log_path: str | None = None,
     launcher: Launcher = "api",
     tasks_done: set[str] | None = None,
+    profile: str | None = None,
 ) -> ProcessHandle:
     """Start a declared process with the canonical env (or `env`) and wait until it is ready."""
     from devenv.processes import start
     from devenv.spec import load_spec
 
     if env is None:
-        env = load_env(root, instance=instance)
-    elif instance is not None:
-        raise UsageError("pass env or instance, not both (the instance is part of the env)")
+        env = load_env(root, instance=instance, profile=profile)
+    elif instance is not None or profile is not None:
+        raise UsageError("pass env, or instance and profile, not both (they are part of the env)")
     spec = load_spec(env.root)
     return start(
         spec,

@@ -13,6 +13,7 @@ import os
 import sys
 
 from devenv.current import fresh_env
+from devenv.environment import PROFILE_KEY
 from devenv.errors import DevenvError, UsageError, preview
 from devenv.root import project_root
 
@@ -52,6 +53,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     traceback = "--traceback" in args
     try:
+        args = _take_profile(args)
         fast = _parse_fast(args)
         if fast is not None:
             return fast()
@@ -78,6 +80,40 @@ def main(argv: "Sequence[str] | None" = None) -> int:
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _take_profile(args: list[str]) -> list[str]:
+    """`args` without `--profile NAME` / `--profile=NAME`, which every command takes
+    (`devenv --profile local run -- CMD`, `devenv up --profile local`). It is the same as
+    running with DEVENV_PROFILE=NAME, so it is set that way for this command: every layer
+    (snapshot freshness, refresh, launches, ps, diff) reads the one value.
+
+    Words after `--`, and `run`'s command with its arguments, are the user's own."""
+    kept: list[str] = []
+    profile = None
+    command = None
+    index = 0
+    while index < len(args):
+        word = args[index]
+        value_of = kept[-1] if kept else ""
+        if word == "--" or (
+            command == "run" and not word.startswith("-") and value_of not in ("--set", "--instance")
+        ):
+            kept += args[index:]
+            break
+        if word == "--profile" or word.startswith("--profile="):
+            profile = args[index + 1] if word == "--profile" and index + 1 < len(args) else word[10:]
+            if not profile or profile.startswith("-"):
+                raise UsageError("--profile needs a name: --profile NAME (a [profiles.NAME] of envspec.toml)")
+            index += 2 if word == "--profile" else 1
+            continue
+        if command is None and not word.startswith("-") and value_of != "--root":
+            command = word
+        kept.append(word)
+        index += 1
+    if profile is not None:
+        os.environ[PROFILE_KEY] = profile
+    return kept
 
 
 # -- the fast path ---------------------------------------------------------------------------
@@ -177,11 +213,7 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
     from devenv.environment import apply_env
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen)
-    if sets:
-        from devenv.project import read_project
-
-        env = read_project(root, os.environ, overrides=sets).resolution.canonical()
+    env = fresh_env(root, frozen=frozen, overrides=sets)
     from devenv.commands import find_command
 
     child = apply_env(env, os.environ)
@@ -496,15 +528,13 @@ def up(
     from devenv.up import run_up
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen)
-    spec = load_spec(root)
-    if instance:
+    if instance == "new":
         import devenv
 
-        if instance == "new":
-            instance = devenv.new_instance("up")
-            _progress(f"instance {instance} (DEVENV_INSTANCE)")
-        env = devenv.load(root, instance=instance)
+        instance = devenv.new_instance("up")
+        _progress(f"instance {instance} (DEVENV_INSTANCE)")
+    env = fresh_env(root, frozen=frozen, instance=instance)
+    spec = load_spec(root)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
@@ -514,13 +544,9 @@ def task(root_option: str | None, name: str, *, instance: str | None, frozen: bo
     from devenv.tasks import run_tasks
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen)
+    env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
     spec.task(name)  # an unknown name is exit 2 listing the declared tasks
-    if instance:
-        import devenv
-
-        env = devenv.load(root, instance=instance)
 
     def output(text: str) -> None:
         sys.stdout.write(text)
@@ -618,9 +644,7 @@ def explain(
 
 def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
-    from devenv.drift import diff_process, format_diff, read_environ
-
-    from devenv.drift import expected_env
+    from devenv.drift import diff_process, expected_env, format_diff, read_environ
 
     root = project_root(root_option)
     fresh_env(root, frozen=False)  # .devenv/ current (or the reason it cannot be)

@@ -255,33 +255,27 @@ def _few(keys: Sequence[str], shown: int = 5) -> str:
     return ", ".join(keys[:shown]) + more
 
 
-def expected_env(
-    root: str, environ: Mapping[str, str], outer: Mapping[str, str]
-) -> tuple[CanonicalEnv, str]:
+def expected_env(root: str, environ: Mapping[str, str], outer: Mapping[str, str]) -> tuple[CanonicalEnv, str]:
     """The environment a process with `environ` was meant to get, and how it is described
     ("process web, profile local, instance main"): the instance and profile it carries, and,
     for a declared process or task devenv launched (its run record names it), that unit's own
     `env` table on top. `outer` is the caller's environment (for [env].inherit)."""
-    from devenv.environment import PROFILE_KEY
-    from devenv.project import resolve_project
-    from devenv.resolver import DEFAULT_INSTANCE
+    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.project import resolve_env
     from devenv.runs import RUN_ID_KEY, read_records
     from devenv.spec import load_spec
 
     instance = environ.get("DEVENV_INSTANCE") or DEFAULT_INSTANCE
-    profile = environ.get(PROFILE_KEY) or None
-    spec = load_spec(root).with_profile(profile)
+    profile = environ.get(PROFILE_KEY, "")
     run_id = environ.get(RUN_ID_KEY)
     name = next((r["name"] for _, r in read_records(root) if run_id and r["run_id"] == run_id), "")
-    unit = None
-    if name in spec.task_names():
-        unit = spec.task(name)
-    elif name in [process.name for process in spec.processes]:
-        unit = spec.process(name)
-    env = resolve_project(spec, outer, instance=instance, unit=unit).canonical()
-    shown = [f"{'task' if unit.table.startswith('tasks.') else 'process'} {name}"] if unit else []
+    spec = load_spec(root)
+    kind = "task" if name in spec.task_names() else "process"
+    unit = name if name in (*spec.task_names(), *(p.name for p in spec.processes)) else None
+    state = resolve_env(root, outer, instance=instance, profile=profile, unit=unit)
+    shown = [f"{kind} {name}"] if unit else []
     shown += [f"profile {profile}" if profile else "no profile", f"instance {instance}"]
-    return env, ", ".join(shown)
+    return state.resolution.canonical(), ", ".join(shown)
 
 
 def _entries(value: str | None) -> list[str]:

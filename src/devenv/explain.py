@@ -104,18 +104,12 @@ def explain(
 ) -> Explanation:
     """Explain every variable of the project at `root` (or only `key`) as a launch would see
     it; with `process`, as that declared process or task gets it (its own `env` on top)."""
-    from devenv.project import dotenv_sources, last_python
-    from devenv.resolver import resolve
-    from devenv.spec import load_spec
-    from devenv.venv import python_identity
+    from devenv.project import resolve_env
 
-    spec = load_spec(root).with_profile(outer.get(PROFILE_KEY))
-    unit = None
-    if process is not None:
-        unit = spec.task(process) if process in spec.task_names() else spec.process(process)
-    # The interpreter and packages too: DEVENV_FINGERPRINT must be the one launches get.
-    python = python_identity(last_python(root))
-    resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=outer, python=python, unit=unit)
+    # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
+    # pythonpath folder does not hide the values (doctor names it).
+    state = resolve_env(root, outer, check_paths=False, unit=process)
+    spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)
     profile = spec.profile.name if spec.profile else None

@@ -408,9 +408,7 @@ def start(
     process = spec.process(name)
     outer = os.environ if base is None else base
     cleanup_leftovers(spec.root)
-    run_tasks(
-        spec, [name], env, base=base, launcher=launcher, done=tasks_done, log_dir=task_log_dir
-    )
+    run_tasks(spec, [name], env, base=base, launcher=launcher, done=tasks_done, log_dir=task_log_dir)
     env = unit_env(spec, process, env, overrides or {}, outer=outer)
     for need in process.needs:
         if need in spec.service_names():
@@ -445,23 +443,25 @@ def unit_env(
 ) -> CanonicalEnv:
     """The declared environment of `unit`: `env` (same instance, same profile) with the
     unit's own `env` table and then `overrides` as its top layers, resolved again through the
-    same `resolve` as `devenv run --set`, so every check `--set` gets applies (managed keys,
-    [env].unset, keys that run code, NUL bytes) and the fingerprint covers them.
-
-    `${NAME}` in an override is expanded against `env` first (`--set` values come from a
-    shell, which has expanded them already): `OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`.
+    same door as `devenv run --set` (`project.resolve_env`), so every check `--set` gets
+    applies (managed keys, [env].unset, keys that run code, NUL bytes), `${NAME}` expands the
+    same way (`OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`) and the fingerprint covers them.
     """
     if not overrides and not unit.env:
         return env
-    from devenv.environment import PROFILE_KEY
-    from devenv.project import resolve_project
-    from devenv.resolver import DEFAULT_INSTANCE, interpolate
+    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.project import resolve_env
 
-    lookup = env.variables.get
-    expanded = [(key, interpolate(text, lookup, where=f"override {key}")) for key, text in overrides.items()]
     instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-    chosen = spec.with_profile(env.variables.get(PROFILE_KEY))
-    return resolve_project(chosen, outer, expanded, instance=instance, unit=unit).canonical()
+    state = resolve_env(
+        spec.root,
+        outer,
+        overrides=list(overrides.items()),
+        instance=instance,
+        profile=env.variables.get(PROFILE_KEY, ""),
+        unit=unit.name,
+    )
+    return state.resolution.canonical()
 
 
 def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str, ...]:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import parse_dotenv_bytes
+from devenv.environment import PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
-from devenv.spec import Spec, Unit, parse_spec
+from devenv.spec import Spec, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
@@ -44,13 +45,11 @@ __all__ = [
     "ProjectState",
     "check_pythonpath",
     "compile_devenv",
-    "dotenv_sources",
     "input_paths",
     "last_python",
     "read_input",
-    "read_project",
     "refresh",
-    "resolve_project",
+    "resolve_env",
     "snapshot_fresh",
     "sync",
 ]
@@ -119,14 +118,6 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
 
 
-def dotenv_sources(spec: Spec) -> list[DotenvSource]:
-    """Parse every [dotenv].files entry; a missing file is an error unless it is optional."""
-    return [
-        _dotenv_source(spec, name, read_input(os.path.join(spec.root, name), name, DotenvError))
-        for name in spec.dotenv.files
-    ]
-
-
 def check_pythonpath(spec: Spec) -> None:
     """Every [paths].pythonpath entry must be an existing folder."""
     for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False):
@@ -141,32 +132,6 @@ def input_paths(spec: Spec) -> list[str]:
     """Files whose change means the environment must be resolved again."""
     dotenv = [os.path.join(spec.root, name) for name in spec.dotenv.files]
     return [spec.path, *dotenv, venv_python(spec)]
-
-
-def resolve_project(
-    spec: Spec,
-    outer: Mapping[str, str],
-    overrides: Sequence[tuple[str, str]] = (),
-    *,
-    python: PythonRecord | None = None,
-    instance: str = DEFAULT_INSTANCE,
-    unit: Unit | None = None,
-) -> Resolution:
-    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
-    the fingerprint covers `python` (default: what the last sync installed); `unit` adds a
-    process's or task's own `env` table."""
-    check_pythonpath(spec)
-    if python is None:
-        python = last_python(spec.root)
-    return resolve(
-        spec,
-        dotenv=dotenv_sources(spec),
-        outer=outer,
-        overrides=overrides,
-        python=python_identity(python),
-        instance=instance,
-        unit=unit,
-    )
 
 
 def last_python(root: str) -> PythonRecord | None:
@@ -201,6 +166,10 @@ def _read_once(
     overrides: Sequence[tuple[str, str]],
     seen: dict[str, object],
     python: PythonRecord | None,
+    instance: str,
+    check_paths: bool,
+    profile: str | None = None,
+    unit_name: str | None = None,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -213,7 +182,10 @@ def _read_once(
     spec_data = read_input(spec_path, spec_path, SpecError)
     if spec_data is None:
         raise SpecError(f"{spec_path}: not found; create it (see the README's envspec reference)")
-    spec = parse_spec(spec_data, path=spec_path, root=root)
+    spec = parse_spec(spec_data, path=spec_path, root=root).with_profile(profile)
+    unit = None
+    if unit_name:
+        unit = spec.task(unit_name) if unit_name in spec.task_names() else spec.process(unit_name)
     paths = input_paths(spec)[1:]
     for path in paths:
         before[path] = _stat(path)
@@ -222,12 +194,19 @@ def _read_once(
     for name in spec.dotenv.files:
         path = os.path.join(root, name)
         dotenv_data[path] = read_input(path, name, DotenvError)
-    check_pythonpath(spec)
+    if check_paths:
+        check_pythonpath(spec)
     sources = [
         _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
     ]
     resolution = resolve(
-        spec, dotenv=sources, outer=outer, overrides=overrides, python=python_identity(python)
+        spec,
+        dotenv=sources,
+        outer=outer,
+        overrides=overrides,
+        python=python_identity(python),
+        instance=instance,
+        unit=unit,
     )
     after = {path: _stat(path) for path in before}
     if after != before:
@@ -240,27 +219,53 @@ def _read_once(
     return ProjectState(spec=spec, resolution=resolution, inputs=inputs, racy=racy)
 
 
-def read_project(
+def resolve_env(
     root: str,
     outer: Mapping[str, str],
-    overrides: Sequence[tuple[str, str]] = (),
     *,
+    overrides: Sequence[tuple[str, str]] = (),
+    instance: str = DEFAULT_INSTANCE,
     python: PythonRecord | None = None,
+    check_paths: bool = True,
+    profile: str | None = None,
+    unit: str | None = None,
 ) -> ProjectState:
-    """Resolve the project from a consistent view of its inputs.
+    """The one door into resolution: the project at `root` as a launch from a shell with
+    `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
+    and `instance` as ${DEVENV_INSTANCE}. Everything that needs values, provenance or a
+    fingerprint comes here (refresh, sync, run --set, up, the fixture, the API, ps, diff,
+    explain, doctor), so a layer added here reaches every one of them.
+
+    Only [env].inherit keys are read from `outer`. The fingerprint covers `python` (default:
+    what the last sync installed). `check_paths=False` skips the [paths].pythonpath check
+    (doctor reports it on its own).
+
+    `profile` is the `[profiles.NAME]` stacked on top: None takes the one DEVENV_PROFILE in
+    `outer` names (`--profile NAME` sets it for the command), "" is the base declaration.
+    `unit` names a declared process or task whose own `env` table is one more layer, under
+    `overrides`: what that process or task is launched with.
 
     Each input is stat-ed before it is read and again after, and the whole read is retried
     (a bounded number of times) when any of them changed in between, so the record that goes
     next to the values describes exactly the bytes they came from. An error raised while an
     input is being rewritten (a half-written `.env`) is retried too before it is reported.
-    The fingerprint covers `python` (default: what the last sync installed).
     """
     if python is None:
         python = last_python(root)
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
-            state = _read_once(root, outer, overrides, seen, python)
+            state = _read_once(
+                root,
+                outer,
+                overrides,
+                seen,
+                python,
+                instance,
+                check_paths,
+                outer.get(PROFILE_KEY) if profile is None else profile,
+                unit,
+            )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
                 time.sleep(RETRY_PAUSE)
@@ -288,7 +293,9 @@ def _changing(seen: Mapping[str, object]) -> bool:
 
 
 def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
-    return {key: outer.get(key) for key in spec.env.inherit}
+    """The outer keys the environment depends on: [env].inherit, and DEVENV_PROFILE (which
+    profile it is), so a snapshot made for one profile is never fresh for another."""
+    return {key: outer.get(key) for key in (*spec.env.inherit, PROFILE_KEY)}
 
 
 def _write(state: ProjectState, python: PythonRecord, outer: Mapping[str, str]) -> EnvDocument:
@@ -318,7 +325,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
             f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
         )
     python = document["python"]
-    state = read_project(root, outer, python=python)
+    state = resolve_env(root, outer, python=python)
     _check_python_unchanged(state.spec, python)
     inherited = _inherited(state.spec, outer)
     if frozen:
@@ -331,7 +338,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
         changed += [
             f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value
         ]
-        if changed or set(document["inherited"]) != set(state.spec.env.inherit):
+        if changed or set(document["inherited"]) != set(inherited):
             raise StaleError(
                 f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'its inputs'} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
@@ -366,7 +373,7 @@ def sync(
     `check`: change nothing; a StaleError says what a sync would change."""
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
-    state = read_project(root, outer)
+    state = resolve_env(root, outer)
     check_venv_location(state.spec)
     parse_packages(state.spec)
     with locked(root):
@@ -380,7 +387,7 @@ def sync(
         )
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
-        state = read_project(root, outer, python=record)
+        state = resolve_env(root, outer, python=record)
         if (
             (frozen or check)
             and previous is not None

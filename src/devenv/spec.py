@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from devenv.errors import Place, SpecError, preview
@@ -257,7 +257,9 @@ class Spec:
             if name in seen or name in self.service_names():
                 return
             seen.add(name)
-            unit: ProcessSpec | TaskSpec = self.task(name) if name in self.task_names() else self.process(name)
+            unit: ProcessSpec | TaskSpec = (
+                self.task(name) if name in self.task_names() else self.process(name)
+            )
             for need in unit.needs:
                 visit(need)
             if isinstance(unit, TaskSpec):
@@ -530,7 +532,9 @@ class _SpecReader:
         if not cwd or cwd == ".":
             return ""
         if os.path.isabs(cwd):
-            raise self.fail(where, "cwd", "must be a folder relative to the project root, not an absolute path")
+            raise self.fail(
+                where, "cwd", "must be a folder relative to the project root, not an absolute path"
+            )
         if not os.path.isdir(os.path.join(self.root, cwd)):
             raise self.fail(
                 where, "cwd", f"= {cwd!r} is not a folder under the project root; create it or fix the path"

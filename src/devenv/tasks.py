@@ -81,7 +81,9 @@ def run_tasks(
         done.add(task.name)
         finished.append(run)
         if report is not None:
-            report(f"task {task.name} finished in {run.seconds:.2f} s (log {_shown(run.log_path, spec.root)})")
+            report(
+                f"task {task.name} finished in {run.seconds:.2f} s (log {_shown(run.log_path, spec.root)})"
+            )
     return finished
 
 
