@@ -632,10 +632,11 @@ def explain(
         _print_json(explanation.to_json())
     else:
         sys.stdout.write(format_explain(explanation))
-        whose = [f"profile {explanation.profile}"] if explanation.profile else ["no profile"]
-        if explanation.process:
-            whose.append(f"as {explanation.process} gets it")
-        _progress("environment of " + ", ".join(whose))
+        if explanation.profile or explanation.process:
+            whose = [f"profile {explanation.profile}"] if explanation.profile else ["no profile"]
+            if explanation.process:
+                whose.insert(0, explanation.process)
+            _progress("the environment of " + ", ".join(whose))
         if any(variable.masked for variable in explanation.variables):
             sys.stdout.flush()
             _progress(MASKED_NOTE)

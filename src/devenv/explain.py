@@ -101,14 +101,19 @@ def explain(
     reveal: bool = False,
     *,
     process: str | None = None,
+    instance: str | None = None,
 ) -> Explanation:
     """Explain every variable of the project at `root` (or only `key`) as a launch would see
-    it; with `process`, as that declared process or task gets it (its own `env` on top)."""
+    it; with `process`, as that declared process or task gets it (its own `env` on top), in
+    `instance` (default: main)."""
+    from devenv.environment import DEFAULT_INSTANCE
     from devenv.project import resolve_env
 
     # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
     # pythonpath folder does not hide the values (doctor names it).
-    state = resolve_env(root, outer, check_paths=False, unit=process)
+    state = resolve_env(
+        root, outer, check_paths=False, unit=process, instance=instance or DEFAULT_INSTANCE
+    )
     spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)

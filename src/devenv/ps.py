@@ -225,9 +225,9 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
         "NAME",
         "LAUNCHER",
         "INSTANCE",
-        "PROFILE",
         "STATUS",
         "FINGERPRINT",
+        "PROFILE",
         "RUN ID",
     ] + (["ROOT"] if show_root else [])
     rows = [header]
@@ -239,9 +239,9 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.name,
             p.launcher,
             p.instance,
-            p.profile or "-",
             p.status,
             p.fingerprint or "-",
+            p.profile or "-",
             (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
         ]
         rows.append(row + ([p.root] if show_root else []))

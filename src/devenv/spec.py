@@ -231,7 +231,7 @@ class Spec:
                 return replace(self, dotenv=dotenv, profile=profile)
         known = ", ".join(p.name for p in self.profiles) or "none"
         raise SpecError(
-            f"{self.path}: no profile named {preview(name)} in [profiles] (declared: {known}); "
+            f"{self.path}: no profile named {name[:40]!r} in [profiles] (declared: {known}); "
             "check --profile or DEVENV_PROFILE"
         )
 
