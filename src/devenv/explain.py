@@ -111,9 +111,7 @@ def explain(
 
     # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
     # pythonpath folder does not hide the values (doctor names it).
-    state = resolve_env(
-        root, outer, check_paths=False, unit=process, instance=instance or DEFAULT_INSTANCE
-    )
+    state = resolve_env(root, outer, check_paths=False, unit=process, instance=instance or DEFAULT_INSTANCE)
     spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)

@@ -168,6 +168,11 @@ class TaskSpec:
         return None
 
     @property
+    def start_timeout(self) -> float:
+        """A task is never waited for as "ready"; its `timeout` bounds the whole run."""
+        return self.timeout
+
+    @property
     def stop_timeout(self) -> float:
         """Grace between SIGTERM and SIGKILL when a task is stopped (its timeout, Ctrl-C)."""
         return TASK_STOP_TIMEOUT

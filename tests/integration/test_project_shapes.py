@@ -369,7 +369,9 @@ def test_a_process_gets_its_own_env_and_cwd_and_diff_explain_and_ps_know_them(
     ],
     ids=["missing", "absolute"],
 )
-def test_a_bad_cwd_is_exit_2_naming_envspec_line(tmp_path: Path, shared_venv: str, cwd: str, message: str) -> None:
+def test_a_bad_cwd_is_exit_2_naming_envspec_line(
+    tmp_path: Path, shared_venv: str, cwd: str, message: str
+) -> None:
     project = env_project(tmp_path, shared_venv)
     spec = (project.root / "envspec.toml").read_text()
     project.write("envspec.toml", spec.replace('cwd = "services/worker"', f'cwd = "{cwd}"'))
