@@ -21,8 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import require_tool
 from tests.support.leftovers import forbid_leftovers
-from tests.support.processes import wait_for
+from tests.support.processes import gone, wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 
 
@@ -248,6 +249,21 @@ def test_a_task_that_outruns_its_timeout_is_stopped_and_reported(tmp_path: Path,
     assert result.returncode == 124, result.stderr
     assert "did not finish within [tasks.migrate].timeout = 1 s; it was stopped" in result.stderr
     assert "waiting for a lock" in result.stderr
+
+
+def test_what_a_task_leaves_running_is_killed_when_it_exits(tmp_path: Path, shared_venv: str) -> None:
+    # A daemon in its own session: only devenv's stop path (run marker, recorded tree) finds it.
+    forks = [
+        "python",
+        "-c",
+        "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+        " start_new_session=True); print(p.pid)",
+    ]
+    project = tasks_project(tmp_path, shared_venv, forks)
+    result = project.devenv("task", "migrate")
+    assert result.returncode == 0, result.stderr
+    daemon = int(result.stdout.splitlines()[-1])
+    wait_for(lambda: gone(daemon), timeout=10, what="the task's daemon to be gone")
 
 
 @pytest.mark.parametrize(
@@ -477,6 +493,18 @@ def test_a_sourced_env_file_of_one_profile_is_not_served_to_a_shell_of_another(
         timeout=60,
     )
     assert base.stdout == "|", base.stderr
+    fish = require_tool("fish")
+    printed(project, "--profile", "local")
+    fish_script = 'source .devenv/env.fish; printf \'%s|%s\' "$DJANGO_SETTINGS_MODULE" "$DEVENV_PROFILE"'
+    in_fish = subprocess.run(
+        [fish, "--no-config", "-c", fish_script],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert in_fish.stdout == "config.settings.production|production", in_fish.stderr
 
 
 # -- the flat app: everything together -----------------------------------------------------------
