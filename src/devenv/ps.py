@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import CanonicalEnv
+from devenv.environment import PROFILE_KEY, CanonicalEnv
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
@@ -29,7 +29,6 @@ __all__ = [
     "Stopped",
     "current_env",
     "format_ps",
-    "overrides_of",
     "ps",
     "ps_notes",
     "stop",
@@ -39,7 +38,7 @@ ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
 #: (the broker) outlives `up` on purpose.
-STOPPABLE = ("up", "fixture", "api", "run", "nox")
+STOPPABLE = ("up", "fixture", "api", "run", "nox", "task")
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
@@ -51,6 +50,7 @@ class ProcessInfoJson(TypedDict):
     launcher: str
     run_id: str
     instance: str
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -73,6 +73,8 @@ class ProcessInfo:
     launcher: str
     run_id: str
     instance: str
+    #: The [profiles.NAME] its environment was resolved for ("" for none).
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -97,6 +99,7 @@ class ProcessInfo:
             "launcher": self.launcher,
             "run_id": self.run_id,
             "instance": self.instance,
+            "profile": self.profile,
             "root": self.root,
             "age_seconds": round(self.age_seconds, 1),
             "fingerprint": self.fingerprint,
@@ -107,27 +110,19 @@ class ProcessInfo:
         }
 
 
-def current_env(
-    root: str, outer: Mapping[str, str], instance: str, overrides: Sequence[tuple[str, str]] = ()
-) -> CanonicalEnv | None:
-    """What a launch from `root` with `overrides` would get now (inputs re-read), else the
-    last snapshot's, or None when there is neither."""
-    from devenv.project import resolve_env
+def current_env(root: str, outer: Mapping[str, str], environ: Mapping[str, str]) -> CanonicalEnv | None:
+    """What a launch of the process with `environ` would get now (inputs re-read: its
+    instance, profile, overrides and declared `env` table), else the last snapshot's, or
+    None when there is neither."""
+    from devenv.drift import expected_env
 
     try:
-        return resolve_env(root, outer, instance=instance, overrides=overrides).resolution.canonical()
+        return expected_env(root, environ, outer)[0]
     except DevenvError:
         from devenv.snapshot import read_snapshot
 
         snapshot = read_snapshot(root)
-        return snapshot.env if snapshot is not None and not overrides else None
-
-
-def overrides_of(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The overrides a process was launched with: the keys its DEVENV_OVERRIDES names, with
-    the values it got."""
-    keys = [key for key in environ.get("DEVENV_OVERRIDES", "").split(",") if key in environ]
-    return tuple((key, environ[key]) for key in keys)
+        return snapshot.env if snapshot is not None and "DEVENV_OVERRIDES" not in environ else None
 
 
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
@@ -135,11 +130,11 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
     own process and its ancestors (the shell you typed `devenv ps` in)."""
     import psutil
 
-    from devenv.drift import compare
+    from devenv.drift import compare, overrides_of
 
     wanted = os.path.normpath(root)
     exclude = _self_and_ancestors()
-    envs: dict[tuple[str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None] = {}
+    envs: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
@@ -166,10 +161,11 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or "?"
         )
         instance = environ.get("DEVENV_INSTANCE", "main")
+        profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
-        key = (process_root, instance, overrides)
+        key = (process_root, instance, profile, record["name"] if record else "", overrides)
         if key not in envs:
-            envs[key] = current_env(process_root, outer, instance, overrides)
+            envs[key] = current_env(process_root, outer, environ)
         current = envs[key]
         fingerprint = environ.get("DEVENV_FINGERPRINT", "")
         found.append(
@@ -181,6 +177,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 launcher=(record.get("launcher") if record else None) or environ.get(LAUNCHER_KEY, "shell"),
                 run_id=run_id,
                 instance=instance,
+                profile=profile,
                 root=process_root,
                 age_seconds=max(0.0, now - (info["create_time"] or now)),
                 fingerprint=fingerprint,
@@ -232,9 +229,18 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
     if not processes:
         return ""
-    header = ["PID", "PPID", "AGE", "NAME", "LAUNCHER", "INSTANCE", "STATUS", "FINGERPRINT", "RUN ID"] + (
-        ["ROOT"] if show_root else []
-    )
+    header = [
+        "PID",
+        "PPID",
+        "AGE",
+        "NAME",
+        "LAUNCHER",
+        "INSTANCE",
+        "STATUS",
+        "FINGERPRINT",
+        "PROFILE",
+        "RUN ID",
+    ] + (["ROOT"] if show_root else [])
     rows = [header]
     for p in processes:
         row = [
@@ -246,6 +252,7 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.instance,
             _status(p),
             p.fingerprint or "-",
+            p.profile or "-",
             (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
         ]
         rows.append(row + ([p.root] if show_root else []))
