@@ -733,7 +733,7 @@ def test_url_passwords_with_reserved_characters_and_short_secrets_are_masked_eve
         "run", "--", sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
         "test_inner.py", timeout=120,
     )  # fmt: skip
-    assert "devenv talker log (call)" in inner.stdout, inner.stdout + inner.stderr
+    assert "Captured log devenv talker (call)" in inner.stdout, inner.stdout + inner.stderr
     assert "password *** rejected" in inner.stdout
     outputs["pytest report"] = inner.stdout + inner.stderr
 
