@@ -84,14 +84,18 @@ def read_lock(path: str) -> Lock:
     """Parse a pylock.toml; a broken one is a LockError naming the file."""
     import tomllib
 
+    from devenv.project import read_input
+    from devenv.spec import too_deep
+
+    data = read_input(path, path, LockError) or b""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
         document = tomllib.loads(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise LockError(
             f"{path}: cannot read the lock ({exc}); run `devenv lock` to write it again"
         ) from None
+    except RecursionError:
+        raise too_deep(LockError, path, data.decode("utf-8")) from None
     packages = {}
     for package in document.get("packages", []):
         if isinstance(package, dict) and "name" in package:

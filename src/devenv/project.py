@@ -39,6 +39,8 @@ from devenv.venv import (
 __all__ = [
     "MAX_ATTEMPTS",
     "MAX_INPUT_BYTES",
+    "QUIET_NS",
+    "QUIET_WAIT",
     "RACY_NS",
     "RETRY_PAUSE",
     "ProjectState",
@@ -70,6 +72,13 @@ RACY_NS = 100_000_000
 MAX_ATTEMPTS = 40
 RETRY_PAUSE = 0.005
 
+#: Bytes of an input written less than this long ago are read again once it is quiet (an
+#: editor or a script rewriting a file in place writes it in pieces); at most QUIET_WAIT
+#: seconds in all, after which a file still being written is read as it is now and its
+#: record marked racy, so the next reader reads it again.
+QUIET_NS = 50_000_000
+QUIET_WAIT = 1.0
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectState:
@@ -82,20 +91,29 @@ class ProjectState:
 
 
 def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
-    """The bytes of an input file (None when absent), refusing folders and huge files."""
+    """The bytes of an input file (None when absent), refusing anything that is not a
+    regular file (a FIFO would hang every command, a device never ends) and huge files."""
+    import errno
+    import stat
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO with no writer must not wait for one.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise error(
-            f"{name}: is a folder, not a file; move it away or fix [dotenv].files",
-            place=Place(name),
-            cause=NOT_A_FILE,
-        ) from None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise _not_a_file(error, name, "a socket") from None
         raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise _not_a_file(error, name, _kind(mode))
+    with open(descriptor, "rb") as handle:
+        try:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     if len(data) > MAX_INPUT_BYTES:
         size = os.path.getsize(path)
         raise error(
@@ -105,6 +123,27 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
             place=Place(name),
         )
     return data
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _not_a_file(error: type[DevenvError], name: str, kind: str) -> DevenvError:
+    return error(
+        f"{name}: is {kind}, not a file; devenv reads only regular files (a FIFO or a device "
+        "would hang or never end): replace it with a file, or fix [dotenv].files",
+        place=Place(name),
+        cause=NOT_A_FILE,
+    )
 
 
 def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
@@ -254,6 +293,7 @@ def read_project(
     """
     if python is None:
         python = last_python(root)
+    deadline = time.monotonic() + QUIET_WAIT
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
@@ -263,13 +303,32 @@ def read_project(
                 time.sleep(RETRY_PAUSE)
                 continue
             raise
-        if state is not None:
+        if state is None:
+            time.sleep(RETRY_PAUSE)
+            continue
+        # A file rewritten in place (truncated, then written in pieces) can look whole and
+        # unchanging for the moment between two pieces: bytes read that soon after a write
+        # are not served until the file has been quiet for QUIET_NS, then read again.
+        pause = _quiet_in(state.inputs)
+        if pause <= 0 or time.monotonic() + pause > deadline:
             return state
-        time.sleep(RETRY_PAUSE)
+        time.sleep(pause)
     raise StaleError(
         f"{root}: the inputs kept changing while devenv read them ({MAX_ATTEMPTS} attempts); "
         "run the command again once whatever is writing them has finished"
     )
+
+
+def _quiet_in(inputs: Sequence[InputRecord]) -> float:
+    """Seconds until every input has gone QUIET_NS without a write (0 when all have; an
+    mtime in the future, a clock set back, is not waited for)."""
+    now = time.time_ns()
+    recent = [
+        record["mtime_ns"]
+        for record in inputs
+        if record["mtime_ns"] is not None and 0 <= now - record["mtime_ns"] < QUIET_NS
+    ]
+    return (max(recent) + QUIET_NS - now) / 1e9 if recent else 0.0
 
 
 def _changing(seen: Mapping[str, object]) -> bool:
@@ -364,7 +423,7 @@ def sync(
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
     state = read_project(root, outer)
-    check_venv_location(state.spec)
+    check_venv_location(state.spec, outer)
     parse_packages(state.spec)
     with locked(root):
         previous = read_document(root, repairing=True)

@@ -49,8 +49,6 @@ OUTER_SOURCE = "outer environment"
 SET_SOURCE = "--set"
 MANAGED_SOURCE = "managed"
 
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
-
 #: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
 DEFAULT_INSTANCE = "main"
 #: An instance name ends up in queue names, file names and URLs: keep it plain.
@@ -107,12 +105,13 @@ def interpolate(
 ) -> str:
     """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error.
 
+    As in the shell, a default may itself hold references (`${A:-${B:-x}}`), expanded only
+    when it is used. A `${` never closed is literal text, as it always was.
     A `${...}` that is not a reference is part of the value, maybe a password: messages show
     only its first characters, and with `secret` (a secret's value) the same for names.
     """
 
-    def expand(match: re.Match[str]) -> str:
-        inner = match.group(1)
+    def expand(inner: str) -> str:
         name, has_default, default = inner.partition(":-")
         if not KEY_PATTERN.match(name):
             raise ResolveError(
@@ -122,7 +121,7 @@ def interpolate(
             )
         value = lookup(name)
         if has_default and not value:
-            return default
+            return interpolate(default, lookup, where=where, secret=secret)
         if value is None and secret:
             raise ResolveError(
                 f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
@@ -138,7 +137,33 @@ def interpolate(
             )
         return value
 
-    return _REFERENCE.sub(expand, text)
+    parts = []
+    position = 0
+    while (start := text.find("${", position)) >= 0:
+        end = _closing_brace(text, start + 2)
+        if end < 0:
+            break
+        parts += [text[position:start], expand(text[start + 2 : end])]
+        position = end + 1
+    return "".join(parts) + text[position:]
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the `}` closing the `${` before `start` (nested `${...}` counted), or -1.
+    Unbalanced, the first `}` closes it: `${a ${B}` stays the error it always was."""
+    depth = 1
+    index = start
+    while index < len(text):
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return text.find("}", start)
 
 
 def _place(where: str | Place) -> Place | None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import Place, SpecError, preview
+from devenv.errors import DevenvError, Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
@@ -177,14 +177,14 @@ class Spec:
 
 def load_spec(root: str) -> Spec:
     """Read and validate `root/envspec.toml`."""
+    from devenv.project import read_input  # the one reader of inputs (regular files only)
+
     path = os.path.join(root, SPEC_FILENAME)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: not found; create it (see the README's envspec reference)") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_input(path, path, SpecError)
+    if data is None:
+        raise SpecError(
+            f"{path}: not found; create it (see the README's envspec reference)", place=Place(path)
+        )
     return parse_spec(data, path=path, root=root)
 
 
@@ -202,7 +202,38 @@ def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(path, str(exc)) from None
+    except RecursionError:
+        raise too_deep(SpecError, path, text) from None
     return _SpecReader(document, path=path, root=root, text=text).read()
+
+
+#: How deep arrays and tables may nest in a file devenv reads before it says so plainly
+#: (the parsers recurse: past ~450 levels Python's own limit ends them with a traceback).
+MAX_NESTING = 100
+
+
+def too_deep(error: type[DevenvError], path: str, text: str) -> DevenvError:
+    """The error for TOML or JSON nested too deep to parse, at the line where it gets too deep."""
+    depth, line, quote = 0, 1, ""
+    where = 1
+    for char in text:
+        if char == "\n":
+            line += 1
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth == MAX_NESTING:
+                where = line
+        elif char in "]}":
+            depth -= 1
+    place = Place(path, where)
+    return error(
+        f"{place}: arrays or tables nested more than {MAX_NESTING} levels deep; flatten it",
+        place=place,
+    )
 
 
 def _toml_error(path: str, message: str) -> SpecError:

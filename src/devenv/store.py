@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from devenv.errors import StaleError, StateError
-from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, state_dir
+from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, STATE_DIR, state_dir
 from devenv.resolver import Resolution
 from devenv.snapshot import ABSENT, RACY, encode_snapshot
 
@@ -30,12 +30,15 @@ __all__ = [
     "EnvDocument",
     "InputRecord",
     "VariableRecord",
+    "check_no_links",
     "devenv_command",
     "ensure_state_dir",
     "input_record",
     "locked",
+    "open_folder",
     "read_document",
     "remove_orphaned_temporaries",
+    "state_folder",
     "write_atomic",
     "write_state",
 ]
@@ -129,6 +132,7 @@ def write_atomic(path: str, data: bytes, *, mtime_ns: int | None = None) -> None
     `mtime_ns` sets the new file's modification time before it appears.
     """
     folder = os.path.dirname(path)
+    check_no_links(folder)
     if os.path.islink(path):
         raise StateError(
             f"{path} is a symlink; devenv does not write through links; remove it and run `devenv sync`"
@@ -156,18 +160,78 @@ def write_atomic(path: str, data: bytes, *, mtime_ns: int | None = None) -> None
 
 
 def remove_orphaned_temporaries(folder: str) -> list[str]:
-    """Delete temporary files whose writer is gone (killed mid-write); return their names."""
+    """Delete temporary files and folders whose writer is gone (killed mid-write); return
+    their names. One named with a pid is orphaned when that process is gone; one named
+    without (`.tmp-lock-*`, `.tmp-local-*`: made by `devenv lock` and `sync`, which hold
+    `.devenv/lock` for their whole run) when the caller holds the lock, as every caller does.
+    Nothing is followed: a link is removed itself, a folder is removed with its contents."""
+    import shutil
+    import stat
+
     removed = []
-    for name in os.listdir(folder):
-        if not name.startswith(TEMP_PREFIX):
-            continue
-        writer = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if writer.isdigit() and _alive(int(writer)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, name))
+    descriptor = open_folder(folder)
+    try:
+        for name in os.listdir(descriptor):
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            writer = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            if writer.isdigit() and _alive(int(writer)):
+                continue
+            try:
+                info = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(name, dir_fd=descriptor)
+                else:
+                    os.unlink(name, dir_fd=descriptor)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StateError(
+                    f"{os.path.join(folder, name)}: a leftover of a killed devenv that cannot be removed "
+                    f"({exc.strerror}); remove it by hand"
+                ) from None
             removed.append(name)
+    finally:
+        os.close(descriptor)
     return removed
+
+
+def open_folder(folder: str) -> int:
+    """A descriptor of `folder` opened without following a link (`.devenv/` or a folder in
+    it); a link or a file there is a StateError naming it."""
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise StateError(_unusable(folder, exc)) from None
+
+
+def state_folder(root: str, name: str) -> str:
+    """`.devenv/NAME` (logs, runs, services), created 0700 when absent and never a link:
+    with `.devenv/runs -> ..` a stop would delete the project's *.json files as unreadable
+    records, and with `services -> ..` a service's record would overwrite the project's."""
+    folder = os.path.join(ensure_state_dir(root), name)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    descriptor = open_folder(folder)
+    try:
+        os.fchmod(descriptor, 0o700)
+    finally:
+        os.close(descriptor)
+    return folder
+
+
+def check_no_links(path: str) -> None:
+    """Refuse `path` when it, or a folder between `.devenv/` and it, is a symbolic link:
+    devenv writes, chmods and deletes only inside `.devenv/` itself, and a link there
+    (`.devenv/runs -> ..`) would lead those operations out of it."""
+    parts = os.path.normpath(path).split(os.sep)
+    if STATE_DIR not in parts:
+        return
+    start = len(parts) - 1 - parts[::-1].index(STATE_DIR)
+    for end in range(start + 1, len(parts) + 1):
+        current = os.sep.join(parts[:end]) or os.sep
+        if os.path.islink(current):
+            raise StateError(_unusable(current, OSError()))
 
 
 def _alive(pid: int) -> bool:
@@ -227,10 +291,10 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
         if repairing:
             return None
         raise StaleError(f"{path}: unreadable ({exc.strerror}); run `devenv sync` to rewrite it") from None
-    except (ValueError, UnicodeError) as exc:
+    except (ValueError, UnicodeError, RecursionError) as exc:
         if repairing:
             return None
-        raise StaleError(f"{path}: not valid JSON ({exc}); run `devenv sync` to rewrite it") from None
+        raise StaleError(f"{path}: not valid JSON ({exc!r:.80}); run `devenv sync` to rewrite it") from None
     if isinstance(document, dict) and "schema" in document and document["schema"] != SCHEMA:
         return None
     if not _has_shape(document):

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypedDict
 
 from devenv.errors import LockError, SpecError, StaleError, SyncError
@@ -58,6 +58,7 @@ __all__ = [
     "python_identity",
     "run_pip",
     "sync_venv",
+    "venv_owner",
     "venv_python",
 ]
 
@@ -182,10 +183,11 @@ def find_interpreter(requires: str, *, preferred: str | None = None, locked: str
 # -- where the venv may be -------------------------------------------------------------------
 
 
-def check_venv_location(spec: Spec) -> None:
+def check_venv_location(spec: Spec, outer: Mapping[str, str] | None = None) -> None:
     """Refuse (exit 2, before anything is touched) a venv that would hold or replace
     something devenv did not make: the root, a folder above it, .git, a [paths] folder, the
-    spec or dotenv files, or an existing folder that is not a virtual environment."""
+    spec or dotenv files, an existing folder that is not a virtual environment, or another
+    project's venv (`outer`, default this process's environment, tells the active one)."""
     venv = venv_path(spec)
     where = f"{spec.path}: [python].venv = {spec.python.venv!r}"
     root = os.path.normpath(spec.root)
@@ -210,11 +212,66 @@ def check_venv_location(spec: Spec) -> None:
                 f"{where} is an existing folder that is not a virtual environment (no pyvenv.cfg); "
                 "devenv will not touch it: choose another path or empty it yourself"
             )
+    _refuse_foreign(spec, venv, where, os.environ if outer is None else outer)
 
 
-def made_by_devenv(venv: str) -> bool:
-    """True when `venv` carries devenv's marker (so devenv may clear or rebuild it)."""
-    return os.path.isfile(os.path.join(venv, MARKER))
+def _refuse_foreign(spec: Spec, venv: str, where: str, outer: Mapping[str, str]) -> None:
+    """Another project's venv (its marker names another root), or the venv active in a shell
+    of another project, is never synced into: that would uninstall its packages."""
+    marker = venv_owner(venv)
+    fix = f'point [python].venv at a folder of this project, e.g. "{DEFAULT_VENV}"'
+    theirs = marker is not None and not made_by_devenv(venv, spec.root)
+    if theirs and not _copied_with_the_checkout(venv, spec.root):
+        raise SpecError(
+            f"{where} is the venv devenv made for another project ({(marker or {}).get('project')}); "
+            f"syncing would change that project's packages: {fix}"
+        )
+    active_root = outer.get("DEVENV_ROOT")
+    active = outer.get("VIRTUAL_ENV")
+    if (
+        active
+        and active_root
+        and os.path.normpath(active) == venv
+        and os.path.normpath(active_root) != os.path.normpath(spec.root)
+    ):
+        raise SpecError(
+            f"{where} is the active $VIRTUAL_ENV of another project ({active_root}); "
+            f"syncing would change that project's packages: {fix}"
+        )
+
+
+def venv_owner(venv: str) -> dict[str, object] | None:
+    """The marker of `venv` (which project devenv made it for), or None without one."""
+    try:
+        with open(os.path.join(venv, MARKER), "rb") as handle:
+            marker = json.loads(handle.read(4096))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("made-by") == "devenv" else None
+
+
+def made_by_devenv(venv: str, root: str) -> bool:
+    """True when `venv` carries devenv's marker naming the project at `root` (its path, and its
+    device and inode when the marker records them: markers before these fields have only
+    the path), so devenv may clear, rebuild or uninstall from it. A venv devenv made for
+    another project is not this project's to change."""
+    marker = venv_owner(venv)
+    if marker is None or marker.get("project") != root:
+        return False
+    if "inode" not in marker:
+        return True
+    try:
+        info = os.stat(root)
+    except OSError:
+        return False
+    return marker.get("device") == info.st_dev and marker.get("inode") == info.st_ino
+
+
+def _copied_with_the_checkout(venv: str, root: str) -> bool:
+    """A venv inside this project's own `.devenv/` whose marker names another root: it came
+    with a copy of the checkout (`cp -r`), and devenv creates it again for this one."""
+    inside = os.path.normpath(venv).startswith(os.path.normpath(state_dir(root)) + os.sep)
+    return inside and venv_owner(venv) is not None and not made_by_devenv(venv, root)
 
 
 def ensure_venv(spec: Spec, facts: dict[str, str], progress: Progress) -> bool:
@@ -225,19 +282,24 @@ def ensure_venv(spec: Spec, facts: dict[str, str], progress: Progress) -> bool:
     base = facts["base"]
     if os.path.exists(python):
         existing = probe_interpreter(python)
-        if existing is not None and (
-            os.path.realpath(existing["base"]) == os.path.realpath(base)
-            and existing["version"] == facts["version"]
+        copied = _copied_with_the_checkout(venv, spec.root)
+        if (
+            existing is not None
+            and not copied
+            and (
+                os.path.realpath(existing["base"]) == os.path.realpath(base)
+                and existing["version"] == facts["version"]
+            )
         ):
             return False
-        if not made_by_devenv(venv):
+        if not made_by_devenv(venv, spec.root) and not copied:
             raise SyncError(
                 f"{venv} uses another interpreter than {base} and was not created by devenv, so "
                 "devenv will not rebuild it; remove it yourself or point [python].venv elsewhere"
             )
         _refuse_running(venv)
-        reason = "the interpreter changed"
-    elif os.path.isdir(venv) and os.listdir(venv) and not made_by_devenv(venv):
+        reason = "it was copied with the checkout" if copied else "the interpreter changed"
+    elif os.path.isdir(venv) and os.listdir(venv) and not made_by_devenv(venv, spec.root):
         raise SyncError(f"{venv} is a broken virtual environment devenv did not create; remove it yourself")
     else:
         reason = "there was none"
@@ -251,7 +313,8 @@ def ensure_venv(spec: Spec, facts: dict[str, str], progress: Progress) -> bool:
 
 
 def _write_marker(spec: Spec) -> None:
-    marker = {"made-by": "devenv", "project": spec.root}
+    info = os.stat(spec.root)
+    marker = {"made-by": "devenv", "project": spec.root, "device": info.st_dev, "inode": info.st_ino}
     write_atomic(os.path.join(venv_path(spec), MARKER), json.dumps(marker, sort_keys=True).encode() + b"\n")
 
 
@@ -625,10 +688,11 @@ def _apply_lock(
     install_local = local if (local_changed or missing_local) else []
     venv = venv_path(spec)
     pip_missing = "pip" not in installed
-    if not remove and not install_lock and not install_local and not (pip_missing and made_by_devenv(venv)):
+    ours = made_by_devenv(venv, spec.root)
+    if not remove and not install_lock and not install_local and not (pip_missing and ours):
         return False
     if pip_missing:
-        if not made_by_devenv(venv):
+        if not made_by_devenv(venv, spec.root):
             raise SyncError(
                 f"{venv} has no pip, which devenv installs with, and devenv did not create it; "
                 "install pip into it, or remove it and let `devenv sync` create one"
@@ -640,7 +704,7 @@ def _apply_lock(
         installed = installed_distributions(python)
         remove, install_lock, missing_local = _plan(lock, lines, installed)
         install_local = local
-    if remove and not made_by_devenv(venv):
+    if remove and not made_by_devenv(venv, spec.root):
         # Removing is the one in-place change that destroys something: only in a venv devenv made.
         raise SyncError(
             f"{venv} was not created by devenv and holds {len(remove)} package(s) the lock does not "
