@@ -27,16 +27,8 @@ def find_project_root(start: str | None = None) -> str:
 def load_env(root: str | None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
     """The canonical env of `root`, refreshed when stale, for `instance` (default: main)."""
     from devenv.current import fresh_env
-    from devenv.resolver import DEFAULT_INSTANCE
 
-    folder = find_project_root(root)
-    env = fresh_env(folder, frozen=frozen)
-    if instance is None or instance == DEFAULT_INSTANCE:
-        return env
-    from devenv.project import resolve_project
-    from devenv.spec import load_spec
-
-    return resolve_project(load_spec(folder), os.environ, instance=instance).canonical()
+    return fresh_env(find_project_root(root), frozen=frozen, instance=instance)
 
 
 def start_process(

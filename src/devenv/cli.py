@@ -176,11 +176,7 @@ def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, st
     from devenv.environment import apply_env
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen)
-    if sets:
-        from devenv.project import read_project
-
-        env = read_project(root, os.environ, overrides=sets).resolution.canonical()
+    env = fresh_env(root, frozen=frozen, overrides=sets)
     from devenv.commands import find_command
 
     child = apply_env(env, os.environ)
@@ -473,15 +469,13 @@ def up(
     from devenv.up import run_up
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen)
-    spec = load_spec(root)
-    if instance:
+    if instance == "new":
         import devenv
 
-        if instance == "new":
-            instance = devenv.new_instance("up")
-            _progress(f"instance {instance} (DEVENV_INSTANCE)")
-        env = devenv.load(root, instance=instance)
+        instance = devenv.new_instance("up")
+        _progress(f"instance {instance} (DEVENV_INSTANCE)")
+    env = fresh_env(root, frozen=frozen, instance=instance)
+    spec = load_spec(root)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
@@ -568,14 +562,9 @@ def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int
     from devenv.drift import diff_process, format_diff, read_environ
 
     root = project_root(root_option)
-    env = fresh_env(root, frozen=False)
-    instance = read_environ(pid)[1].get("DEVENV_INSTANCE")
-    if instance and instance != env.variables.get("DEVENV_INSTANCE"):
-        # A run with its own instance (a test session, `up --instance`) is compared with
-        # what that instance resolves to, not with the shells' one.
-        import devenv
-
-        env = devenv.load(root, instance=instance)
+    # A run with its own instance (a test session, `up --instance`) is compared with what
+    # that instance resolves to, not with the shells' one.
+    env = fresh_env(root, frozen=False, instance=read_environ(pid)[1].get("DEVENV_INSTANCE"))
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())

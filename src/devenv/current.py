@@ -3,16 +3,18 @@
 What every launcher starts from (`print-env`, `run`, `up`, the pytest plugin, the Python
 API). The fresh case is on the `print-env` / `run` path and costs a few `stat` calls, so
 this module imports only the light snapshot reader; resolving (project.py, which imports
-TOML, dotenv and the resolver) is imported only when an input changed.
+TOML, dotenv and the resolver) is imported only when an input changed, or when the launch
+asks for more than the shells' environment (overrides, another instance).
 """
 
 import os
 
+from devenv.environment import DEFAULT_INSTANCE
 from devenv.snapshot import check_sync_finished, read_snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from devenv.environment import CanonicalEnv
 
@@ -20,15 +22,34 @@ if TYPE_CHECKING:
 __all__ = ["fresh_env"]
 
 
-def fresh_env(root: str, *, frozen: bool = False, outer: "Mapping[str, str] | None" = None) -> "CanonicalEnv":
+def fresh_env(
+    root: str,
+    *,
+    frozen: bool = False,
+    outer: "Mapping[str, str] | None" = None,
+    overrides: "Sequence[tuple[str, str]]" = (),
+    instance: "str | None" = None,
+) -> "CanonicalEnv":
     """The canonical env of `root` for a shell with `outer` (default: this process's
     environment), refreshing `.devenv/` only when an input changed; with `frozen`, a
-    changed input is an error instead."""
+    changed input is an error instead.
+
+    With `overrides` (the top layer, as `--set`) or an `instance` other than main, the
+    result is resolved through `project.resolve_env`, the one door into resolution, after
+    `.devenv/` itself was made current (so `--frozen` still refuses stale inputs).
+    """
     outer = os.environ if outer is None else outer
     check_sync_finished(root)
     snapshot = read_snapshot(root)
     if snapshot is not None and snapshot.is_fresh(outer):
-        return snapshot.env
-    from devenv.project import refresh
+        env = snapshot.env
+    else:
+        from devenv.project import refresh
 
-    return refresh(root, outer, frozen=frozen).env
+        env = refresh(root, outer, frozen=frozen).env
+    if not overrides and (instance is None or instance == DEFAULT_INSTANCE):
+        return env
+    from devenv.project import resolve_env
+
+    chosen = DEFAULT_INSTANCE if instance is None else instance
+    return resolve_env(root, outer, overrides=overrides, instance=chosen).resolution.canonical()

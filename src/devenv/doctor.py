@@ -301,14 +301,13 @@ class _Doctor:
         self.add(_ok("pythonpath", f"{len(spec.pythonpath)} folder(s) present"))
 
     def check_variables(self, spec: Spec) -> None:
-        from devenv.project import dotenv_sources
-        from devenv.resolver import resolve
-        from devenv.venv import python_identity
+        from devenv.project import resolve_env
 
         try:
-            # Not resolve_project: a missing pythonpath folder is its own check above.
-            python = python_identity(self.document["python"] if self.document is not None else None)
-            self.resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=self.outer, python=python)
+            # A missing pythonpath folder is its own check above.
+            python = self.document["python"] if self.document is not None else None
+            state = resolve_env(spec.root, self.outer, python=python, check_paths=False)
+            self.resolution = state.resolution
         except DevenvError as error:
             self.add(_fail("variables", str(error), _variables_fix(spec, error)))
             return

@@ -13,7 +13,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ("MANAGED_BY", "MANAGED_KEYS", "CanonicalEnv", "apply_env", "exported", "join_path")
+__all__ = (
+    "DEFAULT_INSTANCE",
+    "MANAGED_BY",
+    "MANAGED_KEYS",
+    "CanonicalEnv",
+    "apply_env",
+    "exported",
+    "join_path",
+)
+
+#: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
+DEFAULT_INSTANCE = "main"
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")

@@ -88,15 +88,12 @@ class Explanation:
 
 def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal: bool = False) -> Explanation:
     """Explain every variable of the project at `root` (or only `key`) as a launch would see it."""
-    from devenv.project import dotenv_sources, last_python
-    from devenv.resolver import resolve
-    from devenv.spec import load_spec
-    from devenv.venv import python_identity
+    from devenv.project import resolve_env
 
-    spec = load_spec(root)
-    # The interpreter and packages too: DEVENV_FINGERPRINT must be the one launches get.
-    python = python_identity(last_python(root))
-    resolution = resolve(spec, dotenv=dotenv_sources(spec), outer=outer, python=python)
+    # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
+    # pythonpath folder does not hide the values (doctor names it).
+    state = resolve_env(root, outer, check_paths=False)
+    spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)
     if key is None:

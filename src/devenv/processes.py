@@ -424,22 +424,19 @@ def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
 def with_overrides(
     spec: Spec, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
 ) -> CanonicalEnv:
-    """`env` resolved again with `overrides` as its top layer, through the same
-    `resolve(overrides=...)` as `devenv run --set`, so every check `--set` gets applies
-    (managed keys, [env].unset, keys that run code, NUL bytes) and the fingerprint covers them.
-
-    `${NAME}` in an override is expanded against `env` first (`--set` values come from a
-    shell, which has expanded them already): `OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`.
+    """`env` resolved again with `overrides` as its top layer, through the same door as
+    `devenv run --set` (`project.resolve_env`), so every check `--set` gets applies (managed
+    keys, [env].unset, keys that run code, NUL bytes), `${NAME}` expands the same way
+    (`OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`) and the fingerprint covers them.
     """
     if not overrides:
         return env
-    from devenv.project import resolve_project
-    from devenv.resolver import DEFAULT_INSTANCE, interpolate
+    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.project import resolve_env
 
-    lookup = env.variables.get
-    expanded = [(key, interpolate(text, lookup, where=f"override {key}")) for key, text in overrides.items()]
     instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-    return resolve_project(spec, outer, expanded, instance=instance).canonical()
+    state = resolve_env(spec.root, outer, overrides=list(overrides.items()), instance=instance)
+    return state.resolution.canonical()
 
 
 def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str, ...]:

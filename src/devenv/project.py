@@ -46,13 +46,11 @@ __all__ = [
     "ProjectState",
     "check_pythonpath",
     "compile_devenv",
-    "dotenv_sources",
     "input_paths",
     "last_python",
     "read_input",
-    "read_project",
     "refresh",
-    "resolve_project",
+    "resolve_env",
     "snapshot_fresh",
     "sync",
 ]
@@ -158,14 +156,6 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
 
 
-def dotenv_sources(spec: Spec) -> list[DotenvSource]:
-    """Parse every [dotenv].files entry; a missing file is an error unless it is optional."""
-    return [
-        _dotenv_source(spec, name, read_input(os.path.join(spec.root, name), name, DotenvError))
-        for name in spec.dotenv.files
-    ]
-
-
 def check_pythonpath(spec: Spec) -> None:
     """Every [paths].pythonpath entry must be an existing folder."""
     for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False):
@@ -180,29 +170,6 @@ def input_paths(spec: Spec) -> list[str]:
     """Files whose change means the environment must be resolved again."""
     dotenv = [os.path.join(spec.root, name) for name in spec.dotenv.files]
     return [spec.path, *dotenv, venv_python(spec)]
-
-
-def resolve_project(
-    spec: Spec,
-    outer: Mapping[str, str],
-    overrides: Sequence[tuple[str, str]] = (),
-    *,
-    python: PythonRecord | None = None,
-    instance: str = DEFAULT_INSTANCE,
-) -> Resolution:
-    """Resolve `spec` with its dotenv files against `outer` (read only for [env].inherit);
-    the fingerprint covers `python` (default: what the last sync installed)."""
-    check_pythonpath(spec)
-    if python is None:
-        python = last_python(spec.root)
-    return resolve(
-        spec,
-        dotenv=dotenv_sources(spec),
-        outer=outer,
-        overrides=overrides,
-        python=python_identity(python),
-        instance=instance,
-    )
 
 
 def last_python(root: str) -> PythonRecord | None:
@@ -237,6 +204,8 @@ def _read_once(
     overrides: Sequence[tuple[str, str]],
     seen: dict[str, object],
     python: PythonRecord | None,
+    instance: str,
+    check_paths: bool,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -258,12 +227,18 @@ def _read_once(
     for name in spec.dotenv.files:
         path = os.path.join(root, name)
         dotenv_data[path] = read_input(path, name, DotenvError)
-    check_pythonpath(spec)
+    if check_paths:
+        check_pythonpath(spec)
     sources = [
         _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
     ]
     resolution = resolve(
-        spec, dotenv=sources, outer=outer, overrides=overrides, python=python_identity(python)
+        spec,
+        dotenv=sources,
+        outer=outer,
+        overrides=overrides,
+        python=python_identity(python),
+        instance=instance,
     )
     after = {path: _stat(path) for path in before}
     if after != before:
@@ -276,20 +251,29 @@ def _read_once(
     return ProjectState(spec=spec, resolution=resolution, inputs=inputs, racy=racy)
 
 
-def read_project(
+def resolve_env(
     root: str,
     outer: Mapping[str, str],
-    overrides: Sequence[tuple[str, str]] = (),
     *,
+    overrides: Sequence[tuple[str, str]] = (),
+    instance: str = DEFAULT_INSTANCE,
     python: PythonRecord | None = None,
+    check_paths: bool = True,
 ) -> ProjectState:
-    """Resolve the project from a consistent view of its inputs.
+    """The one door into resolution: the project at `root` as a launch from a shell with
+    `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
+    and `instance` as ${DEVENV_INSTANCE}. Everything that needs values, provenance or a
+    fingerprint comes here (refresh, sync, run --set, up, the fixture, the API, ps, diff,
+    explain, doctor), so a layer added here reaches every one of them.
+
+    Only [env].inherit keys are read from `outer`. The fingerprint covers `python` (default:
+    what the last sync installed). `check_paths=False` skips the [paths].pythonpath check
+    (doctor reports it on its own).
 
     Each input is stat-ed before it is read and again after, and the whole read is retried
     (a bounded number of times) when any of them changed in between, so the record that goes
     next to the values describes exactly the bytes they came from. An error raised while an
     input is being rewritten (a half-written `.env`) is retried too before it is reported.
-    The fingerprint covers `python` (default: what the last sync installed).
     """
     if python is None:
         python = last_python(root)
@@ -297,7 +281,7 @@ def read_project(
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
-            state = _read_once(root, outer, overrides, seen, python)
+            state = _read_once(root, outer, overrides, seen, python, instance, check_paths)
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
                 time.sleep(RETRY_PAUSE)
@@ -374,7 +358,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
             f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
         )
     python = document["python"]
-    state = read_project(root, outer, python=python)
+    state = resolve_env(root, outer, python=python)
     _check_python_unchanged(state.spec, python)
     inherited = _inherited(state.spec, outer)
     if frozen:
@@ -422,7 +406,7 @@ def sync(
     `check`: change nothing; a StaleError says what a sync would change."""
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
-    state = read_project(root, outer)
+    state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)
     parse_packages(state.spec)
     with locked(root):
@@ -436,7 +420,7 @@ def sync(
         )
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
-        state = read_project(root, outer, python=record)
+        state = resolve_env(root, outer, python=record)
         if (
             (frozen or check)
             and previous is not None

@@ -103,11 +103,10 @@ class ProcessInfo:
 
 def current_fingerprint(root: str, outer: Mapping[str, str], instance: str) -> str | None:
     """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
-    from devenv.project import resolve_project
-    from devenv.spec import load_spec
+    from devenv.project import resolve_env
 
     try:
-        return resolve_project(load_spec(root), outer, instance=instance).fingerprint
+        return resolve_env(root, outer, instance=instance).resolution.fingerprint
     except DevenvError:
         from devenv.snapshot import read_snapshot
 

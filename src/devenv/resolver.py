@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
-from devenv.environment import MANAGED_BY, MANAGED_KEYS, CanonicalEnv
+from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, Spec
 
@@ -49,8 +49,6 @@ OUTER_SOURCE = "outer environment"
 SET_SOURCE = "--set"
 MANAGED_SOURCE = "managed"
 
-#: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
-DEFAULT_INSTANCE = "main"
 #: An instance name ends up in queue names, file names and URLs: keep it plain.
 INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
@@ -354,9 +352,13 @@ def resolve(
             layers.set(entry.key, value, str(where), where)
     for key, value in layers.inherited.items():
         layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
-    for key, value in overrides:
+    for key, raw in overrides:
+        # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
+        # '${X}_x' in single quotes and a fixture's overrides reach here as written.
+        label = f"{SET_SOURCE} {key}"
+        value = interpolate(raw, layers.lookup, where=label, secret=secret(key, raw))
         check_override(spec, key, value, where=SET_SOURCE)
-        layers.set(key, value, SET_SOURCE, f"{SET_SOURCE} {key}")
+        layers.set(key, value, SET_SOURCE, label)
 
     missing = [key for key in spec.dotenv.required if not layers.variables.get(key, _EMPTY).value]
     if missing:

@@ -126,6 +126,30 @@ def test_run_set_overrides_one_variable(project: Project) -> None:
     assert refused.returncode == 2 and "PYTHONPATH is managed by devenv" in refused.stderr
 
 
+def test_run_set_expands_references_like_a_dotenv_line(project: Project) -> None:
+    project.sync()
+    # Single quotes: the shell passes ${...} through, so devenv must expand it (README, --set).
+    result = project.devenv("run", "--set", "X=${GREETING}_x/${DEVENV_INSTANCE}", "--", "printenv", "X")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello demo_x/main\n"
+    undefined = project.devenv("run", "--set", "X=${NOPE}", "--", "true")
+    assert undefined.returncode == 2
+    assert undefined.stderr == (
+        "devenv: error: --set X references ${NOPE}, which is not defined; add NOPE to "
+        "[env].inherit to take it from the outer environment, or define it earlier\n"
+    )
+
+
+def test_every_command_reports_the_fingerprint_a_launch_with_the_same_layers_gets(project: Project) -> None:
+    """One door into resolution: run --set, explain and print-env agree on DEVENV_FINGERPRINT."""
+    project.sync()
+    plain = project.devenv("run", "--", "printenv", "DEVENV_FINGERPRINT").stdout.strip()
+    explained = json.loads(project.devenv("explain", "DEVENV_FINGERPRINT", "--json").stdout)
+    assert explained["variables"][0]["value"] == plain == read_env_json(project)["fingerprint"]
+    changed = project.devenv("run", "--set", "GREETING=x", "--", "printenv", "DEVENV_FINGERPRINT")
+    assert changed.stdout.strip() not in ("", plain)
+
+
 @pytest.mark.parametrize(
     ("word", "expected"),
     [
