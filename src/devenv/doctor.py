@@ -194,8 +194,9 @@ class _Doctor:
         self.add(_ok("spec", f"{SPEC_FILENAME} is valid (schema 1; {counts})"))
 
     def check_interpreter(self, spec: Spec) -> None:
+        from devenv.interpreters import probe_interpreter
         from devenv.store import read_document
-        from devenv.venv import probe_interpreter, venv_python
+        from devenv.venv import venv_python
 
         try:
             self.document = read_document(self.root)
@@ -223,11 +224,11 @@ class _Doctor:
         if spec.python.requires:
             from packaging.specifiers import SpecifierSet
 
-            if not SpecifierSet(spec.python.requires).contains(facts["version"], prereleases=True):
+            if not SpecifierSet(spec.python.requires).contains(facts.version, prereleases=True):
                 self.add(
                     _fail(
                         "interpreter",
-                        f"{facts['implementation']} {facts['version']} ({python}) does not satisfy "
+                        f"{facts.implementation} {facts.version} ({python}) does not satisfy "
                         f"[python].requires = {spec.python.requires!r}",
                         SYNC,
                     )
@@ -235,9 +236,7 @@ class _Doctor:
                 return
         self.interpreter_ok = True
         requires = f", satisfies {spec.python.requires!r}" if spec.python.requires else ""
-        self.add(
-            _ok("interpreter", f"{facts['implementation']} {facts['version']} ({self.rel(python)}{requires})")
-        )
+        self.add(_ok("interpreter", f"{facts.implementation} {facts.version} ({self.rel(python)}{requires})"))
 
     def check_packages(self, spec: Spec) -> None:
         from devenv.venv import installed_packages, venv_python

@@ -18,16 +18,18 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SpecError
 from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 
+if TYPE_CHECKING:
+    from devenv.interpreters import Interpreter
+
 __all__ = [
     "DEFAULT_INDEX",
     "LOCK_NAME",
-    "PIP_VERSION",
     "Lock",
     "finish_lock",
     "lock_filename",
@@ -46,9 +48,6 @@ LOCK_NAME = "pylock.toml"
 #: The index a lock resolves against unless `devenv lock --index-url` says otherwise. pip runs
 #: with --isolated, so an extra index from this machine's pip configuration never lands in it.
 DEFAULT_INDEX = "https://pypi.org/simple"
-#: pip writes and reads pylock.toml from 26.1 on; the lock is made with this exact version so
-#: that the same inputs resolve the same way on every machine.
-PIP_VERSION = "26.3"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -190,13 +189,14 @@ def finish_lock(
     base: str,
     spec: Spec,
     lines: tuple[PackageLine, ...],
-    facts: dict[str, str],
-    environment: dict[str, str],
+    interpreter: Interpreter,
     index_url: str,
     portable: bool = True,
 ) -> str:
     """The pylock.toml text from what `pip lock` wrote: local projects removed, and
     requires-python, environments and [tool.devenv] added."""
+    from devenv.installers.pip import PIP_VERSION
+
     local = {line.path for line in lines if line.is_local_project}
     packages = []
     for package in pip_output.get("packages", []):
@@ -208,14 +208,14 @@ def finish_lock(
         packages.append(package)
     document: dict[str, Any] = {
         "lock-version": pip_output.get("lock-version", "1.0"),
-        "environments": [platform_marker(environment)],
-        "requires-python": f"=={minor_of(facts['version'])}.*",
+        "environments": [platform_marker(interpreter.markers)],
+        "requires-python": f"=={interpreter.minor}.*",
         "created-by": "devenv",
         "packages": packages,
         "tool": {
             "devenv": {
-                "python": facts["version"],
-                "implementation": facts["implementation"],
+                "python": interpreter.version,
+                "implementation": interpreter.implementation,
                 "pip": PIP_VERSION,
                 "index-url": index_url,
                 "local": [line.text for line in lines if line.is_local_project],

@@ -2,9 +2,12 @@
 fixture and the Python API.
 
 Start ensures services, spawns into a log file with the canonical env, and waits on the
-declared probe while watching for an early exit. Stop signals the main process only, then
-kills the group, the session, every descendant seen and anything carrying the run's
-DEVENV_RUN_ID marker: nothing may outlive a stop.
+declared probe while watching for an early exit; `launch` returns right after the spawn, so
+`devenv up` can start several processes at once and poll them together. Stop is
+`trees.stop_trees` (SIGTERM to the main process, then SIGKILL to the group, the session,
+every descendant seen and anything carrying the run's DEVENV_RUN_ID marker): nothing may
+outlive a stop. One thread notes the descendants of every running process, from one /proc
+scan per tick.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,20 +30,9 @@ from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, LogProbe, Observation, Probe, TcpProbe
-from devenv.runs import (
-    KILL_GRACE,
-    LAUNCHER_KEY,
-    RUN_ID_KEY,
-    Launcher,
-    RunRecord,
-    in_session,
-    kill,
-    kill_marked,
-    same_process,
-    wait_gone,
-    write_record,
-)
+from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, Launcher, RunRecord, clear_stop_request, write_record
 from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
+from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_trees
 
 if TYPE_CHECKING:
     import psutil
@@ -53,10 +44,12 @@ __all__ = [
     "ProcessHandle",
     "StaleConsumersWarning",
     "expand",
+    "launch",
     "resolve_word",
     "shown_command",
     "start",
     "stop_all",
+    "stop_processes",
     "tail_block",
     "with_overrides",
 ]
@@ -65,7 +58,7 @@ __all__ = [
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
 POLL_INTERVAL = 0.025
 #: How often a background thread notes every live process's descendants, so a child that
-#: outlives its parent is still known at stop.
+#: outlives its parent is still known at stop. One /proc scan serves every process.
 WATCH_INTERVAL = 0.25
 
 #: Run between spawn and exec: it makes the launched process a child subreaper (Linux), so a
@@ -145,8 +138,13 @@ class ProcessHandle:
         self.note: str | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._record_path = ""
-        self._descendants: dict[int, psutil.Process] = {}
+        #: Descendants noted while it ran, keyed by (pid, start ticks).
+        self._descendants: dict[tuple[int, int], psutil.Process] = {}
         self._stopped = False
+        self._probe: Probe | None = None
+        self._spawned = 0.0
+        self._last = Observation(ready=False, seen="not checked yet")
+        self._polled = False
 
     def __repr__(self) -> str:
         # Never show env values: they may be secrets and pytest prints reprs on failure.
@@ -216,45 +214,22 @@ class ProcessHandle:
         except psutil.Error:
             return []
 
-    def refresh_descendants(self) -> None:
-        """Remember every descendant now alive: after the main process dies they are orphans
-        that `children()` can no longer find."""
+    def refresh_descendants(self, table: ProcTable | None = None) -> None:
+        """Remember every descendant now alive (from `table`, else a fresh /proc scan): after
+        the main process dies they are orphans that no scan of its tree can find."""
+        table = table if table is not None else scan()
         with self._lock:
-            for child in self.tree()[1:]:
-                known = self._descendants.get(child.pid)
-                if known is None or not same_process(known, child):
-                    self._descendants[child.pid] = child
+            note_descendants(self._descendants, table, self.pid)
 
     def stop(self) -> int | None:
         """Stop the whole tree: SIGTERM the main process, wait, then SIGKILL what is left.
 
         Returns the main process's exit code. Safe to call more than once.
         """
-        popen = self._popen
-        if popen is None:
+        if self._popen is None:
             return None
-        if self._stopped:
-            return popen.returncode
-        began = time.monotonic()
-        if popen.poll() is None:
-            self.refresh_descendants()
-            # SIGTERM to the main process only: Dramatiq forwards it once to each worker;
-            # killpg(SIGTERM) would give workers a second SIGTERM, which is a hard kill.
-            with contextlib.suppress(ProcessLookupError):
-                popen.send_signal(signal.SIGTERM)
-            try:
-                popen.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self._note(
-                    f"{self.name} did not exit within stop_timeout = {self.stop_timeout:g} s "
-                    "of SIGTERM; sending SIGKILL to its process group and descendants"
-                )
-        self._finish()
-        code = popen.returncode
-        self._note(
-            f"stopped {self.name} (pid {self.pid}, exit code {code}) in {time.monotonic() - began:.2f} s"
-        )
-        return code
+        stop_processes([self])
+        return self._popen.returncode
 
     def restart(self) -> ProcessHandle:
         """Stop the tree and start the process afresh (new run id, pid and log); wait until ready."""
@@ -263,38 +238,81 @@ class ProcessHandle:
         self._launch()
         return self
 
-    def _finish(self) -> None:
-        """Kill everything left of this run, reap the main process, remove the record."""
-        popen = self._popen
-        assert popen is not None
-        self._stopped = True
-        _LIVE.discard(self)
-        if popen.poll() is None:
-            self.refresh_descendants()
-        # The group and session ids are the main pid (start_new_session); both outlive it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        victims = [p for p in self._descendants.values() if kill(p)]
-        if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                popen.kill()
-        # Reap the direct child with Popen.wait only: psutil.wait_procs on it would steal
-        # its exit status.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(KILL_GRACE)
-        # A child that left the group (setpgid) stays in the session; one that left both
-        # and cleared its environment was still seen as a descendant; the rest carry the marker.
-        victims += [p for p in in_session(self.pid) if kill(p)]
-        victims += kill_marked(self.run_id)
-        wait_gone(victims, timeout=KILL_GRACE)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._record_path)
-
     def _note(self, message: str) -> None:
         append_note(self.log_path, message)
 
     def _launch(self) -> None:
-        """Spawn into the log, record the run, wait until ready (stopping it on failure)."""
+        """Spawn, then wait until ready (stopping it on failure)."""
+        self._spawn()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Poll until the process is ready; raise ProcessError (after stopping it) if it exits
+        first or `start_timeout` passes."""
+        # A steady cadence: the time a poll took comes off the wait for the next one.
+        tick = time.monotonic()
+        while not self.poll_ready():
+            tick += POLL_INTERVAL
+            deadline = self._spawned + self.process.start_timeout
+            time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
+
+    def poll_ready(self) -> bool:
+        """One readiness check: True once ready; ProcessError (after stopping the tree) if it
+        exited first or `start_timeout` passed; False otherwise."""
+        if self.ready_after is not None:
+            return True
+        try:
+            return self._check_ready()
+        except BaseException:
+            # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
+            self._close_probe()
+            self.stop()
+            raise
+
+    def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
+
+    def _check_ready(self) -> bool:
+        probe = self._probe
+        code = self.returncode
+        if code is None:
+            # Descendants are noted by the watcher thread; a poll here only costs latency.
+            if probe is None:
+                ready = self._polled  # no probe: alive for one poll interval is all we can know
+                self._polled = True
+            else:
+                self._last = probe.poll()
+                ready = self._last.ready
+            # Exiting right after the probe passed is still an early exit, not readiness.
+            code = self.returncode
+            if ready and code is None:
+                self.ready_after = time.monotonic() - self._spawned
+                self._close_probe()
+                return True
+        if code is not None:
+            self.stop()
+            error = ProcessError(_early_exit_message(self, code, time.monotonic() - self._spawned))
+            # `devenv up` returns the child's code, even when it died before ready;
+            # a child that exited 0 before it was ready still failed to start.
+            error.exit_code = shell_code(code) if code else 1
+            raise error
+        waited = time.monotonic() - self._spawned
+        if waited >= self.process.start_timeout:
+            self.stop()
+            what = probe.description if probe is not None else "its start"
+            raise ProcessError(
+                f"process {self.name!r} was not ready after {waited:.1f} s "
+                f"([processes.{self.name}].start_timeout = {self.process.start_timeout:g}); "
+                f"waited for {what}, last saw: {self._last.seen}; it was stopped\n"
+                f"command: {shown_command(self)}\n"
+                f"log: {self.log_path}\n" + tail_block(self)
+            )
+        return False
+
+    def _spawn(self) -> None:
+        """Spawn into the log and record the run; the probe is left open for `poll_ready`."""
         spec, process, env = self.spec, self.process, self.canonical
         name = process.name
         child_env = apply_env(env, os.environ if self._base is None else self._base)
@@ -356,18 +374,10 @@ class ProcessHandle:
                 why = f"cannot run {command[0]!r}: {exc.strerror}"
                 raise ProcessError(f"process {name!r}: {why} ([processes.{name}].command)") from None
         self.pid = self._popen.pid
-        spawned = time.monotonic()
+        self._spawned = time.monotonic()
+        self._probe = probe
         self._record_path = _record(self)
         _watch(self)
-        try:
-            _wait_ready(self, probe, spawned)
-        except BaseException:
-            # Including KeyboardInterrupt: a half-started process must not outlive the launcher.
-            self.stop()
-            raise
-        finally:
-            if probe is not None:
-                probe.close()
 
 
 def start(
@@ -387,6 +397,35 @@ def start(
     stopping it); ServiceError if a service it needs is unreachable. Processes still running
     when the interpreter exits are stopped then.
     """
+    handle = launch(
+        spec,
+        name,
+        env,
+        log_path=log_path,
+        overrides=overrides,
+        base=base,
+        extra_args=extra_args,
+        launcher=launcher,
+    )
+    handle.wait_ready()
+    if handle.note:
+        warnings.warn(StaleConsumersWarning(handle.note), stacklevel=2)
+    return handle
+
+
+def launch(
+    spec: Spec,
+    name: str,
+    env: CanonicalEnv,
+    *,
+    log_path: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    base: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    launcher: Launcher = "api",
+) -> ProcessHandle:
+    """Spawn the declared process `name` and return at once: `poll_ready()` or `wait_ready()`
+    on the handle tells when it is ready (as `start` does)."""
     from devenv.runs import cleanup_leftovers
     from devenv.services import ensure_service
 
@@ -406,10 +445,41 @@ def start(
         log_path=log_path,
         launcher=launcher,
     )
-    handle._launch()
-    if handle.note:
-        warnings.warn(StaleConsumersWarning(handle.note), stacklevel=2)
+    handle._spawn()
     return handle
+
+
+def stop_processes(handles: Sequence[ProcessHandle]) -> None:
+    """Stop the trees of `handles` at once, each with its own stop_timeout (`trees.stop_trees`);
+    a handle already stopped is skipped."""
+    todo: list[tuple[ProcessHandle, StopTarget, bool]] = []
+    for handle in handles:
+        popen = handle._popen
+        with handle._lock:
+            if popen is None or handle._stopped:
+                continue
+            handle._stopped = True
+            known = dict(handle._descendants)
+        _LIVE.discard(handle)
+        target = StopTarget(
+            pid=handle.pid, timeout=handle.stop_timeout, run_id=handle.run_id, known=known, popen=popen
+        )
+        todo.append((handle, target, popen.poll() is None))
+    stop_trees([target for _, target, _ in todo])
+    for handle, target, was_running in todo:
+        if target.timed_out:
+            handle._note(
+                f"{handle.name} did not exit within stop_timeout = {handle.stop_timeout:g} s "
+                "of SIGTERM; it was killed with SIGKILL, with its process group and descendants"
+            )
+        if was_running:
+            handle._note(
+                f"stopped {handle.name} (pid {handle.pid}, exit code {handle.returncode}) "
+                f"in {target.seconds:.2f} s"
+            )
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle._record_path)
+        clear_stop_request(handle.spec.root, handle.run_id)
 
 
 def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
@@ -445,50 +515,6 @@ def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str,
     from devenv.resolver import interpolate
 
     return tuple(interpolate(word, env.variables.get, where=where) for word in words)
-
-
-def _wait_ready(handle: ProcessHandle, probe: Probe | None, spawned: float) -> None:
-    process = handle.process
-    deadline = spawned + process.start_timeout
-    last = Observation(ready=False, seen="not checked yet")
-    first = True
-    tick = time.monotonic()
-    while True:
-        code = handle.returncode
-        if code is None:
-            # Descendants are noted by the watcher thread; a poll here only costs latency.
-            if probe is None:
-                ready = not first  # no probe: alive for one poll interval is all we can know
-                first = False
-            else:
-                last = probe.poll()
-                ready = last.ready
-            # Exiting right after the probe passed is still an early exit, not readiness.
-            code = handle.returncode
-            if ready and code is None:
-                handle.ready_after = time.monotonic() - spawned
-                return
-        if code is not None:
-            handle._finish()
-            error = ProcessError(_early_exit_message(handle, code, time.monotonic() - spawned))
-            # `devenv up` returns the child's code, even when it died before ready;
-            # a child that exited 0 before it was ready still failed to start.
-            error.exit_code = shell_code(code) if code else 1
-            raise error
-        if time.monotonic() >= deadline:
-            waited = time.monotonic() - spawned
-            handle.stop()
-            what = probe.description if probe is not None else "its start"
-            raise ProcessError(
-                f"process {handle.name!r} was not ready after {waited:.1f} s "
-                f"([processes.{handle.name}].start_timeout = {process.start_timeout:g}); "
-                f"waited for {what}, last saw: {last.seen}; it was stopped\n"
-                f"command: {shown_command(handle)}\n"
-                f"log: {handle.log_path}\n" + tail_block(handle)
-            )
-        # A steady cadence: the time a poll took comes off the wait for the next one.
-        tick += POLL_INTERVAL
-        time.sleep(max(0.0, min(tick, deadline) - time.monotonic()))
 
 
 def _early_exit_message(handle: ProcessHandle, code: int, after: float) -> str:
@@ -631,15 +657,16 @@ def _watch(handle: ProcessHandle) -> None:
 
 def _watch_loop() -> None:
     while True:
-        for handle in list(_LIVE):
+        live = [handle for handle in list(_LIVE) if handle.returncode is None]
+        if live:
             with contextlib.suppress(Exception):
-                if handle.returncode is None:
-                    handle.refresh_descendants()
+                table = scan()  # one scan for all of them: the idle cost of `devenv up`
+                for handle in live:
+                    handle.refresh_descendants(table)
         time.sleep(WATCH_INTERVAL)
 
 
 def stop_all() -> None:
     """Stop every process this interpreter started and has not stopped (run at exit)."""
-    for handle in list(_LIVE):
-        with contextlib.suppress(Exception):
-            handle.stop()
+    with contextlib.suppress(Exception):
+        stop_processes(list(_LIVE))

@@ -3,25 +3,21 @@
 A process belongs to a project when its environment carries that project's DEVENV_ROOT,
 however it was started: `devenv up`, the pytest fixture, the Python API (these also carry a
 DEVENV_RUN_ID and a run record), `devenv run`, a nox session, or a shell that sourced
-.devenv/env.sh. `stop` ends them by the same path as `up`: SIGTERM to the main process,
-a grace period, then SIGKILL to its group, session and every descendant.
+.devenv/env.sh. `stop` ends them by the same path as `up` (`trees.stop_trees`): SIGTERM to the main
+process, a grace period, then SIGKILL to its group, session and every descendant.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from typing import Literal, TypeAlias, TypedDict
 
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
-
-if TYPE_CHECKING:
-    import psutil
 
 __all__ = [
     "DEFAULT_STOP_TIMEOUT",
@@ -35,7 +31,6 @@ __all__ = [
     "ps",
     "ps_notes",
     "stop",
-    "stop_tree",
 ]
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
@@ -263,7 +258,8 @@ def _age(seconds: float) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Stopped:
-    """One stopped process tree: its main pid, name, exit status and how long it took."""
+    """One stopped process tree: its main pid, name, how long it took, and whether its main
+    process outlived its stop_timeout and was killed."""
 
     pid: int
     name: str
@@ -282,8 +278,17 @@ def stop(
 ) -> list[Stopped]:
     """Stop this project's processes named `names` (all stoppable ones if empty): those a
     devenv launcher started, and declared processes started from a shell, never the shell
-    itself or a service."""
-    declared = {name for name, _ in _declared_commands(root)}
+    itself or a service.
+
+    Trees stop level by level, what nothing else needs first, each level at once. A run
+    devenv launched is marked as stopped on request first, so a `devenv up` supervising it
+    neither restarts it nor reports a crash.
+    """
+    from devenv.needs import stop_levels
+    from devenv.runs import request_stop
+    from devenv.trees import StopTarget, stop_trees
+
+    declared = _declared_needs(root)
     listed = [
         p
         for p in ps(root, outer)
@@ -298,62 +303,34 @@ def stop(
     # The main process of each tree: one whose parent is not in the selection.
     mains = [p for p in listed if p.ppid not in pids]
     results = []
-    for main in mains:
-        record = records.get(main.run_id)
-        timeout = record.get("stop_timeout", DEFAULT_STOP_TIMEOUT) if record else DEFAULT_STOP_TIMEOUT
-        began = time.monotonic()
-        killed = stop_tree(main.pid, timeout=timeout, run_id=main.run_id or None)
-        results.append(
+    for level in stop_levels(declared, list(dict.fromkeys(main.name for main in mains))):
+        batch = [main for main in mains if main.name in level]
+        targets = []
+        for main in batch:
+            record = records.get(main.run_id)
+            timeout = record.get("stop_timeout", DEFAULT_STOP_TIMEOUT) if record else DEFAULT_STOP_TIMEOUT
+            if main.run_id:
+                request_stop(root, main.run_id)
+            targets.append(StopTarget(pid=main.pid, timeout=timeout, run_id=main.run_id))
+        stop_trees(targets)
+        results += [
             Stopped(
                 pid=main.pid,
                 name=main.name,
                 launcher=main.launcher,
-                seconds=time.monotonic() - began,
-                killed=killed,
+                seconds=target.seconds,
+                killed=target.timed_out,
             )
-        )
+            for main, target in zip(batch, targets, strict=True)
+        ]
     return results
 
 
-def stop_tree(pid: int, *, timeout: float, run_id: str | None = None) -> bool:
-    """SIGTERM `pid` only, wait `timeout`, then SIGKILL its group, session, descendants and
-    marked processes; True if anything had to be killed."""
-    import psutil
-
-    from devenv.runs import in_session, kill, kill_marked, wait_gone
+def _declared_needs(root: str) -> dict[str, tuple[str, ...]]:
+    """Each declared process's `needs`; {} if the spec cannot be read."""
+    from devenv.spec import load_spec
 
     try:
-        main = psutil.Process(pid)
-        descendants = main.children(recursive=True)
-    except psutil.Error:
-        return False
-    seen: dict[int, psutil.Process] = {p.pid: p for p in descendants}
-    with contextlib.suppress(psutil.Error):
-        main.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(psutil.Error):
-            seen.update((p.pid, p) for p in main.children(recursive=True))
-        if not _running(main):
-            break
-        time.sleep(0.05)
-    victims: list[psutil.Process] = []
-    if _running(main):
-        victims += [main] if kill(main) else []
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    victims += [p for p in seen.values() if kill(p)]
-    victims += [p for p in in_session(pid) if kill(p)]
-    if run_id:
-        victims += kill_marked(run_id)
-    wait_gone(victims, timeout=3.0)
-    return bool(victims)
-
-
-def _running(proc: psutil.Process) -> bool:
-    from devenv.runs import is_zombie
-
-    try:
-        return proc.is_running() and not is_zombie(proc)
-    except Exception:
-        return False
+        return {p.name: p.needs for p in load_spec(root).processes}
+    except DevenvError:
+        return {}

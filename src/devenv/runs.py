@@ -27,7 +27,7 @@ __all__ = [
     "Launcher",
     "RunRecord",
     "cleanup_leftovers",
-    "in_session",
+    "clear_stop_request",
     "is_zombie",
     "kill",
     "kill_marked",
@@ -36,9 +36,10 @@ __all__ = [
     "matches",
     "owner_alive",
     "read_records",
+    "request_stop",
     "runs_dir",
-    "same_process",
     "services_dir",
+    "stop_requested",
     "wait_gone",
     "write_record",
 ]
@@ -134,6 +135,31 @@ def _read_records(folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
     return found
 
 
+def _stop_request_path(root: str, run_id: str) -> str:
+    return os.path.join(runs_dir(root), f"{run_id}.stop")
+
+
+def request_stop(root: str, run_id: str) -> None:
+    """Mark the run as stopped on request (`devenv stop`), before it is signalled: the
+    `devenv up` supervising it then neither restarts it nor reports a crash."""
+    folder = runs_dir(root)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    from devenv.store import write_atomic
+
+    write_atomic(_stop_request_path(root, run_id), b"")
+
+
+def stop_requested(root: str, run_id: str) -> bool:
+    """Whether `devenv stop` asked for this run to stop."""
+    return os.path.exists(_stop_request_path(root, run_id))
+
+
+def clear_stop_request(root: str, run_id: str) -> None:
+    """Forget the request (the run is gone)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_stop_request_path(root, run_id))
+
+
 def owner_alive(record: RunRecord) -> bool:
     """Whether the process that started the run still runs (then it is not a leftover)."""
     return matches(record["owner_pid"], record["owner_create_time"])
@@ -152,6 +178,7 @@ def cleanup_leftovers(root: str) -> list[int]:
         killed += kill_run(record)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        clear_stop_request(root, record["run_id"])
     wait_gone(killed, timeout=KILL_GRACE)
     return sorted({p.pid for p in killed})
 
@@ -195,20 +222,6 @@ def kill_marked(run_id: str) -> list[psutil.Process]:
     return [proc for proc in marked_processes(run_id) if kill(proc)]
 
 
-def in_session(sid: int) -> list[psutil.Process]:
-    """Live processes of session `sid`: a child that left the process group but not the session."""
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid and not is_zombie(proc):
-                found.append(proc)
-        except (OSError, psutil.Error):
-            continue
-    return found
-
-
 def matches(pid: int, create_time: float) -> bool:
     """Whether `pid` is still the process that was created at `create_time` (no pid reuse)."""
     import psutil
@@ -216,16 +229,6 @@ def matches(pid: int, create_time: float) -> bool:
     try:
         proc = psutil.Process(pid)
         return abs(proc.create_time() - create_time) < 0.05 and not is_zombie(proc)
-    except psutil.Error:
-        return False
-
-
-def same_process(a: psutil.Process, b: psutil.Process) -> bool:
-    """Whether two handles name the same process (same pid and creation time)."""
-    import psutil
-
-    try:
-        return a.pid == b.pid and a.create_time() == b.create_time()
     except psutil.Error:
         return False
 

@@ -1,11 +1,14 @@
 """`devenv up [NAME...]`: run declared processes in the foreground, with one combined log.
 
-Services first (announced when up had to start them), then each process after what it
-needs, each reported ready with its time. The terminal shows every process's output, each
-line prefixed with its name (coloured on a terminal); each process still writes its own log
-file. A process that dies after it was ready is reported at once (name, exit code and what
-it means, log tail), the others are stopped in reverse order and up exits non-zero, unless
-it declared `restart = "on-failure"`. Ctrl-C stops everything in reverse order.
+Services first (announced when up had to start them), then every process whose needs are
+ready, all at once, each reported ready with its time. The terminal shows every process's
+output, each line prefixed with its name (coloured on a terminal); each process still writes
+its own log file. A process that dies after it was ready is reported at once (name, exit
+code and what it means, log tail), the others are stopped and up exits non-zero, unless it
+declared `restart = "on-failure"`. A process `devenv stop` ended is neither restarted nor a
+crash; when all are stopped that way up exits 0. Ctrl-C, SIGTERM and SIGHUP (a closed
+terminal) stop everything. Every stop goes level by level, what nothing needs first, each
+level at once.
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ from typing import TextIO
 from devenv.environment import CanonicalEnv
 from devenv.errors import UsageError
 from devenv.exits import exit_meaning, shell_code
-from devenv.processes import ProcessHandle, StaleConsumersWarning, start
+from devenv.needs import startable, stop_levels
+from devenv.processes import POLL_INTERVAL as READY_POLL
+from devenv.processes import ProcessHandle, StaleConsumersWarning, launch, stop_processes
+from devenv.runs import stop_requested
 from devenv.spec import Spec
 
-__all__ = ["COLOURS", "EXIT_INTERRUPTED", "POLL_INTERVAL", "RESTART_DELAYS", "STABLE_AFTER", "run_up"]
+__all__ = [
+    "COLOURS",
+    "EXIT_INTERRUPTED",
+    "POLL_INTERVAL",
+    "RESTART_DELAYS",
+    "STABLE_AFTER",
+    "Interrupted",
+    "run_up",
+]
 
 EXIT_INTERRUPTED = 130
 #: How often up looks for new output and for a process that exited.
@@ -38,6 +52,19 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 STABLE_AFTER = 60.0
 #: ANSI colours for the prefixes, in the order processes start (honcho's palette).
 COLOURS = ("36", "33", "32", "35", "34", "31")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP reached `devenv up`: stop everything, exit 128 + signal
+    (130 for Ctrl-C and SIGTERM, as before; 129 for a hang-up)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + signal.SIGHUP if self.signum == signal.SIGHUP else EXIT_INTERRUPTED
 
 
 class _Stream:
@@ -78,9 +105,8 @@ class _Stream:
         # devenv's own "==== devenv: ..." lines belong in the file; the terminal gets them as
         # messages on stderr.
         lines = [line for line in lines if not line.startswith("==== devenv:")]
-        for line in lines:
-            out.write(f"{self.prefix}{self.masker.mask(line)}\n")
         if lines:
+            out.write("".join(f"{self.prefix}{self.masker.mask(line)}\n" for line in lines))
             out.flush()
         return bool(chunk)
 
@@ -97,8 +123,9 @@ def run_up(
 ) -> int:
     """Start `names` (every declared process if empty) and what they need; stream; stop.
 
-    Returns 130 after Ctrl-C / SIGTERM, otherwise the crashed process's code (1 for a
-    process that exited 0: a long-running process must stay up).
+    Returns 130 after Ctrl-C / SIGTERM (129 after SIGHUP), 0 when every process was stopped
+    by `devenv stop`, otherwise the crashed process's code (1 for a process that exited 0: a
+    long-running process must stay up).
     """
     err = err or sys.stderr
     if not spec.processes:
@@ -107,49 +134,83 @@ def run_up(
     if extra_args and len(wanted) != 1:
         raise UsageError("arguments after -- go to one process: devenv up NAME -- ARGS")
     order = spec.process_order(wanted)
+    needs = {process.name: process.needs for process in order}
     width = max(len(p.name) for p in order)
     colour = _use_colour(out)
+    prefixes = {}
+    for index, process in enumerate(order):
+        label = process.name.ljust(width)
+        prefixes[process.name] = (
+            f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
+        )
     streams: list[_Stream] = []
-    handles: list[ProcessHandle] = []
-    with _sigterm_as_interrupt():
+    handles: dict[str, ProcessHandle] = {}
+    with _signals_as_interrupt():
         try:
-            _ensure_services(spec, [p.name for p in order], env, base, err)
-            for index, process in enumerate(order):
-                args = extra_args if process.name in wanted and extra_args else ()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", StaleConsumersWarning)
-                    handle = start(spec, process.name, env, base=base, extra_args=args, launcher="up")
-                handles.append(handle)
+            _ensure_services(spec, list(needs), env, base, err)
+            for handle in _start_all(spec, needs, env, wanted, extra_args, base, handles):
                 if handle.note:
                     _say(err, f"warning: {handle.note}")
                 _say(
                     err,
-                    f"{process.name} ready after {handle.ready_after or 0:.2f} s "
+                    f"{handle.name} ready after {handle.ready_after or 0:.2f} s "
                     f"(pid {handle.pid}, log {_shown_path(handle.log_path, spec.root)})",
                 )
-                label = process.name.ljust(width)
-                prefix = (
-                    f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
-                )
-                streams.append(_Stream(handle, prefix))
+                streams.append(_Stream(handle, prefixes[handle.name]))
             return _follow(streams, out, err, spec.root)
-        except KeyboardInterrupt:
-            if handles:
-                _say(err, "stopping " + ", ".join(f"{h.name} (pid {h.pid})" for h in reversed(handles)))
-            return EXIT_INTERRUPTED
+        except Interrupted as interrupted:
+            running = [h for h in handles.values() if not h.stopped]
+            if running:
+                _say(err, "stopping " + ", ".join(f"{h.name} (pid {h.pid})" for h in reversed(running)))
+            return interrupted.exit_code
         finally:
-            for handle in reversed(handles):
-                handle.stop()
+            for level in stop_levels(needs, [name for name in needs if name in handles]):
+                stop_processes([handles[name] for name in level])
             for stream in streams:
-                stream.pump(out, flush_partial=True)
+                with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                    stream.pump(out, flush_partial=True)
+
+
+def _start_all(
+    spec: Spec,
+    needs: dict[str, tuple[str, ...]],
+    env: CanonicalEnv,
+    wanted: list[str],
+    extra_args: Sequence[str],
+    base: Mapping[str, str] | None,
+    handles: dict[str, ProcessHandle],
+) -> Iterator[ProcessHandle]:
+    """Launch every process whose needs are ready, all at once, and poll them together;
+    yield each one as it becomes ready. `handles` gets every launched handle at once, so a
+    failure or Ctrl-C stops the ones still starting too."""
+    ready: set[str] = set()
+    starting: list[ProcessHandle] = []
+    tick = time.monotonic()
+    while len(ready) < len(needs):
+        for name in startable(needs, done=ready, begun=handles):
+            args = extra_args if name in wanted and extra_args else ()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", StaleConsumersWarning)
+                handle = launch(spec, name, env, base=base, extra_args=args, launcher="up")
+            handles[name] = handle
+            starting.append(handle)
+        for handle in list(starting):
+            if handle.poll_ready():  # raises ProcessError (after stopping it) if it failed
+                starting.remove(handle)
+                ready.add(handle.name)
+                yield handle
+        if starting:
+            tick += READY_POLL
+            time.sleep(max(0.0, tick - time.monotonic()))
 
 
 def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
-    """Stream every log until one process dies for good; return up's exit code."""
+    """Stream every log until one process dies for good, or all were stopped on request;
+    return up's exit code."""
     restarts = {stream.handle.name: 0 for stream in streams}
-    while True:
+    while streams:
         busy = False
-        for stream in streams:
+        for stream in list(streams):
             handle = stream.handle
             # Descendants are noted by the launcher's watcher thread; here only the exit.
             running = handle.returncode is None
@@ -161,9 +222,14 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             stream.pump(out, flush_partial=True)
             code = handle.returncode
             assert code is not None
+            if stop_requested(root, handle.run_id):
+                handle.stop()  # whatever it forked goes with it
+                streams.remove(stream)
+                _say(err, f"{handle.name} (pid {handle.pid}) was stopped on request (devenv stop)")
+                continue
             count = restarts[handle.name]
             crash = _crash_message(handle, code, root, restarts=count)
-            handle.stop()  # whatever it forked goes with it
+            handle.stop()
             if handle.process.restart == "on-failure" and code != 0 and count < len(RESTART_DELAYS):
                 delay = RESTART_DELAYS[count]
                 restarts[handle.name] = count + 1
@@ -182,8 +248,10 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
                 continue
             _say(err, crash)
             return shell_code(code) if code else 1
-        if not busy:
+        if streams and not busy:
             time.sleep(POLL_INTERVAL)
+    _say(err, "every process was stopped on request; nothing left to run")
+    return 0
 
 
 def _crash_message(handle: ProcessHandle, code: int, root: str, *, restarts: int) -> str:
@@ -238,12 +306,18 @@ def _use_colour(out: TextIO) -> bool:
 
 
 def _say(err: TextIO, message: str) -> None:
-    err.write(f"devenv: {message}\n")
-    err.flush()
+    # After SIGHUP the terminal is gone; a message must not cut the stop short.
+    with contextlib.suppress(OSError):
+        err.write(f"devenv: {message}\n")
+        err.flush()
+
+
+#: What stops `devenv up` in order: Ctrl-C, `kill`/nox, and a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _signals_as_interrupt() -> Iterator[None]:
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -251,17 +325,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
-        # The first Ctrl-C or SIGTERM starts an orderly stop; a second one (an impatient
-        # user, or nox escalating interrupt -> terminate -> kill) must not cut it short and
-        # orphan the tree, so both are ignored from here on.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
+        # The first signal starts an orderly stop; a second one (an impatient user, nox
+        # escalating interrupt -> terminate -> kill, or SIGHUP after Ctrl-C) must not cut it
+        # short and orphan the tree, so all are ignored from here on.
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise Interrupted(signum)
 
-    previous_term = signal.signal(signal.SIGTERM, interrupt)
-    previous_int = signal.signal(signal.SIGINT, interrupt)
+    previous = {each: signal.signal(each, interrupt) for each in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+        for each, handler in previous.items():
+            signal.signal(each, handler)

@@ -434,6 +434,34 @@ def test_stop_leaves_no_grandchildren(launch: Launch) -> None:
     assert [pid for pid in pids if not gone(pid)] == []
 
 
+def test_one_proc_scan_per_tick_notes_the_descendants_of_every_running_process(
+    launch: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten processes used to cost ten /proc scans every tick (9.8 % of a core for an idle `up`).
+    import devenv.processes
+
+    tables = "\n".join(
+        process_toml(["python", "-c", SERVE]).replace("[processes.x]", f"[processes.p{index}]")
+        for index in range(10)
+    )
+    spec, env = launch(tables)
+    handles = [start(spec, f"p{index}", env) for index in range(10)]
+    scans: list[float] = []
+    real_scan = devenv.processes.scan
+
+    def counted() -> object:
+        scans.append(time.monotonic())
+        return real_scan()
+
+    monkeypatch.setattr(devenv.processes, "scan", counted)
+    began = time.monotonic()
+    wait_for(lambda: len(scans) >= 5, timeout=AT_ONCE, what="five watcher ticks")
+    ticks = (time.monotonic() - began) / devenv.processes.WATCH_INTERVAL
+    assert len(scans) <= ticks + 2, f"{len(scans)} scans in {ticks:.1f} ticks for 10 processes"
+    devenv.processes.stop_processes(handles)
+    assert all(gone(handle.pid) for handle in handles)
+
+
 ESCAPE = """\
 import subprocess, sys, time
 # The middle process starts a grandchild in a new session and exits: the grandchild is

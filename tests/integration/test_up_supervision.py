@@ -1,0 +1,239 @@
+"""`devenv up` supervising several processes through the real CLI: they start and stop at
+once (in dependency order), `devenv stop` wins over the restart policy and is no crash, and
+a hang-up stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli_diagnostics import Up
+from tests.support.leftovers import Spawn, launched_under, spawner
+from tests.support.processes import wait_for
+from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
+
+#: One declared process: marks its start, waits for `--start-with` peers to have started
+#: before it says ready (so only a parallel start gets them all ready), checks that what it
+#: `--needs` was ready first, and on SIGTERM waits for its `--stop-with` peers to have been
+#: signalled too (so only a parallel stop ends them before their stop_timeout).
+UNIT = """\
+import argparse, os, signal, sys, time
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("name")
+parser.add_argument("--start-with", default="")
+parser.add_argument("--stop-with", default="")
+parser.add_argument("--needs", default="")
+args = parser.parse_args()
+marks = Path(os.environ["DEVENV_ROOT"]) / "marks"
+marks.mkdir(exist_ok=True)
+
+
+def mark(what):
+    (marks / f"{what}-{args.name}").touch()
+
+
+def has(what, name):
+    return (marks / f"{what}-{name}").exists()
+
+
+def wait_all(what, names):
+    deadline = time.monotonic() + 30
+    while not all(has(what, n) for n in names) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def on_term(signum, frame):
+    # Which of the processes it needs had been told to stop before it (none should have).
+    early = [n for n in args.needs.split(",") if n and has("term", n)]
+    (marks / f"order-{args.name}").write_text(",".join(early))
+    mark("term")
+    wait_all("term", [n for n in args.stop_with.split(",") if n])
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+mark("started")
+missing = [n for n in args.needs.split(",") if n and not has("ready", n)]
+if missing:
+    print("started before", missing, "was ready", flush=True)
+    sys.exit(1)
+wait_all("started", [n for n in args.start_with.split(",") if n])
+mark("ready")
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def unit(name: str, *, needs: str = "", restart: str = "no", stop_timeout: int = 20, **flags: str) -> str:
+    """A [processes.NAME] table running UNIT with `flags` (start_with="a,b")."""
+    words = ["python", "unit.py", name]
+    for key, value in flags.items():
+        words += [f"--{key.replace('_', '-')}", value]
+    if needs:
+        words += ["--needs", needs]
+    quoted = ", ".join(f'"{word}"' for word in words)
+    needed = ", ".join(f'"{n}"' for n in needs.split(",") if n)
+    return (
+        f"\n[processes.{name}]\ncommand = [{quoted}]\nneeds = [{needed}]\n"
+        f'ready = {{ log = "^ready" }}\nstart_timeout = 20\nstop_timeout = {stop_timeout}\n'
+        f'restart = "{restart}"\n'
+    )
+
+
+def make_project(project: Project, *tables: str) -> None:
+    project.write("envspec.toml", DEFAULT_SPEC.format(venv=project.venv) + "".join(tables))
+    project.write("unit.py", UNIT)
+    project.sync()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    with spawner(tmp_path) as start:
+        yield start
+
+
+def up(spawn: Spawn, project: Project, tmp_path: Path, *args: str) -> Up:
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        # Its own session, as `setsid devenv up` has: no terminal, signals only from us.
+        popen = spawn(
+            [DEVENV, "up", *args], cwd=project.root, env=hermetic_env(), stdout=stdout, stderr=stderr
+        )
+    return Up(popen=popen, out=out, err=err)
+
+
+def wait_ready(running: Up, *names: str) -> None:
+    def all_ready() -> bool:
+        text = running.stderr()
+        return running.popen.poll() is not None or all(f"{n} ready after" in text for n in names)
+
+    wait_for(all_ready, timeout=60, what=f"{', '.join(names)} to be ready")
+    assert running.popen.poll() is None, running.stderr()
+
+
+def stop_notes(project: Project, name: str) -> str:
+    """devenv's notes in NAME's latest log (how its stop went)."""
+    log = project.root / ".devenv" / "logs" / f"{name}.log"
+    return "\n".join(line for line in log.read_text().splitlines() if line.startswith("==== devenv:"))
+
+
+def test_independent_processes_start_at_once_and_a_needed_one_is_ready_first(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    # a, b and c each say ready only once all three have started: started one after another,
+    # a would wait for b forever (until its start_timeout).
+    make_project(
+        project,
+        unit("a", start_with="a,b,c"),
+        unit("b", start_with="a,b,c"),
+        unit("c", start_with="a,b,c"),
+        unit("web", needs="a"),
+    )
+    running = up(spawn, project, tmp_path)
+    wait_ready(running, "a", "b", "c", "web")
+    wait_for(lambda: "web | ready" in running.stdout(), timeout=10, what="web's output")
+    assert running.interrupt() == 130
+    assert not launched_under(tmp_path)
+
+
+def test_independent_processes_stop_at_once_and_a_needing_one_stops_first(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    # On SIGTERM a, b and c each wait until all three were signalled: stopped one after
+    # another, a would wait for b until its stop_timeout and be killed.
+    make_project(
+        project,
+        unit("a", stop_with="a,b,c"),
+        unit("b", stop_with="a,b,c"),
+        unit("c", stop_with="a,b,c"),
+        unit("db"),
+        unit("web", needs="db"),
+    )
+    running = up(spawn, project, tmp_path)
+    wait_ready(running, "a", "b", "c", "db", "web")
+    began = time.monotonic()
+    assert running.interrupt() == 130
+    assert time.monotonic() - began < 20, "a stop waited for a stop_timeout"
+    for name in ("a", "b", "c", "db", "web"):
+        notes = stop_notes(project, name)
+        assert "did not exit within stop_timeout" not in notes, notes
+        assert re.search(rf"stopped {name} \(pid \d+, exit code 0\)", notes), notes
+    # web needs db, so it was told to stop before db was.
+    assert (project.root / "marks" / "order-web").read_text() == ""
+    assert not launched_under(tmp_path)
+
+
+def test_devenv_stop_all_goes_in_dependency_order_and_up_then_exits_0(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    make_project(project, unit("worker"), unit("web", needs="worker"))
+    running = up(spawn, project, tmp_path)
+    wait_ready(running, "worker", "web")
+    result = project.devenv("stop", "--all")
+    assert result.returncode == 0, result.stderr
+    assert running.popen.wait(timeout=30) == 0, running.stderr()
+    assert (project.root / "marks" / "order-web").read_text() == ""
+    errors = running.stderr()
+    assert "web (pid" in errors and "was stopped on request (devenv stop)" in errors
+    assert "exited with code" not in errors, errors
+    assert not launched_under(tmp_path)
+
+
+def test_devenv_stop_of_a_restart_on_failure_process_is_not_restarted(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    make_project(project, unit("worker", restart="on-failure"), unit("other"))
+    running = up(spawn, project, tmp_path)
+    wait_ready(running, "worker", "other")
+    result = project.devenv("stop", "worker")
+    assert result.returncode == 0, result.stderr
+    wait_for(
+        lambda: "worker (pid" in running.stderr() or "restart 1 of" in running.stderr(),
+        timeout=20,
+        what="up to notice the stop",
+    )
+    errors = running.stderr()
+    assert "was stopped on request (devenv stop)" in errors, errors
+    assert "restart" not in errors, errors
+    assert running.popen.poll() is None, "up must keep running what was not stopped"
+    listed = [row["name"] for row in json.loads(project.devenv("ps", "--json").stdout)]
+    assert "worker" not in listed and "other" in listed, listed
+    assert running.interrupt() == 130
+
+
+def test_devenv_stop_of_a_process_without_restart_is_no_crash_and_up_exits_0(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    make_project(project, unit("worker"))
+    running = up(spawn, project, tmp_path, "worker")
+    wait_ready(running, "worker")
+    result = project.devenv("stop", "worker")
+    assert result.returncode == 0, result.stderr
+    assert running.popen.wait(timeout=30) == 0, running.stderr()
+    errors = running.stderr()
+    assert "worker (pid" in errors and "was stopped on request (devenv stop)" in errors
+    assert "after it was ready" not in errors, errors
+
+
+def test_sighup_stops_every_process_like_ctrl_c(project: Project, spawn: Spawn, tmp_path: Path) -> None:
+    names = [f"p{index}" for index in range(6)]
+    make_project(project, *(unit(name) for name in names))
+    running = up(spawn, project, tmp_path)
+    wait_ready(running, *names)
+    assert len(launched_under(tmp_path)) >= 6
+    # A closed terminal: `setsid devenv up` (spawn gives it its own session) and kill -HUP.
+    os.kill(running.popen.pid, signal.SIGHUP)
+    assert running.popen.wait(timeout=30) == 128 + signal.SIGHUP, running.stderr()
+    assert not launched_under(tmp_path), "processes outlived a hung-up devenv up"
+    for name in names:
+        assert re.search(rf"stopped {name} \(pid \d+, exit code 0\)", stop_notes(project, name))
