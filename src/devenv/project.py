@@ -18,7 +18,7 @@ from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
-from devenv.spec import Spec, parse_spec
+from devenv.spec import Spec, line_of, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
@@ -149,8 +149,8 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
         raise DotenvError(
-            f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
-            "or add it to [dotenv].optional if it may be absent",
+            f"{name}: not found (listed in {line_of(spec.path, 'dotenv', 'files')} [dotenv].files); "
+            "create it, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
@@ -161,7 +161,8 @@ def check_pythonpath(spec: Spec) -> None:
     for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False):
         if not os.path.isdir(absolute):
             raise SpecError(
-                f"{spec.path}: [paths].pythonpath entry {entry!r} is not a folder ({absolute}); "
+                f"{line_of(spec.path, 'paths', 'pythonpath')}: [paths].pythonpath entry {entry!r} is not a "
+                f"folder ({absolute}); "
                 "create it or remove it from the list"
             )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
-from devenv.spec import KEY_PATTERN, Spec
+from devenv.spec import KEY_PATTERN, Spec, line_of
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -364,7 +364,7 @@ def resolve(
     if missing:
         files = ", ".join(spec.dotenv.files) or "a dotenv file"
         raise ResolveError(
-            f"{spec.path}: required variable(s) not set: {', '.join(missing)} "
+            f"{line_of(spec.path, 'dotenv', 'required')}: required variable(s) not set: {', '.join(missing)} "
             f"([dotenv].required); set them in {files} or add them to [env].inherit",
             place=Place(spec.path, item="[dotenv].required"),
             keys=tuple(missing),

@@ -30,6 +30,7 @@ __all__ = [
     "ServiceSpec",
     "Spec",
     "TcpReady",
+    "line_of",
     "load_spec",
     "parse_spec",
 ]
@@ -201,7 +202,7 @@ def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(path, str(exc)) from None
+        raise _toml_error(path, str(exc), text) from None
     except RecursionError:
         raise too_deep(SpecError, path, text) from None
     return _SpecReader(document, path=path, root=root, text=text).read()
@@ -236,10 +237,28 @@ def too_deep(error: type[DevenvError], path: str, text: str) -> DevenvError:
     )
 
 
-def _toml_error(path: str, message: str) -> SpecError:
+def line_of(path: str, table: str, key: str | None = None) -> Place:
+    """Where `[table]` (or `key` in it) is written in the spec at `path`, for messages about
+    a spec already parsed (a missing required key, a pythonpath entry that is no folder)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1024 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return Place(path)
+    return _SpecReader({}, path=path, root="", text=text).where(table, key)
+
+
+def _toml_error(path: str, message: str, text: str) -> SpecError:
     # tomllib (3.11) has no line attribute: its messages end with "(at line L, column C)".
     # Lead with file:line instead, and keep the line as a field.
     match = re.search(r"\(at line (\d+), column \d+\)$", message)
+    if match is None and message.endswith("(at end of document)"):
+        where = Place(path, len(text.splitlines()) or 1)
+        return SpecError(
+            f"{where}: invalid TOML: {message.removesuffix('(at end of document)').strip()} "
+            "(at the end of the file)",
+            place=where,
+        )
     if match is None:
         return SpecError(f"{path}: invalid TOML: {message}", place=Place(path))
     where = Place(path, int(match.group(1)))
@@ -269,10 +288,20 @@ class _SpecReader:
                 start = number
                 break
         if start is None:
-            # Inline or dotted forms (`python.requires = ...`): look for the dotted key.
+            # Inline or dotted forms (`python.requires = ...`, `[processes.worker]` for the
+            # table `processes`): the first line that opens or names it.
             dotted = f"{table}.{key}" if key else table
+            opening = re.compile(
+                r"\s*("
+                + re.escape(dotted)
+                + r"\s*=|\[+\s*"
+                + re.escape(table)
+                + r"\s*[.\]]|"
+                + re.escape(table)
+                + r"\s*[.=])"
+            )
             for number, line in enumerate(self.lines, 1):
-                if re.match(r"\s*" + re.escape(dotted) + r"\s*=", line):
+                if opening.match(line):
                     return Place(self.path, number)
             return Place(self.path)
         if key is None:
