@@ -25,6 +25,7 @@ from devenv.store import (
     input_record,
     locked,
     read_document,
+    refuse_tracked,
     write_state,
 )
 from devenv.venv import (
@@ -351,6 +352,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
     behind a writer. Whichever write lands last, its record names the bytes it resolved,
     and a later reader sees whether they are still current.
     """
+    refuse_tracked(root)
     document = read_document(root)
     if document is None:
         raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
@@ -407,6 +409,7 @@ def sync(
     `check`: change nothing; a StaleError says what a sync would change."""
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
+    refuse_tracked(root)
     state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)
     parse_packages(state.spec)
@@ -474,7 +477,7 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
         paths.append(state_path(spec.root, PRIVATE_LOCK))
     paths += metadata_files(spec, parse_packages(spec))
     paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
-    text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
+    text = encode_stamp(spec.root, paths, locked=bool(record["lock"]) or not spec.python.packages)
     write_atomic(state_path(spec.root, SYNC_STAMP), text.encode("utf-8", "surrogateescape"))
 
 

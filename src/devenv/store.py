@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from devenv.errors import StaleError, StateError
 from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, STATE_DIR, state_dir
@@ -37,6 +37,7 @@ __all__ = [
     "locked",
     "open_folder",
     "read_document",
+    "refuse_tracked",
     "remove_orphaned_temporaries",
     "state_folder",
     "write_atomic",
@@ -68,6 +69,8 @@ class EnvDocument(TypedDict):
     """The shape of `.devenv/env.json`."""
 
     schema: int
+    #: The checkout and user it was written for (devenv/binding.py).
+    binding: NotRequired[dict[str, str | int]]
     root: str
     fingerprint: str
     python: PythonRecord
@@ -98,6 +101,7 @@ def ensure_state_dir(root: str) -> str:
     except OSError as exc:
         raise StateError(_unusable(folder, exc)) from None
     try:
+        _refuse_foreign_owner(folder, os.fstat(descriptor))
         os.fchmod(descriptor, 0o700)
     except OSError as exc:
         raise StateError(f"{folder}: cannot make it private (0700): {exc.strerror}") from None
@@ -109,6 +113,46 @@ def ensure_state_dir(root: str) -> str:
     if not os.path.lexists(ignore):
         write_atomic(ignore, b"# Written by devenv: nothing in .devenv/ belongs in git.\n*\n")
     return folder
+
+
+def _refuse_foreign_owner(path: str, info: os.stat_result) -> None:
+    from devenv.binding import foreign_owner
+
+    if foreign_owner(info):
+        raise StateError(
+            f"{path} belongs to another user (uid {info.st_uid}); devenv never uses or rewrites "
+            "another user's state: run devenv as that user, or remove .devenv/ and run `devenv sync`"
+        )
+
+
+def refuse_tracked(root: str) -> None:
+    """Refuse a `.devenv/` that git tracks: state committed to a repository was written for
+    someone else's checkout (it could say "up to date" for values no `.env` may set).
+    Costs one `git ls-files` on the slow path only; without git, or outside a repository,
+    there is nothing to check."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return
+    try:
+        result = subprocess.run(
+            [git, "-C", root, "ls-files", "-z", "--", STATE_DIR],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    tracked = [name for name in result.stdout.decode("utf-8", "replace").split("\0") if name]
+    if result.returncode == 0 and tracked:
+        raise StateError(
+            f"{os.path.join(root, tracked[0])}: {len(tracked)} file(s) under .devenv/ are tracked by git; "
+            "devenv's state belongs to one checkout and is never taken from a repository: run "
+            "`git rm -r --cached .devenv` and commit, then `devenv sync`"
+        )
 
 
 def _unusable(folder: str, exc: OSError) -> str:
@@ -282,6 +326,7 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         with open(descriptor, encoding="utf-8", errors="surrogateescape") as handle:
+            _refuse_foreign_owner(path, os.fstat(descriptor))
             document: Any = json.load(handle)
     except FileNotFoundError:
         return None
@@ -301,7 +346,28 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
         if repairing:
             return None
         raise StaleError(f"{path}: not the shape devenv writes (damaged?); run `devenv sync` to rewrite it")
+    if not _bound(document, root):
+        if repairing:
+            return None
+        raise StaleError(
+            f"{path}: written for another checkout ({document['root']}: a copy, a move, or a "
+            "committed .devenv/) or another user; run `devenv sync` to resolve this one afresh"
+        )
     return cast(EnvDocument, document)
+
+
+def _bound(document: Any, root: str) -> bool:
+    """Whether env.json was written for this checkout (a document from before bindings were
+    recorded has only its root path, which refresh also compares)."""
+    binding = document.get("binding")
+    if binding is None:
+        return True
+    from devenv.binding import bound_here
+
+    fields = (
+        [binding.get(key) for key in ("root", "device", "inode", "uid")] if isinstance(binding, dict) else []
+    )
+    return bound_here([str(value) for value in fields], root)
 
 
 _DOCUMENT_FIELDS: dict[str, type] = {
@@ -380,8 +446,12 @@ def write_state(
         if fmt == "powershell":
             text = "\ufeff" + text  # Windows PowerShell reads a BOM-less file as Windows-1252
         write_atomic(target, text.encode("utf-8", "surrogateescape"), mtime_ns=shell_mtime)
+    from devenv.binding import binding_fields
+
+    bound = binding_fields(root)
     document: EnvDocument = {
         "schema": SCHEMA,
+        "binding": {"root": bound[0], "device": int(bound[1]), "inode": int(bound[2]), "uid": int(bound[3])},
         "root": root,
         "fingerprint": resolution.fingerprint,
         "python": python,

@@ -218,3 +218,62 @@ def test_the_storm_benchmark_syncs_a_venv_of_its_own(owner: Project) -> None:
     assert (next((venv / "lib").glob("python*/site-packages")) / "victim.py").exists(), (
         "the active venv was synced"
     )
+
+
+# -- state bound to its checkout -------------------------------------------------------------
+
+
+def test_a_copied_checkout_never_gets_the_originals_environment(owner: Project, tmp_path: Path) -> None:
+    spec = OWN_VENV_SPEC.format(name="owner", venv=".devenv/venv") + '[dotenv]\nfiles = [".env.defaults"]\n'
+    owner.write("envspec.toml", spec)
+    owner.write(".env.defaults", "GREETING=original\n")
+    owner.sync()
+    copy = tmp_path / "copy"
+    shutil.copytree(owner.root, copy, symlinks=True)
+    (copy / ".env.defaults").write_text("GREETING=edited-in-the-copy\n")
+    clone = Project(root=copy, venv=".devenv/venv")
+    stale = clone.devenv("print-env", "--format", "json")
+    assert_clean_error(stale, "written for another checkout", str(owner.root), "devenv sync")
+    synced = clone.devenv("sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "nothing to install" not in synced.stderr
+    assert "copied with the checkout" in synced.stderr
+    values = print_env_json(clone)
+    assert values["GREETING"] == "edited-in-the-copy"
+    assert values["DEVENV_ROOT"] == str(copy) and values["VIRTUAL_ENV"] == str(copy / ".devenv" / "venv")
+    assert print_env_json(owner)["GREETING"] == "original", "the original is untouched"
+    fake_distribution(owner.root / ".devenv" / "venv", "victim")  # its exact sync removed it
+
+
+def test_a_committed_devenv_is_never_trusted(project: Project, tmp_path: Path) -> None:
+    """A repository that commits .devenv/ written for the path it will be cloned to."""
+    git = shutil.which("git")
+    assert git, "git is needed to make the repository"
+    project.sync()
+    forged = project.root / ".devenv"
+    # What the forger commits: the real state of a checkout at this very path, plus a code
+    # key no .env may set, written into env.nul directly.
+    nul = (forged / "env.nul").read_bytes()
+    (forged / "env.nul").write_bytes(nul.replace(b"\0V\0", b"\0V\0BASH_ENV\0/tmp/forged-bash-env\0V\0", 1))
+    subprocess.run([git, "init", "-q", str(project.root)], check=True)
+    subprocess.run([git, "-C", str(project.root), "add", "-f", "."], check=True)
+    identity = ["-c", "user.name=f", "-c", "user.email=f@example.com"]
+    subprocess.run([git, "-C", str(project.root), *identity, "commit", "-qm", "forged"], check=True)
+    clone = tmp_path / "clone"
+    shutil.move(project.root, clone)  # the victim's clone: same text as the forger's path
+    subprocess.run([git, "clone", "-q", str(clone), str(project.root)], check=True)
+    victim = Project(root=project.root, venv=project.venv)
+    for args in (("print-env",), ("run", "--", "true"), ("sync", "--frozen"), ("sync",)):
+        result = victim.devenv(*args)
+        assert_clean_error(result, "tracked by git", "git rm -r --cached .devenv")
+        assert "forged-bash-env" not in result.stdout
+
+
+def test_another_users_state_is_refused(project: Project) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    project.sync()
+    os.chown(project.root / ".devenv" / "env.json", 4242, 4242)
+    os.chown(project.root / ".devenv" / "env.nul", 4242, 4242)
+    result = project.devenv("print-env")
+    assert_clean_error(result, "env.json belongs to another user (uid 4242)")
