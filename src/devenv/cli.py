@@ -397,7 +397,14 @@ def _parser() -> "argparse.ArgumentParser":
         metavar="NAME",
         help="a declared [processes] name, or a name `devenv ps` lists for a process devenv launched",
     )
-    stop_parser.add_argument("--all", action="store_true", help="every stoppable process of this project")
+    stop_parser.add_argument(
+        "--all", action="store_true", help="every process devenv started for this project, but `devenv run`'s"
+    )
+    stop_parser.add_argument(
+        "--include-run",
+        action="store_true",
+        help="with --all: `devenv run` processes too (an interactive shell)",
+    )
 
     doctor_parser = commands.add_parser(
         "doctor",
@@ -479,7 +486,7 @@ def up(
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
-def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> int:
+def stop(root_option: str | None, names: list[str], *, all_processes: bool, include_run: bool = False) -> int:
     """`devenv stop NAME... | --all`: stop this project's processes by up's stop path."""
     from devenv.ps import stop as stop_processes
 
@@ -488,7 +495,7 @@ def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> i
     root = project_root(root_option)
     if names:
         _check_stop_names(root, names)
-    stopped = stop_processes(root, os.environ, names)
+    stopped = stop_processes(root, os.environ, names, include_run=include_run)
     for item in stopped:
         how = "killed after its stop timeout" if item.killed else "stopped"
         _progress(f"{how} {item.name} (pid {item.pid}, started by {item.launcher}) in {item.seconds:.2f} s")
@@ -700,7 +707,7 @@ def _dispatch(options: "argparse.Namespace") -> int:
             options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
         )
     if options.command == "stop":
-        return stop(options.root, options.names, all_processes=options.all)
+        return stop(options.root, options.names, all_processes=options.all, include_run=options.include_run)
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypeAlias, TypedDict
 
 from devenv.layout import RUNS, SERVICES, state_path
 from devenv.store import TEMP_PREFIX
@@ -69,6 +69,9 @@ class RunRecord(TypedDict):
     launcher: str
     instance: str
     stop_timeout: float
+    #: The checkout and user the run was started for (devenv/binding.py): a record without
+    #: one, or with another's, is never acted on.
+    binding: NotRequired[list[str]]
 
 
 def runs_dir(root: str) -> str:
@@ -83,11 +86,12 @@ def services_dir(root: str) -> str:
 
 def write_record(root: str, record: RunRecord) -> str:
     """Write `record` atomically (0600 in a 0700 folder); return its path."""
+    from devenv.binding import binding_fields
     from devenv.store import state_folder, write_atomic
 
     path = os.path.join(state_folder(root, RUNS), f"{record['run_id']}.json")
-
-    write_atomic(path, json.dumps(record, sort_keys=True).encode())
+    bound: RunRecord = {**record, "binding": binding_fields(root)}
+    write_atomic(path, json.dumps(bound, sort_keys=True).encode())
     return path
 
 
@@ -103,12 +107,14 @@ def read_records(root: str) -> list[tuple[str, RunRecord]]:
     # link: with `.devenv/runs -> ..`, the project's own *.json files are no records to remove.
     descriptor = open_folder(folder)
     try:
-        return _read_records(folder, descriptor)
+        return _read_records(root, folder, descriptor)
     finally:
         os.close(descriptor)
 
 
-def _read_records(folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
+def _read_records(root: str, folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
+    from devenv.binding import bound_here, foreign_owner
+
     found = []
     for entry in sorted(os.listdir(descriptor)):
         if not entry.endswith(".json") or entry.startswith(TEMP_PREFIX):
@@ -117,6 +123,8 @@ def _read_records(folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
         try:
             opened = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=descriptor)
             with open(opened, encoding="utf-8") as handle:
+                if foreign_owner(os.fstat(opened)):
+                    continue  # another user's: never trusted, never removed
                 record: RunRecord = json.load(handle)
             if not (
                 isinstance(record.get("run_id"), str)
@@ -125,6 +133,8 @@ def _read_records(folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
                 and isinstance(record.get("owner_create_time"), float | int)
             ):
                 raise ValueError("not a run record")
+            if not bound_here([str(field) for field in record.get("binding") or []], root):
+                raise ValueError("a record of another checkout (copied with it) or of an older devenv")
         except FileNotFoundError:
             continue
         except (OSError, ValueError, KeyError, TypeError, RecursionError):

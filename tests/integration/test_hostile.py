@@ -277,3 +277,67 @@ def test_another_users_state_is_refused(project: Project) -> None:
     os.chown(project.root / ".devenv" / "env.nul", 4242, 4242)
     result = project.devenv("print-env")
     assert_clean_error(result, "env.json belongs to another user (uid 4242)")
+
+
+# -- no link followed under .devenv/ -----------------------------------------------------------
+
+LINKED_SPEC_TAIL = """
+[services.package]
+check = "tcp"
+url = "127.0.0.1:{port}"
+start = ["true"]
+timeout = 2
+
+[processes.web]
+command = ["python", "-c", "print('ready', flush=True); import time; time.sleep(30)"]
+ready = {{ log = "^ready" }}
+needs = [{needs}]
+"""
+
+
+def linked_project(project: Project, *, needs: str = "") -> dict[str, bytes]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv) + LINKED_SPEC_TAIL.format(port=port, needs=needs),
+    )
+    project.sync()
+    files = {"package.json": b'{"name": "app"}\n', "tsconfig.json": b"{}\n"}
+    for name, data in files.items():
+        (project.root / name).write_bytes(data)
+    return files
+
+
+def assert_untouched(folder: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = folder / name
+        assert not path.is_symlink() and path.read_bytes() == data, f"{name} was changed through a link"
+
+
+def test_stop_never_deletes_through_a_linked_runs_folder(project: Project) -> None:
+    files = linked_project(project)
+    (project.root / ".devenv" / "runs").symlink_to("..")  # .devenv/runs -> .devenv/.. = the project
+    assert_clean_error(project.devenv("stop", "--all"), ".devenv/runs is a symlink")
+    assert_clean_error(project.devenv("up", "web"), ".devenv/runs is a symlink")
+    assert_untouched(project.root, files)
+
+
+def test_a_service_record_is_never_written_through_a_linked_services_folder(project: Project) -> None:
+    files = linked_project(project, needs='"package"')
+    (project.root / ".devenv" / "services").symlink_to("..")
+    assert_clean_error(project.devenv("up", "web"), ".devenv/services is a symlink")
+    assert_untouched(project.root, files)
+
+
+def test_a_log_is_never_written_through_a_linked_logs_folder(project: Project, tmp_path: Path) -> None:
+    linked_project(project)
+    mine = tmp_path / "my-logs"
+    mine.mkdir()
+    files = {"web.log": b"my own log\n"}
+    (mine / "web.log").write_bytes(files["web.log"])
+    (project.root / ".devenv" / "logs").symlink_to(mine)
+    assert_clean_error(project.devenv("up", "web"), ".devenv/logs is a symlink")
+    assert_untouched(mine, files)
+    assert sorted(p.name for p in mine.iterdir()) == ["web.log"]
