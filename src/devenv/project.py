@@ -71,12 +71,11 @@ RACY_NS = 100_000_000
 MAX_ATTEMPTS = 40
 RETRY_PAUSE = 0.005
 
-#: Bytes of an input written less than this long ago are read again once it is quiet (an
-#: editor or a script rewriting a file in place writes it in pieces); at most QUIET_WAIT
-#: seconds in all, after which a file still being written is read as it is now and its
-#: record marked racy, so the next reader reads it again.
-QUIET_NS = 50_000_000
-QUIET_WAIT = 1.0
+#: Bytes of an input written less than this long ago are never served: they are read again
+#: once it has been quiet that long (an editor or a script rewriting a file in place writes
+#: it in pieces); a file still being written after QUIET_WAIT seconds is an error.
+QUIET_NS = 100_000_000
+QUIET_WAIT = 2.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -293,11 +292,14 @@ def resolve_env(
             time.sleep(RETRY_PAUSE)
             continue
         # A file rewritten in place (truncated, then written in pieces) can look whole and
-        # unchanging for the moment between two pieces: bytes read that soon after a write
-        # are not served until the file has been quiet for QUIET_NS, then read again.
+        # unchanging for the moment between two pieces. Bytes of an input written within
+        # QUIET_NS are not served: they are read again once it has been quiet that long,
+        # and a file that is never quiet is an error, never a value.
         pause = _quiet_in(state.inputs)
-        if pause <= 0 or time.monotonic() + pause > deadline:
+        if pause <= 0:
             return state
+        if time.monotonic() + pause > deadline:
+            break
         time.sleep(pause)
     raise StaleError(
         f"{root}: the inputs kept changing while devenv read them ({MAX_ATTEMPTS} attempts); "
@@ -399,7 +401,10 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
         or python["packages"] != list(spec.python.packages)
         or python["interpreter"] != venv_python(spec)
     ):
-        raise StaleError(f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`")
+        raise StaleError(
+            f"{line_of(spec.path, 'python')}: [python] changed since the last `devenv sync`; "
+            "run `devenv sync`"
+        )
 
 
 def sync(

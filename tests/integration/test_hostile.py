@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_state import assert_clean_error, print_env_json
-from tests.support.projects import DEFAULT_SPEC, Project, hermetic_env
+from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
 
 # -- another project's venv --------------------------------------------------------------------
 
@@ -341,3 +341,18 @@ def test_a_log_is_never_written_through_a_linked_logs_folder(project: Project, t
     assert_clean_error(project.devenv("up", "web"), ".devenv/logs is a symlink")
     assert_untouched(mine, files)
     assert sorted(p.name for p in mine.iterdir()) == ["web.log"]
+
+
+# -- never a half-written file served ----------------------------------------------------------
+
+
+def test_in_place_writers_against_readers_serve_no_torn_read(shared_venv: str, tmp_path: Path) -> None:
+    from tests.support import torn
+
+    project = Project.create(tmp_path / "proj", venv=shared_venv, spec=torn.SPEC.format(venv=shared_venv))
+    project.write(".env", torn.text(0))
+    project.sync()
+    result = torn.storm(DEVENV, str(project.root), hermetic_env(), writes=60, readers=3, seed=18)
+    assert result.reads >= 3, result  # readers ran during the storm (waiting while it wrote)
+    assert not result.torn, f"{len(result.torn)} of {result.reads} reads were served torn: {result.torn[:5]}"
+    assert print_env_json(project)[torn.KEY] == "v000059-end", "the last complete write is served afterwards"
