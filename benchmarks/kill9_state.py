@@ -28,7 +28,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.support.projects import DEVENV, hermetic_env
 
-SPEC = '[project]\nname = "k9"\n\n[python]\nvenv = ".devenv/venv"\npackages = ["six"]\n\n[dotenv]\nfiles = [".env"]\n'
+SPEC = """\
+[project]
+name = "k9"
+
+[python]
+venv = ".devenv/venv"
+packages = ["six"]
+
+[dotenv]
+files = [".env"]
+"""
 
 
 def env() -> dict[str, str]:
@@ -83,11 +93,13 @@ def main() -> int:
             for result in results:
                 if result.returncode != 0:
                     print(
-                        f"round {number} ({command}, killed={with_group}): {result.args[1]}: {result.stderr.strip()[-200:]}"
+                        f"round {number} ({command}, killed={with_group}): {result.args[1]}: "
+                        f"{result.stderr.strip()[-200:]}"
                     )
     print(f"{options.rounds} rounds (lock and sync alternately), load {os.getloadavg()[0]:.1f}")
     print(
-        f"commands blocked afterwards: {blocked}  tracebacks: {tracebacks}  .tmp-* left after the next sync: {leftovers}"
+        f"commands blocked afterwards: {blocked}  tracebacks: {tracebacks}  "
+        f".tmp-* left after the next sync: {leftovers}"
     )
     return 1 if blocked or tracebacks or leftovers else 0
 
