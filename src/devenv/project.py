@@ -395,7 +395,10 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
     if not os.path.exists(venv_python(spec)):
-        raise StaleError(f"{venv_python(spec)}: the venv is missing; run `devenv sync` to create it")
+        raise StaleError(
+            f"{line_of(spec.path, 'python', 'venv')}: {venv_python(spec)}: the venv is missing; "
+            "run `devenv sync` to create it"
+        )
     if (
         python["requires"] != spec.python.requires
         or python["packages"] != list(spec.python.packages)

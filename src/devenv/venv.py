@@ -25,7 +25,7 @@ from devenv.layout import DEFAULT_VENV, PRIVATE_LOCK, SYNC_INCOMPLETE, state_dir
 from devenv.lock import DEFAULT_INDEX, Lock, finish_lock, lock_filename, read_lock, select_lock, stale_reasons
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path
-from devenv.spec import Spec
+from devenv.spec import Spec, line_of
 from devenv.store import write_atomic
 
 __all__ = [
@@ -98,7 +98,7 @@ def check_venv_location(spec: Spec, outer: Mapping[str, str] | None = None) -> N
     spec or dotenv files, an existing folder that is not a virtual environment, or another
     project's venv (`outer`, default this process's environment, tells the active one)."""
     venv = venv_path(spec)
-    where = f"{spec.path}: [python].venv = {spec.python.venv!r}"
+    where = f"{line_of(spec.path, 'python', 'venv')}: [python].venv = {spec.python.venv!r}"
     root = os.path.normpath(spec.root)
     if venv == root or root.startswith(venv.rstrip(os.sep) + os.sep):
         raise SpecError(f'{where} is the project folder or a folder above it; use e.g. "{DEFAULT_VENV}"')
