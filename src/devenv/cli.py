@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
@@ -160,15 +161,54 @@ def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
 # -- commands --------------------------------------------------------------------------------
 
 
-def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
+def print_env(
+    root_option: str | None,
+    fmt: str,
+    *,
+    frozen: bool,
+    for_container: bool = False,
+    root_in_container: str | None = None,
+) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
-    from devenv.renderers import render
+    from devenv.renderers import lookup, render
 
+    entry = lookup(fmt)
     env = fresh_env(project_root(root_option), frozen=frozen)
-    text = render(fmt, env, base_path=os.environ.get("PATH", os.defpath))
+    base_path: str | None = os.environ.get("PATH", os.defpath)
+    notes: list[str] = []
+    if entry.other_machine or for_container or root_in_container is not None:
+        env, notes = _for_container(entry.name, env, root_in_container)
+        base_path = None  # the container keeps its own PATH
+    if entry.name == "github":
+        from devenv.environment import exported
+        from devenv.renderers.github_env import refused
+
+        for key in refused(exported(env, base_path or "")):
+            notes.append(f"left out {key}: the GitHub Actions runner refuses it from $GITHUB_ENV")
+    text = render(fmt, env, base_path=base_path)
+    for note in notes:
+        _progress(note)
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     return 0
+
+
+def _for_container(
+    fmt: str, env: "CanonicalEnv", root_in_container: str | None
+) -> "tuple[CanonicalEnv, list[str]]":
+    """`env` for a container (host-only keys out, the root mapped), for the file formats."""
+    if fmt not in ("docker", "dotenv", "json"):
+        raise UsageError(
+            f"--for-container and --root-in-container go with --format docker, dotenv or json, not {fmt}"
+        )
+    if root_in_container is not None and not root_in_container.startswith("/"):
+        raise UsageError(
+            f"--root-in-container {preview(root_in_container)}: give the absolute folder the project"
+            " is mounted at in the container (for example /app)"
+        )
+    from devenv.renderers.container import for_container
+
+    return for_container(env, root_in_container)
 
 
 def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, str]], frozen: bool) -> int:
@@ -340,6 +380,21 @@ def _parser() -> "argparse.ArgumentParser":
         help=f"one of: {', '.join(FORMATS)} (default: sh)",
     )
     print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    print_parser.add_argument(
+        "--for-container",
+        action="store_true",
+        help=(
+            "for another machine: leave out PATH, VIRTUAL_ENV and (unless mapped) DEVENV_ROOT and "
+            "PYTHONPATH (always so with --format docker; with dotenv or json when asked)"
+        ),
+    )
+    print_parser.add_argument(
+        "--root-in-container",
+        metavar="DIR",
+        default=None,
+        help="the folder the project is mounted at in the container: maps DEVENV_ROOT, PYTHONPATH "
+        "and every other path under the project to DIR (implies --for-container)",
+    )
 
     run_parser = commands.add_parser(
         "run",
@@ -452,6 +507,39 @@ def _parser() -> "argparse.ArgumentParser":
         ),
     )
     export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    hook_parser = commands.add_parser(
+        "hook",
+        help="shell code for your rc file: load a project's environment on cd, restore on leaving",
+        description=(
+            'Put eval "$(devenv hook bash)" in ~/.bashrc (zsh: ~/.zshrc; fish: devenv hook fish | '
+            "source in config.fish). Entering a project's folder loads its canonical environment, "
+            "leaving restores every value from before (unset keys stay unset), an edit is picked up "
+            "at the next prompt. A project loads only after `devenv allow`, and again after every "
+            "change to its envspec.toml or dotenv files. When nothing changed a prompt starts no process."
+        ),
+    )
+    hook_parser.add_argument(
+        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
+    )
+    hook_parser.add_argument(
+        "--unload", action="store_true", help="code that restores the environment and removes the hook"
+    )
+    hook_parser.add_argument("--load", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    commands.add_parser(
+        "allow",
+        help="let the shell hook load this project as its envspec.toml and dotenv files are now",
+        description=(
+            "Allow the shell hook (devenv hook) to load this project. The permission covers the exact "
+            "bytes of envspec.toml and its dotenv files and is kept outside the project, under "
+            "$XDG_STATE_HOME/devenv (default ~/.local/state/devenv); any change needs a new allow."
+        ),
+    )
+    commands.add_parser(
+        "deny",
+        help="revoke `devenv allow`: the hook unloads this project at the next prompt",
+        description="Revoke every permission of this project; the hook unloads it at the next prompt.",
+    )
 
     ps_parser = commands.add_parser(
         "ps",
@@ -679,6 +767,44 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     return 0
 
 
+def hook(shell: str, *, unload: bool, load: str | None) -> int:
+    """`devenv hook SHELL`: the rc-file code; `--unload` removes it; `--load DIR` is its call."""
+    from devenv import hook as shell_hook
+    from devenv.store import devenv_command
+
+    if load is not None:
+        text = shell_hook.load_script(shell, load, os.environ)
+    elif unload:
+        text = shell_hook.unload_script(shell)
+    else:
+        text = shell_hook.hook_script(shell, devenv_command())
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def allow(root_option: str | None) -> int:
+    """`devenv allow`: the shell hook may load this project as it is now."""
+    from devenv.allowed import allow as allow_project
+    from devenv.hook import declaration_paths
+
+    root = os.path.realpath(project_root(root_option))
+    allow_project(root, declaration_paths(root), os.environ)
+    _progress(f"allowed {root}; the shell hook loads it at the next prompt")
+    return 0
+
+
+def deny(root_option: str | None) -> int:
+    """`devenv deny`: revoke `devenv allow`."""
+    from devenv.allowed import deny as deny_project
+
+    root = os.path.realpath(project_root(root_option))
+    if deny_project(root, os.environ):
+        _progress(f"denied {root}; the shell hook unloads it at the next prompt")
+    else:
+        _progress(f"{root} was not allowed; nothing to revoke")
+    return 0
+
+
 def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
@@ -687,7 +813,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":
-        return print_env(options.root, options.format, frozen=options.frozen)
+        return print_env(
+            options.root,
+            options.format,
+            frozen=options.frozen,
+            for_container=options.for_container,
+            root_in_container=options.root_in_container,
+        )
     if options.command == "run":
         command = list(options.cmd)
         if command[:1] == ["--"]:
@@ -718,6 +850,12 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 raise UsageError("--tree compares a process tree; it needs a PID, not a file")
             return diff_machine(options.root, options.target, as_json=options.json)
         return diff(options.root, int(options.target), tree=options.tree, as_json=options.json)
+    if options.command == "hook":
+        return hook(options.shell, unload=options.unload, load=options.load)
+    if options.command == "allow":
+        return allow(options.root)
+    if options.command == "deny":
+        return deny(options.root)
     if options.command == "ps":
         return ps(options.root, all_projects=options.all, as_json=options.json)
     raise UsageError(f"unknown command {options.command}")

@@ -114,7 +114,10 @@ def project_root(config: pytest.Config) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the per-session process registry."""
+    """Register the per-session process registry; check --devenv-root now, not when a fixture
+    first needs it (under -q no header asks, and a wrong folder passed silently)."""
+    if config.getoption("devenv_root", None):
+        project_root(config)
     config.stash[_PROCESSES] = _Processes()
 
 

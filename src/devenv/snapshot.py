@@ -110,6 +110,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
     prefix: list[str] = []
     unset: list[str] = []
     secret: list[str] = []
+    passed: list[str] = []
     inputs: list[tuple[str, str, str]] = []
     inherited: list[tuple[str, str | None]] = []
     index = 3 + FIELDS
@@ -135,6 +136,9 @@ def read_snapshot(root: str) -> "Snapshot | None":
             elif tag == "S":
                 secret.append(fields[index + 1])
                 index += 2
+            elif tag == "A":
+                passed.append(fields[index + 1])
+                index += 2
             else:
                 return None
     except IndexError:
@@ -146,6 +150,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
         path_prefix=prefix,
         unset=unset,
         secret=secret,
+        pass_through=passed,
     )
     return Snapshot(env, inputs, inherited)
 
@@ -167,6 +172,8 @@ def encode_snapshot(
         fields += ["U", key]
     for key in env.secret:
         fields += ["S", key]
+    for pattern in env.pass_through:
+        fields += ["A", pattern]
     for key, value in env.variables.items():
         fields += ["V", key, value]
     fields.append("end")

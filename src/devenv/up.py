@@ -297,10 +297,13 @@ def _shown_path(path: str, root: str) -> str:
 
 
 def _use_colour(out: TextIO) -> bool:
+    # NO_COLOR (no-color.org): any non-empty value turns colour off. FORCE_COLOR turns it on,
+    # except 0 or false, which nox and Node's tools read as "off".
     if os.environ.get("NO_COLOR"):
         return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
+    force = os.environ.get("FORCE_COLOR", "")
+    if force:
+        return force.lower() not in ("0", "false")
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 

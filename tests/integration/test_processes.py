@@ -960,3 +960,22 @@ def test_prefixes_are_coloured_on_request_and_never_with_no_color(
     out = io.StringIO()
     run_up(spec, ["b"], env, out=out)
     assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()
+
+
+@pytest.mark.parametrize("value", ["0", "false"])
+def test_force_color_0_turns_colour_off(launch: Launch, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # nox and Node's tools read FORCE_COLOR=0 as "no colour"; it used to force colour on.
+    b = "import sys, time; print('b', flush=True); time.sleep(0.2); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", value)
+    out = _Terminal()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()
+
+
+class _Terminal(io.StringIO):
+    """Output that says it is a terminal, where colour would be on by default."""
+
+    def isatty(self) -> bool:
+        return True

@@ -567,6 +567,19 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     assert other.returncode == 0, other.stdout + other.stderr
 
 
+@pytest.mark.parametrize("quiet", [[], ["-q"], ["-qq"]], ids=["plain", "q", "qq"])
+def test_a_devenv_root_without_envspec_is_a_usage_error_at_once(
+    plugin_project: MakeProject, tmp_path: Path, quiet: list[str]
+) -> None:
+    # Checked when pytest configures, not when the header asks: under -q no header asks, so
+    # `--devenv-root /nonexistent` used to exit 0.
+    project = plugin_project(PASSING)
+    missing = tmp_path / "nonexistent"
+    result = run_pytest(project, *quiet, f"--devenv-root={missing}")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"--devenv-root {missing}: no envspec.toml in {missing}" in result.stderr
+
+
 def test_the_plugin_options_are_in_pytest_help(plugin_project: MakeProject) -> None:
     project = plugin_project(PASSING)
     result = run_pytest(project, "--help")
