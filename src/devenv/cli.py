@@ -34,6 +34,7 @@ __all__ = [
     "explain",
     "export",
     "lock",
+    "logs",
     "main",
     "print_env",
     "ps",
@@ -415,7 +416,7 @@ def _parser() -> "argparse.ArgumentParser":
     up_parser = commands.add_parser(
         "up",
         help="start declared processes in the foreground (e.g. devenv up worker)",
-        usage="devenv up [NAME...] [--instance NAME] [--frozen] [-- ARGS...]",
+        usage="devenv up [NAME...] [-d] [--instance NAME] [--frozen] [-- ARGS...]",
         description=(
             "Start the named processes (every declared one if none is named) and what they "
             "need: services first (started with their start command if down, and announced), "
@@ -436,6 +437,26 @@ def _parser() -> "argparse.ArgumentParser":
         "`new`: a unique one, so this run shares no queue or file with any other)",
     )
     up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    up_parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run under a supervisor in the background: return once everything is ready "
+        "(`devenv logs -f` follows it, `devenv ps` lists, `devenv stop --all` stops it)",
+    )
+
+    logs_parser = commands.add_parser(
+        "logs",
+        help="the combined log of devenv up (e.g. devenv logs worker -f)",
+        description=(
+            "Show the combined, prefixed log (NAME | line) of the latest `devenv up` of the "
+            "instance, in the foreground or detached, with its messages and crash reports; only "
+            "the named processes' lines when NAMEs are given. -f keeps following until that up ends."
+        ),
+    )
+    logs_parser.add_argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
+    logs_parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs_parser.add_argument("--instance", metavar="NAME", help="the instance's up (default: main)")
 
     stop_parser = commands.add_parser(
         "stop",
@@ -557,9 +578,17 @@ def _parser() -> "argparse.ArgumentParser":
 
 
 def up(
-    root_option: str | None, names: list[str], extra: list[str], *, instance: str | None, frozen: bool
+    root_option: str | None,
+    names: list[str],
+    extra: list[str],
+    *,
+    instance: str | None,
+    frozen: bool,
+    detach: bool = False,
 ) -> int:
-    """`devenv up [NAME...]`: run declared processes in the foreground until Ctrl-C."""
+    """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
+    under a background supervisor."""
+    from devenv.environment import DEFAULT_INSTANCE
     from devenv.spec import load_spec
     from devenv.up import run_up
 
@@ -571,7 +600,28 @@ def up(
         _progress(f"instance {instance} (DEVENV_INSTANCE)")
     env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
+    if detach:
+        from devenv.supervisor import detach as start_detached
+
+        if not spec.processes:
+            raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
+        spec.process_order(names)  # an unknown name fails here, not in the background
+        chosen = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
+        return start_detached(root, names, chosen, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
+
+
+def logs(root_option: str | None, names: list[str], *, follow: bool, instance: str | None) -> int:
+    """`devenv logs [NAME...] [-f]`: the combined log of the instance's `devenv up`."""
+    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.spec import load_spec
+    from devenv.supervisor import show_logs
+
+    root = project_root(root_option)
+    declared = [process.name for process in load_spec(root).processes]
+    return show_logs(
+        root, instance or DEFAULT_INSTANCE, names, follow=follow, out=sys.stdout, declared=declared
+    )
 
 
 def stop(root_option: str | None, names: list[str], *, all_processes: bool, include_run: bool = False) -> int:
@@ -836,8 +886,15 @@ def _dispatch(options: "argparse.Namespace") -> int:
         return run(options.root, command, sets=sets, frozen=options.frozen)
     if options.command == "up":
         return up(
-            options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
+            options.root,
+            options.names,
+            options.extra,
+            instance=options.instance,
+            frozen=options.frozen,
+            detach=options.detach,
         )
+    if options.command == "logs":
+        return logs(options.root, options.names, follow=options.follow, instance=options.instance)
     if options.command == "stop":
         return stop(options.root, options.names, all_processes=options.all, include_run=options.include_run)
     if options.command == "doctor":

@@ -449,15 +449,19 @@ def test_one_proc_scan_per_tick_notes_the_descendants_of_every_running_process(
     scans: list[float] = []
     real_scan = devenv.processes.scan
 
-    def counted() -> object:
+    def counted(roots: object = None) -> object:
         scans.append(time.monotonic())
-        return real_scan()
+        return real_scan(roots)  # type: ignore[arg-type]
 
     monkeypatch.setattr(devenv.processes, "scan", counted)
     began = time.monotonic()
     wait_for(lambda: len(scans) >= 5, timeout=AT_ONCE, what="five watcher ticks")
     ticks = (time.monotonic() - began) / devenv.processes.WATCH_INTERVAL
     assert len(scans) <= ticks + 2, f"{len(scans)} scans in {ticks:.1f} ticks for 10 processes"
+    # Reading only the launched trees finds what reading every process finds.
+    everything, trees = real_scan(), real_scan(handle.pid for handle in handles)
+    for handle in handles:
+        assert sorted(trees.descendants(handle.pid)) == sorted(everything.descendants(handle.pid))
     devenv.processes.stop_processes(handles)
     assert all(gone(handle.pid) for handle in handles)
 
