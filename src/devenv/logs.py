@@ -58,7 +58,11 @@ def prepare_run_log(root: str, name: str, run_id: str) -> str:
 def open_log(path: str) -> int:
     """An append-only descriptor on `path`, 0600 even if it existed with a looser mode: a
     process may print secrets to its log."""
-    # O_NOFOLLOW: a log devenv writes is never a link to a file of the user's.
+    from devenv.store import check_no_links
+
+    # Neither the log nor a folder between .devenv/ and it may be a link: a log devenv
+    # writes never lands in (or replaces) a file of the user's.
+    check_no_links(os.path.dirname(path))
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)
     return fd
