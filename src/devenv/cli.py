@@ -246,8 +246,20 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    sys.stderr.write(f"devenv: {message}\n")
+_status_shown = False
+
+
+def _progress(message: str, *, transient: bool = False) -> None:
+    """One line per phase on stderr; on a terminal a transient line (a download under way)
+    is drawn in place and replaced by the next one."""
+    global _status_shown
+    terminal = sys.stderr.isatty()
+    if transient and not terminal:
+        return
+    if _status_shown:
+        sys.stderr.write("\r\033[K")
+    _status_shown = transient
+    sys.stderr.write(f"devenv: {message}" + ("" if transient else "\n"))
     sys.stderr.flush()
 
 
@@ -307,8 +319,9 @@ def _parser() -> "argparse.ArgumentParser":
         "lock",
         help="resolve [python].packages into pylock.toml (commit it)",
         description=(
-            "Resolve [python].packages with pip's `pip lock` for the project's interpreter and write "
-            "pylock.toml at the root (PEP 751), with hashes, requires-python, environments and an "
+            "Resolve [python].packages and write pylock.toml at the root (PEP 751): with uv (the "
+            "default) one lock for Linux, macOS and Windows and every Python [python].requires "
+            'allows; with [python].installer = "pip", `pip lock` for this platform. Hashes and an '
             "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
         ),
     )
@@ -319,7 +332,18 @@ def _parser() -> "argparse.ArgumentParser":
         "--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"
     )
     lock_parser.add_argument(
-        "--index-url", metavar="URL", default=None, help="the index to resolve against (default: PyPI)"
+        "--index-url",
+        metavar="URL",
+        default=None,
+        help="the index to resolve against (default: [python].index, else the lock's, else PyPI); "
+        "${NAME} is taken from the environment",
+    )
+    lock_parser.add_argument(
+        "--extra-index-url",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="another index to resolve against (repeatable)",
     )
 
     print_parser = commands.add_parser(
@@ -616,9 +640,15 @@ def export(root_option: str | None, *, output: str | None) -> int:
     return 0
 
 
-def lock(root_option: str | None, *, check: bool, name: str | None, index_url: str | None) -> int:
+def lock(
+    root_option: str | None,
+    *,
+    check: bool,
+    name: str | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...] = (),
+) -> int:
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
-    from devenv.lock import DEFAULT_INDEX
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
     from devenv.venv import check_lock, check_venv_location, lock_project
@@ -633,6 +663,14 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
             return 1
         label = os.path.basename(current.path)
+        if current.standard and not reasons:
+            _progress(
+                f"{label} was written by {current.created_by or 'another tool'}, not by `devenv lock`: "
+                "it is valid PEP 751 and `devenv sync` installs it as it is; devenv cannot tell whether "
+                "it matches envspec.toml [python] (it records no input hash): re-make it with the tool "
+                "that wrote it, or run `devenv lock` to replace it with one devenv can check"
+            )
+            return 0
         if reasons:
             _progress(f"{label} is stale: {'; '.join(reasons)}; run `devenv lock`")
             return 1
@@ -641,11 +679,22 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
     check_venv_location(spec)
     with locked(root):
         written = lock_project(
-            spec, previous, name=name, index_url=index_url or DEFAULT_INDEX, progress=_progress
+            spec,
+            previous,
+            name=name,
+            index_url=index_url,
+            extra_index_urls=extra_index_urls,
+            progress=_progress,
         )
+    covers = (
+        f"Python {written.tool['python']}, this platform"
+        if "python" in written.tool
+        else f"Python {written.requires_python or 'any'}, "
+        + (", ".join(spec.python.platforms) or "every platform")
+    )
     _progress(
-        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, "
-        f"Python {written.tool.get('python')}); commit it; `devenv sync` installs exactly this"
+        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, {covers}); "
+        "commit it; `devenv sync` installs exactly the part for its platform"
     )
     return 0
 
@@ -676,7 +725,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
     if options.command == "lock":
-        return lock(options.root, check=options.check, name=options.name, index_url=options.index_url)
+        return lock(
+            options.root,
+            check=options.check,
+            name=options.name,
+            index_url=options.index_url,
+            extra_index_urls=tuple(options.extra_index_url),
+        )
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
@@ -35,6 +36,9 @@ from devenv.venv import (
     sync_venv,
     venv_python,
 )
+
+if TYPE_CHECKING:
+    from devenv.installers import Progress
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -341,7 +345,7 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
 
 
 def sync(
-    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Progress, check: bool = False
 ) -> tuple[EnvDocument, bool]:
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
     `check`: change nothing; a StaleError says what a sync would change."""

@@ -17,10 +17,12 @@ from devenv.root import SPEC_FILENAME
 
 __all__ = [
     "KEY_PATTERN",
+    "PLATFORMS",
     "SCHEMA_VERSION",
     "AmqpQueueReady",
     "DotenvSpec",
     "EnvPolicy",
+    "InstallerName",
     "LogReady",
     "ProcessSpec",
     "PythonSpec",
@@ -39,6 +41,9 @@ SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 ServiceCheck: TypeAlias = Literal["amqp", "tcp"]
+InstallerName: TypeAlias = Literal["uv", "pip"]
+#: What `[python].platforms` may name: the operating systems and machines a universal lock covers.
+PLATFORMS = ("linux-x86_64", "linux-arm64", "macos-x86_64", "macos-arm64", "windows-x86_64", "windows-arm64")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +53,15 @@ class PythonSpec:
     requires: str = ""
     venv: str = DEFAULT_VENV
     packages: tuple[str, ...] = ()
+    #: A path or a version ("3.12") that picks the interpreter; "" searches (interpreters.py).
+    interpreter: str = ""
+    installer: InstallerName = "uv"
+    #: The platforms a lock covers ("linux-x86_64", ...); () means all of PLATFORMS.
+    platforms: tuple[str, ...] = ()
+    #: The index a lock resolves against ("" is PyPI) and extra indexes; `${NAME}` in them is
+    #: taken from the environment when the installer runs, never written into the lock.
+    index: str = ""
+    extra_indexes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -324,7 +338,11 @@ class _SpecReader:
         )
 
     def read_python(self, value: Any) -> PythonSpec:
-        table = self.table("python", value, ("requires", "venv", "packages"))
+        table = self.table(
+            "python",
+            value,
+            ("requires", "venv", "packages", "interpreter", "installer", "platforms", "index"),
+        )
         requires = self.string("python", "requires", table.get("requires", ""))
         if requires:
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -339,7 +357,43 @@ class _SpecReader:
         if not venv:
             raise self.fail("python", "venv", "must not be empty")
         packages = self.strings("python", "packages", table.get("packages", []))
-        return PythonSpec(requires=requires, venv=venv, packages=packages)
+        interpreter = self.string("python", "interpreter", table.get("interpreter", ""))
+        installer = self.string("python", "installer", table.get("installer", "uv"))
+        if installer not in ("uv", "pip"):
+            raise self.fail("python", "installer", f'= {installer!r} is not an installer; use "uv" or "pip"')
+        platforms = self.strings("python", "platforms", table.get("platforms", []))
+        for name in platforms:
+            if name not in PLATFORMS:
+                raise self.fail(
+                    "python", "platforms", f"names {name!r}, which is not one of: {', '.join(PLATFORMS)}"
+                )
+        index, extra = self.read_index(table.get("index", ""))
+        return PythonSpec(
+            requires=requires,
+            venv=venv,
+            packages=packages,
+            interpreter=interpreter,
+            installer="pip" if installer == "pip" else "uv",
+            platforms=platforms,
+            index=index,
+            extra_indexes=extra,
+        )
+
+    def read_index(self, value: Any) -> tuple[str, tuple[str, ...]]:
+        """`index = "URL"` or `index = { url = "URL", extra = ["URL", ...] }`."""
+        extra: tuple[str, ...] = ()
+        if isinstance(value, str):
+            url = value
+        elif isinstance(value, dict):
+            table = self.table("python.index", value, ("url", "extra"))
+            url = self.string("python.index", "url", table.get("url", ""))
+            extra = self.strings("python.index", "extra", table.get("extra", []))
+        else:
+            raise self.fail("python", "index", "must be a URL or a table { url = ..., extra = [...] }")
+        for entry in (url, *extra):
+            if entry and not entry.startswith(("https://", "http://", "file://")):
+                raise self.fail("python", "index", "URLs must start with https://, http:// or file://")
+        return url, tuple(extra)
 
     def read_paths(self, value: Any) -> tuple[str, ...]:
         table = self.table("paths", value, ("pythonpath",))
