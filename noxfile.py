@@ -75,6 +75,64 @@ def worker(session: nox.Session) -> None:
     )
 
 
+#: What `lowest` runs: the unit tests and every test of a readiness probe or service check
+#: (the code that calls psutil, pika, redis-py and psycopg). The reference workspace's own
+#: tests (ops_core, agentkit) are left out: their packages are pinned by envspec.toml, not
+#: by devenv's declared ranges.
+LOWEST_TESTS = [
+    "tests/unit",
+    "--ignore=tests/unit/test_ops_core.py",
+    "--ignore=tests/unit/test_agentkit.py",
+    "tests/integration/test_readiness.py",
+    "tests/integration/test_service_checks.py",
+    "tests/integration/test_services.py",
+    "tests/integration/test_processes.py",
+    "-k",
+    "not test_processes or (tcp_probe or consumer or probe_that or probe_s_pika) and not dramatiq",
+]
+
+
+def lowest_constraints(pyproject: str = "pyproject.toml") -> list[str]:
+    """`name==X` for every dependency (extras included) at the lowest version its range allows."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    with open(pyproject, "rb") as handle:
+        project = tomllib.load(handle)["project"]
+    lines = [*project["dependencies"]]
+    for extra in project.get("optional-dependencies", {}).values():
+        lines += extra
+    pins = []
+    for line in lines:
+        requirement = Requirement(line)
+        floors = [s.version for s in requirement.specifier if s.operator in (">=", "==", "~=")]
+        if not floors:
+            raise ValueError(f"pyproject.toml: {line!r} has no lower bound; give it one (>=)")
+        pins.append(f"{requirement.name}=={floors[0]}")
+    return pins
+
+
+@nox.session(venv_backend="virtualenv")
+def lowest(session: nox.Session) -> None:
+    """Unit and readiness tests with the lowest version of every dependency pyproject.toml allows."""
+    # A fresh virtualenv of its own: the canonical one holds the locked (newest) versions.
+    constraints = os.path.join(session.create_tmp(), "lowest.txt")
+    with open(constraints, "w") as handle:
+        handle.write("\n".join(lowest_constraints()) + "\n")
+    tools = [line for line in _spec_packages() if line.split("==")[0] in ("pytest", "hypothesis")]
+    session.install("-c", constraints, "-e", ".[postgres]", *tools)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *LOWEST_TESTS, *session.posargs)
+
+
+def _spec_packages() -> list[str]:
+    import tomllib
+
+    with open("envspec.toml", "rb") as handle:
+        return list(tomllib.load(handle)["python"]["packages"])
+
+
 @nox.session(venv_backend="none", requires=["env"])
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict."""

@@ -371,14 +371,17 @@ class _Doctor:
         if self.resolution is None:
             self.add(_skip(check_name, "variables do not resolve"))
             return
+        from devenv.environment import apply_env
         from devenv.masking import mask_url
-        from devenv.services import check_service, service_url
+        from devenv.services import CommandContext, check_service, service_url
 
         service = spec.service(name)
+        # A check command runs in the environment a launched process gets.
+        context = CommandContext(env=apply_env(self.resolution.canonical(), self.outer), root=self.root)
         try:
             # A deadline already reached means one attempt: doctor reports the state now, it
             # does not wait [services].timeout for a service that may never come up.
-            check_service(service, self.resolution.values(), deadline=time.monotonic())
+            check_service(service, self.resolution.values(), deadline=time.monotonic(), context=context)
         except DevenvError as error:
             self.add(_fail(check_name, str(error), _service_fix(spec, name, error)))
             return
@@ -441,7 +444,7 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
 
 
 #: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.
-_URL_CAUSES = frozenset({"auth", "vhost", "dns", "protocol", "bad-url"})
+_URL_CAUSES = frozenset({"auth", "vhost", "database", "role", "dns", "protocol", "bad-url"})
 
 
 def _wrong_url(error: DevenvError) -> bool:

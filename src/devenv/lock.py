@@ -93,7 +93,7 @@ class Lock:
 
     def selected(self, markers: dict[str, str]) -> tuple[LockedPackage, ...]:
         """The entries this platform installs (their marker holds for `markers`)."""
-        from packaging.markers import InvalidMarker, Marker
+        from packaging.markers import InvalidMarker
 
         environment: dict[str, str | frozenset[str]] = {
             **markers,
@@ -103,7 +103,7 @@ class Lock:
         chosen = []
         for entry in self.entries:
             try:
-                holds = not entry.marker or Marker(entry.marker).evaluate(environment, "lock_file")
+                holds = not entry.marker or marker_holds(entry.marker, environment)
             except InvalidMarker:
                 raise LockError(f"{self.path}: package {entry.name} has an invalid marker") from None
             if holds:
@@ -177,6 +177,19 @@ def _entry(package: dict[str, Any], folder: str) -> LockedPackage:
         ),
         files=tuple(files),
     )
+
+
+def marker_holds(text: str, environment: dict[str, str | frozenset[str]]) -> bool:
+    """PEP 751's evaluation of a package marker (`extras` and `dependency_groups` are sets);
+    packaging before 25.1 knows only PEP 508's, which is the same for every other marker."""
+    from packaging.markers import Marker
+
+    marker = Marker(text)
+    try:
+        return marker.evaluate(environment, "lock_file")
+    except TypeError:
+        plain = {key: value for key, value in environment.items() if isinstance(value, str)}
+        return marker.evaluate(plain)
 
 
 def packages_digest(packages: list[dict[str, Any]]) -> str:
@@ -303,15 +316,19 @@ def standard_problems(lock: Lock) -> list[str]:
     own validation), or a file without a sha256."""
     import tomllib
 
-    from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
-
-    with open(lock.path, "rb") as handle:
-        document = tomllib.load(handle)
+    problems = []
     try:
-        Pylock.from_dict(document)
-    except (PylockValidationError, PylockUnsupportedVersionError) as exc:
-        return [f"it is not valid PEP 751 ({exc})"]
-    return [
+        from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+    except ImportError:  # packaging before 26.1 cannot validate PEP 751; the hashes are still checked
+        problems.append("not validated as PEP 751 (packaging 26.1 or later does that)")
+    else:
+        with open(lock.path, "rb") as handle:
+            document = tomllib.load(handle)
+        try:
+            Pylock.from_dict(document)
+        except (PylockValidationError, PylockUnsupportedVersionError) as exc:
+            return [f"it is not valid PEP 751 ({exc})"]
+    return problems + [
         f"{entry.name}: {_without_userinfo(url)} has no sha256"
         for entry in lock.entries
         for url, sha256 in entry.files
@@ -461,7 +478,6 @@ def _wheel_fits(filename: str, name: str) -> bool:
 def narrow(packages: list[dict[str, Any]], platforms: tuple[str, ...], requires: str) -> list[dict[str, Any]]:
     """Only what `platforms` can install: packages whose marker holds on one of them (for a
     Python minor `requires` allows), and wheels built for one of them."""
-    from packaging.markers import Marker
     from packaging.specifiers import SpecifierSet
 
     allowed = SpecifierSet(requires or ">=3")
@@ -490,7 +506,7 @@ def narrow(packages: list[dict[str, Any]], platforms: tuple[str, ...], requires:
     kept = []
     for package in packages:
         marker = package.get("marker")
-        if marker and not any(Marker(str(marker)).evaluate(env, "lock_file") for env in environments):
+        if marker and not any(marker_holds(str(marker), env) for env in environments):
             continue
         wheels = package.get("wheels")
         if isinstance(wheels, list):

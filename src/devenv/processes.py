@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -29,9 +29,9 @@ from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
-from devenv.readiness import AmqpQueueProbe, LogProbe, Observation, Probe, TcpProbe
+from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, Launcher, RunRecord, clear_stop_request, write_record
-from devenv.spec import AmqpQueueReady, LogReady, ProcessSpec, Spec, TcpReady
+from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, ProcessSpec, Spec, TcpReady
 from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_trees
 
 if TYPE_CHECKING:
@@ -336,24 +336,13 @@ class ProcessHandle:
         with os.fdopen(open_log(log_path), "ab") as log:
             log.write(header.encode("utf-8", "replace"))
             log.flush()
-            probe = _make_probe(self, log_path=log_path, offset=log.tell())
-            if isinstance(probe, AmqpQueueProbe):
-                self.note = _account_for_stale_consumers(probe, name)
-            elif isinstance(probe, TcpProbe):
-                holder = probe.holder()
-                if holder is not None:
-                    raise ProcessError(
-                        f"process {name!r}: {probe.address} is already in use by {holder}, "
-                        f"so {name} could not listen there and the probe would talk to that "
-                        f"program instead; stop it, or change [processes.{name}].ready and the "
-                        "address the process listens on"
-                    )
+            probe = _make_probe(self, log_path=log_path)
+            if probe is not None:
+                self.note = probe.prepare(name)
             if self.note:
                 log.write(f"==== devenv: warning: {self.note}\n".encode("utf-8", "replace"))
                 log.flush()
             self.log_offset = log.tell()
-            if isinstance(probe, LogProbe):
-                probe.skip_to(self.log_offset)
             self.started_at = time.time()
             try:
                 self._popen = subprocess.Popen(
@@ -535,19 +524,31 @@ def tail_block(handle: ProcessHandle) -> str:
     return f"--- last lines of its log ---\n{tail.rstrip()}\n--- end of log ---"
 
 
-def _make_probe(handle: ProcessHandle, *, log_path: str, offset: int) -> Probe | None:
+def _make_probe(handle: ProcessHandle, *, log_path: str) -> Probe | None:
     spec, process, env = handle.spec, handle.process, handle.canonical
     ready = process.ready
+    where = f"[processes.{process.name}].ready"
     if ready is None:
         return None
     if isinstance(ready, LogReady):
-        return LogProbe(log_path, ready.pattern, offset=offset)
-    if isinstance(ready, TcpReady):
-        (address,) = expand([ready.address], env, where=f"[processes.{process.name}].ready")
+        # The output starts after the notes prepare() returns: asked at the first poll.
+        return LogProbe(log_path, ready.pattern, offset=lambda: handle.log_offset)
+    if isinstance(ready, CommandReady):
+        words = list(expand(ready.command, env, where=where))
         try:
+            words[0] = resolve_word(words[0], handle.env, spec.root)
+        except CommandNotFoundError as error:
+            raise ProcessError(f"process {process.name!r}: readiness {error} ({where})") from None
+        mask = _log_masker(handle)
+        return CommandProbe(words, env=handle.env, cwd=spec.root, timeout=ready.timeout, mask=mask)
+    if isinstance(ready, TcpReady | HttpReady):
+        (address,) = expand([ready.address if isinstance(ready, TcpReady) else ready.url], env, where=where)
+        try:
+            if isinstance(ready, HttpReady):
+                return HttpProbe(address, status=ready.status, owners=handle.tree, mask=_log_masker(handle))
             return TcpProbe(address, owners=handle.tree)
         except ValueError as exc:
-            raise ProcessError(f"[processes.{process.name}].ready: {exc}") from None
+            raise ProcessError(f"{where}: {exc}") from None
     assert isinstance(ready, AmqpQueueReady)
     from devenv.services import service_url
 
@@ -562,17 +563,11 @@ def _make_probe(handle: ProcessHandle, *, log_path: str, offset: int) -> Probe |
     return AmqpQueueProbe(service_url(amqp[0], env.variables), queue, ready.consumers, owners=handle.tree)
 
 
-def _account_for_stale_consumers(probe: AmqpQueueProbe, name: str) -> str | None:
-    """Note consumers already on the queue: they are not counted, and they are reported."""
-    baseline = probe.take_baseline()
-    if not baseline:
-        return None
-    # Orphaned workers keep consuming and steal the messages a test waits for.
-    return (
-        f"{baseline} consumer(s) were already on queue {probe.queue!r} before {name} started "
-        "(an orphaned worker, another `devenv up` or another test session); they will take "
-        f"messages meant for {name}; only consumers that appear after the start are counted"
-    )
+def _log_masker(handle: ProcessHandle) -> Callable[[str], str]:
+    """Masks the process's secrets in what a probe quotes of it (its answer, its output)."""
+    from devenv.masking import Masker
+
+    return Masker.for_logs(handle.env, handle.secret_keys).mask
 
 
 def _header(

@@ -1,8 +1,10 @@
 """Readiness probes: one small class per `ready = {...}` kind, each polled by the launcher.
 
 Every poll returns an `Observation`: ready or not, and what the probe saw, so a timeout can
-say "consumer_count on 'ops_core' = 0 (want 1)" instead of "not ready". Probes never raise:
-a broker hiccup is an observation, not a crash of the launcher.
+say "consumer_count on 'ops_core' = 0 (want 1)" instead of "not ready". Polls never raise:
+a broker hiccup is an observation, not a crash of the launcher. Before the launch the launcher
+calls `prepare()` once, where a probe that could be fooled (a port another program already
+holds, consumers already on the queue) refuses or returns a note for the user.
 """
 
 from __future__ import annotations
@@ -13,20 +15,40 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from devenv.errors import ProcessError
 
 if TYPE_CHECKING:
     import psutil
 
-__all__ = ["AmqpQueueProbe", "LogProbe", "Observation", "Owners", "Probe", "TcpProbe", "describe_listener"]
+__all__ = [
+    "AmqpQueueProbe",
+    "CommandProbe",
+    "HttpProbe",
+    "LogProbe",
+    "Observation",
+    "Owners",
+    "Probe",
+    "TcpProbe",
+    "describe_listener",
+]
 
 #: How long a probe waits for its broker connection to close before leaving it to a daemon thread.
 CLOSE_TIMEOUT = 2.0
 
 #: The launched process tree, asked at each poll (the main process and its descendants).
 Owners = Callable[[], "list[psutil.Process]"]
+
+#: Hides secrets in what a probe quotes (a response body, a command's output).
+Mask = Callable[[str], str]
+
+#: A check command is run again at most this long after its last try ended: a fast-failing
+#: `pg_isready` polled every 25 ms would be 40 processes a second.
+COMMAND_INTERVAL = 0.25
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,6 +63,11 @@ class Probe(Protocol):
     """What the launcher polls until the process is ready."""
 
     description: str
+
+    def prepare(self, name: str) -> str | None:
+        """Look once before process `name` is launched: raise ProcessError when the probe
+        would be fooled, return a note for the user (or None)."""
+        ...
 
     def poll(self) -> Observation:
         """Look once; never raise."""
@@ -80,6 +107,18 @@ class AmqpQueueProbe:
         """Count the consumers already on the queue (before the launch); they are not ours."""
         self.baseline = self.consumer_count() or 0
         return self.baseline
+
+    def prepare(self, name: str) -> str | None:
+        """Note consumers already on the queue: they are not counted, and they are reported."""
+        baseline = self.take_baseline()
+        if not baseline:
+            return None
+        # Orphaned workers keep consuming and steal the messages a test waits for.
+        return (
+            f"{baseline} consumer(s) were already on queue {self.queue!r} before {name} started "
+            "(an orphaned worker, another `devenv up` or another test session); they will take "
+            f"messages meant for {name}; only consumers that appear after the start are counted"
+        )
 
     def consumer_count(self) -> int | None:
         """The broker's consumer count on the queue; None if it does not exist or is unreachable."""
@@ -156,7 +195,7 @@ class AmqpQueueProbe:
             except (AMQPError, AMQPConnectorException, OSError, ValueError) as exc:
                 if isinstance(exc, ValueError):
                     return None, f"cannot parse the broker URL {mask_url(self.url)}"
-                status = classify_amqp_error(exc)
+                status = classify_amqp_error(exc, self.url)
                 return None, f"broker {mask_url(self.url)} unreachable ({status.cause}: {status.detail})"
         with quiet_pika():
             try:
@@ -183,23 +222,28 @@ class LogProbe:
 
     The whole output is searched with no line window (xprocess#20 bit users with a 50-line
     window); `offset` skips devenv's own header, which quotes the command and could match.
+    It may be a function, asked at the first poll: the launcher knows where the output starts
+    only after it wrote the notes `prepare()` returned.
     """
 
-    def __init__(self, path: str, pattern: str, *, offset: int = 0) -> None:
+    def __init__(self, path: str, pattern: str, *, offset: int | Callable[[], int] = 0) -> None:
         self.path = path
         # MULTILINE: `^ready$` means a whole line, which is how people read a log.
         self.pattern = re.compile(pattern, re.MULTILINE)
         self.description = f"log /{pattern}/"
-        self._offset = offset
+        self._start = offset
+        self._offset: int | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._text = ""
 
-    def skip_to(self, offset: int) -> None:
-        """Start reading at `offset` (only before the first poll)."""
-        self._offset = offset
+    def prepare(self, name: str) -> str | None:
+        """A log line cannot be taken over by another program: nothing to look at first."""
+        return None
 
     def poll(self) -> Observation:
         """Read what was appended since the last poll and search the whole output."""
+        if self._offset is None:
+            self._offset = self._start() if callable(self._start) else self._start
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self._offset)
@@ -245,6 +289,18 @@ class TcpProbe:
             return None
         return describe_listener(self._target[1])
 
+    def prepare(self, name: str) -> str | None:
+        """Refuse at once when another program already accepts connections on the address."""
+        holder = self.holder()
+        if holder is not None:
+            raise ProcessError(
+                f"process {name!r}: {self.address} is already in use by {holder}, "
+                f"so {name} could not listen there and the probe would talk to that "
+                f"program instead; stop it, or change [processes.{name}].ready and the "
+                "address the process listens on"
+            )
+        return None
+
     def poll(self) -> Observation:
         """Look once for a listening socket of the launched tree on the port."""
         import psutil
@@ -262,6 +318,105 @@ class TcpProbe:
             except OSError as exc:
                 return Observation(ready=False, seen=f"{self.address}: {exc.strerror or type(exc).__name__}")
         return Observation(ready=False, seen=f"no launched process listens on port {port} yet")
+
+    def close(self) -> None:
+        """Nothing is held open between polls."""
+
+
+class HttpProbe:
+    """Ready when `url` answers with an accepted status (any 2xx/3xx, or one of `status`) and
+    a process of the launched tree listens on its port.
+
+    As with `tcp`, an answer alone is no proof: a server another program already runs on the
+    port answers 200 while the launched one dies with "Address already in use". On a refused
+    status the observation says what came back (status line, first bytes of the body, masked).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        status: Sequence[int] = (),
+        owners: Owners | None = None,
+        mask: Mask | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        from devenv.connect import tcp_address
+        from devenv.masking import mask_url
+
+        self.url = url
+        self.status = tuple(status)
+        want = " or ".join(str(code) for code in self.status) if self.status else "2xx/3xx"
+        self.description = f"http {mask_url(url)} ({want} from the launched process)"
+        self.timeout = timeout
+        host, port = tcp_address(url)
+        self._listener = TcpProbe(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", owners=owners)
+        self._mask = mask or (lambda text: text)
+
+    def prepare(self, name: str) -> str | None:
+        """Refuse at once when another program already serves the port."""
+        return self._listener.prepare(name)
+
+    def poll(self) -> Observation:
+        """Look once: the launched tree listens on the port, then one GET of the URL."""
+        from devenv.connect import probe_http
+        from devenv.masking import mask_url
+
+        listening = self._listener.poll()
+        if not listening.ready:
+            return listening
+        answer = probe_http(self.url, self.timeout, self.status)
+        if answer.reachable:
+            return Observation(ready=True, seen=f"{mask_url(self.url)} answered {answer.detail}")
+        return Observation(
+            ready=False, seen=f"{mask_url(self.url)}: {self._mask(answer.detail or str(answer.cause))}"
+        )
+
+    def close(self) -> None:
+        """Nothing is held open between polls."""
+
+
+class CommandProbe:
+    """Ready when `command` exits 0, run in the process's own environment and folder, each
+    try limited to `timeout` seconds; the escape hatch for everything else (`pg_isready`,
+    `celery -A proj inspect ping`, `manage.py check --database default`)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        timeout: float,
+        mask: Mask | None = None,
+    ) -> None:
+        import shlex
+
+        self.command = list(command)
+        self.env = env
+        self.cwd = cwd
+        self.timeout = timeout
+        self._mask = mask or (lambda text: text)
+        self.description = f"command {self._mask(shlex.join(self.command))} (exit 0)"
+        self._last: Observation | None = None
+        self._tried = 0.0
+
+    def prepare(self, name: str) -> str | None:
+        """A command's exit code belongs to it alone: nothing to look at first."""
+        return None
+
+    def poll(self) -> Observation:
+        """Run the command once (at most every COMMAND_INTERVAL seconds)."""
+        from devenv.connect import probe_command
+
+        if self._last is not None and time.monotonic() - self._tried < COMMAND_INTERVAL:
+            return self._last
+        result = probe_command(self.command, env=self.env, cwd=self.cwd, timeout=self.timeout)
+        # Counted from the end of the try: a slow command is not run back to back either.
+        self._tried = time.monotonic()
+        seen = "the command exited 0" if result.reachable else self._mask(result.detail)
+        self._last = Observation(ready=result.reachable, seen=seen)
+        return self._last
 
     def close(self) -> None:
         """Nothing is held open between polls."""

@@ -1,31 +1,49 @@
-"""Declared services (RabbitMQ, a TCP port): check them with a classified cause, start them.
+"""Declared services (RabbitMQ, Redis, PostgreSQL, a web server, a port, a check command):
+check them with a classified cause, start them.
 
-A probe says *why* a service is unreachable (refused, DNS, auth, vhost, timeout, protocol),
-because each has a different fix; retrying an auth failure for 30 s only hides it.
-Passwords never appear in a message: URLs are masked.
+A check says *why* a service is unreachable (refused, DNS, auth, vhost, missing database or
+role, timeout, protocol), because each has a different fix; retrying an auth failure for 30 s
+only hides it. Passwords never appear in a message: URLs and the output quoted are masked.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from devenv.connect import Cause, ServiceStatus, probe_amqp, probe_tcp
+from devenv.connect import (
+    Cause,
+    ServiceStatus,
+    probe_amqp,
+    probe_command,
+    probe_http,
+    probe_postgres,
+    probe_redis,
+    probe_tcp,
+)
 from devenv.environment import CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
 from devenv.resolver import interpolate
 from devenv.spec import ServiceSpec
 
-__all__ = ["check_service", "ensure_service", "probe_service", "service_url"]
+__all__ = ["CommandContext", "check_service", "ensure_service", "probe_service", "service_url"]
 
-#: Causes worth retrying until the deadline: the service may still be starting.
-RETRYABLE: frozenset[Cause] = frozenset({"refused", "dns", "timeout"})
+#: Causes worth retrying until the deadline: the service may still be starting (a web server
+#: answers 503 and a check command fails until it is up).
+RETRYABLE: frozenset[Cause] = frozenset({"refused", "dns", "timeout", "starting", "status", "failed"})
+
+#: Per-try limit of a `check = "command"` service (a `celery inspect ping` takes seconds).
+COMMAND_TIMEOUT = 10.0
+
+#: Lines of a failed start command's output quoted in the error.
+START_TAIL_LINES = 8
 
 #: Per-attempt network timeout; the overall deadline bounds the retries.
 ATTEMPT_TIMEOUT = 2.0
@@ -40,28 +58,93 @@ class _Started:
 
     popen: subprocess.Popen[bytes]
     log_path: str
+    #: Where this start's output begins in the log (after devenv's header).
+    offset: int
+    #: Masks the secrets of the environment the command was given.
+    mask: Callable[[str], str]
 
 
 def service_url(service: ServiceSpec, variables: Mapping[str, str]) -> str:
-    """The service URL with `${VAR}` taken from the canonical variables."""
+    """The service URL with `${VAR}` taken from the canonical variables (a command check's
+    command line when it has no URL: that is what messages show)."""
+    if service.check == "command" and not service.url:
+        return " ".join(service.command)
     return interpolate(service.url, variables.get, where=f"[services.{service.name}].url")
 
 
-def probe_service(service: ServiceSpec, url: str, *, timeout: float = ATTEMPT_TIMEOUT) -> ServiceStatus:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandContext:
+    """What a `check = "command"` service runs in: the launch environment and the project root."""
+
+    env: Mapping[str, str]
+    root: str
+
+
+def probe_service(
+    service: ServiceSpec,
+    url: str,
+    *,
+    timeout: float = ATTEMPT_TIMEOUT,
+    context: CommandContext | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> ServiceStatus:
     """One attempt to reach `url` the way `service.check` says, within about `timeout` seconds."""
     if service.check == "amqp":
         return probe_amqp(url, timeout)
+    if service.check == "redis":
+        return probe_redis(url, timeout)
+    if service.check == "postgres":
+        return probe_postgres(url, timeout)
+    if service.check == "http":
+        return _masked(probe_http(url, timeout, service.status), variables or {})
+    if service.check == "command":
+        return _masked(_probe_command(service, context, variables or {}), variables or {})
     return probe_tcp(url, timeout)
 
 
-def check_service(service: ServiceSpec, variables: Mapping[str, str], *, deadline: float) -> None:
+def _masked(status: ServiceStatus, variables: Mapping[str, str]) -> ServiceStatus:
+    """`status` with every secret among `variables` masked in what it quotes (a body, output)."""
+    if not status.detail:
+        return status
+    from devenv.masking import Masker
+
+    detail = Masker.for_logs(variables).mask(status.detail)
+    return ServiceStatus(reachable=status.reachable, cause=status.cause, detail=detail)
+
+
+def _probe_command(
+    service: ServiceSpec, context: CommandContext | None, variables: Mapping[str, str]
+) -> ServiceStatus:
+    from devenv.commands import find_command
+    from devenv.errors import CommandNotFoundError
+
+    env = dict(context.env) if context is not None else {**os.environ, **variables}
+    root = context.root if context is not None else variables.get("DEVENV_ROOT", os.getcwd())
+    where = f"[services.{service.name}].command"
+    words = [interpolate(word, variables.get, where=where) for word in service.command]
+    try:
+        words[0] = find_command(
+            words[0], path=env.get("PATH", os.defpath), root=root, venv=env.get("VIRTUAL_ENV")
+        )
+    except CommandNotFoundError as error:
+        return ServiceStatus(reachable=False, cause="failed", detail=str(error))
+    return probe_command(words, env=env, cwd=root, timeout=COMMAND_TIMEOUT)
+
+
+def check_service(
+    service: ServiceSpec,
+    variables: Mapping[str, str],
+    *,
+    deadline: float,
+    context: CommandContext | None = None,
+) -> None:
     """Return once `service` is reachable; retry transient causes until `deadline` (monotonic).
 
-    At least one attempt is made even if `deadline` has passed. Auth, vhost and protocol
-    failures raise at once: waiting does not fix a wrong password.
+    At least one attempt is made even if `deadline` has passed. Auth, vhost, database and
+    protocol failures raise at once: waiting does not fix a wrong password.
     """
     url = service_url(service, variables)
-    status, _ = _wait_reachable(service, url, deadline=deadline)
+    status, _ = _wait_reachable(service, url, deadline=deadline, context=context, variables=variables)
     if not status.reachable:
         raise ServiceError(_unreachable_message(service, url, status), cause=status.cause or "")
 
@@ -78,30 +161,51 @@ def ensure_service(
     Returns None if it was already reachable, else the log of the start command it ran.
     """
     url = service_url(service, env.variables)
-    status, _ = _wait_reachable(service, url, deadline=time.monotonic())
+    context = CommandContext(env=apply_env(env, os.environ if base is None else base), root=env.root)
+    status, _ = _wait_reachable(
+        service, url, deadline=time.monotonic(), context=context, variables=env.variables
+    )
     if status.reachable:
         return None
     if not service.start or status.cause not in RETRYABLE:
         raise ServiceError(_unreachable_message(service, url, status), cause=status.cause or "")
     started = _start_service(service, env, base=base, log_dir=log_dir)
     began = time.monotonic()
-    status, code = _wait_reachable(service, url, deadline=began + service.timeout, start=started.popen)
+    status, code = _wait_reachable(
+        service,
+        url,
+        deadline=began + service.timeout,
+        start=started.popen,
+        context=context,
+        variables=env.variables,
+    )
     _leave_running(started.popen)
     if status.reachable:
         return started.log_path
     if code is not None:
         raise ServiceError(
             f"service {service.name!r}: its start command {' '.join(service.start)!r} "
-            f"exited with code {code}; see {started.log_path}\n" + _unreachable_message(service, url, status),
+            f"exited with code {code}\n{_start_output(started)}\n"
+            + _unreachable_message(service, url, status),
             cause=status.cause or "",
         )
     raise ServiceError(
         f"service {service.name!r} was started with {' '.join(service.start)!r} but is "
         f"still unreachable after {time.monotonic() - began:.1f} s "
-        f"([services.{service.name}].timeout = {service.timeout:g}); "
-        f"start command output: {started.log_path}\n" + _unreachable_message(service, url, status),
+        f"([services.{service.name}].timeout = {service.timeout:g})\n{_start_output(started)}\n"
+        + _unreachable_message(service, url, status),
         cause=status.cause or "",
     )
+
+
+def _start_output(started: _Started) -> str:
+    """The last lines the start command printed (masked), framed, and where the rest is."""
+    from devenv.logs import log_tail
+
+    tail = started.mask(log_tail(started.log_path, started.offset, lines=START_TAIL_LINES)).rstrip()
+    if not tail:
+        return f"(the start command printed nothing; log: {started.log_path})"
+    return f"--- last lines of its output ({started.log_path}) ---\n{tail}\n--- end of output ---"
 
 
 def _leave_running(popen: subprocess.Popen[bytes]) -> None:
@@ -114,7 +218,13 @@ def _leave_running(popen: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_reachable(
-    service: ServiceSpec, url: str, *, deadline: float, start: subprocess.Popen[bytes] | None = None
+    service: ServiceSpec,
+    url: str,
+    *,
+    deadline: float,
+    start: subprocess.Popen[bytes] | None = None,
+    context: CommandContext | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> tuple[ServiceStatus, int | None]:
     """Probe until reachable, a cause waiting cannot fix, or `deadline` (one attempt at least).
 
@@ -123,7 +233,9 @@ def _wait_reachable(
     foreground, so only a non-zero exit is a failure by itself.
     """
     while True:
-        status = probe_service(service, url, timeout=_attempt_timeout(deadline))
+        status = probe_service(
+            service, url, timeout=_attempt_timeout(deadline), context=context, variables=variables
+        )
         if status.reachable:
             return status, None
         code = start.poll() if start is not None else None
@@ -141,49 +253,98 @@ def _attempt_timeout(deadline: float) -> float:
 
 def _scrub(text: str, url: str) -> str:
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        password, user = parts.password, parts.username
     except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
+        password = user = None
+    # A password equal to the user name (guest:guest) is shown by the masked URL already.
+    return text.replace(password, "***") if password and password != user else text
 
 
-def _variables_in(service: ServiceSpec) -> str:
+def _variables_in(service: ServiceSpec) -> tuple[str, str]:
+    """What holds the URL (its variables, or the spec key) and a pointer to where it is set."""
     names = _REFERENCE.findall(service.url)
-    return " or ".join(names) if names else f"[services.{service.name}].url"
+    if not names:
+        return f"[services.{service.name}].url", ""
+    # Where a variable is set is the project's business (envspec.toml, a dotenv file, the
+    # outer environment): `devenv explain` says which, so no file is named here.
+    return " or ".join(names), f" (`devenv explain {names[0]}` shows where it is set)"
 
 
 _EXPLAIN: dict[Cause, str] = {
     "refused": "connection refused: nothing listens there",
     "dns": "the host name does not resolve",
     "auth": "authentication failed: the user or password is wrong",
-    "vhost": "the virtual host does not exist or the user may not use it",
+    "vhost": "the broker refused the virtual host",
+    "database": "the database does not exist",
+    "role": "the user (role) does not exist",
+    "starting": "the server is still starting",
+    "status": "the server answered, but not with a status that means up",
+    "failed": "the check command failed",
     "timeout": "timed out: something accepted the connection but did not answer in time",
     "protocol": "the server there does not speak the expected protocol",
     "bad-url": "the URL cannot be parsed",
+    "no-driver": "devenv cannot speak this protocol here",
 }
+
+
+def _hint(service: ServiceSpec, cause: Cause, url: str) -> str:
+    """The fix for `cause`, naming only what the project has."""
+    where, pointer = _variables_in(service)
+    return _fix(service, cause, where, url) + pointer
+
+
+def _fix(service: ServiceSpec, cause: Cause, where: str, url: str) -> str:
+    if cause == "auth":
+        return f"check the user and password in {where}"
+    if cause == "vhost":
+        from devenv.connect import amqp_vhost
+
+        vhost, user = shlex.quote(amqp_vhost(url)), shlex.quote(unquote(urlsplit(url).username or "guest"))
+        return (
+            f"check the vhost (the path after the host) in {where}: `//` and `/%2F` both mean "
+            f"the default vhost `/`; or create it and let the user in (rabbitmqctl add_vhost {vhost}; "
+            f"rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*')"
+        )
+    if cause == "database":
+        if service.check == "redis":
+            return f"use a database number the server has (0 to its `databases` setting - 1) in {where}"
+        parts = urlsplit(url)
+        database = unquote(parts.path.lstrip("/")) or unquote(parts.username or "") or "NAME"
+        return (
+            f"create it (createdb {shlex.quote(database)}, or your framework's create-database step), "
+            f"or name an existing one in {where}"
+        )
+    if cause == "role":
+        role = unquote(urlsplit(url).username or "") or "NAME"
+        return f"create the role (createuser {shlex.quote(role)}), or name an existing user in {where}"
+    if cause == "no-driver":
+        return (
+            "install devenv with its postgres extra (pip install 'devenv[postgres]', which brings "
+            f'psycopg), or use check = "tcp" or check = "command" in [services.{service.name}]'
+        )
+    if cause == "bad-url":
+        return f"check {where}"
+    if cause in ("dns", "protocol"):
+        return f"check the host and port in {where}"
+    if cause == "failed" and service.check == "command" and not service.start:
+        return f"start it, or fix [services.{service.name}].command"
+    if service.start:
+        return f"its start command {' '.join(service.start)!r} did not bring it up"
+    return (
+        f"start it (or declare [services.{service.name}].start so `devenv up` starts it), "
+        f"or point {where} at a running one"
+    )
 
 
 def _unreachable_message(service: ServiceSpec, url: str, status: ServiceStatus) -> str:
     cause = status.cause or "refused"
-    where = _variables_in(service)
-    if cause in ("auth", "vhost"):
-        hint = f"check the user, password and vhost in {where} (.env or .env.defaults)"
-    elif cause == "bad-url":
-        hint = (
-            f"check {where}: the form is scheme://user:password@host:port/vhost, and a password "
-            "holding / ? # @ or : must be percent-encoded (/ as %2F, @ as %40)"
-        )
-    elif cause in ("dns", "protocol"):
-        hint = f"check the host and port in {where}"
-    elif service.start:
-        hint = f"its start command {' '.join(service.start)!r} did not bring it up; see its log"
-    else:
-        hint = (
-            f"start it (or declare [services.{service.name}].start so `devenv up` starts it), "
-            f"or point {where} at a running one"
-        )
     detail = f" ({_scrub(status.detail, url)})" if status.detail else ""
-    return f"service {service.name!r} at {mask_url(url)} is unreachable: {_EXPLAIN[cause]}{detail}; {hint}"
+    shown = f"`{url}`" if service.check == "command" and not service.url else mask_url(url)
+    return (
+        f"service {service.name!r} at {shown} is unreachable: {_EXPLAIN[cause]}{detail}; "
+        f"{_hint(service, cause, url)}"
+    )
 
 
 def _start_service(
@@ -227,6 +388,7 @@ def _start_service(
             f"command: {' '.join(command)}\n".encode()
         )
         log.flush()
+        offset = log.tell()
         # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker.
         popen = subprocess.Popen(
             command,
@@ -250,4 +412,7 @@ def _start_service(
     from devenv.store import write_atomic
 
     write_atomic(os.path.join(records, f"{service.name}.json"), json.dumps(record, sort_keys=True).encode())
-    return _Started(popen=popen, log_path=log_path)
+    from devenv.masking import Masker
+
+    masker = Masker.for_logs(child_env, env.secret)
+    return _Started(popen=popen, log_path=log_path, offset=offset, mask=masker.mask)

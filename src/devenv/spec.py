@@ -20,8 +20,10 @@ __all__ = [
     "PLATFORMS",
     "SCHEMA_VERSION",
     "AmqpQueueReady",
+    "CommandReady",
     "DotenvSpec",
     "EnvPolicy",
+    "HttpReady",
     "InstallerName",
     "LogReady",
     "ProcessSpec",
@@ -40,7 +42,9 @@ __all__ = [
 SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-ServiceCheck: TypeAlias = Literal["amqp", "tcp"]
+ServiceCheck: TypeAlias = Literal["amqp", "redis", "postgres", "http", "command", "tcp"]
+SERVICE_CHECKS: tuple[ServiceCheck, ...] = ("amqp", "redis", "postgres", "http", "command", "tcp")
+READY_KINDS = ("amqp_queue", "http", "command", "log", "tcp")
 InstallerName: TypeAlias = Literal["uv", "pip"]
 #: What `[python].platforms` may name: the operating systems and machines a universal lock covers.
 PLATFORMS = ("linux-x86_64", "linux-arm64", "macos-x86_64", "macos-arm64", "windows-x86_64", "windows-arm64")
@@ -90,9 +94,14 @@ class ServiceSpec:
 
     name: str
     check: ServiceCheck
-    url: str
+    #: Required for every check but `command`.
+    url: str = ""
     start: tuple[str, ...] = ()
     timeout: float = 30.0
+    #: `check = "command"`: the command whose exit 0 means the service is up.
+    command: tuple[str, ...] = ()
+    #: `check = "http"`: the status codes that mean up (empty: any 2xx or 3xx).
+    status: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,12 +121,29 @@ class LogReady:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TcpReady:
-    """Ready when `host:port` accepts a TCP connection."""
+    """Ready when a process of the launched tree listens on `host:port` (or a URL's port)."""
 
     address: str
 
 
-ReadyProbe: TypeAlias = AmqpQueueReady | LogReady | TcpReady
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpReady:
+    """Ready when `url` answers with one of `status` (empty: any 2xx or 3xx) from a socket of
+    the launched tree."""
+
+    url: str
+    status: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandReady:
+    """Ready when `command` exits 0 within `timeout` seconds, run in the process's environment."""
+
+    command: tuple[str, ...]
+    timeout: float = 10.0
+
+
+ReadyProbe: TypeAlias = AmqpQueueReady | HttpReady | CommandReady | LogReady | TcpReady
 RestartPolicy: TypeAlias = Literal["no", "on-failure"]
 
 
@@ -305,6 +331,15 @@ class _SpecReader:
                 )
         return names
 
+    def status_codes(self, table: str, key: str, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, list) or not all(
+            isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in value
+        ):
+            raise self.fail(
+                table, key, "must list HTTP status codes as whole numbers (e.g. status = [200, 204])"
+            )
+        return tuple(value)
+
     def seconds(self, table: str, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise self.fail(table, key, "must be a positive number of seconds")
@@ -447,19 +482,35 @@ class _SpecReader:
         services = []
         for name, item in value.items():
             where = f"services.{name}"
-            table = self.table(where, item, ("check", "url", "start", "timeout"))
+            table = self.table(where, item, ("check", "url", "start", "timeout", "command", "status"))
             check = table.get("check")
-            if check not in ("amqp", "tcp"):
-                raise self.fail(where, "check", f'must be "amqp" or "tcp", not {check!r}')
-            if "url" not in table:
+            if check not in SERVICE_CHECKS:
+                choices = ", ".join(f'"{c}"' for c in SERVICE_CHECKS)
+                raise self.fail(where, "check", f"must be one of {choices}, not {check!r}")
+            if check == "command":
+                if "command" not in table:
+                    raise self.fail(
+                        where, "command", 'is required with check = "command" (e.g. ["pg_isready"])'
+                    )
+                if "url" in table:
+                    self.string(where, "url", table["url"])
+            elif "url" not in table:
                 raise self.fail(where, "url", 'is required (e.g. url = "${RABBITMQ_URL}")')
+            for key, only in (("command", "command"), ("status", "http")):
+                if key in table and check != only:
+                    raise self.fail(where, key, f'is only read with check = "{only}"')
+            command = self.strings(where, "command", table.get("command", []))
+            if check == "command" and not command:
+                raise self.fail(where, "command", "must not be empty")
             services.append(
                 ServiceSpec(
                     name=name,
                     check=check,
-                    url=self.string(where, "url", table["url"]),
+                    url=self.string(where, "url", table.get("url", "")),
                     start=self.strings(where, "start", table.get("start", [])),
                     timeout=self.seconds(where, "timeout", table.get("timeout", 30)),
+                    command=command,
+                    status=self.status_codes(where, "status", table.get("status", [])),
                 )
             )
         return tuple(services)
@@ -509,17 +560,45 @@ class _SpecReader:
             return None
         if not isinstance(value, dict):
             raise self.fail(where, "ready", 'must be a table like { log = "regex" }')
-        kinds = [kind for kind in ("amqp_queue", "log", "tcp") if kind in value]
+        kinds = [kind for kind in READY_KINDS if kind in value]
         if len(kinds) != 1:
-            raise self.fail(where, "ready", "must have exactly one of amqp_queue, log, tcp")
+            raise self.fail(where, "ready", f"must have exactly one of {', '.join(READY_KINDS)}")
         kind = kinds[0]
-        allowed = {"amqp_queue": ("amqp_queue", "consumers"), "log": ("log",), "tcp": ("tcp",)}[kind]
+        allowed = {
+            "amqp_queue": ("amqp_queue", "consumers"),
+            "http": ("http", "status"),
+            "command": ("command", "timeout"),
+            "log": ("log",),
+            "tcp": ("tcp",),
+        }[kind]
         for key in value:
             if key not in allowed:
                 raise self.fail(
                     where, "ready", f"has unknown key {key!r} (with {kind}: {', '.join(allowed)})"
                 )
+        if kind == "command":
+            words = value["command"]
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+                raise self.fail(
+                    where, "ready", 'command must be a non-empty list of strings, like ["pg_isready"]'
+                )
+            timeout = value.get("timeout", 10)
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+                raise self.fail(
+                    where, "ready", "timeout (seconds per try of the command) must be a positive number"
+                )
+            return CommandReady(command=tuple(words), timeout=float(timeout))
         probe_value = self.string(where, "ready", value[kind])
+        if kind == "http":
+            if not re.match(r"https?://[^/]", probe_value) and not probe_value.startswith("${"):
+                raise self.fail(
+                    where,
+                    "ready",
+                    f'http = {probe_value!r} must be a URL like "http://127.0.0.1:8000/health"',
+                )
+            return HttpReady(
+                url=probe_value, status=self.status_codes(where, "ready", value.get("status", []))
+            )
         if kind == "amqp_queue":
             consumers = value.get("consumers", 1)
             if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
@@ -531,9 +610,10 @@ class _SpecReader:
             except re.error as exc:
                 raise self.fail(where, "ready", f"log pattern is not a valid regex: {exc}") from None
             return LogReady(pattern=probe_value)
-        host, _, port = probe_value.rpartition(":")
-        if not host or not (port.isdigit() or port.startswith("${")):
-            raise self.fail(where, "ready", f'tcp = {probe_value!r} must be "host:port"')
+        if "://" not in probe_value:
+            host, _, port = probe_value.rpartition(":")
+            if not host or not (port.isdigit() or port.startswith("${")):
+                raise self.fail(where, "ready", f'tcp = {probe_value!r} must be "host:port" or a URL')
         return TcpReady(address=probe_value)
 
 

@@ -84,3 +84,14 @@ def test_path_keeps_the_callers_other_entries_as_the_readme_says() -> None:
     # shell round-trip tests check against real shells.
     assert "the caller's other entries, repeated ones included, keep their order" in " ".join(README.split())
     assert join_path(["/v/bin"], "/usr/bin::/v/bin:/bin:/usr/bin:") == "/v/bin:/usr/bin:/bin:/usr/bin"
+
+
+def test_the_readiness_and_service_check_tables_cover_every_kind() -> None:
+    from devenv.spec import READY_KINDS, SERVICE_CHECKS
+
+    readiness = _section("Processes and services").split("### Readiness", 1)[1].split("\n### ", 1)[0]
+    checks = _section("Processes and services").split("### Service checks", 1)[1].split("\n### ", 1)[0]
+    assert [kind for kind in READY_KINDS if f"| `{{ {kind} = " not in readiness] == []
+    assert [check for check in SERVICE_CHECKS if f"| `{check}` |" not in checks] == []
+    for row in [line for line in readiness.splitlines() if line.startswith("| `{")]:
+        assert len([cell for cell in row.split(" | ") if cell.strip()]) == 5, row  # each has its lie

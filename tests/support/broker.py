@@ -6,10 +6,7 @@ while CI, which must start RabbitMQ, cannot pass by skipping every test that nee
 
 from __future__ import annotations
 
-import os
-import socket
-
-import pytest
+from tests.support.servers import require_server
 
 __all__ = ["BROKER_ADDRESS", "require_broker"]
 
@@ -19,10 +16,4 @@ BROKER_ADDRESS = ("127.0.0.1", 5672)
 
 def require_broker() -> None:
     """Return when RabbitMQ accepts connections; else skip, or fail when CI is set."""
-    try:
-        socket.create_connection(BROKER_ADDRESS, timeout=1).close()
-    except OSError:
-        message = "RabbitMQ is not running on {}:{}".format(*BROKER_ADDRESS)
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must start it)")
-        pytest.skip(message)
+    require_server("RabbitMQ", BROKER_ADDRESS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devenv.errors import SpecError
-from devenv.spec import AmqpQueueReady, LogReady, TcpReady, parse_spec
+from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, TcpReady, parse_spec
 
 FULL_EXAMPLE = """\
 [project]
@@ -114,9 +114,44 @@ def test_an_empty_spec_has_defaults() -> None:
             id="bad-inherit",
         ),
         pytest.param(
-            "[services.mq]\ncheck = 'http'\nurl = 'x'\n",
-            '/p/envspec.toml:2: [services.mq].check must be "amqp" or "tcp"',
+            "[services.mq]\ncheck = 'mongo'\nurl = 'x'\n",
+            '/p/envspec.toml:2: [services.mq].check must be one of "amqp", "redis", "postgres", "http", "command", "tcp"',
             id="bad-check",
+        ),
+        pytest.param(
+            "[services.db]\ncheck = 'command'\n",
+            '[services.db].command is required with check = "command"',
+            id="command-check-without-command",
+        ),
+        pytest.param(
+            "[services.db]\ncheck = 'postgres'\nurl = 'postgres:///x'\nstatus = [200]\n",
+            '/p/envspec.toml:4: [services.db].status is only read with check = "http"',
+            id="status-on-a-postgres-check",
+        ),
+        pytest.param(
+            "[services.web]\ncheck = 'http'\nurl = 'http://h/'\nstatus = ['ok']\n",
+            "[services.web].status must list HTTP status codes as whole numbers",
+            id="status-not-numbers",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { http = 'localhost:8000' }\n",
+            'must be a URL like "http://127.0.0.1:8000/health"',
+            id="http-probe-without-scheme",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { command = 'pg_isready' }\n",
+            "command must be a non-empty list of strings",
+            id="command-probe-as-a-string",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { command = ['true'], timeout = 0 }\n",
+            "timeout (seconds per try of the command) must be a positive number",
+            id="command-probe-zero-timeout",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { http = 'http://h/', consumers = 1 }\n",
+            "has unknown key 'consumers' (with http: http, status)",
+            id="http-probe-unknown-key",
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nneeds = ['mq']\n",
@@ -138,7 +173,7 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { log = 'a', tcp = 'h:1' }\n",
-            "must have exactly one of amqp_queue, log, tcp",
+            "must have exactly one of amqp_queue, http, command, log, tcp",
             id="two-probes",
         ),
         pytest.param(
@@ -181,11 +216,32 @@ def test_probes_of_each_kind() -> None:
     spec = parse(
         "[processes.a]\ncommand=['x']\nready={ log = 'ready' }\n"
         "[processes.b]\ncommand=['x']\nready={ tcp = '127.0.0.1:80' }\n"
+        "[processes.c]\ncommand=['x']\nready={ http = 'http://127.0.0.1:8000/health', status = [200] }\n"
+        "[processes.d]\ncommand=['x']\nready={ command = ['pg_isready', '-q'], timeout = 3 }\n"
+        "[processes.e]\ncommand=['x']\nready={ tcp = 'redis://127.0.0.1' }\n"
+        "[processes.f]\ncommand=['x']\nready={ http = 'http://127.0.0.1:8000/' }\n"
     )
     assert spec.process("a").ready == LogReady(pattern="ready")
     assert spec.process("b").ready == TcpReady(address="127.0.0.1:80")
-    with pytest.raises(SpecError, match=r"no process named 'c'.*declared: a, b"):
-        spec.process("c")
+    assert spec.process("c").ready == HttpReady(url="http://127.0.0.1:8000/health", status=(200,))
+    assert spec.process("d").ready == CommandReady(command=("pg_isready", "-q"), timeout=3.0)
+    assert spec.process("e").ready == TcpReady(address="redis://127.0.0.1")
+    assert spec.process("f").ready == HttpReady(url="http://127.0.0.1:8000/", status=())
+    with pytest.raises(SpecError, match=r"no process named 'z'.*declared: a, b, c, d, e, f"):
+        spec.process("z")
+
+
+def test_service_checks_of_each_kind() -> None:
+    spec = parse(
+        "[services.cache]\ncheck = 'redis'\nurl = 'redis://127.0.0.1/9'\n"
+        "[services.db]\ncheck = 'postgres'\nurl = 'postgres:///shop'\n"
+        "[services.api]\ncheck = 'http'\nurl = 'http://127.0.0.1:8000/health'\nstatus = [200, 204]\n"
+        "[services.probe]\ncheck = 'command'\ncommand = ['pg_isready']\n"
+    )
+    assert spec.service("cache").check == "redis"
+    assert spec.service("db").url == "postgres:///shop"
+    assert spec.service("api").status == (200, 204)
+    assert (spec.service("probe").command, spec.service("probe").url) == (("pg_isready",), "")
 
 
 @pytest.mark.parametrize(
