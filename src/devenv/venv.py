@@ -435,7 +435,10 @@ def sync_venv(
         return _check_only(spec, installer, previous, choice, lines)
     created = ensure_venv(spec, choice.interpreter, progress)
     python = venv_python(spec)
-    interpreter = probe_interpreter(python) or choice.interpreter
+    # The pip installer needs the venv's own pip version; uv needs nothing from inside it.
+    interpreter = (
+        choice.interpreter if installer.universal else probe_interpreter(python) or choice.interpreter
+    )
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
     changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress) or created
     record: PythonRecord = {
@@ -647,13 +650,15 @@ def lock_project(
     interpreter = find_interpreter(
         spec.python.requires, named=spec.python.interpreter, preferred=preferred, spec_path=spec.path
     )
-    ensure_venv(spec, interpreter, progress)
-    interpreter = probe_interpreter(venv_python(spec)) or interpreter
+    installer = installer_for(spec.python.installer)
+    if not installer.universal:  # pip locks with the venv's pinned pip, for its interpreter
+        ensure_venv(spec, interpreter, progress)
+        interpreter = probe_interpreter(venv_python(spec)) or interpreter
     path = os.path.join(spec.root, lock_filename(name))
     existing = read_lock(path) if os.path.isfile(path) else None
     return _make_lock(
         spec,
-        installer_for(spec.python.installer),
+        installer,
         lines,
         interpreter,
         progress,
