@@ -35,16 +35,18 @@ def env(session: nox.Session) -> None:
         session.run(DEVENV, "sync", external=True)
 
 
-@nox.session(venv_backend="none", requires=["env"])
+@nox.session(venv_backend="none", requires=["env"], tags=["tests"])
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (real shells, real subprocesses, the real CLI)."""
     session.run(DEVENV, "run", "--", "python", "-m", "pytest", *session.posargs, external=True)
 
 
-@nox.session(venv_backend="none", requires=["env"])
+@nox.session(venv_backend="none", requires=["env"], tags=["tests", "e2e"])
 def e2e(session: nox.Session) -> None:
-    """End-to-end tests: the reference worker on the real RabbitMQ, started by the fixture
-    (`nox -s e2e -- -n 2` runs them on two xdist workers); fails if a process outlives them."""
+    """End-to-end tests against the reference worker on the real RabbitMQ; fails if a process outlives them.
+
+    `nox -s e2e -- -n 2` runs them on two xdist workers. nox -l shows only the first line.
+    """
     import devenv
 
     session.run(DEVENV, "run", "--", "python", "-m", "pytest", "tests/e2e", *session.posargs, external=True)
@@ -133,7 +135,7 @@ def _spec_packages() -> list[str]:
         return list(tomllib.load(handle)["python"]["packages"])
 
 
-@nox.session(venv_backend="none", requires=["env"])
+@nox.session(venv_backend="none", requires=["env"], tags=["lint"])
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict."""
     session.run(DEVENV, "run", "--", "ruff", "check", ".", external=True)
@@ -141,7 +143,7 @@ def lint(session: nox.Session) -> None:
     session.run(DEVENV, "run", "--", "mypy", external=True)
 
 
-@nox.session(venv_backend="none", requires=["env"])
+@nox.session(venv_backend="none", requires=["env"], tags=["bench"])
 def bench(session: nox.Session) -> None:
     """Start-up benchmark of print-env and run, as ratios against T0 (`python -c pass`)."""
     session.run(DEVENV, "run", "--", "python", "benchmarks/cli_startup.py", *session.posargs, external=True)

@@ -47,8 +47,9 @@ def load(root: str | None = None, *, instance: str | None = None, frozen: bool =
 
 
 def apply(env: "CanonicalEnv", base: "Mapping[str, str] | None" = None) -> dict[str, str]:
-    """The environment a child process gets: `base` (default os.environ) with `env` applied:
-    unset keys dropped, every variable set, the venv first on PATH."""
+    """The environment a child process gets: every variable of `env`, the venv first on PATH,
+    and of `base` (default os.environ) only the pass-through keys (README, "What a launched
+    process gets"); unset keys dropped."""
     import os
 
     from devenv.environment import apply_env

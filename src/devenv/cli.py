@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
     Callable0 = Callable[[], int]
@@ -33,6 +34,7 @@ __all__ = [
     "explain",
     "export",
     "lock",
+    "logs",
     "main",
     "print_env",
     "ps",
@@ -160,15 +162,54 @@ def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
 # -- commands --------------------------------------------------------------------------------
 
 
-def print_env(root_option: str | None, fmt: str, *, frozen: bool) -> int:
+def print_env(
+    root_option: str | None,
+    fmt: str,
+    *,
+    frozen: bool,
+    for_container: bool = False,
+    root_in_container: str | None = None,
+) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
-    from devenv.renderers import render
+    from devenv.renderers import lookup, render
 
+    entry = lookup(fmt)
     env = fresh_env(project_root(root_option), frozen=frozen)
-    text = render(fmt, env, base_path=os.environ.get("PATH", os.defpath))
+    base_path: str | None = os.environ.get("PATH", os.defpath)
+    notes: list[str] = []
+    if entry.other_machine or for_container or root_in_container is not None:
+        env, notes = _for_container(entry.name, env, root_in_container)
+        base_path = None  # the container keeps its own PATH
+    if entry.name == "github":
+        from devenv.environment import exported
+        from devenv.renderers.github_env import refused
+
+        for key in refused(exported(env, base_path or "")):
+            notes.append(f"left out {key}: the GitHub Actions runner refuses it from $GITHUB_ENV")
+    text = render(fmt, env, base_path=base_path)
+    for note in notes:
+        _progress(note)
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     return 0
+
+
+def _for_container(
+    fmt: str, env: "CanonicalEnv", root_in_container: str | None
+) -> "tuple[CanonicalEnv, list[str]]":
+    """`env` for a container (host-only keys out, the root mapped), for the file formats."""
+    if fmt not in ("docker", "dotenv", "json"):
+        raise UsageError(
+            f"--for-container and --root-in-container go with --format docker, dotenv or json, not {fmt}"
+        )
+    if root_in_container is not None and not root_in_container.startswith("/"):
+        raise UsageError(
+            f"--root-in-container {preview(root_in_container)}: give the absolute folder the project"
+            " is mounted at in the container (for example /app)"
+        )
+    from devenv.renderers.container import for_container
+
+    return for_container(env, root_in_container)
 
 
 def run(root_option: str | None, command: list[str], *, sets: list[tuple[str, str]], frozen: bool) -> int:
@@ -364,6 +405,21 @@ def _parser() -> "argparse.ArgumentParser":
         help=f"one of: {', '.join(FORMATS)} (default: sh)",
     )
     print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    print_parser.add_argument(
+        "--for-container",
+        action="store_true",
+        help=(
+            "for another machine: leave out PATH, VIRTUAL_ENV and (unless mapped) DEVENV_ROOT and "
+            "PYTHONPATH (always so with --format docker; with dotenv or json when asked)"
+        ),
+    )
+    print_parser.add_argument(
+        "--root-in-container",
+        metavar="DIR",
+        default=None,
+        help="the folder the project is mounted at in the container: maps DEVENV_ROOT, PYTHONPATH "
+        "and every other path under the project to DIR (implies --for-container)",
+    )
 
     run_parser = commands.add_parser(
         "run",
@@ -384,7 +440,7 @@ def _parser() -> "argparse.ArgumentParser":
     up_parser = commands.add_parser(
         "up",
         help="start declared processes in the foreground (e.g. devenv up worker)",
-        usage="devenv up [NAME...] [--instance NAME] [--frozen] [-- ARGS...]",
+        usage="devenv up [NAME...] [-d] [--instance NAME] [--frozen] [-- ARGS...]",
         description=(
             "Start the named processes (every declared one if none is named) and what they "
             "need: services first (started with their start command if down, and announced), "
@@ -405,6 +461,26 @@ def _parser() -> "argparse.ArgumentParser":
         "`new`: a unique one, so this run shares no queue or file with any other)",
     )
     up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    up_parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run under a supervisor in the background: return once everything is ready "
+        "(`devenv logs -f` follows it, `devenv ps` lists, `devenv stop --all` stops it)",
+    )
+
+    logs_parser = commands.add_parser(
+        "logs",
+        help="the combined log of devenv up (e.g. devenv logs worker -f)",
+        description=(
+            "Show the combined, prefixed log (NAME | line) of the latest `devenv up` of the "
+            "instance, in the foreground or detached, with its messages and crash reports; only "
+            "the named processes' lines when NAMEs are given. -f keeps following until that up ends."
+        ),
+    )
+    logs_parser.add_argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
+    logs_parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs_parser.add_argument("--instance", metavar="NAME", help="the instance's up (default: main)")
 
     stop_parser = commands.add_parser(
         "stop",
@@ -470,6 +546,39 @@ def _parser() -> "argparse.ArgumentParser":
     )
     export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
+    hook_parser = commands.add_parser(
+        "hook",
+        help="shell code for your rc file: load a project's environment on cd, restore on leaving",
+        description=(
+            'Put eval "$(devenv hook bash)" in ~/.bashrc (zsh: ~/.zshrc; fish: devenv hook fish | '
+            "source in config.fish). Entering a project's folder loads its canonical environment, "
+            "leaving restores every value from before (unset keys stay unset), an edit is picked up "
+            "at the next prompt. A project loads only after `devenv allow`, and again after every "
+            "change to its envspec.toml or dotenv files. When nothing changed a prompt starts no process."
+        ),
+    )
+    hook_parser.add_argument(
+        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
+    )
+    hook_parser.add_argument(
+        "--unload", action="store_true", help="code that restores the environment and removes the hook"
+    )
+    hook_parser.add_argument("--load", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    commands.add_parser(
+        "allow",
+        help="let the shell hook load this project as its envspec.toml and dotenv files are now",
+        description=(
+            "Allow the shell hook (devenv hook) to load this project. The permission covers the exact "
+            "bytes of envspec.toml and its dotenv files and is kept outside the project, under "
+            "$XDG_STATE_HOME/devenv (default ~/.local/state/devenv); any change needs a new allow."
+        ),
+    )
+    commands.add_parser(
+        "deny",
+        help="revoke `devenv allow`: the hook unloads this project at the next prompt",
+        description="Revoke every permission of this project; the hook unloads it at the next prompt.",
+    )
+
     ps_parser = commands.add_parser(
         "ps",
         help="processes running in this project's environment, and whether it is current",
@@ -486,9 +595,17 @@ def _parser() -> "argparse.ArgumentParser":
 
 
 def up(
-    root_option: str | None, names: list[str], extra: list[str], *, instance: str | None, frozen: bool
+    root_option: str | None,
+    names: list[str],
+    extra: list[str],
+    *,
+    instance: str | None,
+    frozen: bool,
+    detach: bool = False,
 ) -> int:
-    """`devenv up [NAME...]`: run declared processes in the foreground until Ctrl-C."""
+    """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
+    under a background supervisor."""
+    from devenv.environment import DEFAULT_INSTANCE
     from devenv.spec import load_spec
     from devenv.up import run_up
 
@@ -500,7 +617,28 @@ def up(
         _progress(f"instance {instance} (DEVENV_INSTANCE)")
     env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
+    if detach:
+        from devenv.supervisor import detach as start_detached
+
+        if not spec.processes:
+            raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
+        spec.process_order(names)  # an unknown name fails here, not in the background
+        chosen = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
+        return start_detached(root, names, chosen, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
+
+
+def logs(root_option: str | None, names: list[str], *, follow: bool, instance: str | None) -> int:
+    """`devenv logs [NAME...] [-f]`: the combined log of the instance's `devenv up`."""
+    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.spec import load_spec
+    from devenv.supervisor import show_logs
+
+    root = project_root(root_option)
+    declared = [process.name for process in load_spec(root).processes]
+    return show_logs(
+        root, instance or DEFAULT_INSTANCE, names, follow=follow, out=sys.stdout, declared=declared
+    )
 
 
 def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> int:
@@ -721,6 +859,44 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     return 0
 
 
+def hook(shell: str, *, unload: bool, load: str | None) -> int:
+    """`devenv hook SHELL`: the rc-file code; `--unload` removes it; `--load DIR` is its call."""
+    from devenv import hook as shell_hook
+    from devenv.store import devenv_command
+
+    if load is not None:
+        text = shell_hook.load_script(shell, load, os.environ)
+    elif unload:
+        text = shell_hook.unload_script(shell)
+    else:
+        text = shell_hook.hook_script(shell, devenv_command())
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def allow(root_option: str | None) -> int:
+    """`devenv allow`: the shell hook may load this project as it is now."""
+    from devenv.allowed import allow as allow_project
+    from devenv.hook import declaration_paths
+
+    root = os.path.realpath(project_root(root_option))
+    allow_project(root, declaration_paths(root), os.environ)
+    _progress(f"allowed {root}; the shell hook loads it at the next prompt")
+    return 0
+
+
+def deny(root_option: str | None) -> int:
+    """`devenv deny`: revoke `devenv allow`."""
+    from devenv.allowed import deny as deny_project
+
+    root = os.path.realpath(project_root(root_option))
+    if deny_project(root, os.environ):
+        _progress(f"denied {root}; the shell hook unloads it at the next prompt")
+    else:
+        _progress(f"{root} was not allowed; nothing to revoke")
+    return 0
+
+
 def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
@@ -735,7 +911,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":
-        return print_env(options.root, options.format, frozen=options.frozen)
+        return print_env(
+            options.root,
+            options.format,
+            frozen=options.frozen,
+            for_container=options.for_container,
+            root_in_container=options.root_in_container,
+        )
     if options.command == "run":
         command = list(options.cmd)
         if command[:1] == ["--"]:
@@ -752,8 +934,15 @@ def _dispatch(options: "argparse.Namespace") -> int:
         return run(options.root, command, sets=sets, frozen=options.frozen)
     if options.command == "up":
         return up(
-            options.root, options.names, options.extra, instance=options.instance, frozen=options.frozen
+            options.root,
+            options.names,
+            options.extra,
+            instance=options.instance,
+            frozen=options.frozen,
+            detach=options.detach,
         )
+    if options.command == "logs":
+        return logs(options.root, options.names, follow=options.follow, instance=options.instance)
     if options.command == "stop":
         return stop(options.root, options.names, all_processes=options.all)
     if options.command == "doctor":
@@ -766,6 +955,12 @@ def _dispatch(options: "argparse.Namespace") -> int:
                 raise UsageError("--tree compares a process tree; it needs a PID, not a file")
             return diff_machine(options.root, options.target, as_json=options.json)
         return diff(options.root, int(options.target), tree=options.tree, as_json=options.json)
+    if options.command == "hook":
+        return hook(options.shell, unload=options.unload, load=options.load)
+    if options.command == "allow":
+        return allow(options.root)
+    if options.command == "deny":
+        return deny(options.root)
     if options.command == "ps":
         return ps(options.root, all_projects=options.all, as_json=options.json)
     raise UsageError(f"unknown command {options.command}")

@@ -396,24 +396,38 @@ class _Doctor:
         self.add(shell_drift(env, self.outer))
 
 
+#: What a shell sets for itself: never meant for the programs it starts.
+_SHELL_OWN = ("PWD", "OLDPWD", "SHLVL", "_")
+
+
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
-    by the same rules as `devenv diff PID` (`drift.drift_problems`)."""
-    from devenv.drift import drift_problems
+    by the same rules as `devenv diff PID` (`drift.compare`), and name the shell's keys that
+    launched processes will not get (a shell is where such keys live, so they are no failure;
+    named, "works in my shell, not in the fixture" shows before it bites)."""
+    from devenv.drift import compare, few, problems_of
 
+    diff = compare(0, "shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
-    problems = drift_problems(outer, env)
+    problems = problems_of(diff, env)
+    undeclared = [key for key in diff.undeclared if key not in _SHELL_OWN]
+    note = (
+        f"; launched processes will not get this shell's {few(undeclared, 10)} (not declared: "
+        "add a key to [env].inherit or [env].pass if a process needs it)"
+        if undeclared
+        else ""
+    )
     if not problems:
-        return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint})")
+        return _ok("shell", f"this shell has the canonical environment (fingerprint {env.fingerprint}){note}")
     if not loaded:
         return Check(
             name="shell",
             status="warn",
-            detail="this shell has not loaded the project environment (" + "; ".join(problems) + ")",
+            detail="this shell has not loaded the project environment (" + "; ".join(problems) + ")" + note,
             fix=LOAD_ENV,
         )
     return _fail(
-        "shell", "this shell drifted from the canonical environment: " + "; ".join(problems), LOAD_ENV
+        "shell", "this shell drifted from the canonical environment: " + "; ".join(problems) + note, LOAD_ENV
     )
 
 

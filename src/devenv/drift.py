@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LABEL_KEYS, CanonicalEnv, apply_env
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
 
@@ -33,8 +33,10 @@ __all__ = [
     "diff_process",
     "drift_problems",
     "export_document",
+    "few",
     "format_diff",
     "format_machine_diff",
+    "problems_of",
     "read_environ",
     "read_other_document",
 ]
@@ -64,6 +66,7 @@ class ProcessDiffJson(TypedDict):
     missing: list[str]
     different: list[ValueDiffJson]
     extra: list[str]
+    undeclared: list[str]
     pythonpath: PythonpathStatus
     pythonpath_missing: list[str]
     pythonpath_unexpected: list[str]
@@ -92,6 +95,9 @@ class ProcessDiff:
     different: tuple[ValueDiff, ...] = ()
     #: Keys the process has that a devenv launch removes ([env].unset, PYTHONPATH when empty).
     extra: tuple[str, ...] = ()
+    #: Keys neither canonical nor passed through (DEFAULT_PASS, [env].pass): they reached the
+    #: process from its launcher's environment, and no devenv launch would give them.
+    undeclared: tuple[str, ...] = ()
     pythonpath: PythonpathStatus = "same"
     pythonpath_missing: tuple[str, ...] = ()
     pythonpath_unexpected: tuple[str, ...] = ()
@@ -108,6 +114,7 @@ class ProcessDiff:
             self.missing
             or self.different
             or self.extra
+            or self.undeclared
             or self.pythonpath != "same"
             or not self.path_venv_first
             or self.fingerprint != "current"
@@ -123,6 +130,7 @@ class ProcessDiff:
             "missing": list(self.missing),
             "different": [{"key": d.key, "expected": d.expected, "actual": d.actual} for d in self.different],
             "extra": list(self.extra),
+            "undeclared": list(self.undeclared),
             "pythonpath": self.pythonpath,
             "pythonpath_missing": list(self.pythonpath_missing),
             "pythonpath_unexpected": list(self.pythonpath_unexpected),
@@ -186,7 +194,9 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
         for key in canonical.variables
         if key not in special and key in actual and actual[key] != expected[key]
     )
-    extra = tuple(sorted(key for key in actual if key not in expected))
+    removed = sorted(key for key in actual if key not in expected and key != "PYTHONPATH")
+    # A launcher labels its own child (DEVENV_RUN_ID, ...): those are not drift.
+    undeclared = tuple(key for key in removed if key not in canonical.unset and key not in LABEL_KEYS)
     wanted = _entries(expected.get("PYTHONPATH"))
     present = _entries(actual.get("PYTHONPATH"))
     pythonpath: PythonpathStatus
@@ -211,7 +221,8 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
         name=name,
         missing=missing,
         different=different,
-        extra=tuple(key for key in extra if key != "PYTHONPATH"),
+        extra=tuple(key for key in removed if key in canonical.unset),
+        undeclared=undeclared,
         pythonpath=pythonpath,
         pythonpath_missing=tuple(entry for entry in wanted if entry not in present),
         pythonpath_unexpected=tuple(entry for entry in present if entry not in wanted),
@@ -222,22 +233,23 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
 
 def drift_problems(actual: Mapping[str, str], canonical: CanonicalEnv) -> list[str]:
     """What makes the environment `actual` (a shell's, pytest's own) differ from the canonical
-    one, as short phrases naming keys, never values; empty when it matches.
+    one, as short phrases naming keys, never values; empty when it matches. Undeclared keys
+    are not among them: in a shell they are expected (ProcessDiff.undeclared names them).
 
     The same comparison as `devenv diff PID` (`compare`), so doctor, the pytest header and
     `devenv diff` can never disagree about whether an environment drifted.
     """
-    return _problems(compare(0, "", actual, canonical), canonical)
+    return problems_of(compare(0, "", actual, canonical), canonical)
 
 
-def _problems(diff: ProcessDiff, canonical: CanonicalEnv) -> list[str]:
+def problems_of(diff: ProcessDiff, canonical: CanonicalEnv) -> list[str]:
     problems = []
     if diff.missing:
-        problems.append(f"missing: {_few(diff.missing)}")
+        problems.append(f"missing: {few(diff.missing)}")
     if diff.different:
-        problems.append(f"differs: {_few([item.key for item in diff.different])}")
+        problems.append(f"differs: {few([item.key for item in diff.different])}")
     if diff.extra:
-        problems.append(f"should be unset: {_few(diff.extra)}")
+        problems.append(f"should be unset: {few(diff.extra)}")
     if diff.pythonpath == "unexpected":
         problems.append("PYTHONPATH should be unset")
     elif diff.pythonpath != "same":
@@ -249,7 +261,7 @@ def _problems(diff: ProcessDiff, canonical: CanonicalEnv) -> list[str]:
     return problems
 
 
-def _few(keys: Sequence[str], shown: int = 5) -> str:
+def few(keys: Sequence[str], shown: int = 5) -> str:
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
     return ", ".join(keys[:shown]) + more
 
@@ -286,6 +298,7 @@ def diff_process(pid: int, canonical: CanonicalEnv, *, tree: bool = False) -> Pr
         missing=result.missing,
         different=result.different,
         extra=result.extra,
+        undeclared=result.undeclared,
         pythonpath=result.pythonpath,
         pythonpath_missing=result.pythonpath_missing,
         pythonpath_unexpected=result.pythonpath_unexpected,
@@ -312,6 +325,10 @@ def _diff_lines(diff: ProcessDiff, canonical: CanonicalEnv, *, indent: str) -> l
         lines.append(f"{pad}different  {item.key}: {item.actual!r}, expected {item.expected!r}")
     for key in diff.extra:
         lines.append(f"{pad}extra      {key} (a devenv launch removes it)")
+    for key in diff.undeclared:
+        lines.append(
+            f"{pad}extra      {key}, not declared; reached the process from its launcher's environment"
+        )
     if diff.pythonpath == "missing":
         lines.append(f"{pad}missing    PYTHONPATH (expected {os.pathsep.join(diff.pythonpath_missing)})")
     elif diff.pythonpath != "same":

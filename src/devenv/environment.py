@@ -15,19 +15,74 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_INSTANCE",
+    "DEFAULT_PASS",
+    "LABEL_KEYS",
     "MANAGED_BY",
     "MANAGED_KEYS",
     "CanonicalEnv",
     "apply_env",
     "exported",
     "join_path",
+    "passes",
 )
 
 #: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
 DEFAULT_INSTANCE = "main"
 
+#: Keys a launcher sets on its own child to label it for `devenv ps`, `stop` and leftovers;
+#: never taken from a caller (a launch inside a launch gets its own) nor from any layer.
+LABEL_KEYS = ("DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER")
+
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
-MANAGED_KEYS = ("PYTHONPATH", "VIRTUAL_ENV", "PATH", "DEVENV_ROOT", "DEVENV_FINGERPRINT", "DEVENV_INSTANCE")
+MANAGED_KEYS = (
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "PATH",
+    "DEVENV_ROOT",
+    "DEVENV_FINGERPRINT",
+    "DEVENV_INSTANCE",
+    *LABEL_KEYS,
+)
+
+#: What a launched process gets from its launcher's environment besides the canonical keys
+#: (and PATH, which keeps the caller's folders after the venv's): keys that describe the
+#: person, the terminal, the locale, the network and the desktop session, never the program.
+#: The README ("What a launched process gets") says why each is here; tox's default
+#: pass_env is the precedent. Anything else reaches a process only through [env].pass.
+DEFAULT_PASS = (
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XDG_RUNTIME_DIR",
+    "SSH_AUTH_SOCK",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+)
 
 #: Which envspec.toml key controls each managed key (used in error messages).
 MANAGED_BY = {
@@ -37,6 +92,9 @@ MANAGED_BY = {
     "DEVENV_ROOT": "the folder holding envspec.toml",
     "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
     "DEVENV_INSTANCE": "the launcher (main for shells, run and up; one per pytest session and xdist worker)",
+    "DEVENV_RUN_ID": "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
+    "DEVENV_SERVICE": "the launcher (the [services] name a start command runs for)",
+    "DEVENV_LAUNCHER": "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
 }
 
 
@@ -44,12 +102,13 @@ class CanonicalEnv(Mapping[str, str]):
     """What every launched process gets on top of its base environment.
 
     `variables` holds resolved and managed keys except PATH, sorted by key; `path_prefix`
-    are the folders put first on PATH; `unset` are removed from the base. The object is a
-    read-only mapping of those variables (`env["DATABASE_URL"]`); `apply_env` gives the
-    whole environment of a child, PATH included.
+    are the folders put first on PATH; `unset` are removed from the base; `pass_through`
+    are the [env].pass names and globs taken from the base besides DEFAULT_PASS. The object
+    is a read-only mapping of those variables (`env["DATABASE_URL"]`); `apply_env` gives
+    the whole environment of a child, PATH included.
     """
 
-    __slots__ = ("fingerprint", "path_prefix", "root", "secret", "unset", "variables")
+    __slots__ = ("fingerprint", "pass_through", "path_prefix", "root", "secret", "unset", "variables")
 
     def __init__(
         self,
@@ -60,6 +119,7 @@ class CanonicalEnv(Mapping[str, str]):
         path_prefix: "Iterable[str]" = (),
         unset: "Iterable[str]" = (),
         secret: "Iterable[str]" = (),
+        pass_through: "Iterable[str]" = (),
     ) -> None:
         self.root = root
         self.fingerprint = fingerprint
@@ -67,6 +127,7 @@ class CanonicalEnv(Mapping[str, str]):
         self.path_prefix = tuple(path_prefix)
         self.unset = tuple(unset)
         self.secret = tuple(secret)
+        self.pass_through = tuple(pass_through)
 
     def __getitem__(self, key: str) -> str:
         return self.variables[key]
@@ -94,18 +155,64 @@ def join_path(prefix: "Iterable[str]", base_path: str) -> str:
     return os.pathsep.join(first + rest)
 
 
-def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
-    """The environment a child gets: `base`, minus `unset`, plus every canonical key.
+def _glob(name: str, pattern: str) -> bool:
+    """`pattern` with `*` (any run) and `?` (one character) matches all of `name`.
 
-    It never replaces `base` wholesale (HOME, LANG, TMPDIR survive) and never appends to an
-    inherited PYTHONPATH: the canonical one replaces it, which is what keeps launchers equal.
+    By hand: fnmatch imports re, which the `run` start-up budget cannot afford."""
+    n = p = 0
+    star, mark = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] in ("?", name[n]):
+            n += 1
+            p += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, mark = p, n
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            mark += 1
+            n = mark
+        else:
+            return False
+    return all(char == "*" for char in pattern[p:])
+
+
+def _is_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+def _split(pass_through: "Iterable[str]") -> "tuple[set[str], list[str]]":
+    patterns = (*DEFAULT_PASS, *pass_through)
+    return {p for p in patterns if not _is_glob(p)}, [p for p in patterns if _is_glob(p)]
+
+
+def _passes(key: str, names: "set[str]", globs: "list[str]") -> bool:
+    if key in names:
+        return key not in LABEL_KEYS
+    return key not in LABEL_KEYS and any(_glob(key, pattern) for pattern in globs)
+
+
+def passes(key: str, pass_through: "Iterable[str]" = ()) -> bool:
+    """True when a launched process gets `key` from its launcher's environment: DEFAULT_PASS
+    or an [env].pass name or glob, and never a label key (a launch labels its own child)."""
+    names, globs = _split(pass_through)
+    return _passes(key, names, globs)
+
+
+def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
+    """The environment a child gets: the keys of `base` that pass (`passes`), minus `unset`,
+    plus every canonical key, and PATH: the venv's folders first, then `base`'s.
+
+    Nothing else of `base` reaches the child, so a process started from a developer's shell,
+    from nox, from the fixture or from CI gets the same environment. An inherited PYTHONPATH
+    is replaced, never appended to, which is what keeps launchers equal.
     """
-    result = dict(base)
+    names, globs = _split(env.pass_through)
+    result = {key: value for key, value in base.items() if _passes(key, names, globs)}
     for key in env.unset:
         result.pop(key, None)
     result.update(env.variables)
-    if env.path_prefix:
-        result["PATH"] = join_path(env.path_prefix, base.get("PATH", os.defpath))
+    result["PATH"] = join_path(env.path_prefix, base.get("PATH", os.defpath))
     return result
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "PREVIEW_LENGTH",
     "PROCESS_GONE",
     "REQUIRED_MISSING",
+    "AlreadyRunningError",
     "CommandNotFoundError",
     "DevenvError",
     "DotenvError",
@@ -145,6 +146,12 @@ class CommandNotFoundError(DevenvError):
 
 class ServiceError(DevenvError):
     """A declared service is unreachable or could not be started."""
+
+
+class AlreadyRunningError(DevenvError):
+    """`devenv up` of an instance another `devenv up` already runs."""
+
+    exit_code = 1
 
 
 class ProcessError(DevenvError):

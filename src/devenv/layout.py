@@ -21,6 +21,7 @@ __all__ = [
     "STATE_DIR",
     "SYNC_INCOMPLETE",
     "SYNC_STAMP",
+    "UP",
     "state_dir",
     "state_path",
 ]
@@ -51,6 +52,8 @@ RENDERED = (("env.sh", "sh"), ("env.fish", "fish"), ("env.ps1", "powershell"), (
 LOGS = "logs"
 RUNS = "runs"
 SERVICES = "services"
+#: The lock and state of the `devenv up` holding each instance.
+UP = "up"
 
 
 def state_dir(root: str) -> str:

@@ -655,7 +655,8 @@ def _watch_loop() -> None:
         live = [handle for handle in list(_LIVE) if handle.returncode is None]
         if live:
             with contextlib.suppress(Exception):
-                table = scan()  # one scan for all of them: the idle cost of `devenv up`
+                # One scan for all of them (of their trees only): the idle cost of `devenv up`.
+                table = scan(handle.pid for handle in live)
                 for handle in live:
                     handle.refresh_descendants(table)
         time.sleep(WATCH_INTERVAL)

@@ -83,6 +83,8 @@ class Resolution:
     unset: tuple[str, ...]
     secret: tuple[str, ...]
     fingerprint: str
+    #: [env].pass: handed on from the launcher's environment, outside the fingerprint.
+    pass_through: tuple[str, ...] = ()
 
     def values(self) -> dict[str, str]:
         """Every key to set (managed ones included, PATH excluded) and its value."""
@@ -97,6 +99,7 @@ class Resolution:
             path_prefix=self.path_prefix,
             unset=self.unset,
             secret=self.secret,
+            pass_through=self.pass_through,
         )
 
 
@@ -375,6 +378,7 @@ def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str, instan
         unset=tuple(unset),
         secret=spec.env.secret,
         fingerprint=fingerprint,
+        pass_through=spec.env.pass_through,
     )
 
 

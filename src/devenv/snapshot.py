@@ -29,7 +29,7 @@ __all__ = [
 
 
 MAGIC = "devenv-snapshot"
-VERSION = "1"
+VERSION = "2"
 ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
@@ -105,6 +105,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
     prefix: list[str] = []
     unset: list[str] = []
     secret: list[str] = []
+    passed: list[str] = []
     inputs: list[tuple[str, str, str]] = []
     inherited: list[tuple[str, str | None]] = []
     index = 4
@@ -130,6 +131,9 @@ def read_snapshot(root: str) -> "Snapshot | None":
             elif tag == "S":
                 secret.append(fields[index + 1])
                 index += 2
+            elif tag == "A":
+                passed.append(fields[index + 1])
+                index += 2
             else:
                 return None
     except IndexError:
@@ -141,6 +145,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
         path_prefix=prefix,
         unset=unset,
         secret=secret,
+        pass_through=passed,
     )
     return Snapshot(env, inputs, inherited)
 
@@ -162,6 +167,8 @@ def encode_snapshot(
         fields += ["U", key]
     for key in env.secret:
         fields += ["S", key]
+    for pattern in env.pass_through:
+        fields += ["A", pattern]
     for key, value in env.variables.items():
         fields += ["V", key, value]
     fields.append("end")

@@ -41,6 +41,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PASS_PATTERN = re.compile(r"[A-Za-z0-9_*?]+\Z")
 
 ServiceCheck: TypeAlias = Literal["amqp", "redis", "postgres", "http", "command", "tcp"]
 SERVICE_CHECKS: tuple[ServiceCheck, ...] = ("amqp", "redis", "postgres", "http", "command", "tcp")
@@ -86,6 +87,9 @@ class EnvPolicy:
     secret: tuple[str, ...] = ()
     #: Keys that make programs run code (trust.py) which a dotenv file or --set may set.
     trusted: tuple[str, ...] = ()
+    #: `pass`: names and globs (`AWS_*`) a launched process gets from its launcher's
+    #: environment as they are, unresolved and outside the fingerprint.
+    pass_through: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -468,13 +472,41 @@ class _SpecReader:
         return tuple(pairs)
 
     def read_env(self, value: Any) -> EnvPolicy:
-        table = self.table("env", value, ("inherit", "unset", "secret", "trusted"))
+        table = self.table("env", value, ("inherit", "unset", "secret", "trusted", "pass"))
+        inherit = self.keys("env", "inherit", table.get("inherit", []))
         return EnvPolicy(
-            inherit=self.keys("env", "inherit", table.get("inherit", [])),
+            inherit=inherit,
             unset=self.keys("env", "unset", table.get("unset", [])),
             secret=self.keys("env", "secret", table.get("secret", [])),
             trusted=self.keys("env", "trusted", table.get("trusted", [])),
+            pass_through=self.pass_patterns(table.get("pass", []), inherit),
         )
+
+    def pass_patterns(self, value: Any, inherit: tuple[str, ...]) -> tuple[str, ...]:
+        """[env].pass: variable names, or globs of them with `*` and `?`."""
+        from devenv.environment import MANAGED_BY
+
+        patterns = self.strings("env", "pass", value)
+        for pattern in patterns:
+            if not _PASS_PATTERN.match(pattern):
+                raise self.fail(
+                    "env",
+                    "pass",
+                    f"names {preview(pattern)}, which is neither a variable name nor a glob of "
+                    "them (letters, digits, '_', and '*' or '?': AWS_*)",
+                )
+            if pattern in MANAGED_BY:
+                raise self.fail(
+                    "env", "pass", f"names {pattern}, which devenv manages ({MANAGED_BY[pattern]}); remove it"
+                )
+            if pattern in inherit:
+                raise self.fail(
+                    "env",
+                    "pass",
+                    f"names {pattern}, which [env].inherit also names; keep it in one: inherit "
+                    "resolves it (and the fingerprint covers it), pass hands it on as it is",
+                )
+        return patterns
 
     def read_services(self, value: Any) -> tuple[ServiceSpec, ...]:
         if not isinstance(value, dict):

@@ -310,7 +310,7 @@ def write_state(
     command = devenv_command()
     for filename, fmt in RENDERED:
         target = os.path.join(folder, filename)
-        text = render(fmt, env)
+        text = render(fmt, env, leave_out=True)
         if fmt in ("sh", "fish", "powershell"):
             text = with_refresh(fmt, text, own_path=target, inputs=inputs, root=root, devenv=command)
         if fmt == "powershell":

@@ -62,12 +62,19 @@ class ProcTable:
         return found
 
 
-def scan() -> ProcTable:
-    """Read every process's parent and start time from /proc/PID/stat.
+def scan(roots: Iterable[int] | None = None) -> ProcTable:
+    """Read each process's parent and start time from /proc: every process, or only the
+    trees below `roots`.
 
-    About 1.7 ms for 100 processes, a quarter of what psutil.process_iter costs, because it
-    builds no objects: the supervisor does this once per tick for all its processes.
+    A tree is read through /proc/PID/task/TID/children (Linux), so its cost follows the size
+    of the trees, not of the machine: an idle `devenv up` holding 10 processes reads about 30
+    small files per tick instead of every process's stat (about 1.7 ms per 100 processes).
+    Where those files do not exist, every process is read.
     """
+    if roots is not None:
+        table = _scan_trees(list(roots))
+        if table is not None:
+            return table
     parent: dict[int, int] = {}
     started: dict[int, int] = {}
     try:
@@ -76,20 +83,53 @@ def scan() -> ProcTable:
         return ProcTable(parent, started)
     with entries:
         for entry in entries:
-            if not entry.name.isdigit():
-                continue
+            if entry.name.isdigit():
+                _read_stat(int(entry.name), parent, started)
+    return ProcTable(parent, started)
+
+
+def _read_stat(pid: int, parent: dict[int, int], started: dict[int, int]) -> None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return  # gone since it was listed
+    # The command name (field 2) is in parentheses and may hold spaces or ")".
+    fields = data[data.rfind(b")") + 2 :].split()
+    if len(fields) >= 20:
+        parent[pid] = int(fields[1])
+        started[pid] = int(fields[19])
+
+
+def _scan_trees(roots: list[int]) -> ProcTable | None:
+    """The trees below `roots` from the children files; None where the kernel has none."""
+    parent: dict[int, int] = {}
+    started: dict[int, int] = {}
+    pending = list(roots)
+    seen: set[int] = set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        _read_stat(pid, parent, started)
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # gone
+        for thread in threads:
             try:
-                with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                    data = handle.read()
+                with open(f"/proc/{pid}/task/{thread}/children", "rb") as handle:
+                    children = [int(word) for word in handle.read().split()]
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{pid}/task"):
+                    continue
+                return None  # no children files in this kernel
             except OSError:
-                continue  # gone since the listing
-            # The command name (field 2) is in parentheses and may hold spaces or ")".
-            fields = data[data.rfind(b")") + 2 :].split()
-            if len(fields) < 20:
                 continue
-            pid = int(entry.name)
-            parent[pid] = int(fields[1])
-            started[pid] = int(fields[19])
+            for child in children:
+                parent[child] = pid
+                pending.append(child)
     return ProcTable(parent, started)
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import os
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import BinaryIO, TextIO, cast
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import UsageError
@@ -77,20 +78,30 @@ class _Stream:
 
     def reset(self) -> None:
         """Follow the handle's current log from its current run's start (after a restart)."""
-        self.path = self.handle.log_path
-        self.offset = self.handle.log_offset
+        self.close()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.partial = ""
+        # Kept open: a read that finds nothing new is one cheap system call, and up makes
+        # ten of them a second per process while idle.
+        try:
+            self.file: BinaryIO | None = open(self.handle.log_path, "rb")  # noqa: SIM115
+            self.file.seek(self.handle.log_offset)
+        except OSError:
+            self.file = None
+
+    def close(self) -> None:
+        """Close the log (the stream is done)."""
+        file = getattr(self, "file", None)
+        if file is not None:
+            file.close()
+        self.file = None
 
     def pump(self, out: TextIO, *, flush_partial: bool = False) -> bool:
         """Copy new complete lines to `out`; True if anything was read."""
         try:
-            with open(self.path, "rb") as log:
-                log.seek(self.offset)
-                chunk = log.read()
+            chunk = self.file.read() if self.file is not None else b""
         except OSError:
             chunk = b""
-        self.offset += len(chunk)
         text = self.partial + self.decoder.decode(chunk)
         lines = text.split("\n")
         self.partial = lines.pop()
@@ -115,13 +126,20 @@ def run_up(
     out: TextIO,
     err: TextIO | None = None,
     base: Mapping[str, str] | None = None,
+    detached: bool = False,
+    tee: bool = True,
 ) -> int:
     """Start `names` (every declared process if empty) and what they need; stream; stop.
 
     Returns 130 after Ctrl-C / SIGTERM (129 after SIGHUP), 0 when every process was stopped
     by `devenv stop`, otherwise the crashed process's code (1 for a process that exited 0: a
-    long-running process must stay up).
+    long-running process must stay up). The instance is claimed first (AlreadyRunningError
+    when another `up` holds it); with `tee`, what `out` and `err` get also goes to the
+    instance's combined log (a detached supervisor's output is that log already).
     """
+    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.supervisor import claim_instance
+
     err = err or sys.stderr
     if not spec.processes:
         raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
@@ -138,6 +156,31 @@ def run_up(
         prefixes[process.name] = (
             f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
         )
+    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
+    with claim_instance(spec.root, instance, list(needs), detached=detached) as claim:
+        log = _open_combined_log(claim.log_path) if tee else None
+        try:
+            return _run(spec, wanted, needs, env, extra_args, base, claim.ready, prefixes, out, err, log)
+        finally:
+            if log is not None:
+                log.close()
+
+
+def _run(
+    spec: Spec,
+    wanted: list[str],
+    needs: dict[str, tuple[str, ...]],
+    env: CanonicalEnv,
+    extra_args: Sequence[str],
+    base: Mapping[str, str] | None,
+    on_ready: Callable[[], None],
+    prefixes: dict[str, str],
+    out: TextIO,
+    err: TextIO,
+    log: TextIO | None,
+) -> int:
+    if log is not None:
+        out, err = _Tee.of(out, log), _Tee.of(err, log)
     streams: list[_Stream] = []
     handles: dict[str, ProcessHandle] = {}
     with _signals_as_interrupt():
@@ -152,6 +195,7 @@ def run_up(
                     f"(pid {handle.pid}, log {_shown_path(handle.log_path, spec.root)})",
                 )
                 streams.append(_Stream(handle, prefixes[handle.name]))
+            on_ready()
             return _follow(streams, out, err, spec.root)
         except Interrupted as interrupted:
             running = [h for h in handles.values() if not h.stopped]
@@ -164,6 +208,43 @@ def run_up(
             for stream in streams:
                 with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                     stream.pump(out, flush_partial=True)
+                stream.close()
+
+
+def _open_combined_log(path: str) -> TextIO:
+    """The instance's combined log, emptied: it holds the latest `up` only."""
+    from devenv.logs import open_log
+
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    log = os.fdopen(open_log(path), "a", encoding="utf-8", errors="replace")
+    log.truncate(0)
+    return log
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the terminal and to the combined log (without colours), log first: a
+    terminal gone after SIGHUP must not lose the log its lines."""
+
+    def __init__(self, terminal: TextIO, log: TextIO) -> None:
+        self.terminal = terminal
+        self.log = log
+
+    @classmethod
+    def of(cls, terminal: TextIO, log: TextIO) -> TextIO:
+        return cast(TextIO, cls(terminal, log))
+
+    def write(self, text: str) -> int:
+        from devenv.supervisor import strip_colour
+
+        self.log.write(strip_colour(text))
+        self.log.flush()
+        return self.terminal.write(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def isatty(self) -> bool:
+        return self.terminal.isatty()
 
 
 def _start_all(
@@ -220,6 +301,7 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             if stop_requested(root, handle.run_id):
                 handle.stop()  # whatever it forked goes with it
                 streams.remove(stream)
+                stream.close()
                 _say(err, f"{handle.name} (pid {handle.pid}) was stopped on request (devenv stop)")
                 continue
             count = restarts[handle.name]
@@ -292,10 +374,13 @@ def _shown_path(path: str, root: str) -> str:
 
 
 def _use_colour(out: TextIO) -> bool:
+    # NO_COLOR (no-color.org): any non-empty value turns colour off. FORCE_COLOR turns it on,
+    # except 0 or false, which nox and Node's tools read as "off".
     if os.environ.get("NO_COLOR"):
         return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
+    force = os.environ.get("FORCE_COLOR", "")
+    if force:
+        return force.lower() not in ("0", "false")
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 

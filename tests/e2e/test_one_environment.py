@@ -1,5 +1,6 @@
-"""One environment, four launchers: the fixture, `devenv up worker`, `nox -s worker`, and a
-bash that sourced .devenv/env.sh all give the worker the same managed and resolved keys."""
+"""One environment, every launcher: the fixture, the API, `devenv up worker`, `nox -s worker`,
+`devenv run` and a bash that sourced .devenv/env.sh all give the worker the same managed and
+resolved keys, and none hands it an undeclared key of its caller's environment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -34,6 +35,15 @@ def assert_canonical(
         assert key not in actual, f"{who}: {key} should have been unset"
     path = actual.get("PATH", "")
     assert path == join_path(env.path_prefix, path), f"{who}: PATH does not start with the venv"
+
+
+#: Undeclared keys in the caller's environment: no launcher may hand them to the worker.
+LEAK = {"FOO_LEAK": "x", "DJANGO_SETTINGS_MODULE": "config.settings.production"}
+
+
+def assert_no_leak(actual: dict[str, str], *, who: str) -> None:
+    for key in LEAK:
+        assert key not in actual, f"{who}: {key} reached the worker from its launcher's environment"
 
 
 def tree_environs(pid: int) -> list[tuple[str, dict[str, str]]]:
@@ -101,6 +111,10 @@ def interrupt_and_check(process: subprocess.Popen[bytes], run_id: str) -> int:
     [
         pytest.param(["devenv", "up", "worker"], id="devenv-up"),
         pytest.param(["nox", "-s", "worker"], id="nox"),
+        pytest.param(
+            ["devenv", "run", "--", "python", "-m", "dramatiq", "ops_core.tasks.worker", "--processes", "1"],
+            id="devenv-run",
+        ),
     ],
 )
 def test_foreground_launchers_give_the_canonical_env(
@@ -112,33 +126,75 @@ def test_foreground_launchers_give_the_canonical_env(
     assert shutil.which(launcher[0]), f"{launcher[0]} should be on the canonical PATH"
     log = (tmp_path / "launcher.log").open("wb")
     process = subprocess.Popen(
-        launcher, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        launcher,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ | LEAK,
     )
     foreground.append(process)
     found: list[psutil.Process] = []
 
     def worker_started() -> bool:
         assert process.poll() is None, (tmp_path / "launcher.log").read_text()
-        master = dramatiq_under(process.pid)
-        if master is not None and len(master.children()) >= 1:
+        # `devenv run` execs: the launched pid is Dramatiq's main process itself.
+        master = psutil.Process(process.pid) if launcher[1] == "run" else dramatiq_under(process.pid)
+        if master is not None and "dramatiq" in master.cmdline() and len(master.children()) >= 1:
             found.append(master)
             return True
         return False
 
     wait_for(worker_started, timeout=120, what=f"{' '.join(launcher)} to start the worker", interval=0.2)
-    # Ctrl-C as the README has it: once the launcher said the worker is ready.
-    wait_for(
-        lambda: b"worker ready after" in (tmp_path / "launcher.log").read_bytes(),
-        timeout=60,
-        what=f"{' '.join(launcher)} to report the worker ready",
-        interval=0.1,
-    )
+    # Ctrl-C as the README has it: once the launcher said the worker is ready (`devenv run`
+    # execs the worker, which says nothing of the kind: its forked process is enough).
+    if launcher[1] != "run":
+        wait_for(
+            lambda: b"worker ready after" in (tmp_path / "launcher.log").read_bytes(),
+            timeout=60,
+            what=f"{' '.join(launcher)} to report the worker ready",
+            interval=0.1,
+        )
     master = found[0]
     for who, actual in tree_environs(master.pid):
         assert_canonical(actual, devenv_env, overrides={}, who=f"{launcher[0]}: {who}")
+        assert_no_leak(actual, who=f"{' '.join(launcher[:2])}: {who}")
     assert master.environ()["DEVENV_FINGERPRINT"] == devenv_env.fingerprint
+    if launcher[1] == "run":
+        assert master.pid == process.pid, "devenv run execs the command"
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) in (0, -signal.SIGINT, 130)
+        return
     code = interrupt_and_check(process, master.environ()["DEVENV_RUN_ID"])
     assert code == 130, "interrupted, not finished: devenv up and nox both exit 128 + SIGINT"
+
+
+@pytest.mark.parametrize("launcher", ["fixture", "api"])
+def test_in_process_launchers_hand_no_undeclared_key_to_the_worker(
+    launcher: str,
+    monkeypatch: pytest.MonkeyPatch,
+    devenv_env: CanonicalEnv,
+    devenv_process: Callable[..., ProcessHandle],
+    worker_overrides: dict[str, str],
+    e2e_queue: str,
+) -> None:
+    # The test process's own environment is the fixture's and the API's caller's environment.
+    for key, value in LEAK.items():
+        monkeypatch.setenv(key, value)
+    overrides = worker_overrides | {"LOG_LEVEL": "DEBUG"}  # its own process, not the session's
+    if launcher == "fixture":
+        handle = devenv_process("worker", fresh=True, **overrides)
+    else:
+        handle = devenv.start("worker", env=devenv_env, overrides=overrides)
+    try:
+        assert "FOO_LEAK" not in handle.env
+        environs = tree_environs(handle.pid)
+        assert len(environs) >= 2, "dramatiq forks at least one worker process"
+        for who, actual in environs:
+            assert_no_leak(actual, who=f"{launcher}: {who}")
+            assert actual["DEVENV_LAUNCHER"] == launcher
+    finally:
+        handle.stop()
 
 
 def test_a_bash_that_sourced_env_sh() -> None:

@@ -81,7 +81,7 @@ def test_eval_print_env_in_bash_from_a_subfolder(project: Project) -> None:
     ]
 
 
-def test_run_gives_the_canonical_env_and_keeps_the_base(project: Project) -> None:
+def test_run_gives_the_canonical_env_and_the_pass_through_keys_only(project: Project) -> None:
     project.sync()
     env = hermetic_env(PYTHONPATH="/stale/path", DEMO_UNSET_ME="gone", OTHER="kept")
     result = project.devenv(
@@ -98,7 +98,8 @@ def test_run_gives_the_canonical_env_and_keeps_the_base(project: Project) -> Non
     assert child["exe"] == os.path.join(project.venv, "bin", "python")
     assert child["PYTHONPATH"] == f"{project.root}/lib-a/src:{project.root}/lib-b/src"
     assert "DEMO_UNSET_ME" not in child
-    assert child["OTHER"] == "kept" and child["HOME"] == env["HOME"]
+    # Hermetic: the person's keys pass through, an undeclared one does not.
+    assert "OTHER" not in child and child["HOME"] == env["HOME"] and child["LANG"] == env["LANG"]
     assert child["DEVENV_FINGERPRINT"] == read_env_json(project)["fingerprint"]
 
 

@@ -61,7 +61,9 @@ def test_child_started_without_pythonpath_differs(project: Project, spawn: Spawn
 
 def test_child_started_by_devenv_run_matches(project: Project, spawn: Spawn) -> None:
     project.sync()
-    child = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=hermetic_env())
+    # An undeclared key in the caller's shell stays there: devenv run is hermetic.
+    leaky = hermetic_env(FOO_LEAK="x", DJANGO_SETTINGS_MODULE="config.settings.production")
+    child = spawn([DEVENV, "run", "--", "python", "-c", SLEEP], cwd=project.root, env=leaky)
     wait_for(
         running(child.pid, SLEEP), timeout=10, what="the child to run"
     )  # devenv run execs: same PID, new command line
@@ -70,6 +72,30 @@ def test_child_started_by_devenv_run_matches(project: Project, spawn: Spawn) -> 
     assert not diff.differs, format_diff(diff, canonical(project))
     assert diff.fingerprint == "current"
     assert "matches the canonical environment" in format_diff(diff, canonical(project))
+    assert not {"FOO_LEAK", "DJANGO_SETTINGS_MODULE"} & set(psutil.Process(child.pid).environ())
+
+
+def test_diff_names_an_undeclared_key_a_process_got_outside_devenv(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    env = canonical(project)
+    # Started by hand with the canonical env plus what a developer's shell exported.
+    child_env = apply_env(env, hermetic_env()) | {"DJANGO_SETTINGS_MODULE": "config.settings.production"}
+    child = spawn([sys.executable, "-c", SLEEP], cwd=project.root, env=child_env)
+    wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
+    result = project.devenv("diff", str(child.pid))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "  extra      DJANGO_SETTINGS_MODULE, not declared; reached the process from its launcher's "
+        "environment\n"
+    ) in result.stdout
+    as_json = json.loads(project.devenv("diff", str(child.pid), "--json").stdout)
+    assert as_json["undeclared"] == ["DJANGO_SETTINGS_MODULE"] and as_json["differs"]
+    # A key the project passes through ([env].pass) is no drift.
+    spec = (project.root / "envspec.toml").read_text().replace("[env]\n", '[env]\npass = ["DJANGO_*"]\n')
+    project.write("envspec.toml", spec)
+    passed = project.devenv("diff", str(child.pid))
+    # ... and [env].pass is outside the fingerprint: the process is still current.
+    assert passed.returncode == 0 and "DJANGO_SETTINGS_MODULE" not in passed.stdout, passed.stdout
 
 
 def test_tree_finds_a_grandchild_started_with_a_hand_built_env(project: Project, spawn: Spawn) -> None:

@@ -449,15 +449,19 @@ def test_one_proc_scan_per_tick_notes_the_descendants_of_every_running_process(
     scans: list[float] = []
     real_scan = devenv.processes.scan
 
-    def counted() -> object:
+    def counted(roots: object = None) -> object:
         scans.append(time.monotonic())
-        return real_scan()
+        return real_scan(roots)  # type: ignore[arg-type]
 
     monkeypatch.setattr(devenv.processes, "scan", counted)
     began = time.monotonic()
     wait_for(lambda: len(scans) >= 5, timeout=AT_ONCE, what="five watcher ticks")
     ticks = (time.monotonic() - began) / devenv.processes.WATCH_INTERVAL
     assert len(scans) <= ticks + 2, f"{len(scans)} scans in {ticks:.1f} ticks for 10 processes"
+    # Reading only the launched trees finds what reading every process finds.
+    everything, trees = real_scan(), real_scan(handle.pid for handle in handles)
+    for handle in handles:
+        assert sorted(trees.descendants(handle.pid)) == sorted(everything.descendants(handle.pid))
     devenv.processes.stop_processes(handles)
     assert all(gone(handle.pid) for handle in handles)
 
@@ -960,3 +964,22 @@ def test_prefixes_are_coloured_on_request_and_never_with_no_color(
     out = io.StringIO()
     run_up(spec, ["b"], env, out=out)
     assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()
+
+
+@pytest.mark.parametrize("value", ["0", "false"])
+def test_force_color_0_turns_colour_off(launch: Launch, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # nox and Node's tools read FORCE_COLOR=0 as "no colour"; it used to force colour on.
+    b = "import sys, time; print('b', flush=True); time.sleep(0.2); sys.exit(3)"
+    spec, env = launch(TWO.format(b=b, extra=""))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", value)
+    out = _Terminal()
+    run_up(spec, ["b"], env, out=out)
+    assert "\x1b[" not in out.getvalue() and "b | b" in out.getvalue()
+
+
+class _Terminal(io.StringIO):
+    """Output that says it is a terminal, where colour would be on by default."""
+
+    def isatty(self) -> bool:
+        return True

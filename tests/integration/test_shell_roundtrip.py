@@ -1,10 +1,10 @@
-"""Render, then read back through the real consumers: dash, bash, zsh, fish, python-dotenv,
-json, docker's own --env-file parser and a port of the GitHub runner's parser."""
+"""Render, then read back through the real consumers: dash, bash, zsh, fish, json, docker's own
+--env-file parser and a port of the GitHub runner's parser (dotenv's four readers:
+test_dotenv_consumers.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import queue
 import socketserver
@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import dotenv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -205,16 +204,6 @@ def test_sourcing_reproduces_values_byte_for_byte(
 
 
 @PROPERTY
-@given(variables=st.dictionaries(KEYS, VALUES, max_size=6), prefix=PREFIXES)
-def test_dotenv_round_trips(variables: dict[str, str], prefix: tuple[str, ...]) -> None:
-    env = make_env(variables, path_prefix=prefix, unset=("OLD",))
-    text = render("dotenv", env, base_path=BASE_PATH)
-    got = dotenv.dotenv_values(stream=io.StringIO(text), interpolate=False)
-    assert got == exported(variables, prefix)
-    assert dotenv.dotenv_values(stream=io.StringIO(render("dotenv", env)), interpolate=False) == (variables)
-
-
-@PROPERTY
 @given(variables=st.dictionaries(KEYS, st.one_of(VALUES, RAW_BYTES), max_size=6))
 def test_json_round_trips(variables: dict[str, str]) -> None:
     text = render("json", make_env(variables))
@@ -235,13 +224,6 @@ def test_github_env_round_trips_through_the_runner_parser(
 def test_github_hostile_values(value: str) -> None:
     text = render("github", make_env({"HOSTILE": value, "AFTER": "x"}))
     assert parse_github_env(text) == {"AFTER": "x", "HOSTILE": value}
-
-
-@pytest.mark.parametrize("value", [value for _, value in HOSTILE], ids=HOSTILE_IDS)
-def test_dotenv_hostile_values(value: str) -> None:
-    text = render("dotenv", make_env({"HOSTILE": value, "AFTER": "x"}))
-    got = dotenv.dotenv_values(stream=io.StringIO(text), interpolate=False)
-    assert got == {"AFTER": "x", "HOSTILE": value}
 
 
 # --- docker: the real CLI's --env-file parser, talking to a fake engine ------------------------

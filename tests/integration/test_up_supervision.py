@@ -4,6 +4,7 @@ a hang-up stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from tests.integration.test_cli_diagnostics import Up
 from tests.support.leftovers import Spawn, launched_under, spawner
-from tests.support.processes import wait_for
+from tests.support.processes import gone, wait_for
 from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
 
 #: One declared process: marks its start, waits for `--start-with` peers to have started
@@ -32,6 +33,7 @@ parser.add_argument("name")
 parser.add_argument("--start-with", default="")
 parser.add_argument("--stop-with", default="")
 parser.add_argument("--needs", default="")
+parser.add_argument("--crash-once", action="store_true")
 args = parser.parse_args()
 marks = Path(os.environ["DEVENV_ROOT"]) / "marks"
 marks.mkdir(exist_ok=True)
@@ -69,14 +71,27 @@ if missing:
 wait_all("started", [n for n in args.start_with.split(",") if n])
 mark("ready")
 print("ready", flush=True)
+if args.crash_once and not has("crashed", args.name):
+    mark("crashed")
+    time.sleep(1)  # long after up saw it ready: this is a crash after ready
+    print("crashing on purpose", flush=True)
+    sys.exit(3)
 while True:
     time.sleep(60)
 """
 
 
-def unit(name: str, *, needs: str = "", restart: str = "no", stop_timeout: int = 20, **flags: str) -> str:
+def unit(
+    name: str,
+    *,
+    needs: str = "",
+    restart: str = "no",
+    stop_timeout: int = 20,
+    crash_once: bool = False,
+    **flags: str,
+) -> str:
     """A [processes.NAME] table running UNIT with `flags` (start_with="a,b")."""
-    words = ["python", "unit.py", name]
+    words = ["python", "unit.py", name] + (["--crash-once"] if crash_once else [])
     for key, value in flags.items():
         words += [f"--{key.replace('_', '-')}", value]
     if needs:
@@ -179,6 +194,11 @@ def test_devenv_stop_all_goes_in_dependency_order_and_up_then_exits_0(
     make_project(project, unit("worker"), unit("web", needs="worker"))
     running = up(spawn, project, tmp_path)
     wait_ready(running, "worker", "web")
+    # A foreground up writes the combined log too, and holds its instance.
+    wait_for(lambda: "worker | ready" in project.devenv("logs").stdout, timeout=10, what="devenv logs")
+    second = project.devenv("up")
+    assert second.returncode == 1, second.stderr
+    assert f"already running for instance main (pid {running.popen.pid}, in a terminal" in second.stderr
     result = project.devenv("stop", "--all")
     assert result.returncode == 0, result.stderr
     assert running.popen.wait(timeout=30) == 0, running.stderr()
@@ -237,3 +257,101 @@ def test_sighup_stops_every_process_like_ctrl_c(project: Project, spawn: Spawn, 
     assert not launched_under(tmp_path), "processes outlived a hung-up devenv up"
     for name in names:
         assert re.search(rf"stopped {name} \(pid \d+, exit code 0\)", stop_notes(project, name))
+
+
+@contextlib.contextmanager
+def detached_up(project: Project, *args: str) -> Iterator[tuple[int, str]]:
+    """`devenv up -d ARGS`: (the supervisor's pid, up's messages); the supervisor is not the
+    test's child, so it is killed here if a failing test leaves it running."""
+    result = project.devenv("up", "-d", *args, timeout=120)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"up runs in the background \(pid (\d+), instance main\)", result.stderr)
+    assert match, result.stderr
+    pid = int(match.group(1))
+    try:
+        yield pid, result.stderr
+    finally:
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_up_detached_returns_once_ready_and_logs_ps_and_stop_work_on_it(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    make_project(project, unit("worker"), unit("web", needs="worker"))
+    with detached_up(project) as (supervisor, messages):
+        assert "worker ready after" in messages and "web ready after" in messages
+        # It returned once everything was ready, leaving the supervisor and its processes.
+        assert not gone(supervisor)
+        rows = {row["name"]: row for row in json.loads(project.devenv("ps", "--json").stdout)}
+        assert {"worker", "web"} <= set(rows), rows
+        assert all(rows[n]["launcher"] == "up" and not rows[n]["leftover"] for n in ("worker", "web"))
+
+        out = tmp_path / "logs.out"
+        with open(out, "wb") as stdout:
+            follower = spawn([DEVENV, "logs", "-f"], cwd=project.root, env=hermetic_env(), stdout=stdout)
+        wait_for(
+            lambda: "worker | ready" in out.read_text() and "web    | ready" in out.read_text(),
+            timeout=20,
+            what="both processes' lines in devenv logs -f",
+        )
+        only_web = project.devenv("logs", "web")
+        assert only_web.returncode == 0, only_web.stderr
+        assert "web    | ready\n" in only_web.stdout and "worker |" not in only_web.stdout
+
+        again = project.devenv("up", "-d")
+        assert again.returncode == 1
+        assert f"devenv up is already running for instance main (pid {supervisor}, in the background" in (
+            again.stderr
+        )
+        foreground = project.devenv("up", "worker")
+        assert foreground.returncode == 1 and "already running for instance main" in foreground.stderr
+
+        stopped = project.devenv("stop", "--all")
+        assert stopped.returncode == 0, stopped.stderr
+        # Everything was stopped on request: the supervisor ends, and so does logs -f.
+        assert follower.wait(timeout=30) == 0
+        wait_for(lambda: gone(supervisor), timeout=30, what="the supervisor to exit")
+        text = out.read_text()
+        assert "web (pid" in text and "was stopped on request (devenv stop)" in text
+        assert "every process was stopped on request" in text
+        assert not launched_under(tmp_path)
+    unknown = project.devenv("logs", "nothere")
+    assert unknown.returncode == 2 and "no process named 'nothere'" in unknown.stderr
+
+
+def test_up_detached_restarts_by_its_policy_and_reports_the_crash_in_the_log(
+    project: Project, tmp_path: Path
+) -> None:
+    make_project(project, unit("worker", restart="on-failure", crash_once=True))
+    with detached_up(project) as (supervisor, _):
+        wait_for(
+            lambda: "worker ready again after" in project.devenv("logs").stdout,
+            timeout=30,
+            what="the restart in the log",
+        )
+        text = project.devenv("logs").stdout
+        assert "worker | crashing on purpose" in text
+        assert "worker exited with code 3" in text and "restart 1 of 5" in text
+        assert project.devenv("stop", "--all").returncode == 0
+        wait_for(lambda: gone(supervisor), timeout=30, what="the supervisor to exit")
+    assert not launched_under(tmp_path)
+
+
+def test_up_detached_returns_a_failed_start_with_its_message_and_code(
+    project: Project, tmp_path: Path
+) -> None:
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + (
+            '\n[processes.worker]\ncommand = ["python", "-c", "import sys; print(\'no broker\'); sys.exit(3)"]\n'
+            'ready = { log = "^ready" }\n'
+        ),
+    )
+    project.sync()
+    result = project.devenv("up", "-d", timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "process 'worker' exited with code 3 before it was ready" in result.stderr
+    assert "no broker" in result.stderr
+    assert not launched_under(tmp_path)

@@ -5,6 +5,11 @@ from __future__ import annotations
 # Ported from actions/runner src/Runner.Worker/FileCommandManager.cs, class SetEnvFileCommand
 # (ProcessCommand and ReadLine), as stored at commit 03182cf8614e959123a3c29dc3719f0afb944254.
 # `windows=True` follows the `#if OS_WINDOWS` branch of ReadLine, which also ends lines at CRLF.
+# The block list is SetEnvFileCommand's `_setEnvBlockList` and the loop in its ProcessCommand
+# as of commit 258d6c857db3519913f7deb6004b60172f8043ae: a blocked name (compared with
+# OrdinalIgnoreCase) is not set, and the step gets an error issue.
+
+BLOCKED = ("NODE_OPTIONS",)
 
 
 def _read_line(text: str, index: int, windows: bool) -> tuple[str | None, int, str | None]:
@@ -21,8 +26,23 @@ def _read_line(text: str, index: int, windows: bool) -> tuple[str | None, int, s
     return text[index:lf], lf + 1, "\n"
 
 
-def parse(text: str, *, windows: bool = False) -> dict[str, str]:
-    """What the runner sets from a `$GITHUB_ENV` file's `text`; raises ValueError like it throws."""
+def parse(text: str, *, windows: bool = False, issues: list[str] | None = None) -> dict[str, str]:
+    """What the runner sets from a `$GITHUB_ENV` file's `text`; raises ValueError like it throws.
+    The error issues a blocked name raises are appended to `issues`."""
+    result: dict[str, str] = {}
+    pairs = _pairs(text, windows)
+    for name, value in pairs.items():
+        blocked = [word for word in BLOCKED if word.upper() == name.upper()]
+        if blocked:
+            if issues is not None:
+                issues.append(f"Can't store {blocked[0]} output parameter using '$GITHUB_ENV' command.")
+            continue
+        result[name] = value
+    return result
+
+
+def _pairs(text: str, windows: bool) -> dict[str, str]:
+    """EnvFileKeyValuePairs: every NAME=VALUE and heredoc entry, in order."""
     result: dict[str, str] = {}
     line, index, _ = _read_line(text, 0, windows)
     while line is not None:

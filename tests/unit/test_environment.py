@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devenv.environment import CanonicalEnv, apply_env, exported, join_path
+from devenv.environment import DEFAULT_PASS, LABEL_KEYS, CanonicalEnv, apply_env, exported, join_path, passes
 
 ENV = CanonicalEnv(
     root="/w",
@@ -47,3 +47,77 @@ def test_exported_is_what_print_env_shows() -> None:
 def test_repr_never_shows_values() -> None:
     assert "hunter2" not in repr(ENV)
     assert "SECRET_TOKEN" in repr(ENV)
+
+
+# -- hermetic launches: the canonical env plus the pass-through set, nothing else ------------
+
+PASSING = CanonicalEnv(
+    root="/w",
+    fingerprint="f" * 16,
+    variables={"DATABASE_URL": "sqlite:///x"},
+    path_prefix=("/w/.venv/bin",),
+    unset=("PYTHONHOME",),
+    pass_through=("AWS_*", "CI", "SSH_AGENT_P?D"),
+)
+
+
+def test_a_child_gets_nothing_of_the_caller_but_the_pass_through_set() -> None:
+    base = {
+        "HOME": "/home/me",
+        "TERM": "xterm",
+        "LC_ALL": "C.UTF-8",
+        "https_proxy": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ca.pem",
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "FOO_LEAK": "x",
+        "PATH": "/usr/bin",
+    }
+    child = apply_env(ENV, base)
+    assert "DJANGO_SETTINGS_MODULE" not in child and "FOO_LEAK" not in child
+    assert {key: child[key] for key in ("HOME", "TERM", "LC_ALL", "https_proxy", "SSL_CERT_FILE")} == {
+        key: base[key] for key in ("HOME", "TERM", "LC_ALL", "https_proxy", "SSL_CERT_FILE")
+    }
+    assert set(child) == {"HOME", "TERM", "LC_ALL", "https_proxy", "SSL_CERT_FILE", "PATH", *ENV.variables}
+
+
+def test_env_pass_names_and_globs_reach_the_child_unresolved() -> None:
+    base = {
+        "AWS_PROFILE": "dev",
+        "AWS_": "edge",
+        "CI": "true",
+        "SSH_AGENT_PID": "7",
+        "CIX": "no",
+        "XAWS_A": "no",
+    }
+    child = apply_env(PASSING, base)
+    assert {key: child.get(key) for key in base} == {
+        "AWS_PROFILE": "dev",
+        "AWS_": "edge",
+        "CI": "true",
+        "SSH_AGENT_PID": "7",
+        "CIX": None,
+        "XAWS_A": None,
+    }
+    assert passes("AWS_REGION", PASSING.pass_through) and not passes("AWS", PASSING.pass_through)
+
+
+def test_label_keys_never_come_from_the_caller_even_through_a_glob() -> None:
+    env = CanonicalEnv(root="/w", fingerprint="f" * 16, variables={}, pass_through=("DEVENV_*",))
+    base = {key: "outer" for key in LABEL_KEYS} | {"DEVENV_EXTRA": "x"}
+    child = apply_env(env, base)
+    assert not set(LABEL_KEYS) & set(child)
+    assert child["DEVENV_EXTRA"] == "x"
+
+
+def test_unset_wins_over_the_pass_through_set() -> None:
+    env = CanonicalEnv(root="/w", fingerprint="f" * 16, variables={}, unset=("TZ",))
+    assert "TZ" not in apply_env(env, {"TZ": "UTC"})
+
+
+def test_every_default_pass_entry_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What a launched process gets", 1)[1].split("\n### ", 1)[0]
+    for entry in DEFAULT_PASS:
+        assert f"`{entry}`" in section, entry

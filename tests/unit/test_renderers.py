@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from devenv.errors import RenderError
-from devenv.renderers import FORMATS, HEADER, render
+from devenv.renderers import FORMATS, HEADER, REGISTRY, canonical_name, render
 from tests.support.canonical import make_env
 from tests.support.github_env import parse as parse_github_env
 
@@ -92,17 +92,24 @@ def test_powershell_path_code_uses_exact_matching() -> None:
 def test_dotenv_with_base_path_includes_joined_path() -> None:
     text = render("dotenv", SMALL, base_path="/usr/bin::/proj/.venv/bin:/bin")
     assert text == (
-        f"{HEADER}\nAPP_HOME='/proj/a b'\nGREETING='it\\'s'\nPATH='/proj/.venv/bin:/usr/bin:/bin'\n"
+        f"{HEADER}\nAPP_HOME='/proj/a b'\nGREETING=\"it's\"\nPATH='/proj/.venv/bin:/usr/bin:/bin'\n"
     )
 
 
 def test_dotenv_without_base_path_explains_path_in_a_comment() -> None:
     env = make_env({"WIN": "C:\\Users"}, path_prefix=("/v/bin", "/w/bin"), unset=("OLD",))
     assert render("dotenv", env) == (
-        f"{HEADER}\n"
-        "# PATH is not set here: devenv puts these folders first: /v/bin:/w/bin\n"
-        "WIN='C:\\\\Users'\n"
+        f"{HEADER}\n# PATH is not set here: devenv puts these folders first: /v/bin:/w/bin\nWIN='C:\\Users'\n"
     )
+
+
+def test_dotenv_picks_the_first_form_every_reader_agrees_on() -> None:
+    # 'single' unless it holds ' or a line feed; "double" (only LF escaped) unless it holds
+    # ", \ or $; bare when it has no space, #, $ or leading quote; else refused.
+    env = make_env({"A": "x $y", "B": "it's\nok", "C": "C:\\new\\t", "D": ""})
+    assert render("dotenv", env) == f"{HEADER}\nA='x $y'\nB=\"it's\\nok\"\nC=C:\\new\\t\nD=''\n"
+    with pytest.raises(RenderError, match="E in dotenv format: its value mixes"):
+        render("dotenv", make_env({"E": "it's \\n"}))
 
 
 def test_json_is_one_sorted_ascii_object() -> None:
@@ -269,3 +276,20 @@ def test_print_env_path_imports_nothing_slow() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "devenv.renderers.posix" in imported
     assert not imported & {"re", "json", "typing", "dataclasses", "enum", "string", "inspect"}
+
+
+def test_pwsh_is_powershell() -> None:
+    # The registry names each format once, with its aliases (`--format pwsh` used to be refused).
+    env = make_env({"Q": "it's"}, unset=("OLD",))
+    assert render("pwsh", env) == render("powershell", env)
+    assert {"pwsh", "bash", "zsh"} <= set(FORMATS)
+    assert canonical_name("pwsh") == "powershell"
+
+
+def test_the_registry_says_what_each_format_carries() -> None:
+    carries = {entry.name: (entry.unsets, entry.newlines, entry.other_machine) for entry in REGISTRY}
+    assert carries["docker"] == (False, False, True)
+    assert carries["sh"] == (True, True, False)
+    assert carries["dotenv"] == (False, True, False)
+    with pytest.raises(RenderError, match="newline"):
+        render("docker", make_env({"K": "a\nb"}))

@@ -331,3 +331,21 @@ def test_an_instance_name_unfit_for_queue_and_file_names_is_refused(instance: st
 def test_devenv_instance_is_managed() -> None:
     with pytest.raises(ResolveError, match="DEVENV_INSTANCE is managed by devenv"):
         run({".env.defaults": "DATABASE_URL=x\nDEVENV_INSTANCE=mine\n", ".env": None})
+
+
+@pytest.mark.parametrize("key", ["DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER"])
+def test_label_keys_are_managed_so_no_file_or_set_can_mislabel_a_process(key: str) -> None:
+    with pytest.raises(ResolveError, match=f".env.defaults:2: {key} is managed by devenv"):
+        run({".env.defaults": f"DATABASE_URL=x\n{key}=mine\n", ".env": None})
+    with pytest.raises(ResolveError, match=f"--set.*{key} is managed by devenv"):
+        run({".env.defaults": "DATABASE_URL=x\n", ".env": None}, overrides=((key, "mine"),))
+
+
+def test_env_pass_is_outside_the_fingerprint() -> None:
+    plain = run({".env.defaults": "DATABASE_URL=x\n", ".env": None})
+    spec = SPEC.replace('unset = ["PYTHONHOME"]', 'unset = ["PYTHONHOME"]\npass = ["AWS_*"]')
+    passing = run(
+        {".env.defaults": "DATABASE_URL=x\n", ".env": None}, spec=spec, outer={"AWS_PROFILE": "dev"}
+    )
+    assert passing.fingerprint == plain.fingerprint
+    assert passing.pass_through == ("AWS_*",) and "AWS_PROFILE" not in passing.values()

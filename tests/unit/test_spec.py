@@ -270,3 +270,31 @@ def test_errors_carry_the_file_and_line_as_fields() -> None:
     place = unknown_key.value.place
     assert place is not None and (place.line, place.item) == (5, "[python].bogus")
     assert str(unknown_key.value).startswith("/w/envspec.toml:5: [python].bogus is not a known key")
+
+
+def test_env_pass_takes_names_and_globs() -> None:
+    spec = parse("[env]\npass = ['CI', 'AWS_*', 'GITHUB_?']\n")
+    assert spec.env.pass_through == ("CI", "AWS_*", "GITHUB_?")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            "['AWS-*']", "envspec.toml:2: [env].pass names 'AWS-'..., which is neither", id="bad-glob"
+        ),
+        pytest.param("['DEVENV_RUN_ID']", "[env].pass names DEVENV_RUN_ID, which devenv manages", id="label"),
+        pytest.param("['PATH']", "[env].pass names PATH, which devenv manages", id="managed"),
+        pytest.param("'CI'", "[env].pass", id="not-a-list"),
+    ],
+)
+def test_env_pass_mistakes_name_the_key(value: str, expected: str) -> None:
+    with pytest.raises(SpecError) as error:
+        parse(f"[env]\npass = {value}\n")
+    assert expected in str(error.value)
+    assert error.value.exit_code == 2
+
+
+def test_env_pass_and_inherit_cannot_name_one_key() -> None:
+    with pytest.raises(SpecError, match=r"\[env\].pass names CI, which \[env\].inherit also names"):
+        parse("[env]\ninherit = ['CI']\npass = ['CI']\n")

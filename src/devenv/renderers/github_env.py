@@ -11,7 +11,17 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["delimiter", "render"]
+__all__ = ["RUNNER_REFUSES", "delimiter", "refused", "render"]
+
+#: Names the Actions runner will not take from $GITHUB_ENV, compared ignoring case: it fails
+#: the step with "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command."
+#: (NODE_OPTIONS would change how the runner's own Node actions run).
+RUNNER_REFUSES = ("NODE_OPTIONS",)
+
+
+def refused(variables: dict[str, str]) -> list[str]:
+    """The keys of `variables` the runner refuses, which `render` leaves out."""
+    return [key for key in variables if key.upper() in RUNNER_REFUSES]
 
 
 def delimiter() -> str:
@@ -24,11 +34,14 @@ def render(env: CanonicalEnv, base_path: str | None) -> str:
 
     Always the heredoc form: `KEY=value` cannot carry a newline, and a guessable delimiter
     lets a value inject further `NAME=value` lines (a value holding "\nPATH=/evil" would
-    set PATH for every later step).
+    set PATH for every later step). Keys the runner refuses are left out (`refused`).
     """
     variables = env.variables if base_path is None else exported(env, base_path)
+    skipped = refused(variables)
     parts = []
     for key, value in variables.items():
+        if key in skipped:
+            continue
         mark = delimiter()
         while mark in value:
             mark = delimiter()

@@ -86,7 +86,6 @@ def _fish(body: str, own: str, present: list[str], absent: list[str], root: str,
     tests += [f"test -e {quote(p)}" for p in absent]
     stale = "; or ".join(tests) or "false"
     note = _NOTE.format(own=own)
-    indented = "\n".join("    " + line if line else line for line in body.rstrip("\n").split("\n"))
     return "\n".join(
         [
             "set -l _devenv_loaded",
@@ -107,7 +106,9 @@ def _fish(body: str, own: str, present: list[str], absent: list[str], root: str,
             "    end",
             "end",
             'if test -z "$_devenv_loaded"',
-            indented,
+            # Not indented: a line of the body may continue a quoted multi-line value, and
+            # an indent there would become part of the value.
+            body.rstrip("\n"),
             "end",
             "set -e _devenv_loaded _devenv_cmd",
             "",
