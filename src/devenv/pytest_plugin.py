@@ -58,6 +58,8 @@ class _Processes:
     def __init__(self) -> None:
         self.handles: dict[Key, ProcessHandle] = {}
         self.count = 0
+        #: Tasks that ran to completion in this session's environment: each runs once.
+        self.tasks_done: set[str] = set()
         #: The handles given out while the current test runs (its setup included).
         self.using: list[ProcessHandle] | None = None
 
@@ -261,6 +263,7 @@ def devenv_process(
                 args=args,
                 log_path=str(log_path),
                 launcher="fixture",
+                tasks_done=registry.tasks_done,
             )
         except DevenvError as error:
             # The message names the process, its exit, the command and its log; devenv's own

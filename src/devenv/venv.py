@@ -132,21 +132,15 @@ def venv_python(spec: Spec) -> str:
 def check_venv_location(spec: Spec) -> None:
     """Refuse (exit 2, before anything is touched) a venv that would hold or replace
     something devenv did not make: the root, a folder above it, .git, a [paths] folder, the
-    spec or dotenv files, or an existing folder that is not a virtual environment."""
+    spec or dotenv files, or an existing folder that is not a virtual environment.
+
+    A [paths] folder may hold the venv (a flat layout puts "." on PYTHONPATH and the venv in
+    .devenv/venv under it): rebuilding the venv replaces only the venv folder itself."""
     venv = venv_path(spec)
     where = f"{spec.path}: [python].venv = {spec.python.venv!r}"
-    root = os.path.normpath(spec.root)
-    if venv == root or root.startswith(venv.rstrip(os.sep) + os.sep):
-        raise SpecError(f'{where} is the project folder or a folder above it; use e.g. "{DEFAULT_VENV}"')
-    protected = [os.path.join(root, ".git"), spec.path]
-    protected += [os.path.join(root, name) for name in spec.dotenv.files]
-    protected += list(pythonpath_entries(spec))
-    for path in protected:
-        if path == venv or path.startswith(venv + os.sep) or venv.startswith(path + os.sep):
-            raise SpecError(
-                f"{where} overlaps {os.path.relpath(path, root)}, which devenv must never replace; "
-                f'use e.g. "{DEFAULT_VENV}"'
-            )
+    problem = _venv_overlap(spec, venv)
+    if problem:
+        raise SpecError(f"{where} {problem}; {_venv_suggestion(spec)}")
     if os.path.islink(venv):
         raise SpecError(f"{where} is a symbolic link; point it at a real folder")
     if os.path.lexists(venv):
@@ -157,6 +151,37 @@ def check_venv_location(spec: Spec) -> None:
                 f"{where} is an existing folder that is not a virtual environment (no pyvenv.cfg); "
                 "devenv will not touch it: choose another path or empty it yourself"
             )
+
+
+#: Venv folders proposed, in this order, when the declared one is refused.
+_VENV_PROPOSALS = (DEFAULT_VENV, ".venv", ".devenv/python")
+
+
+def _venv_overlap(spec: Spec, venv: str) -> str:
+    """Why a venv at `venv` would replace something of the user's, or "" when it would not."""
+    root = os.path.normpath(spec.root)
+    if venv == root or root.startswith(venv.rstrip(os.sep) + os.sep):
+        return "is the project folder or a folder above it"
+    git = os.path.join(root, ".git")
+    if venv == git or venv.startswith(git + os.sep):
+        return "is inside .git"
+    # Only what the venv folder would hold is at risk: a file or folder at or under it.
+    protected = [spec.path, *(os.path.join(root, name) for name in spec.dotenv.files)]
+    protected += list(pythonpath_entries(spec))
+    for path in protected:
+        if path == venv or path.startswith(venv + os.sep):
+            return f"would hold {os.path.relpath(path, root)}, which devenv must never replace"
+    return ""
+
+
+def _venv_suggestion(spec: Spec) -> str:
+    """A venv folder to use instead: never the refused one, never one that is refused too."""
+    root = os.path.normpath(spec.root)
+    for candidate in _VENV_PROPOSALS:
+        path = os.path.normpath(os.path.join(root, candidate))
+        if path != venv_path(spec) and not _venv_overlap(spec, path):
+            return f'use e.g. "{candidate}"'
+    return "choose a folder inside the project that holds none of these"
 
 
 def made_by_devenv(venv: str) -> bool:
