@@ -657,6 +657,29 @@ def test_the_flat_app_comes_up_with_devenv_up(tmp_path: Path, shared_venv: str, 
     assert rows == [("0001_initial",)]
 
 
+def test_the_flat_app_comes_up_detached_with_logs_and_stop(tmp_path: Path, shared_venv: str) -> None:
+    project = flat_app(tmp_path, shared_venv)
+    started = project.devenv("--profile", "local", "up", "-d", timeout=120)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "task migrate finished" in started.stderr and "web ready after" in started.stderr
+        for name in ("worker", "web"):
+            entry = running(project, name)
+            assert (entry["profile"], entry["status"]) == ("local", "current")
+            shown = explained(project, "--profile", "local", "--process", name)
+            assert_environ_is_what_explain_shows(environ_of(int(entry["pid"])), shown, [])  # type: ignore[call-overload]
+        logs = project.devenv("logs", "worker")
+        assert logs.returncode == 0, logs.stderr
+        assert any(
+            line.startswith("worker") and "worker ready on jobs_main" in line
+            for line in logs.stdout.splitlines()
+        )
+    finally:
+        stopped = project.devenv("stop", "--all", timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: not running_any(project), timeout=20, what="every process stopped")
+
+
 FIXTURE_TESTS = """\
 import json
 import os
