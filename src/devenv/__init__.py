@@ -37,13 +37,17 @@ def find_root(start: str | None = None) -> str:
     return find_project_root(start)
 
 
-def load(root: str | None = None, *, instance: str | None = None, frozen: bool = False) -> "CanonicalEnv":
+def load(
+    root: str | None = None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
+) -> "CanonicalEnv":
     """The canonical environment of the project at `root` (default: found from the working
     directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default
-    "main", what shells and `devenv run` get). The result maps variable names to values."""
+    "main", what shells and `devenv run` get); `profile` picks a `[profiles.NAME]` (default:
+    the one DEVENV_PROFILE names, else none; "" for none). The result maps variable names to
+    values."""
     from devenv.api import load_env
 
-    return load_env(root, instance=instance, frozen=frozen)
+    return load_env(root, instance=instance, frozen=frozen, profile=profile)
 
 
 def apply(env: "CanonicalEnv", base: "Mapping[str, str] | None" = None) -> dict[str, str]:
@@ -67,11 +71,18 @@ def start(
     args: "Sequence[str]" = (),
     log_path: str | None = None,
     launcher: "Launcher" = "api",
+    tasks_done: "set[str] | None" = None,
+    profile: str | None = None,
 ) -> "ProcessHandle":
     """Start the declared process `name` exactly as `devenv up NAME` does and return its
     handle once it is ready (a context manager; `stop()`, `restart()`, `pid`, `log_path`,
     `env`). A process not stopped by the caller is stopped when the interpreter exits.
-    `launcher` is what `devenv ps` shows as its starter."""
+    `launcher` is what `devenv ps` shows as its starter.
+
+    The tasks it needs (`[tasks.NAME]`) run first, to completion, in the same environment
+    and instance; a task that fails raises `devenv.tasks.TaskError`. Pass the same set as
+    `tasks_done` to several starts to run each task once: the names of tasks that finished
+    are added to it, and tasks already in it are skipped."""
     from devenv.api import start_process
 
     return start_process(
@@ -83,6 +94,8 @@ def start(
         args=args,
         log_path=log_path,
         launcher=launcher,
+        tasks_done=tasks_done,
+        profile=profile,
     )
 
 

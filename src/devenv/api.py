@@ -24,11 +24,14 @@ def find_project_root(start: str | None = None) -> str:
     return found
 
 
-def load_env(root: str | None, *, instance: str | None = None, frozen: bool = False) -> CanonicalEnv:
-    """The canonical env of `root`, refreshed when stale, for `instance` (default: main)."""
+def load_env(
+    root: str | None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
+) -> CanonicalEnv:
+    """The canonical env of `root`, refreshed when stale, for `instance` (default: main) and
+    `profile` (default: what DEVENV_PROFILE names, else none)."""
     from devenv.current import fresh_env
 
-    return fresh_env(find_project_root(root), frozen=frozen, instance=instance)
+    return fresh_env(find_project_root(root), frozen=frozen, instance=instance, profile=profile)
 
 
 def start_process(
@@ -41,14 +44,27 @@ def start_process(
     args: Sequence[str] = (),
     log_path: str | None = None,
     launcher: Launcher = "api",
+    tasks_done: set[str] | None = None,
+    profile: str | None = None,
 ) -> ProcessHandle:
     """Start a declared process with the canonical env (or `env`) and wait until it is ready."""
     from devenv.processes import start
     from devenv.spec import load_spec
 
     if env is None:
-        env = load_env(root, instance=instance)
-    elif instance is not None:
-        raise UsageError("pass env or instance, not both (the instance is part of the env)")
+        env = load_env(root, instance=instance, profile=profile)
+    elif instance is not None or profile is not None:
+        raise UsageError("pass env, or instance and profile, not both (they are part of the env)")
     spec = load_spec(env.root)
-    return start(spec, name, env, overrides=overrides, extra_args=args, log_path=log_path, launcher=launcher)
+    return start(
+        spec,
+        name,
+        env,
+        overrides=overrides,
+        extra_args=args,
+        log_path=log_path,
+        launcher=launcher,
+        tasks_done=tasks_done,
+        # A fixed log (the fixture's tmp folder) keeps the tasks' logs next to it.
+        task_log_dir=os.path.dirname(os.path.abspath(log_path)) if log_path else None,
+    )

@@ -13,6 +13,7 @@ import os
 import sys
 
 from devenv.current import fresh_env
+from devenv.environment import PROFILE_KEY
 from devenv.errors import DevenvError, UsageError, preview
 from devenv.root import project_root
 
@@ -41,6 +42,7 @@ __all__ = [
     "run",
     "stop",
     "sync",
+    "task",
     "up",
 ]
 
@@ -53,6 +55,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     traceback = "--traceback" in args
     try:
+        args = _take_profile(args)
         fast = _parse_fast(args)
         if fast is not None:
             return fast()
@@ -79,6 +82,40 @@ def main(argv: "Sequence[str] | None" = None) -> int:
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _take_profile(args: list[str]) -> list[str]:
+    """`args` without `--profile NAME` / `--profile=NAME`, which every command takes
+    (`devenv --profile local run -- CMD`, `devenv up --profile local`). It is the same as
+    running with DEVENV_PROFILE=NAME, so it is set that way for this command: every layer
+    (snapshot freshness, refresh, launches, ps, diff) reads the one value.
+
+    Words after `--`, and `run`'s command with its arguments, are the user's own."""
+    kept: list[str] = []
+    profile = None
+    command = None
+    index = 0
+    while index < len(args):
+        word = args[index]
+        value_of = kept[-1] if kept else ""
+        if word == "--" or (
+            command == "run" and not word.startswith("-") and value_of not in ("--set", "--instance")
+        ):
+            kept += args[index:]
+            break
+        if word == "--profile" or word.startswith("--profile="):
+            profile = args[index + 1] if word == "--profile" and index + 1 < len(args) else word[10:]
+            if not profile or profile.startswith("-"):
+                raise UsageError("--profile needs a name: --profile NAME (a [profiles.NAME] of envspec.toml)")
+            index += 2 if word == "--profile" else 1
+            continue
+        if command is None and not word.startswith("-") and value_of != "--root":
+            command = word
+        kept.append(word)
+        index += 1
+    if profile is not None:
+        os.environ[PROFILE_KEY] = profile
+    return kept
 
 
 # -- the fast path ---------------------------------------------------------------------------
@@ -287,8 +324,20 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    sys.stderr.write(f"devenv: {message}\n")
+_status_shown = False
+
+
+def _progress(message: str, *, transient: bool = False) -> None:
+    """One line per phase on stderr; on a terminal a transient line (a download under way)
+    is drawn in place and replaced by the next one."""
+    global _status_shown
+    terminal = sys.stderr.isatty()
+    if transient and not terminal:
+        return
+    if _status_shown:
+        sys.stderr.write("\r\033[K")
+    _status_shown = transient
+    sys.stderr.write(f"devenv: {message}" + ("" if transient else "\n"))
     sys.stderr.flush()
 
 
@@ -348,8 +397,9 @@ def _parser() -> "argparse.ArgumentParser":
         "lock",
         help="resolve [python].packages into pylock.toml (commit it)",
         description=(
-            "Resolve [python].packages with pip's `pip lock` for the project's interpreter and write "
-            "pylock.toml at the root (PEP 751), with hashes, requires-python, environments and an "
+            "Resolve [python].packages and write pylock.toml at the root (PEP 751): with uv (the "
+            "default) one lock for Linux, macOS and Windows and every Python [python].requires "
+            'allows; with [python].installer = "pip", `pip lock` for this platform. Hashes and an '
             "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
         ),
     )
@@ -360,7 +410,18 @@ def _parser() -> "argparse.ArgumentParser":
         "--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"
     )
     lock_parser.add_argument(
-        "--index-url", metavar="URL", default=None, help="the index to resolve against (default: PyPI)"
+        "--index-url",
+        metavar="URL",
+        default=None,
+        help="the index to resolve against (default: [python].index, else the lock's, else PyPI); "
+        "${NAME} is taken from the environment",
+    )
+    lock_parser.add_argument(
+        "--extra-index-url",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="another index to resolve against (repeatable)",
     )
 
     print_parser = commands.add_parser(
@@ -458,6 +519,23 @@ def _parser() -> "argparse.ArgumentParser":
     logs_parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs_parser.add_argument("--instance", metavar="NAME", help="the instance's up (default: main)")
 
+    task_parser = commands.add_parser(
+        "task",
+        help="run a declared [tasks.NAME] step (and the tasks it needs) to completion",
+        usage="devenv task NAME [--instance NAME] [--frozen]",
+        description=(
+            "Run the one-shot task NAME after its services and the tasks it needs, each in the "
+            "canonical environment, to completion: its output is shown as it runs and kept in "
+            ".devenv/logs/NAME-RUNID.log. Exit 0 when every task exited 0; otherwise the failing "
+            "task's exit code (124 after its timeout), what it means and its log tail."
+        ),
+    )
+    task_parser.add_argument("name", metavar="NAME", help="[tasks.NAME] of envspec.toml")
+    task_parser.add_argument(
+        "--instance", metavar="NAME", help="value of ${DEVENV_INSTANCE} for this run (default: main)"
+    )
+    task_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+
     stop_parser = commands.add_parser(
         "stop",
         help="stop this project's processes (started by up, the fixture, the API, run or nox)",
@@ -502,6 +580,11 @@ def _parser() -> "argparse.ArgumentParser":
     )
     explain_parser.add_argument("key", nargs="?", metavar="KEY", help="only this variable")
     explain_parser.add_argument("--reveal", action="store_true", help="show secret values too")
+    explain_parser.add_argument(
+        "--process",
+        metavar="NAME",
+        help="the environment of this declared process or task: its own env table on top",
+    )
     explain_parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     diff_parser = commands.add_parser(
@@ -611,6 +694,24 @@ def up(
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
+def task(root_option: str | None, name: str, *, instance: str | None, frozen: bool) -> int:
+    """`devenv task NAME`: run a task and the tasks it needs; exit with the failing one's code."""
+    from devenv.spec import load_spec
+    from devenv.tasks import run_tasks
+
+    root = project_root(root_option)
+    env = fresh_env(root, frozen=frozen, instance=instance)
+    spec = load_spec(root)
+    spec.task(name)  # an unknown name is exit 2 listing the declared tasks
+
+    def output(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    run_tasks(spec, [name], env, launcher="task", report=_progress, output=output)
+    return 0
+
+
 def logs(root_option: str | None, names: list[str], *, follow: bool, instance: str | None) -> int:
     """`devenv logs [NAME...] [-f]`: the combined log of the instance's `devenv up`."""
     from devenv.environment import DEFAULT_INSTANCE
@@ -686,16 +787,25 @@ def doctor(root_option: str | None, *, as_json: bool) -> int:
     return report.exit_code
 
 
-def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: bool) -> int:
+def explain(
+    root_option: str | None, key: str | None, *, reveal: bool, as_json: bool, process: str | None = None
+) -> int:
     """`devenv explain`: values (masked) with provenance."""
     from devenv.explain import MASKED_NOTE, format_explain
     from devenv.explain import explain as explain_project
 
-    explanation = explain_project(project_root(root_option), os.environ, key=key, reveal=reveal)
+    explanation = explain_project(
+        project_root(root_option), os.environ, key=key, reveal=reveal, process=process
+    )
     if as_json:
         _print_json(explanation.to_json())
     else:
         sys.stdout.write(format_explain(explanation))
+        if explanation.profile or explanation.process:
+            whose = [f"profile {explanation.profile}"] if explanation.profile else ["no profile"]
+            if explanation.process:
+                whose.insert(0, explanation.process)
+            _progress("the environment of " + ", ".join(whose))
         if any(variable.masked for variable in explanation.variables):
             sys.stdout.flush()
             _progress(MASKED_NOTE)
@@ -704,12 +814,14 @@ def explain(root_option: str | None, key: str | None, *, reveal: bool, as_json: 
 
 def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
-    from devenv.drift import diff_process, format_diff, read_environ
+    from devenv.drift import diff_process, expected_env, format_diff, read_environ
 
     root = project_root(root_option)
-    # A run with its own instance (a test session, `up --instance`) is compared with what
-    # that instance resolves to, not with the shells' one.
-    env = fresh_env(root, frozen=False, instance=read_environ(pid)[1].get("DEVENV_INSTANCE"))
+    fresh_env(root, frozen=False)  # .devenv/ current (or the reason it cannot be)
+    # A run with its own instance (a test session, `up --instance`), profile or declared
+    # `env` table is compared with what it was meant to get, not with the shells' one.
+    env, whose = expected_env(root, read_environ(pid)[1], os.environ)
+    _progress(f"compared with the environment of {whose}")
     result = diff_process(pid, env, tree=tree)
     if as_json:
         _print_json(result.to_json())
@@ -761,9 +873,15 @@ def export(root_option: str | None, *, output: str | None) -> int:
     return 0
 
 
-def lock(root_option: str | None, *, check: bool, name: str | None, index_url: str | None) -> int:
+def lock(
+    root_option: str | None,
+    *,
+    check: bool,
+    name: str | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...] = (),
+) -> int:
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
-    from devenv.lock import DEFAULT_INDEX
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
     from devenv.venv import check_lock, check_venv_location, lock_project
@@ -778,6 +896,14 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
             return 1
         label = os.path.basename(current.path)
+        if current.standard and not reasons:
+            _progress(
+                f"{label} was written by {current.created_by or 'another tool'}, not by `devenv lock`: "
+                "it is valid PEP 751 and `devenv sync` installs it as it is; devenv cannot tell whether "
+                "it matches envspec.toml [python] (it records no input hash): re-make it with the tool "
+                "that wrote it, or run `devenv lock` to replace it with one devenv can check"
+            )
+            return 0
         if reasons:
             _progress(f"{label} is stale: {'; '.join(reasons)}; run `devenv lock`")
             return 1
@@ -786,11 +912,22 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
     check_venv_location(spec)
     with locked(root):
         written = lock_project(
-            spec, previous, name=name, index_url=index_url or DEFAULT_INDEX, progress=_progress
+            spec,
+            previous,
+            name=name,
+            index_url=index_url,
+            extra_index_urls=extra_index_urls,
+            progress=_progress,
         )
+    covers = (
+        f"Python {written.tool['python']}, this platform"
+        if "python" in written.tool
+        else f"Python {written.requires_python or 'any'}, "
+        + (", ".join(spec.python.platforms) or "every platform")
+    )
     _progress(
-        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, "
-        f"Python {written.tool.get('python')}); commit it; `devenv sync` installs exactly this"
+        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, {covers}); "
+        "commit it; `devenv sync` installs exactly the part for its platform"
     )
     return 0
 
@@ -859,7 +996,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
     if options.command == "lock":
-        return lock(options.root, check=options.check, name=options.name, index_url=options.index_url)
+        return lock(
+            options.root,
+            check=options.check,
+            name=options.name,
+            index_url=options.index_url,
+            extra_index_urls=tuple(options.extra_index_url),
+        )
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":
@@ -893,6 +1036,8 @@ def _dispatch(options: "argparse.Namespace") -> int:
             frozen=options.frozen,
             detach=options.detach,
         )
+    if options.command == "task":
+        return task(options.root, options.name, instance=options.instance, frozen=options.frozen)
     if options.command == "logs":
         return logs(options.root, options.names, follow=options.follow, instance=options.instance)
     if options.command == "stop":
@@ -900,7 +1045,9 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":
-        return explain(options.root, options.key, reveal=options.reveal, as_json=options.json)
+        return explain(
+            options.root, options.key, reveal=options.reveal, as_json=options.json, process=options.process
+        )
     if options.command == "diff":
         if not options.target.isdigit():
             if options.tree:

@@ -9,7 +9,7 @@ asks for more than the shells' environment (overrides, another instance).
 
 import os
 
-from devenv.environment import DEFAULT_INSTANCE
+from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
 from devenv.snapshot import check_sync_finished, read_snapshot
 
 TYPE_CHECKING = False
@@ -29,6 +29,7 @@ def fresh_env(
     outer: "Mapping[str, str] | None" = None,
     overrides: "Sequence[tuple[str, str]]" = (),
     instance: "str | None" = None,
+    profile: "str | None" = None,
 ) -> "CanonicalEnv":
     """The canonical env of `root` for a shell with `outer` (default: this process's
     environment), refreshing `.devenv/` only when an input changed; with `frozen`, a
@@ -37,8 +38,14 @@ def fresh_env(
     With `overrides` (the top layer, as `--set`) or an `instance` other than main, the
     result is resolved through `project.resolve_env`, the one door into resolution, after
     `.devenv/` itself was made current (so `--frozen` still refuses stale inputs).
+    `profile` chooses a `[profiles.NAME]` as DEVENV_PROFILE in `outer` does (None: whatever
+    `outer` says; "": the base declaration).
     """
     outer = os.environ if outer is None else outer
+    if profile is not None and outer.get(PROFILE_KEY) != profile:
+        # The profile is what DEVENV_PROFILE says (project.resolve_env): choosing one here is
+        # that same value, so the snapshot's freshness and a refresh both see it.
+        outer = {**outer, PROFILE_KEY: profile}
     check_sync_finished(root)
     snapshot = read_snapshot(root)
     if snapshot is not None and snapshot.is_fresh(outer):

@@ -32,6 +32,7 @@ __all__ = [
     "compare_documents",
     "diff_process",
     "drift_problems",
+    "expected_env",
     "export_document",
     "few",
     "format_diff",
@@ -264,6 +265,29 @@ def problems_of(diff: ProcessDiff, canonical: CanonicalEnv) -> list[str]:
 def few(keys: Sequence[str], shown: int = 5) -> str:
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
     return ", ".join(keys[:shown]) + more
+
+
+def expected_env(root: str, environ: Mapping[str, str], outer: Mapping[str, str]) -> tuple[CanonicalEnv, str]:
+    """The environment a process with `environ` was meant to get, and how it is described
+    ("process web, profile local, instance main"): the instance and profile it carries, and,
+    for a declared process or task devenv launched (its run record names it), that unit's own
+    `env` table on top. `outer` is the caller's environment (for [env].inherit)."""
+    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.project import resolve_env
+    from devenv.runs import RUN_ID_KEY, read_records
+    from devenv.spec import load_spec
+
+    instance = environ.get("DEVENV_INSTANCE") or DEFAULT_INSTANCE
+    profile = environ.get(PROFILE_KEY, "")
+    run_id = environ.get(RUN_ID_KEY)
+    name = next((r["name"] for _, r in read_records(root) if run_id and r["run_id"] == run_id), "")
+    spec = load_spec(root)
+    kind = "task" if name in spec.task_names() else "process"
+    unit = name if name in (*spec.task_names(), *(p.name for p in spec.processes)) else None
+    state = resolve_env(root, outer, instance=instance, profile=profile, unit=unit)
+    shown = [f"{kind} {name}"] if unit else []
+    shown += [f"profile {profile}" if profile else "no profile", f"instance {instance}"]
+    return state.resolution.canonical(), ", ".join(shown)
 
 
 def _entries(value: str | None) -> list[str]:

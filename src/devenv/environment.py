@@ -19,6 +19,7 @@ __all__ = (
     "LABEL_KEYS",
     "MANAGED_BY",
     "MANAGED_KEYS",
+    "PROFILE_KEY",
     "CanonicalEnv",
     "apply_env",
     "exported",
@@ -41,6 +42,7 @@ MANAGED_KEYS = (
     "DEVENV_ROOT",
     "DEVENV_FINGERPRINT",
     "DEVENV_INSTANCE",
+    "DEVENV_PROFILE",
     *LABEL_KEYS,
 )
 
@@ -84,6 +86,11 @@ DEFAULT_PASS = (
     "PAGER",
 )
 
+#: The variable naming the chosen `[profiles.NAME]`: read from the caller (`--profile NAME` is
+#: the same as `DEVENV_PROFILE=NAME`), set in every environment of that profile, removed from
+#: the base one, so a shell or a process always says which profile it runs.
+PROFILE_KEY = "DEVENV_PROFILE"
+
 #: Which envspec.toml key controls each managed key (used in error messages).
 MANAGED_BY = {
     "PYTHONPATH": "[paths].pythonpath",
@@ -92,6 +99,7 @@ MANAGED_BY = {
     "DEVENV_ROOT": "the folder holding envspec.toml",
     "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
     "DEVENV_INSTANCE": "the launcher (main for shells, run and up; one per pytest session and xdist worker)",
+    "DEVENV_PROFILE": "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
     "DEVENV_RUN_ID": "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
     "DEVENV_SERVICE": "the launcher (the [services] name a start command runs for)",
     "DEVENV_LAUNCHER": "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",

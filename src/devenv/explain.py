@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
-from devenv.environment import MANAGED_BY, join_path
+from devenv.environment import MANAGED_BY, PROFILE_KEY, join_path
 from devenv.errors import UsageError
 from devenv.resolver import MANAGED_SOURCE, Resolution
 
@@ -42,6 +42,8 @@ class ExplanationJson(TypedDict):
     revealed: bool
     variables: list[ExplainedJson]
     not_set: dict[str, str]
+    process: str | None
+    profile: str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,6 +67,10 @@ class Explanation:
     variables: tuple[ExplainedVariable, ...]
     not_set: tuple[tuple[str, str], ...] = ()
     revealed: bool = False
+    #: The process or task whose declared environment this is (`--process NAME`), if any.
+    process: str | None = None
+    #: The profile it was resolved for (`--profile NAME` / DEVENV_PROFILE), if any.
+    profile: str | None = None
 
     def to_json(self) -> ExplanationJson:
         """The JSON form (`devenv explain --json`)."""
@@ -83,27 +89,49 @@ class Explanation:
                 for v in self.variables
             ],
             "not_set": dict(self.not_set),
+            "process": self.process,
+            "profile": self.profile,
         }
 
 
-def explain(root: str, outer: Mapping[str, str], key: str | None = None, reveal: bool = False) -> Explanation:
-    """Explain every variable of the project at `root` (or only `key`) as a launch would see it."""
+def explain(
+    root: str,
+    outer: Mapping[str, str],
+    key: str | None = None,
+    reveal: bool = False,
+    *,
+    process: str | None = None,
+    instance: str | None = None,
+) -> Explanation:
+    """Explain every variable of the project at `root` (or only `key`) as a launch would see
+    it; with `process`, as that declared process or task gets it (its own `env` on top), in
+    `instance` (default: main)."""
+    from devenv.environment import DEFAULT_INSTANCE
     from devenv.project import resolve_env
 
     # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
     # pythonpath folder does not hide the values (doctor names it).
-    state = resolve_env(root, outer, check_paths=False)
+    state = resolve_env(root, outer, check_paths=False, unit=process, instance=instance or DEFAULT_INSTANCE)
     spec, resolution = state.spec, state.resolution
     explained = _explained(resolution, outer, reveal=reveal)
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)
+    profile = spec.profile.name if spec.profile else None
+
+    def explanation(
+        variables: tuple[ExplainedVariable, ...], unset: tuple[tuple[str, str], ...]
+    ) -> Explanation:
+        return Explanation(
+            root=root, variables=variables, not_set=unset, revealed=reveal, process=process, profile=profile
+        )
+
     if key is None:
-        return Explanation(root=root, variables=explained, not_set=not_set, revealed=reveal)
+        return explanation(explained, not_set)
     for variable in explained:
         if variable.key == key:
-            return Explanation(root=root, variables=(variable,), revealed=reveal)
+            return explanation((variable,), ())
     for name, reason in not_set:
         if name == key:
-            return Explanation(root=root, variables=(), not_set=((name, reason),), revealed=reveal)
+            return explanation((), ((name, reason),))
     raise UsageError(_unknown(key, [v.key for v in explained] + [name for name, _ in not_set]))
 
 
@@ -153,7 +181,12 @@ def _not_set(
             reasons.append((key, "listed in [env].inherit but not set in the outer environment"))
     for key in resolution.unset:
         if key not in values:
-            why = "[env].unset" if key in unset else "[paths].pythonpath is empty"
+            if key in unset:
+                why = "[env].unset"
+            elif key == PROFILE_KEY:
+                why = "no profile chosen: --profile NAME or DEVENV_PROFILE picks a [profiles.NAME]"
+            else:
+                why = "[paths].pythonpath is empty"
             reasons.append((key, f"removed from every launch ({why})"))
     return tuple(reasons)
 

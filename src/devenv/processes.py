@@ -31,7 +31,7 @@ from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, Launcher, RunRecord, clear_stop_request, write_record
-from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, ProcessSpec, Spec, TcpReady
+from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, Spec, TcpReady, Unit
 from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_trees
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ __all__ = [
     "stop_all",
     "stop_processes",
     "tail_block",
-    "with_overrides",
+    "unit_env",
 ]
 
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
@@ -96,7 +96,7 @@ class ProcessHandle:
         self,
         *,
         spec: Spec,
-        process: ProcessSpec,
+        process: Unit,
         env: CanonicalEnv,
         base: Mapping[str, str] | None,
         overrides: Mapping[str, str],
@@ -112,7 +112,8 @@ class ProcessHandle:
         self.overrides = dict(overrides)
         self.extra_args = tuple(extra_args)
         self.launcher: Launcher = launcher
-        self.cwd = spec.root
+        #: The working folder: the root, or `[processes.NAME].cwd` under it.
+        self.cwd = os.path.join(spec.root, process.cwd) if process.cwd else spec.root
         self.stop_timeout = process.stop_timeout
         #: [env].secret of the canonical env (for masking the log tail in messages).
         self.secret_keys = env.secret
@@ -243,7 +244,7 @@ class ProcessHandle:
 
     def _launch(self) -> None:
         """Spawn, then wait until ready (stopping it on failure)."""
-        self._spawn()
+        self.spawn()
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -311,18 +312,20 @@ class ProcessHandle:
             )
         return False
 
-    def _spawn(self) -> None:
-        """Spawn into the log and record the run; the probe is left open for `poll_ready`."""
+    def spawn(self) -> None:
+        """Spawn into the log and record the run; the probe is left open for `poll_ready`.
+        A task (tasks.py) is spawned the same way and then waited for until it exits."""
         spec, process, env = self.spec, self.process, self.canonical
         name = process.name
+        kind = "task" if process.table.startswith("tasks.") else "process"
         child_env = apply_env(env, os.environ if self._base is None else self._base)
         child_env[RUN_ID_KEY] = self.run_id
         child_env[LAUNCHER_KEY] = self.launcher
-        words = expand(process.command, env, where=f"[processes.{name}].command")
+        words = expand(process.command, env, where=f"[{process.table}].command")
         try:
             executable = resolve_word(words[0], child_env, spec.root)
         except CommandNotFoundError as error:
-            raise ProcessError(f"process {name!r}: {error} ([processes.{name}].command)") from None
+            raise ProcessError(f"{kind} {name!r}: {error} ([{process.table}].command)") from None
         command = [executable, *words[1:], *self.extra_args]
         self.env, self.command = child_env, command
 
@@ -332,7 +335,7 @@ class ProcessHandle:
         else:
             log_path = prepare_run_log(spec.root, name, self.run_id)
         self.log_path = log_path
-        header = _header(name, command, spec.root, self.run_id, self.overrides, env, self.launcher)
+        header = _header(name, command, self.cwd, self.run_id, self.overrides, env, self.launcher)
         with os.fdopen(open_log(log_path), "ab") as log:
             log.write(header.encode("utf-8", "replace"))
             log.flush()
@@ -350,7 +353,7 @@ class ProcessHandle:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    cwd=spec.root,
+                    cwd=self.cwd,
                     env=child_env,
                     close_fds=True,
                     # Its own process group and session: killpg reaches everything it forks,
@@ -361,7 +364,7 @@ class ProcessHandle:
                 if probe is not None:
                     probe.close()
                 why = f"cannot run {command[0]!r}: {exc.strerror}"
-                raise ProcessError(f"process {name!r}: {why} ([processes.{name}].command)") from None
+                raise ProcessError(f"{kind} {name!r}: {why} ([{process.table}].command)") from None
         self.pid = self._popen.pid
         self._spawned = time.monotonic()
         self._probe = probe
@@ -379,10 +382,15 @@ def start(
     base: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     launcher: Launcher = "api",
+    tasks_done: set[str] | None = None,
+    task_log_dir: str | None = None,
 ) -> ProcessHandle:
     """Start the declared process `name` and return once its readiness probe passes.
 
-    Raises ProcessError at once if it exits first, or when `start_timeout` passes (after
+    The tasks it needs run first, to completion, in `env` (tasks.run_tasks); those named in
+    `tasks_done` are skipped, and each one that finishes is added to it, so a launcher
+    starting several processes runs each task once. Raises TaskError when a task fails,
+    ProcessError at once if the process exits first, or when `start_timeout` passes (after
     stopping it); ServiceError if a service it needs is unreachable. Processes still running
     when the interpreter exits are stopped then.
     """
@@ -395,6 +403,8 @@ def start(
         base=base,
         extra_args=extra_args,
         launcher=launcher,
+        tasks_done=tasks_done,
+        task_log_dir=task_log_dir,
     )
     handle.wait_ready()
     if handle.note:
@@ -412,15 +422,21 @@ def launch(
     base: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     launcher: Launcher = "api",
+    tasks_done: set[str] | None = None,
+    task_log_dir: str | None = None,
 ) -> ProcessHandle:
     """Spawn the declared process `name` and return at once: `poll_ready()` or `wait_ready()`
-    on the handle tells when it is ready (as `start` does)."""
+    on the handle tells when it is ready (as `start` does). The tasks it needs run first, to
+    completion (see `start`)."""
     from devenv.runs import cleanup_leftovers
     from devenv.services import ensure_service
+    from devenv.tasks import run_tasks
 
     process = spec.process(name)
-    env = with_overrides(spec, env, overrides or {}, outer=os.environ if base is None else base)
+    outer = os.environ if base is None else base
     cleanup_leftovers(spec.root)
+    run_tasks(spec, [name], env, base=base, launcher=launcher, done=tasks_done, log_dir=task_log_dir)
+    env = unit_env(spec, process, env, overrides or {}, outer=outer)
     for need in process.needs:
         if need in spec.service_names():
             ensure_service(spec.service(need), env, base=base)
@@ -434,7 +450,7 @@ def launch(
         log_path=log_path,
         launcher=launcher,
     )
-    handle._spawn()
+    handle.spawn()
     return handle
 
 
@@ -480,21 +496,29 @@ def resolve_word(word: str, child_env: Mapping[str, str], root: str) -> str:
     )
 
 
-def with_overrides(
-    spec: Spec, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
+def unit_env(
+    spec: Spec, unit: Unit, env: CanonicalEnv, overrides: Mapping[str, str], *, outer: Mapping[str, str]
 ) -> CanonicalEnv:
-    """`env` resolved again with `overrides` as its top layer, through the same door as
-    `devenv run --set` (`project.resolve_env`), so every check `--set` gets applies (managed
-    keys, [env].unset, keys that run code, NUL bytes), `${NAME}` expands the same way
-    (`OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`) and the fingerprint covers them.
+    """The declared environment of `unit`: `env` (same instance, same profile) with the
+    unit's own `env` table and then `overrides` as its top layers, resolved again through the
+    same door as `devenv run --set` (`project.resolve_env`), so every check `--set` gets
+    applies (managed keys, [env].unset, keys that run code, NUL bytes), `${NAME}` expands the
+    same way (`OPS_CORE_QUEUE="ops_core_${DEVENV_INSTANCE}"`) and the fingerprint covers them.
     """
-    if not overrides:
+    if not overrides and not unit.env:
         return env
-    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
     from devenv.project import resolve_env
 
     instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-    state = resolve_env(spec.root, outer, overrides=list(overrides.items()), instance=instance)
+    state = resolve_env(
+        spec.root,
+        outer,
+        overrides=list(overrides.items()),
+        instance=instance,
+        profile=env.variables.get(PROFILE_KEY, ""),
+        unit=unit.name,
+    )
     return state.resolution.canonical()
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
+from devenv.environment import PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
@@ -36,6 +38,9 @@ from devenv.venv import (
     sync_venv,
     venv_python,
 )
+
+if TYPE_CHECKING:
+    from devenv.installers import Progress
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -207,6 +212,8 @@ def _read_once(
     python: PythonRecord | None,
     instance: str,
     check_paths: bool,
+    profile: str | None = None,
+    unit_name: str | None = None,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -219,7 +226,10 @@ def _read_once(
     spec_data = read_input(spec_path, spec_path, SpecError)
     if spec_data is None:
         raise SpecError(f"{spec_path}: not found; create it (see the README's envspec reference)")
-    spec = parse_spec(spec_data, path=spec_path, root=root)
+    spec = parse_spec(spec_data, path=spec_path, root=root).with_profile(profile)
+    unit = None
+    if unit_name:
+        unit = spec.task(unit_name) if unit_name in spec.task_names() else spec.process(unit_name)
     paths = input_paths(spec)[1:]
     for path in paths:
         before[path] = _stat(path)
@@ -240,6 +250,7 @@ def _read_once(
         overrides=overrides,
         python=python_identity(python),
         instance=instance,
+        unit=unit,
     )
     after = {path: _stat(path) for path in before}
     if after != before:
@@ -260,6 +271,8 @@ def resolve_env(
     instance: str = DEFAULT_INSTANCE,
     python: PythonRecord | None = None,
     check_paths: bool = True,
+    profile: str | None = None,
+    unit: str | None = None,
 ) -> ProjectState:
     """The one door into resolution: the project at `root` as a launch from a shell with
     `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
@@ -270,6 +283,11 @@ def resolve_env(
     Only [env].inherit keys are read from `outer`. The fingerprint covers `python` (default:
     what the last sync installed). `check_paths=False` skips the [paths].pythonpath check
     (doctor reports it on its own).
+
+    `profile` is the `[profiles.NAME]` stacked on top: None takes the one DEVENV_PROFILE in
+    `outer` names (`--profile NAME` sets it for the command), "" is the base declaration.
+    `unit` names a declared process or task whose own `env` table is one more layer, under
+    `overrides`: what that process or task is launched with.
 
     Each input is stat-ed before it is read and again after, and the whole read is retried
     (a bounded number of times) when any of them changed in between, so the record that goes
@@ -282,7 +300,17 @@ def resolve_env(
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
-            state = _read_once(root, outer, overrides, seen, python, instance, check_paths)
+            state = _read_once(
+                root,
+                outer,
+                overrides,
+                seen,
+                python,
+                instance,
+                check_paths,
+                outer.get(PROFILE_KEY) if profile is None else profile,
+                unit,
+            )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
                 time.sleep(RETRY_PAUSE)
@@ -332,7 +360,9 @@ def _changing(seen: Mapping[str, object]) -> bool:
 
 
 def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
-    return {key: outer.get(key) for key in spec.env.inherit}
+    """The outer keys the environment depends on: [env].inherit, and DEVENV_PROFILE (which
+    profile it is), so a snapshot made for one profile is never fresh for another."""
+    return {key: outer.get(key) for key in (*spec.env.inherit, PROFILE_KEY)}
 
 
 def _write(state: ProjectState, python: PythonRecord, outer: Mapping[str, str]) -> EnvDocument:
@@ -376,7 +406,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
         changed += [
             f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value
         ]
-        if changed or set(document["inherited"]) != set(state.spec.env.inherit):
+        if changed or set(document["inherited"]) != set(inherited):
             raise StaleError(
                 f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'its inputs'} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
@@ -411,7 +441,7 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
 
 
 def sync(
-    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Progress, check: bool = False
 ) -> tuple[EnvDocument, bool]:
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
     `check`: change nothing; a StaleError says what a sync would change."""

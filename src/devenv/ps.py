@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
+from devenv.environment import PROFILE_KEY
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
@@ -37,7 +38,7 @@ ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
 #: (the broker) outlives `up` on purpose.
-STOPPABLE = ("up", "fixture", "api", "run", "nox")
+STOPPABLE = ("up", "fixture", "api", "run", "nox", "task")
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
@@ -49,6 +50,7 @@ class ProcessInfoJson(TypedDict):
     launcher: str
     run_id: str
     instance: str
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -69,6 +71,8 @@ class ProcessInfo:
     launcher: str
     run_id: str
     instance: str
+    #: The [profiles.NAME] its environment was resolved for ("" for none).
+    profile: str
     root: str
     age_seconds: float
     fingerprint: str
@@ -88,6 +92,7 @@ class ProcessInfo:
             "launcher": self.launcher,
             "run_id": self.run_id,
             "instance": self.instance,
+            "profile": self.profile,
             "root": self.root,
             "age_seconds": round(self.age_seconds, 1),
             "fingerprint": self.fingerprint,
@@ -96,12 +101,13 @@ class ProcessInfo:
         }
 
 
-def current_fingerprint(root: str, outer: Mapping[str, str], instance: str) -> str | None:
-    """The fingerprint a launch from `root` would get now (inputs re-read), or None if broken."""
-    from devenv.project import resolve_env
+def current_fingerprint(root: str, outer: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
+    """The fingerprint a launch of the process with `environ` would get now (inputs re-read:
+    its instance, its profile, its declared `env` table), or None if broken."""
+    from devenv.drift import expected_env
 
     try:
-        return resolve_env(root, outer, instance=instance).resolution.fingerprint
+        return expected_env(root, environ, outer)[0].fingerprint
     except DevenvError:
         from devenv.snapshot import read_snapshot
 
@@ -116,7 +122,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
 
     wanted = os.path.normpath(root)
     exclude = _self_and_ancestors()
-    fingerprints: dict[tuple[str, str], str | None] = {}
+    fingerprints: dict[tuple[str, str, str, str], str | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
@@ -143,9 +149,10 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or "?"
         )
         instance = environ.get("DEVENV_INSTANCE", "main")
-        key = (process_root, instance)
+        profile = environ.get(PROFILE_KEY, "")
+        key = (process_root, instance, profile, record["name"] if record else "")
         if key not in fingerprints:
-            fingerprints[key] = current_fingerprint(process_root, outer, instance)
+            fingerprints[key] = current_fingerprint(process_root, outer, environ)
         fingerprint = environ.get("DEVENV_FINGERPRINT", "")
         found.append(
             ProcessInfo(
@@ -156,6 +163,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 launcher=(record.get("launcher") if record else None) or environ.get(LAUNCHER_KEY, "shell"),
                 run_id=run_id,
                 instance=instance,
+                profile=profile,
                 root=process_root,
                 age_seconds=max(0.0, now - (info["create_time"] or now)),
                 fingerprint=fingerprint,
@@ -205,9 +213,18 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
     """Human text for `devenv ps`: a table (nothing when no process runs; see `ps_note`)."""
     if not processes:
         return ""
-    header = ["PID", "PPID", "AGE", "NAME", "LAUNCHER", "INSTANCE", "STATUS", "FINGERPRINT", "RUN ID"] + (
-        ["ROOT"] if show_root else []
-    )
+    header = [
+        "PID",
+        "PPID",
+        "AGE",
+        "NAME",
+        "LAUNCHER",
+        "INSTANCE",
+        "STATUS",
+        "FINGERPRINT",
+        "PROFILE",
+        "RUN ID",
+    ] + (["ROOT"] if show_root else [])
     rows = [header]
     for p in processes:
         row = [
@@ -219,6 +236,7 @@ def format_ps(processes: list[ProcessInfo], *, show_root: bool = False) -> str:
             p.instance,
             p.status,
             p.fingerprint or "-",
+            p.profile or "-",
             (p.run_id or "-") + (" (leftover)" if p.leftover else ""),
         ]
         rows.append(row + ([p.root] if show_root else []))

@@ -42,6 +42,12 @@ REPORT_LINES = 200
 
 _PROCESSES = pytest.StashKey["_Processes"]()
 _OFFSETS = pytest.StashKey[dict[str, int]]()
+_USED = pytest.StashKey[list["ProcessHandle"]]()
+
+#: The title of the report section of a process's log. It starts with "Captured log" because
+#: that is what pytest's JUnit XML writer takes into <system-out> (junit_logging = log or all),
+#: from the sections `Item.add_report_section(when, "log ...", text)` adds.
+SECTION = "Captured log devenv {name} ({when})"
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -52,6 +58,16 @@ class _Processes:
     def __init__(self) -> None:
         self.handles: dict[Key, ProcessHandle] = {}
         self.count = 0
+        #: Tasks that ran to completion in this session's environment: each runs once.
+        self.tasks_done: set[str] = set()
+        #: The handles given out while the current test runs (its setup included).
+        self.using: list[ProcessHandle] | None = None
+
+    def give(self, handle: ProcessHandle) -> ProcessHandle:
+        """`handle`, noted as used by the current test."""
+        if self.using is not None:
+            self.using.append(handle)
+        return handle
 
     def live(self) -> Iterator[ProcessHandle]:
         """Handles not stopped on purpose (a dead one still has a log worth attaching)."""
@@ -232,7 +248,7 @@ def devenv_process(
         if handle is not None and not fresh and not handle.stopped:
             code = handle.returncode
             if code is None:
-                return handle
+                return registry.give(handle)
             registry.forget(key)
             raise ProcessError(_died_message(handle, code, exit_meaning(code, handle.command)))
         if handle is not None:
@@ -247,6 +263,7 @@ def devenv_process(
                 args=args,
                 log_path=str(log_path),
                 launcher="fixture",
+                tasks_done=registry.tasks_done,
             )
         except DevenvError as error:
             # The message names the process, its exit, the command and its log; devenv's own
@@ -254,7 +271,7 @@ def devenv_process(
             # Still the same exception (a test may expect it with pytest.raises).
             raise error.with_traceback(None) from None
         registry.handles[key] = handle
-        return handle
+        return registry.give(handle)
 
     try:
         yield factory
@@ -273,6 +290,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Remember where each process log stands, and fail fast if a process this test uses died."""
     registry = item.config.stash[_PROCESSES]
     item.stash[_OFFSETS] = {handle.log_path: handle.log_size() for handle in registry.live()}
+    registry.using = item.stash[_USED] = []
     if "devenv_process" not in getattr(item, "fixturenames", ()):
         return
     from devenv.errors import ProcessError
@@ -291,23 +309,40 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, object, object]:
-    """Attach each process's log since the test began to a failing test's report."""
+    """Attach the log, since the test began, of each process the test used to its report if
+    it failed: a section (which JUnit XML carries under junit_logging = log or all) and a
+    `devenv NAME log` property naming the file (always in JUnit XML)."""
     report = yield
     if not isinstance(report, pytest.TestReport) or not report.failed:
         return report
     offsets = item.stash.get(_OFFSETS, {})
-    registry = item.config.stash[_PROCESSES]
-    for handle in registry.live():
+    for handle in _used_by(item):
+        # As record_property does: the JUnit writer reads it from the teardown report.
+        item.user_properties.append((f"devenv {handle.name} log", handle.log_path))
         text = handle.read_log(offsets.get(handle.log_path, handle.log_offset))
         lines = text.splitlines()
         if len(lines) > REPORT_LINES:
             skipped = f"... ({len(lines) - REPORT_LINES} earlier lines in {handle.log_path})"
             lines = [skipped, *lines[-REPORT_LINES:]]
         if lines:
-            report.sections.append(
-                (f"devenv {handle.name} log ({report.when})", _masked(handle, "\n".join(lines)))
-            )
+            text = _masked(handle, "\n".join(lines))
+            report.sections.append((SECTION.format(name=handle.name, when=report.when), text))
+            # The JUnit writer reads the teardown report, which gets the item's sections.
+            item.add_report_section(report.when, f"log devenv {handle.name}", text)
     return report
+
+
+def _used_by(item: pytest.Item) -> list[ProcessHandle]:
+    """The processes `item` used: handed to it by devenv_process (in its setup or body), or
+    held by one of its fixtures (a session fixture that started one for an earlier test)."""
+    given = item.stash.get(_USED, None)
+    used = list(given or ())
+    if item.config.stash[_PROCESSES].handles:
+        from devenv.processes import ProcessHandle
+
+        values = getattr(item, "funcargs", {}).values()
+        used += [value for value in values if isinstance(value, ProcessHandle)]
+    return list({id(handle): handle for handle in used}.values())
 
 
 def _masked(handle: ProcessHandle, text: str) -> str:

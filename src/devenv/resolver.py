@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
-from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, CanonicalEnv
+from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
-from devenv.spec import KEY_PATTERN, Spec, line_of
+from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -311,8 +311,11 @@ def resolve(
     overrides: Sequence[tuple[str, str]] = (),
     python: str = "",
     instance: str = DEFAULT_INSTANCE,
+    unit: ProcessSpec | TaskSpec | None = None,
 ) -> Resolution:
-    """Resolve every layer, later ones winning: [vars] < dotenv files < [env].inherit < --set.
+    """Resolve every layer, later ones winning: [vars] < dotenv files < the profile's [vars]
+    < the profile's dotenv files < [env].inherit < the `env` table of `unit` (the process or
+    task being launched) < --set. The profile is `spec.profile` (`Spec.with_profile`).
 
     `python` identifies the interpreter and installed package set; the fingerprint covers it,
     so two processes with the same fingerprint also run the same code. `instance` is the
@@ -339,11 +342,20 @@ def resolve(
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)
 
     layers = _Layers(spec, outer, instance)
-    for key, raw in spec.vars:
-        where = Place(spec.path, item=f"[vars].{key}")
-        value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
-        layers.set(key, value, VARS_SOURCE, where)
-    for source in dotenv:
+
+    def declared(pairs: Sequence[tuple[str, str]], table: str) -> None:
+        for key, raw in pairs:
+            where = Place(spec.path, item=f"[{table}].{key}")
+            value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
+            layers.set(key, value, f"envspec.toml [{table}]", where)
+
+    profile = spec.profile
+    # A profile's files come after the base ones (Spec.with_profile); its [vars] between.
+    base_files = len(dotenv) - (len(profile.dotenv) if profile else 0)
+    declared(spec.vars, "vars")
+    for index, source in enumerate(dotenv):
+        if profile is not None and index == base_files:
+            declared(profile.vars, f"profiles.{profile.name}.vars")
         for entry in source.entries or ():
             where = Place(source.name, entry.line)
             check_trusted(spec, entry.key, where)
@@ -353,8 +365,12 @@ def resolve(
             else:
                 value = entry.value
             layers.set(entry.key, value, str(where), where)
+    if profile is not None and base_files == len(dotenv):
+        declared(profile.vars, f"profiles.{profile.name}.vars")
     for key, value in layers.inherited.items():
         layers.set(key, value, OUTER_SOURCE, f"outer environment variable {key}")
+    if unit is not None:
+        declared(unit.env, f"{unit.table}.env")
     for key, raw in overrides:
         # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
         # '${X}_x' in single quotes and a fixture's overrides reach here as written.
@@ -384,6 +400,12 @@ def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str, instan
     pythonpath = pythonpath_entries(spec)
     managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv, "DEVENV_INSTANCE": instance}
     unset = list(spec.env.unset)
+    if spec.profile is not None:
+        managed[PROFILE_KEY] = spec.profile.name
+    elif PROFILE_KEY not in unset:
+        # The base environment says so: a shell that sourced a profile's env.sh and then the
+        # base one must not keep naming that profile.
+        unset.append(PROFILE_KEY)
     if pythonpath:
         managed["PYTHONPATH"] = os.pathsep.join(pythonpath)
     elif "PYTHONPATH" not in unset:

@@ -49,7 +49,7 @@ LAUNCHER_KEY = "DEVENV_LAUNCHER"
 #: How long killed processes get to disappear before a stop gives up waiting on them.
 KILL_GRACE = 3.0
 
-Launcher: TypeAlias = Literal["up", "fixture", "api", "run", "nox", "shell"]
+Launcher: TypeAlias = Literal["up", "fixture", "api", "run", "nox", "shell", "task"]
 
 
 class RunRecord(TypedDict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -17,21 +18,26 @@ from devenv.root import SPEC_FILENAME
 
 __all__ = [
     "KEY_PATTERN",
+    "PLATFORMS",
     "SCHEMA_VERSION",
     "AmqpQueueReady",
     "CommandReady",
     "DotenvSpec",
     "EnvPolicy",
     "HttpReady",
+    "InstallerName",
     "LogReady",
     "ProcessSpec",
+    "ProfileSpec",
     "PythonSpec",
     "ReadyProbe",
     "RestartPolicy",
     "ServiceCheck",
     "ServiceSpec",
     "Spec",
+    "TaskSpec",
     "TcpReady",
+    "Unit",
     "line_of",
     "load_spec",
     "parse_spec",
@@ -40,11 +46,20 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: A profile name is chosen on the command line and shown in messages: keep it plain.
+PROFILE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+#: How long a task may run when `[tasks.NAME].timeout` is not given.
+DEFAULT_TASK_TIMEOUT = 600.0
+#: Seconds a stopped task gets between SIGTERM and SIGKILL.
+TASK_STOP_TIMEOUT = 10.0
 _PASS_PATTERN = re.compile(r"[A-Za-z0-9_*?]+\Z")
 
 ServiceCheck: TypeAlias = Literal["amqp", "redis", "postgres", "http", "command", "tcp"]
 SERVICE_CHECKS: tuple[ServiceCheck, ...] = ("amqp", "redis", "postgres", "http", "command", "tcp")
 READY_KINDS = ("amqp_queue", "http", "command", "log", "tcp")
+InstallerName: TypeAlias = Literal["uv", "pip"]
+#: What `[python].platforms` may name: the operating systems and machines a universal lock covers.
+PLATFORMS = ("linux-x86_64", "linux-arm64", "macos-x86_64", "macos-arm64", "windows-x86_64", "windows-arm64")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +69,15 @@ class PythonSpec:
     requires: str = ""
     venv: str = DEFAULT_VENV
     packages: tuple[str, ...] = ()
+    #: A path or a version ("3.12") that picks the interpreter; "" searches (interpreters.py).
+    interpreter: str = ""
+    installer: InstallerName = "uv"
+    #: The platforms a lock covers ("linux-x86_64", ...); () means all of PLATFORMS.
+    platforms: tuple[str, ...] = ()
+    #: The index a lock resolves against ("" is PyPI) and extra indexes; `${NAME}` in them is
+    #: taken from the environment when the installer runs, never written into the lock.
+    index: str = ""
+    extra_indexes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -151,6 +175,73 @@ class ProcessSpec:
     stop_timeout: float = 10.0
     #: What `devenv up` does when the process dies after it was ready.
     restart: RestartPolicy = "no"
+    #: `[processes.NAME].env`: variables of this process only, as written (`${...}` is
+    #: expanded by the resolver, on top of every other layer but overrides).
+    env: tuple[tuple[str, str], ...] = ()
+    #: Working folder relative to the root ("" is the root itself).
+    cwd: str = ""
+
+    @property
+    def table(self) -> str:
+        """The spec table that declares it, for messages and provenance."""
+        return f"processes.{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskSpec:
+    """`[tasks.NAME]`: a one-shot step (migrate, create a database) run to completion (exit 0)
+    before the processes that need it."""
+
+    name: str
+    command: tuple[str, ...]
+    #: Services to make reachable and tasks to run first.
+    needs: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
+    timeout: float = DEFAULT_TASK_TIMEOUT
+
+    @property
+    def table(self) -> str:
+        """The spec table that declares it, for messages and provenance."""
+        return f"tasks.{self.name}"
+
+    # What the launcher asks of every unit it starts (processes.ProcessHandle): a task has no
+    # readiness (it is done when it exits 0) and is never restarted.
+    @property
+    def ready(self) -> None:
+        """A task has no readiness probe."""
+        return None
+
+    @property
+    def start_timeout(self) -> float:
+        """A task is never waited for as "ready"; its `timeout` bounds the whole run."""
+        return self.timeout
+
+    @property
+    def stop_timeout(self) -> float:
+        """Grace between SIGTERM and SIGKILL when a task is stopped (its timeout, Ctrl-C)."""
+        return TASK_STOP_TIMEOUT
+
+    @property
+    def restart(self) -> RestartPolicy:
+        """A task is never restarted."""
+        return "no"
+
+
+#: A launched unit: a long-running process or a one-shot task.
+Unit: TypeAlias = "ProcessSpec | TaskSpec"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProfileSpec:
+    """`[profiles.NAME]`: dotenv files and variables stacked on top of the base declaration
+    (for example `.envs/.local/*` against `.envs/.production/*`)."""
+
+    name: str
+    #: Dotenv files read after every [dotenv].files entry, in order.
+    dotenv: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    vars: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -167,6 +258,66 @@ class Spec:
     env: EnvPolicy = field(default_factory=EnvPolicy)
     services: tuple[ServiceSpec, ...] = ()
     processes: tuple[ProcessSpec, ...] = ()
+    tasks: tuple[TaskSpec, ...] = ()
+    profiles: tuple[ProfileSpec, ...] = ()
+    #: The profile this Spec was selected for (`with_profile`), None for the base declaration.
+    profile: ProfileSpec | None = None
+
+    def with_profile(self, name: str | None) -> Spec:
+        """This declaration with profile `name` on top (its dotenv files after the base ones);
+        None or "" is the base declaration. An unknown name is a SpecError listing the
+        declared ones."""
+        if not name:
+            return self
+        for profile in self.profiles:
+            if profile.name == name:
+                from dataclasses import replace
+
+                dotenv = DotenvSpec(
+                    files=(*self.dotenv.files, *profile.dotenv),
+                    optional=(*self.dotenv.optional, *profile.optional),
+                    required=self.dotenv.required,
+                )
+                return replace(self, dotenv=dotenv, profile=profile)
+        known = ", ".join(p.name for p in self.profiles) or "none"
+        raise SpecError(
+            f"{self.path}: no profile named {name[:40]!r} in [profiles] (declared: {known}); "
+            "check --profile or DEVENV_PROFILE"
+        )
+
+    def task(self, name: str) -> TaskSpec:
+        """The declared task `name`, or a SpecError listing the declared ones."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        known = ", ".join(t.name for t in self.tasks) or "none"
+        raise SpecError(f"{self.path}: no task named {name!r} in [tasks] (declared: {known})")
+
+    def task_names(self) -> tuple[str, ...]:
+        """Names of the declared tasks."""
+        return tuple(task.name for task in self.tasks)
+
+    def task_order(self, names: Sequence[str]) -> list[TaskSpec]:
+        """The tasks `names` need, directly or through the processes and tasks they need, each
+        after the tasks it needs (a task named in `names` is included itself)."""
+        ordered: list[TaskSpec] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen or name in self.service_names():
+                return
+            seen.add(name)
+            unit: ProcessSpec | TaskSpec = (
+                self.task(name) if name in self.task_names() else self.process(name)
+            )
+            for need in unit.needs:
+                visit(need)
+            if isinstance(unit, TaskSpec):
+                ordered.append(unit)
+
+        for name in names:
+            visit(name)
+        return ordered
 
     def process(self, name: str) -> ProcessSpec:
         """The declared process `name`, or a SpecError listing the declared ones."""
@@ -190,7 +341,7 @@ class Spec:
             if process in ordered:
                 return
             for need in process.needs:
-                if need not in self.service_names():
+                if need not in self.service_names() and need not in self.task_names():
                     visit(need)
             ordered.append(process)
 
@@ -295,7 +446,19 @@ def _toml_error(path: str, message: str, text: str) -> SpecError:
     return SpecError(f"{where}: invalid TOML: {message[: match.start()].strip()}", place=where)
 
 
-_TOP_LEVEL = ("schema", "project", "python", "paths", "dotenv", "vars", "env", "services", "processes")
+_TOP_LEVEL = (
+    "schema",
+    "project",
+    "python",
+    "paths",
+    "dotenv",
+    "vars",
+    "env",
+    "services",
+    "processes",
+    "tasks",
+    "profiles",
+)
 
 
 class _SpecReader:
@@ -420,10 +583,16 @@ class _SpecReader:
             env=self.read_env(doc.get("env", {})),
             services=self.read_services(doc.get("services", {})),
             processes=self.read_processes(doc.get("processes", {})),
+            tasks=self.read_tasks(doc.get("tasks", {})),
+            profiles=self.read_profiles(doc.get("profiles", {})),
         )
 
     def read_python(self, value: Any) -> PythonSpec:
-        table = self.table("python", value, ("requires", "venv", "packages"))
+        table = self.table(
+            "python",
+            value,
+            ("requires", "venv", "packages", "interpreter", "installer", "platforms", "index"),
+        )
         requires = self.string("python", "requires", table.get("requires", ""))
         if requires:
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -438,7 +607,43 @@ class _SpecReader:
         if not venv:
             raise self.fail("python", "venv", "must not be empty")
         packages = self.strings("python", "packages", table.get("packages", []))
-        return PythonSpec(requires=requires, venv=venv, packages=packages)
+        interpreter = self.string("python", "interpreter", table.get("interpreter", ""))
+        installer = self.string("python", "installer", table.get("installer", "uv"))
+        if installer not in ("uv", "pip"):
+            raise self.fail("python", "installer", f'= {installer!r} is not an installer; use "uv" or "pip"')
+        platforms = self.strings("python", "platforms", table.get("platforms", []))
+        for name in platforms:
+            if name not in PLATFORMS:
+                raise self.fail(
+                    "python", "platforms", f"names {name!r}, which is not one of: {', '.join(PLATFORMS)}"
+                )
+        index, extra = self.read_index(table.get("index", ""))
+        return PythonSpec(
+            requires=requires,
+            venv=venv,
+            packages=packages,
+            interpreter=interpreter,
+            installer="pip" if installer == "pip" else "uv",
+            platforms=platforms,
+            index=index,
+            extra_indexes=extra,
+        )
+
+    def read_index(self, value: Any) -> tuple[str, tuple[str, ...]]:
+        """`index = "URL"` or `index = { url = "URL", extra = ["URL", ...] }`."""
+        extra: tuple[str, ...] = ()
+        if isinstance(value, str):
+            url = value
+        elif isinstance(value, dict):
+            table = self.table("python.index", value, ("url", "extra"))
+            url = self.string("python.index", "url", table.get("url", ""))
+            extra = self.strings("python.index", "extra", table.get("extra", []))
+        else:
+            raise self.fail("python", "index", "must be a URL or a table { url = ..., extra = [...] }")
+        for entry in (url, *extra):
+            if entry and not entry.startswith(("https://", "http://", "file://")):
+                raise self.fail("python", "index", "URLs must start with https://, http:// or file://")
+        return url, tuple(extra)
 
     def read_paths(self, value: Any) -> tuple[str, ...]:
         table = self.table("paths", value, ("pythonpath",))
@@ -462,20 +667,37 @@ class _SpecReader:
         required = self.keys("dotenv", "required", table.get("required", []))
         return DotenvSpec(files=files, optional=optional, required=required)
 
-    def read_vars(self, value: Any) -> tuple[tuple[str, str], ...]:
+    def read_vars(self, value: Any, table: str = "vars") -> tuple[tuple[str, str], ...]:
+        """A table of variables (`[vars]`, `[processes.NAME].env`, ...): names and string values."""
         if not isinstance(value, dict):
-            raise self.fail("vars", None, "must be a table")
+            raise self.fail(table, None, 'must be a table like { KEY = "value" }')
         pairs = []
         for key, item in value.items():
             if not KEY_PATTERN.match(key):
-                raise self.fail("vars", key, "is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+                raise self.fail(table, key, "is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if not isinstance(item, str):
                 # Never echo the value: a secret typed as a number is still a secret.
                 raise self.fail(
-                    "vars", key, f'must be a string, not {_toml_type(item)}; quote it: {key} = "..."'
+                    table, key, f'must be a string, not {_toml_type(item)}; quote it: {key} = "..."'
                 )
             pairs.append((key, item))
         return tuple(pairs)
+
+    def read_cwd(self, where: str, value: Any) -> str:
+        """A working folder relative to the root; it must exist now (a typo fails at once,
+        not when the process cannot start)."""
+        cwd = self.string(where, "cwd", value)
+        if not cwd or cwd == ".":
+            return ""
+        if os.path.isabs(cwd):
+            raise self.fail(
+                where, "cwd", "must be a folder relative to the project root, not an absolute path"
+            )
+        if not os.path.isdir(os.path.join(self.root, cwd)):
+            raise self.fail(
+                where, "cwd", f"= {cwd!r} is not a folder under the project root; create it or fix the path"
+            )
+        return os.path.normpath(cwd)
 
     def read_env(self, value: Any) -> EnvPolicy:
         table = self.table("env", value, ("inherit", "unset", "secret", "trusted", "pass"))
@@ -557,22 +779,25 @@ class _SpecReader:
         if not isinstance(value, dict):
             raise self.fail("processes", None, "must be a table of [processes.NAME] tables")
         service_names = set(self.document.get("services", {}) or {})
+        task_names = set(self.document.get("tasks", {}) or {})
         processes = []
-        graph: dict[str, tuple[str, ...]] = {}
-        keys = ("command", "needs", "ready", "start_timeout", "stop_timeout", "restart")
+        keys = ("command", "needs", "ready", "start_timeout", "stop_timeout", "restart", "env", "cwd")
         for name, item in value.items():
             where = f"processes.{name}"
             table = self.table(where, item, keys)
             command = self.strings(where, "command", table.get("command", []))
             if not command:
                 raise self.fail(where, "command", "is required and must not be empty")
+            if name in task_names:
+                raise self.fail(where, None, f"has the name of [tasks.{name}]; a need must name one thing")
             needs = self.strings(where, "needs", table.get("needs", []))
             for need in needs:
-                if need not in service_names and need not in value:
+                if need not in service_names and need not in value and need not in task_names:
                     raise self.fail(
-                        where, "needs", f"names {need!r}, which is not declared in [services] or [processes]"
+                        where,
+                        "needs",
+                        f"names {need!r}, which is not declared in [services], [processes] or [tasks]",
                     )
-            graph[name] = tuple(n for n in needs if n not in service_names)
             restart = table.get("restart", "no")
             if restart not in ("no", "on-failure"):
                 raise self.fail(where, "restart", f'must be "no" or "on-failure", not {restart!r}')
@@ -585,13 +810,94 @@ class _SpecReader:
                     start_timeout=self.seconds(where, "start_timeout", table.get("start_timeout", 30)),
                     stop_timeout=self.seconds(where, "stop_timeout", table.get("stop_timeout", 10)),
                     restart=restart,
+                    env=self.read_vars(table.get("env", {}), f"{where}.env"),
+                    cwd=self.read_cwd(where, table.get("cwd", "")),
                 )
             )
-        for name in graph:
+        self.check_cycles(value, "processes")
+        return tuple(processes)
+
+    def read_tasks(self, value: Any) -> tuple[TaskSpec, ...]:
+        if not isinstance(value, dict):
+            raise self.fail("tasks", None, "must be a table of [tasks.NAME] tables")
+        service_names = set(self.document.get("services", {}) or {})
+        processes = set(self.document.get("processes", {}) or {})
+        tasks = []
+        for name, item in value.items():
+            where = f"tasks.{name}"
+            table = self.table(where, item, ("command", "needs", "cwd", "env", "timeout"))
+            command = self.strings(where, "command", table.get("command", []))
+            if not command:
+                raise self.fail(where, "command", "is required and must not be empty")
+            needs = self.strings(where, "needs", table.get("needs", []))
+            for need in needs:
+                if need in processes:
+                    raise self.fail(
+                        where,
+                        "needs",
+                        f"names the process {need!r}; a task runs before processes, so it may "
+                        "need services and other tasks only",
+                    )
+                if need not in service_names and need not in value:
+                    raise self.fail(
+                        where, "needs", f"names {need!r}, which is not declared in [services] or [tasks]"
+                    )
+            tasks.append(
+                TaskSpec(
+                    name=name,
+                    command=command,
+                    needs=needs,
+                    env=self.read_vars(table.get("env", {}), f"{where}.env"),
+                    cwd=self.read_cwd(where, table.get("cwd", "")),
+                    timeout=self.seconds(where, "timeout", table.get("timeout", DEFAULT_TASK_TIMEOUT)),
+                )
+            )
+        self.check_cycles(value, "tasks")
+        return tuple(tasks)
+
+    def check_cycles(self, units: dict[str, Any], kind: str) -> None:
+        """Refuse `needs` that loop through processes and tasks."""
+        graph: dict[str, tuple[str, ...]] = {}
+        for table in ("processes", "tasks"):
+            for name, item in (self.document.get(table, {}) or {}).items():
+                if isinstance(item, dict) and isinstance(item.get("needs", []), list):
+                    graph[name] = tuple(n for n in item.get("needs", []) if isinstance(n, str))
+        services = set(self.document.get("services", {}) or {})
+        graph = {name: tuple(n for n in needs if n not in services) for name, needs in graph.items()}
+        for name in units:
             cycle = _cycle_from(name, graph, ())
             if cycle:
-                raise self.fail(f"processes.{name}", "needs", f"forms a cycle: {' -> '.join(cycle)}")
-        return tuple(processes)
+                raise self.fail(f"{kind}.{name}", "needs", f"forms a cycle: {' -> '.join(cycle)}")
+
+    def read_profiles(self, value: Any) -> tuple[ProfileSpec, ...]:
+        if not isinstance(value, dict):
+            raise self.fail("profiles", None, "must be a table of [profiles.NAME] tables")
+        base_files = set(self.document.get("dotenv", {}).get("files", []) or [])
+        profiles = []
+        for name, item in value.items():
+            where = f"profiles.{name}"
+            if not PROFILE_PATTERN.match(name):
+                raise self.fail(where, None, "needs a plain name (letters, digits, '_', '-', '.')")
+            table = self.table(where, item, ("dotenv", "optional", "vars"))
+            files = self.strings(where, "dotenv", table.get("dotenv", []))
+            for file in files:
+                if file in base_files:
+                    raise self.fail(where, "dotenv", f"names {file!r}, which [dotenv].files reads already")
+            optional = self.strings(where, "optional", table.get("optional", []))
+            for file in optional:
+                if file not in files:
+                    raise self.fail(
+                        where, "optional", f"names {file!r}, which is not in [{where}].dotenv; add it there"
+                    )
+            profiles.append(
+                ProfileSpec(
+                    name=name,
+                    dotenv=files,
+                    optional=optional,
+                    vars=self.read_vars(table.get("vars", {}), f"{where}.vars"),
+                )
+            )
+        return tuple(profiles)
 
     def read_ready(self, where: str, value: Any) -> ReadyProbe | None:
         if value is None:

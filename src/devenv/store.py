@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
+from devenv.environment import PROFILE_KEY
 from devenv.errors import StaleError, StateError
 from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, STATE_DIR, state_dir
 from devenv.resolver import Resolution
@@ -442,7 +443,15 @@ def write_state(
         target = os.path.join(folder, filename)
         text = render(fmt, env, leave_out=True)
         if fmt in ("sh", "fish", "powershell"):
-            text = with_refresh(fmt, text, own_path=target, inputs=inputs, root=root, devenv=command)
+            text = with_refresh(
+                fmt,
+                text,
+                own_path=target,
+                inputs=inputs,
+                root=root,
+                devenv=command,
+                profile=env.variables.get(PROFILE_KEY, ""),
+            )
         if fmt == "powershell":
             text = "\ufeff" + text  # Windows PowerShell reads a BOM-less file as Windows-1252
         write_atomic(target, text.encode("utf-8", "surrogateescape"), mtime_ns=shell_mtime)

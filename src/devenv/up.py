@@ -32,6 +32,7 @@ from devenv.processes import POLL_INTERVAL as READY_POLL
 from devenv.processes import ProcessHandle, StaleConsumersWarning, launch, stop_processes
 from devenv.runs import stop_requested
 from devenv.spec import Spec
+from devenv.tasks import run_tasks
 
 __all__ = [
     "COLOURS",
@@ -191,7 +192,18 @@ def _run(
     with _signals_as_interrupt():
         try:
             _ensure_services(spec, list(needs), env, base, err)
-            for handle in _start_all(spec, needs, env, wanted, extra_args, base, handles):
+            # Every task any of them needs, once, in dependency order, before the first start.
+            tasks_done: set[str] = set()
+            run_tasks(
+                spec,
+                list(needs),
+                env,
+                base=base,
+                launcher="up",
+                done=tasks_done,
+                report=lambda message: _say(err, message),
+            )
+            for handle in _start_all(spec, needs, env, wanted, extra_args, base, handles, tasks_done):
                 if handle.note:
                     _say(err, f"warning: {handle.note}")
                 _say(
@@ -260,6 +272,7 @@ def _start_all(
     extra_args: Sequence[str],
     base: Mapping[str, str] | None,
     handles: dict[str, ProcessHandle],
+    tasks_done: set[str],
 ) -> Iterator[ProcessHandle]:
     """Launch every process whose needs are ready, all at once, and poll them together;
     yield each one as it becomes ready. `handles` gets every launched handle at once, so a
@@ -272,7 +285,9 @@ def _start_all(
             args = extra_args if name in wanted and extra_args else ()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", StaleConsumersWarning)
-                handle = launch(spec, name, env, base=base, extra_args=args, launcher="up")
+                handle = launch(
+                    spec, name, env, base=base, extra_args=args, launcher="up", tasks_done=tasks_done
+                )
             handles[name] = handle
             starting.append(handle)
         for handle in list(starting):

@@ -339,8 +339,75 @@ def test_a_failing_test_shows_what_the_process_logged_during_that_test(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 failed, 1 passed" in result.stdout
     # Only the failing test's own lines: not `ready`, not the earlier test's `tick 1`.
-    assert report_section(result.stdout, "devenv sleeper log (call)") == ["tick 2"]
-    assert result.stdout.count("devenv sleeper log") == 1, "a passing test gets no section"
+    assert report_section(result.stdout, "Captured log devenv sleeper (call)") == ["tick 2"]
+    assert result.stdout.count("Captured log devenv sleeper") == 1, "a passing test gets no section"
+
+
+def test_the_log_section_reaches_junit_xml(plugin_project: MakeProject) -> None:
+    # pytest's JUnit writer takes only sections named "Captured log/stdout/stderr ..."; the
+    # section used to be "devenv sleeper log (call)", missing even with junit_logging=all.
+    project = plugin_project(LOG_SECTION)
+    xml = project.root / "junit.xml"
+    result = run_pytest(project, f"--junitxml={xml}", "-o", "junit_logging=all")
+    assert result.returncode == 1, result.stdout + result.stderr
+    import xml.etree.ElementTree as ElementTree
+
+    cases = {case.get("name"): case for case in ElementTree.parse(xml).iter("testcase")}
+    failed = cases["test_fails"]
+    system_out = "".join(node.text or "" for node in failed.iter("system-out"))
+    assert "tick 2" in system_out and "tick 1" not in system_out
+    properties = {prop.get("name"): prop.get("value") for prop in failed.iter("property")}
+    log = properties["devenv sleeper log"]
+    assert log is not None and "tick 2" in Path(log).read_text()
+    assert not list(cases["test_passes"].iter("property"))
+
+
+NOT_USED = """SLEEPER_PID = []
+
+
+def test_starts_it(devenv_process):
+    SLEEPER_PID.append(devenv_process("sleeper").pid)
+
+
+def test_never_asked_for_it():
+    # The sleeper is live and logs during this test, which did not use it.
+    os.kill(SLEEPER_PID[0], signal.SIGUSR1)
+    time.sleep(0.5)
+    assert False, "unrelated failure"
+"""
+
+
+def test_a_failing_test_gets_only_the_logs_of_processes_it_used(plugin_project: MakeProject) -> None:
+    project = plugin_project(NOT_USED)
+    result = run_pytest(project)
+    assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
+    assert "unrelated failure" in result.stdout
+    assert "Captured log devenv sleeper" not in result.stdout
+    assert "tick 1" not in result.stdout
+
+
+THROUGH_A_SESSION_FIXTURE = """@pytest.fixture(scope="session")
+def sleeper(devenv_process):
+    return devenv_process("sleeper")
+
+
+def test_first(sleeper):
+    pass
+
+
+def test_later(sleeper):
+    os.kill(sleeper.pid, signal.SIGUSR1)
+    wait_for(lambda: "tick 1" in sleeper.read_log(), "tick 1")
+    assert False, "the sleeper said tick 1"
+"""
+
+
+def test_a_process_held_by_a_session_fixture_counts_as_used(plugin_project: MakeProject) -> None:
+    # test_later never calls devenv_process itself: its fixture got the handle for test_first.
+    project = plugin_project(THROUGH_A_SESSION_FIXTURE)
+    result = run_pytest(project)
+    assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
+    assert report_section(result.stdout, "Captured log devenv sleeper (call)") == ["tick 1"]
 
 
 KILLED_MID_SESSION = """\

@@ -155,7 +155,7 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nneeds = ['mq']\n",
-            "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services] or [processes]",
+            "/p/envspec.toml:3: [processes.w].needs names 'mq', which is not declared in [services], [processes] or [tasks]",
             id="undeclared-need",
         ),
         pytest.param(

@@ -3,7 +3,8 @@
 Sourcing `.devenv/env.sh` costs no Python start-up, but nothing refreshes it when `.env` is
 edited, so it would silently export the old values. Each pre-rendered file therefore starts
 with a check that costs only a few `stat` calls: is any input newer than this file (devenv
-gives the file the newest input's mtime when it writes it), or has one appeared or vanished?
+gives the file the newest input's mtime when it writes it), or has one appeared or vanished,
+or does the shell's DEVENV_PROFILE name another profile than the one the file holds?
 If so it asks devenv for the current values instead, through the devenv that wrote it, else
 the one on PATH; when neither exists it says so on stderr and loads the old values.
 
@@ -27,26 +28,38 @@ _NOT_FOUND = " and devenv is not on PATH; loading the values devenv last wrote"
 
 
 def with_refresh(
-    fmt: str, text: str, *, own_path: str, inputs: Sequence[InputRecord], root: str, devenv: str
+    fmt: str,
+    text: str,
+    *,
+    own_path: str,
+    inputs: Sequence[InputRecord],
+    root: str,
+    devenv: str,
+    profile: str = "",
 ) -> str:
-    """`text` (the rendering of `fmt`) wrapped in the staleness guard for that shell."""
+    """`text` (the rendering of `fmt`) wrapped in the staleness guard for that shell;
+    `profile` is the profile the values are of ("" for none)."""
     present = [record["path"] for record in inputs if record["size"] is not None]
     absent = [record["path"] for record in inputs if record["size"] is None]
     header, _, body = text.partition("\n")
     if fmt == "sh":
-        return header + "\n" + _posix(body, own_path, present, absent, root, devenv)
+        return header + "\n" + _posix(body, own_path, present, absent, root, devenv, profile)
     if fmt == "fish":
-        return header + "\n" + _fish(body, own_path, present, absent, root, devenv)
+        return header + "\n" + _fish(body, own_path, present, absent, root, devenv, profile)
     if fmt == "powershell":
-        return header + "\n" + _powershell(body, own_path, present, absent, root, devenv)
+        return header + "\n" + _powershell(body, own_path, present, absent, root, devenv, profile)
     raise ValueError(f"no refresh guard for {fmt}")
 
 
-def _posix(body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str) -> str:
+def _posix(
+    body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str, profile: str
+) -> str:
     from devenv.renderers.posix import quote
 
     q_own = quote(own)
-    tests = [f"{{ [ ! -e {quote(p)} ] || [ {quote(p)} -nt {q_own} ]; }}" for p in present]
+    # Another profile in this shell: its values, never this file's (print-env reads it).
+    tests = [f'[ "${{DEVENV_PROFILE-}}" != {quote(profile)} ]']
+    tests += [f"{{ [ ! -e {quote(p)} ] || [ {quote(p)} -nt {q_own} ]; }}" for p in present]
     tests += [f"[ -e {quote(p)} ]" for p in absent]
     stale = " || ".join(tests) or "false"
     note = _NOTE.format(own=own)
@@ -78,11 +91,14 @@ def _posix(body: str, own: str, present: list[str], absent: list[str], root: str
     )
 
 
-def _fish(body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str) -> str:
+def _fish(
+    body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str, profile: str
+) -> str:
     from devenv.renderers.fish import quote
 
     q_own = quote(own)
-    tests = [f"test ! -e {quote(p)}; or test {quote(p)} -nt {q_own}" for p in present]
+    tests = [f'test "$DEVENV_PROFILE" != {quote(profile)}']
+    tests += [f"test ! -e {quote(p)}; or test {quote(p)} -nt {q_own}" for p in present]
     tests += [f"test -e {quote(p)}" for p in absent]
     stale = "; or ".join(tests) or "false"
     note = _NOTE.format(own=own)
@@ -116,7 +132,9 @@ def _fish(body: str, own: str, present: list[str], absent: list[str], root: str,
     )
 
 
-def _powershell(body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str) -> str:
+def _powershell(
+    body: str, own: str, present: list[str], absent: list[str], root: str, devenv: str, profile: str
+) -> str:
     from devenv.renderers.powershell import quote
 
     q_own = quote(own)
@@ -124,6 +142,7 @@ def _powershell(body: str, own: str, present: list[str], absent: list[str], root
     newer += ").LastWriteTimeUtc"
     tests = [f"(-not (Test-Path -LiteralPath {quote(p)})) -or ({newer.format(p=quote(p))})" for p in present]
     tests += [f"(Test-Path -LiteralPath {quote(p)})" for p in absent]
+    tests.insert(0, f"([string]$env:DEVENV_PROFILE -ne {quote(profile)})")
     stale = " -or ".join(f"({t})" for t in tests) or "$false"
     note = _NOTE.format(own=own)
     return "\n".join(
