@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.support.projects import DEVENV, Project, hermetic_env
+from tests.support.projects import DEVENV, Project, hermetic_env, make_shared_venv
 from tests.support.storm import KEY, SPEC, percentile, storm, write_dotenv
 
 
@@ -37,7 +37,6 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=30)
     parser.add_argument("--pause", type=float, default=0.004, help="mean seconds between writes")
     options = parser.parse_args()
-    venv = os.environ.get("VIRTUAL_ENV") or os.path.dirname(os.path.dirname(sys.executable))
     print(
         f"{options.storms} storms x {options.writes} writes, {options.readers} readers, "
         f"{os.cpu_count()} cores, devenv {DEVENV}\n"
@@ -48,6 +47,9 @@ def main() -> int:
     for mode in ("rename", "in-place"):
         for command in ("print-env", "run"):
             with tempfile.TemporaryDirectory() as folder:
+                # A throw-away venv: a sync makes its venv hold exactly the (empty) package
+                # list, so pointing it at the running venv would uninstall devenv itself.
+                venv = make_shared_venv(Path(folder) / "venv")
                 project = Project.create(Path(folder) / "proj", venv=venv)
                 project.write("envspec.toml", SPEC.format(venv=venv, key=KEY))
                 write_dotenv(str(project.root / ".env"), 0, "rename")

@@ -334,8 +334,20 @@ def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    sys.stderr.write(f"devenv: {message}\n")
+_status_shown = False
+
+
+def _progress(message: str, *, transient: bool = False) -> None:
+    """One line per phase on stderr; on a terminal a transient line (a download under way)
+    is drawn in place and replaced by the next one."""
+    global _status_shown
+    terminal = sys.stderr.isatty()
+    if transient and not terminal:
+        return
+    if _status_shown:
+        sys.stderr.write("\r\033[K")
+    _status_shown = transient
+    sys.stderr.write(f"devenv: {message}" + ("" if transient else "\n"))
     sys.stderr.flush()
 
 
@@ -395,8 +407,9 @@ def _parser() -> "argparse.ArgumentParser":
         "lock",
         help="resolve [python].packages into pylock.toml (commit it)",
         description=(
-            "Resolve [python].packages with pip's `pip lock` for the project's interpreter and write "
-            "pylock.toml at the root (PEP 751), with hashes, requires-python, environments and an "
+            "Resolve [python].packages and write pylock.toml at the root (PEP 751): with uv (the "
+            "default) one lock for Linux, macOS and Windows and every Python [python].requires "
+            'allows; with [python].installer = "pip", `pip lock` for this platform. Hashes and an '
             "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
         ),
     )
@@ -407,7 +420,18 @@ def _parser() -> "argparse.ArgumentParser":
         "--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"
     )
     lock_parser.add_argument(
-        "--index-url", metavar="URL", default=None, help="the index to resolve against (default: PyPI)"
+        "--index-url",
+        metavar="URL",
+        default=None,
+        help="the index to resolve against (default: [python].index, else the lock's, else PyPI); "
+        "${NAME} is taken from the environment",
+    )
+    lock_parser.add_argument(
+        "--extra-index-url",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="another index to resolve against (repeatable)",
     )
 
     print_parser = commands.add_parser(
@@ -539,7 +563,14 @@ def _parser() -> "argparse.ArgumentParser":
         metavar="NAME",
         help="a declared [processes] name, or a name `devenv ps` lists for a process devenv launched",
     )
-    stop_parser.add_argument("--all", action="store_true", help="every stoppable process of this project")
+    stop_parser.add_argument(
+        "--all", action="store_true", help="every process devenv started for this project, but `devenv run`'s"
+    )
+    stop_parser.add_argument(
+        "--include-run",
+        action="store_true",
+        help="with --all: `devenv run` processes too (an interactive shell)",
+    )
 
     doctor_parser = commands.add_parser(
         "doctor",
@@ -710,7 +741,7 @@ def logs(root_option: str | None, names: list[str], *, follow: bool, instance: s
     )
 
 
-def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> int:
+def stop(root_option: str | None, names: list[str], *, all_processes: bool, include_run: bool = False) -> int:
     """`devenv stop NAME... | --all`: stop this project's processes by up's stop path."""
     from devenv.ps import stop as stop_processes
 
@@ -719,7 +750,7 @@ def stop(root_option: str | None, names: list[str], *, all_processes: bool) -> i
     root = project_root(root_option)
     if names:
         _check_stop_names(root, names)
-    stopped = stop_processes(root, os.environ, names)
+    stopped = stop_processes(root, os.environ, names, include_run=include_run)
     for item in stopped:
         how = "killed after its stop timeout" if item.killed else "stopped"
         _progress(f"{how} {item.name} (pid {item.pid}, started by {item.launcher}) in {item.seconds:.2f} s")
@@ -865,9 +896,15 @@ def export(root_option: str | None, *, output: str | None) -> int:
     return 0
 
 
-def lock(root_option: str | None, *, check: bool, name: str | None, index_url: str | None) -> int:
+def lock(
+    root_option: str | None,
+    *,
+    check: bool,
+    name: str | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...] = (),
+) -> int:
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
-    from devenv.lock import DEFAULT_INDEX
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
     from devenv.venv import check_lock, check_venv_location, lock_project
@@ -882,6 +919,14 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
             return 1
         label = os.path.basename(current.path)
+        if current.standard and not reasons:
+            _progress(
+                f"{label} was written by {current.created_by or 'another tool'}, not by `devenv lock`: "
+                "it is valid PEP 751 and `devenv sync` installs it as it is; devenv cannot tell whether "
+                "it matches envspec.toml [python] (it records no input hash): re-make it with the tool "
+                "that wrote it, or run `devenv lock` to replace it with one devenv can check"
+            )
+            return 0
         if reasons:
             _progress(f"{label} is stale: {'; '.join(reasons)}; run `devenv lock`")
             return 1
@@ -890,11 +935,22 @@ def lock(root_option: str | None, *, check: bool, name: str | None, index_url: s
     check_venv_location(spec)
     with locked(root):
         written = lock_project(
-            spec, previous, name=name, index_url=index_url or DEFAULT_INDEX, progress=_progress
+            spec,
+            previous,
+            name=name,
+            index_url=index_url,
+            extra_index_urls=extra_index_urls,
+            progress=_progress,
         )
+    covers = (
+        f"Python {written.tool['python']}, this platform"
+        if "python" in written.tool
+        else f"Python {written.requires_python or 'any'}, "
+        + (", ".join(spec.python.platforms) or "every platform")
+    )
     _progress(
-        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, "
-        f"Python {written.tool.get('python')}); commit it; `devenv sync` installs exactly this"
+        f"wrote {os.path.relpath(written.path, root)} ({len(written.packages)} packages, {covers}); "
+        "commit it; `devenv sync` installs exactly the part for its platform"
     )
     return 0
 
@@ -963,7 +1019,13 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "sync":
         return sync(options.root, frozen=options.frozen, check=options.check)
     if options.command == "lock":
-        return lock(options.root, check=options.check, name=options.name, index_url=options.index_url)
+        return lock(
+            options.root,
+            check=options.check,
+            name=options.name,
+            index_url=options.index_url,
+            extra_index_urls=tuple(options.extra_index_url),
+        )
     if options.command == "export":
         return export(options.root, output=options.output)
     if options.command == "print-env":
@@ -1003,7 +1065,7 @@ def _dispatch(options: "argparse.Namespace") -> int:
     if options.command == "logs":
         return logs(options.root, options.names, follow=options.follow, instance=options.instance)
     if options.command == "stop":
-        return stop(options.root, options.names, all_processes=options.all)
+        return stop(options.root, options.names, all_processes=options.all, include_run=options.include_run)
     if options.command == "doctor":
         return doctor(options.root, as_json=options.json)
     if options.command == "explain":

@@ -44,6 +44,8 @@ def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
         where = Place(name, line)
         if binding.error:
             raise DotenvError(_unparseable_message(where, original), place=where)
+        if "\ufeff" in original.partition("=")[0]:
+            raise DotenvError(f"{where}: {_BOM_IN_NAME}", place=where)
         if binding.key is None:
             continue  # blank line or comment
         if not KEY_PATTERN.match(binding.key):
@@ -80,13 +82,11 @@ def _own_lines(original: str, line: int) -> tuple[str, int]:
 
 def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
     """Read and parse the dotenv file at `path` (UTF-8, an optional BOM is ignored)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except IsADirectoryError:
-        raise DotenvError(f"{name}: is a folder, not a dotenv file", place=Place(name)) from None
-    except OSError as exc:
-        raise DotenvError(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
+    from devenv.project import read_input  # the one reader of inputs (regular files only)
+
+    data = read_input(path, name, DotenvError)
+    if data is None:
+        raise DotenvError(f"{name}: not found", place=Place(name))
     return parse_dotenv_bytes(data, name=name)
 
 
@@ -99,7 +99,16 @@ def parse_dotenv_bytes(data: bytes, *, name: str) -> tuple[DotenvEntry, ...]:
         raise DotenvError(
             f"{where}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8", place=where
         ) from None
-    return parse_dotenv(text.removeprefix("\ufeff"), name=name)
+    text = text.removeprefix("\ufeff")
+    if text.startswith("\ufeff"):
+        # A second byte order mark (a file saved twice by a BOM-adding editor, or two files
+        # joined): python-dotenv drops it silently, and other readers keep it in the name.
+        where = Place(name, 1)
+        raise DotenvError(f"{where}: {_BOM_IN_NAME}", place=where)
+    return parse_dotenv(text, name=name)
+
+
+_BOM_IN_NAME = "a byte order mark (U+FEFF) is part of the variable name; save the file as UTF-8 without a BOM"
 
 
 def _is_single_quoted(original: str) -> bool:

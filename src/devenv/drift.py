@@ -437,18 +437,29 @@ def read_other_document(path: str) -> dict[str, object]:
     """Another machine's env.json (`path` may be the file or a folder holding it)."""
     import json
 
+    from devenv.errors import Place
+    from devenv.project import read_input
+    from devenv.spec import too_deep
+
     if os.path.isdir(path):
         path = os.path.join(path, ENV_JSON)
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
+    data = read_input(path, path, OtherDocumentError)
+    if data is None:
         raise OtherDocumentError(
             f"{path}: not a PID and no such file; pass a PID or another machine's env.json "
             "(or `devenv export`'s output)"
+        )
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        place = Place(path, line)
+        raise OtherDocumentError(
+            f"{place}: not a readable env.json ({type(exc).__name__})", place=place
         ) from None
-    except (OSError, ValueError) as exc:
-        raise OtherDocumentError(f"{path}: not a readable env.json ({type(exc).__name__})") from None
+    except RecursionError:
+        raise too_deep(OtherDocumentError, path, text) from None
     if not isinstance(document, dict) or not isinstance(document.get("variables"), dict):
         raise OtherDocumentError(f"{path}: not a devenv env.json (no variables table)")
     return document

@@ -95,6 +95,11 @@ def probe_interpreter(executable: str) -> Interpreter | None:
         return None
 
 
+#: Interpreters probed while searching, by path: installed interpreters do not change while
+#: devenv runs.
+_PROBED: dict[str, Interpreter | None] = {}
+
+
 def _version_sort_key(path: str) -> tuple[int, ...]:
     """Newest first: `.../3.12.1/bin/python3` sorts before `.../3.9.18/bin/python3`."""
     name = os.path.basename(os.path.dirname(os.path.dirname(path)))
@@ -201,7 +206,9 @@ def find_interpreter(
         if not candidate or candidate in seen:
             continue
         seen.append(candidate)
-        facts = probe_interpreter(candidate)
+        if candidate not in _PROBED:  # a sync searches twice (before and after reading the lock)
+            _PROBED[candidate] = probe_interpreter(candidate)
+        facts = _PROBED[candidate]
         if not facts or not specifier.contains(facts.version, prereleases=True):
             continue
         if lock_specifier is None or lock_specifier.contains(facts.version, prereleases=True):

@@ -32,6 +32,7 @@ __all__ = [
     "LOCK_NAME",
     "Lock",
     "finish_lock",
+    "integrity_problems",
     "lock_filename",
     "lock_files",
     "matches_platform",
@@ -40,6 +41,7 @@ __all__ = [
     "read_lock",
     "select_lock",
     "stale_reasons",
+    "standard_problems",
     "toml_text",
 ]
 
@@ -51,6 +53,21 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class LockedPackage:
+    """One `[[packages]]` entry: what a sync compares with the venv and `lock --check` with
+    the recorded indexes."""
+
+    name: str
+    version: str
+    #: The PEP 508 marker that decides whether this platform installs it ("" always).
+    marker: str
+    #: A local project (`directory = { path = ... }`): its absolute folder, else "".
+    directory: str
+    #: (url, sha256) of every file the entry lists ("" where it has no sha256).
+    files: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Lock:
     """A pylock.toml on disk: its path, content hash and what devenv recorded in it."""
 
@@ -58,10 +75,44 @@ class Lock:
     sha256: str
     requires_python: str
     environments: tuple[str, ...]
-    #: name -> version of every locked package.
+    #: name -> version of every locked package (on every platform).
     packages: dict[str, str]
-    #: [tool.devenv]: inputs (name -> sha256), python, implementation, pip, index-url.
+    entries: tuple[LockedPackage, ...]
+    #: [tool.devenv]: inputs (name -> sha256), installer, index-url, ...; {} for a lock
+    #: another tool wrote.
     tool: dict[str, Any]
+    #: `created-by` ("devenv", "uv", "pip", ...).
+    created_by: str
+    #: sha256 of the [[packages]] tables as read (compared with tool["packages-sha256"]).
+    packages_sha256: str
+
+    @property
+    def standard(self) -> bool:
+        """True for a lock another tool wrote (uv, pip, pdm): installed as it is."""
+        return not isinstance(self.tool.get("inputs"), dict)
+
+    def selected(self, markers: dict[str, str]) -> tuple[LockedPackage, ...]:
+        """The entries this platform installs (their marker holds for `markers`)."""
+        from packaging.markers import InvalidMarker
+
+        environment: dict[str, str | frozenset[str]] = {
+            **markers,
+            "extras": frozenset(),
+            "dependency_groups": frozenset(self.default_groups),
+        }
+        chosen = []
+        for entry in self.entries:
+            try:
+                holds = not entry.marker or marker_holds(entry.marker, environment)
+            except InvalidMarker:
+                raise LockError(f"{self.path}: package {entry.name} has an invalid marker") from None
+            if holds:
+                chosen.append(entry)
+        return tuple(chosen)
+
+    @property
+    def default_groups(self) -> tuple[str, ...]:
+        return tuple(self.tool.get("default-groups", ()))
 
 
 def lock_filename(name: str | None) -> str:
@@ -83,27 +134,72 @@ def read_lock(path: str) -> Lock:
     """Parse a pylock.toml; a broken one is a LockError naming the file."""
     import tomllib
 
+    from devenv.project import read_input
+    from devenv.spec import too_deep
+
+    data = read_input(path, path, LockError) or b""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
         document = tomllib.loads(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise LockError(
             f"{path}: cannot read the lock ({exc}); run `devenv lock` to write it again"
         ) from None
-    packages = {}
-    for package in document.get("packages", []):
-        if isinstance(package, dict) and "name" in package:
-            packages[_normalise(str(package["name"]))] = str(package.get("version", ""))
+    except RecursionError:
+        raise too_deep(LockError, path, data.decode("utf-8")) from None
+    folder = os.path.dirname(os.path.abspath(path))
+    raw = [package for package in document.get("packages", []) if isinstance(package, dict)]
+    entries = tuple(_entry(package, folder) for package in raw if "name" in package)
     tool = document.get("tool", {}).get("devenv", {})
     return Lock(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
         requires_python=str(document.get("requires-python", "")),
         environments=tuple(str(marker) for marker in document.get("environments", [])),
-        packages=packages,
+        packages={entry.name: entry.version for entry in entries},
+        entries=entries,
         tool=tool if isinstance(tool, dict) else {},
+        created_by=str(document.get("created-by", "")),
+        packages_sha256=packages_digest(raw),
     )
+
+
+def _entry(package: dict[str, Any], folder: str) -> LockedPackage:
+    directory = package.get("directory")
+    files = []
+    for item in [package.get("sdist"), package.get("archive"), *package.get("wheels", [])]:
+        if isinstance(item, dict) and ("url" in item or "path" in item):
+            hashes = item.get("hashes", {})
+            files.append((str(item.get("url") or item.get("path")), str(hashes.get("sha256", ""))))
+    return LockedPackage(
+        name=_normalise(str(package["name"])),
+        version=str(package.get("version", "")),
+        marker=str(package.get("marker", "")),
+        directory=(
+            os.path.normpath(os.path.join(folder, str(directory.get("path", "."))))
+            if isinstance(directory, dict)
+            else ""
+        ),
+        files=tuple(files),
+    )
+
+
+def marker_holds(text: str, environment: dict[str, str | frozenset[str]]) -> bool:
+    """PEP 751's evaluation of a package marker (`extras` and `dependency_groups` are sets);
+    packaging before 25.1 knows only PEP 508's, which is the same for every other marker."""
+    from packaging.markers import Marker
+
+    marker = Marker(text)
+    try:
+        return marker.evaluate(environment, "lock_file")
+    except TypeError:
+        plain = {key: value for key, value in environment.items() if isinstance(value, str)}
+        return marker.evaluate(plain)
+
+
+def packages_digest(packages: list[dict[str, Any]]) -> str:
+    """sha256 over the [[packages]] tables: a URL or hash edited by hand changes it."""
+    text = json.dumps(packages, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _normalise(name: str) -> str:
@@ -160,11 +256,12 @@ def minor_of(version: str) -> str:
 def stale_reasons(
     spec: Spec, lines: tuple[PackageLine, ...], lock: Lock, *, python_version: str
 ) -> list[str]:
-    """What changed since `lock` was made (empty when it is current)."""
+    """What changed since `lock` was made (empty when it is current; always empty for a
+    lock another tool wrote, which devenv cannot compare with its inputs)."""
+    if lock.standard:
+        return []
     reasons = []
-    recorded = lock.tool.get("inputs")
-    if not isinstance(recorded, dict):
-        return [f"{os.path.basename(lock.path)} was not written by `devenv lock` (no [tool.devenv] inputs)"]
+    recorded = lock.tool["inputs"]
     current = inputs_digest(spec, lines)
     for key in sorted(set(recorded) | set(current)):
         if key not in recorded:
@@ -173,52 +270,157 @@ def stale_reasons(
             reasons.append(f"removed {key}")
         elif recorded[key] != current[key]:
             reasons.append(f"changed {key}")
+    installer = str(lock.tool.get("installer", "pip"))
+    if installer != spec.python.installer:
+        reasons.append(f"made by {installer}, and [python].installer is {spec.python.installer!r}")
     locked_python = str(lock.tool.get("python", ""))
-    if locked_python and minor_of(locked_python) != minor_of(python_version):
+    if installer == "pip" and locked_python and minor_of(locked_python) != minor_of(python_version):
         reasons.append(f"locked for Python {locked_python}, this interpreter is {python_version}")
-    return reasons
+    elif installer != "pip" and lock.requires_python:
+        from packaging.specifiers import SpecifierSet
+
+        if not SpecifierSet(lock.requires_python).contains(python_version, prereleases=True):
+            reasons.append(f"requires-python {lock.requires_python!r} excludes this Python {python_version}")
+    if installer != "pip" and list(lock.tool.get("platforms", [])) != list(spec.python.platforms):
+        reasons.append("changed [python].platforms")
+    if spec.python.index and lock.tool.get("index-url") != spec.python.index:
+        reasons.append("changed [python].index")
+    if spec.python.index and list(lock.tool.get("extra-index-urls", [])) != list(spec.python.extra_indexes):
+        reasons.append("changed [python].index extra")
+    return reasons + integrity_problems(lock)
+
+
+def integrity_problems(lock: Lock) -> list[str]:
+    """What makes a devenv lock untrustworthy though no input changed: [[packages]] edited
+    after `devenv lock` wrote them, a file from outside the recorded indexes, a file
+    without a sha256."""
+    problems = []
+    recorded = lock.tool.get("packages-sha256")
+    if recorded and recorded != lock.packages_sha256:
+        problems.append(
+            "its [[packages]] were edited after `devenv lock` wrote them (a URL or hash changed "
+            "without an input change)"
+        )
+    hosts = index_hosts([str(lock.tool.get("index-url", "")), *lock.tool.get("extra-index-urls", [])])
+    for entry in lock.entries:
+        for url, sha256 in entry.files:
+            host = _host(url)
+            if hosts and host not in hosts:
+                problems.append(
+                    f"{entry.name}: {_without_userinfo(url)} is outside the recorded indexes "
+                    f"({', '.join(sorted(hosts))})"
+                )
+            if not sha256:
+                problems.append(f"{entry.name}: {_without_userinfo(url)} has no sha256")
+    return problems
+
+
+def standard_problems(lock: Lock) -> list[str]:
+    """What is wrong with a lock another tool wrote: not valid PEP 751 (packaging.pylock's
+    own validation), or a file without a sha256."""
+    import tomllib
+
+    problems = []
+    try:
+        from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+    except ImportError:  # packaging before 26.1 cannot validate PEP 751; the hashes are still checked
+        problems.append("not validated as PEP 751 (packaging 26.1 or later does that)")
+    else:
+        with open(lock.path, "rb") as handle:
+            document = tomllib.load(handle)
+        try:
+            Pylock.from_dict(document)
+        except (PylockValidationError, PylockUnsupportedVersionError) as exc:
+            return [f"it is not valid PEP 751 ({exc})"]
+    return problems + [
+        f"{entry.name}: {_without_userinfo(url)} has no sha256"
+        for entry in lock.entries
+        for url, sha256 in entry.files
+        if not sha256
+    ]
+
+
+#: Where an index serves its files from when that is another host (PyPI's simple API at
+#: pypi.org links to files.pythonhosted.org).
+_FILE_HOSTS = {"pypi.org": ("files.pythonhosted.org",)}
+
+
+def index_hosts(urls: list[str]) -> set[str]:
+    """The hosts a lock made against `urls` may take files from ("" entries ignored)."""
+    hosts: set[str] = set()
+    for url in urls:
+        if not url or url == "pip configuration":
+            continue
+        host = _host(url)
+        hosts.add(host)
+        hosts.update(_FILE_HOSTS.get(host, ()))
+    return hosts
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _without_userinfo(url: str) -> str:
+    return re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", url)
 
 
 def finish_lock(
-    pip_output: dict[str, Any],
+    resolved: dict[str, Any],
     *,
-    base: str,
     spec: Spec,
     lines: tuple[PackageLine, ...],
+    installer: str,
+    tool_version: str,
     interpreter: Interpreter,
+    target: str,
     index_url: str,
+    extra_index_urls: tuple[str, ...] = (),
+    universal: bool,
     portable: bool = True,
 ) -> str:
-    """The pylock.toml text from what `pip lock` wrote: local projects removed, and
-    requires-python, environments and [tool.devenv] added."""
-    from devenv.installers.pip import PIP_VERSION
+    """The pylock.toml text from what the installer resolved, whose directory entries carry
+    absolute paths: requires-python, environments and [tool.devenv] added, credentials
+    taken out of every URL.
 
-    local = {line.path for line in lines if line.is_local_project}
+    A universal lock (uv) keeps local projects as directory entries relative to the lock's
+    folder, and covers [python].platforms (all of PLATFORMS when empty). A one-platform lock
+    (pip) leaves them out (pip writes them without a hash, which fails under hash checking):
+    they are installed from the root with --no-deps after the lock."""
+    folder = os.path.dirname(os.path.abspath(target))
     packages = []
-    for package in pip_output.get("packages", []):
+    for package in resolved.get("packages", []):
         directory = package.get("directory")
         if isinstance(directory, dict):
-            path = os.path.normpath(os.path.join(base, str(directory.get("path", ""))))
-            if path in local or os.path.isdir(path):
-                continue  # installed from the root with --no-deps after the lock
-        packages.append(package)
-    document: dict[str, Any] = {
-        "lock-version": pip_output.get("lock-version", "1.0"),
-        "environments": [platform_marker(interpreter.markers)],
-        "requires-python": f"=={interpreter.minor}.*",
-        "created-by": "devenv",
-        "packages": packages,
-        "tool": {
-            "devenv": {
-                "python": interpreter.version,
-                "implementation": interpreter.implementation,
-                "pip": PIP_VERSION,
-                "index-url": index_url,
-                "local": [line.text for line in lines if line.is_local_project],
-                "inputs": inputs_digest(spec, lines),
-            }
-        },
+            if not universal:
+                continue
+            relative = os.path.relpath(str(directory["path"]), folder)
+            package = {**package, "directory": {**directory, "path": relative}}
+        packages.append(_scrub(package))
+    if universal and spec.python.platforms:
+        packages = narrow(packages, spec.python.platforms, spec.python.requires)
+    tool: dict[str, Any] = {
+        "installer": installer,
+        installer: tool_version,
+        "index-url": index_url,
+        "extra-index-urls": list(extra_index_urls),
+        "local": [line.text for line in lines if line.is_local_project],
+        "inputs": inputs_digest(spec, lines),
+        "packages-sha256": packages_digest(packages),
     }
+    document: dict[str, Any] = {"lock-version": resolved.get("lock-version", "1.0")}
+    if universal:
+        if spec.python.platforms:
+            document["environments"] = [platform_environment(name) for name in spec.python.platforms]
+            tool["platforms"] = list(spec.python.platforms)
+        document["requires-python"] = spec.python.requires or str(resolved.get("requires-python", ""))
+    else:
+        document["environments"] = [platform_marker(interpreter.markers)]
+        document["requires-python"] = f"=={interpreter.minor}.*"
+        tool = {"python": interpreter.version, "implementation": interpreter.implementation, **tool}
+    document |= {"created-by": "devenv", "packages": packages, "tool": {"devenv": tool}}
     text = "# Written by `devenv lock` from envspec.toml [python]; commit it. Do not edit by hand.\n"
     text += toml_text(document)
     # [tool.devenv] may quote the user's own `name @ file:///...` line; the packages may not.
@@ -228,6 +430,100 @@ def finish_lock(
             "lock against a real index (devenv lock --index-url URL) or list the folder as -e PATH"
         )
     return text
+
+
+def _scrub(value: Any) -> Any:
+    """`value` with user:password@ taken out of every URL (credentials come from the
+    environment when the installer runs, and never go into a file meant for git)."""
+    if isinstance(value, str) and "://" in value:
+        return _without_userinfo(value)
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+#: `[python].platforms` names -> (sys_platform, platform_machine, platform_system, wheel
+#: platform tag fragments).
+_PLATFORMS = {
+    "linux-x86_64": ("linux", "x86_64", "Linux", ("linux_x86_64", "manylinux", "musllinux")),
+    "linux-arm64": ("linux", "aarch64", "Linux", ("linux_aarch64", "manylinux", "musllinux")),
+    "macos-x86_64": ("darwin", "x86_64", "Darwin", ("macosx",)),
+    "macos-arm64": ("darwin", "arm64", "Darwin", ("macosx",)),
+    "windows-x86_64": ("win32", "AMD64", "Windows", ("win_amd64",)),
+    "windows-arm64": ("win32", "ARM64", "Windows", ("win_arm64",)),
+}
+
+
+def platform_environment(name: str) -> str:
+    """The `environments` marker of a `[python].platforms` name."""
+    sys_platform, machine, _, _ = _PLATFORMS[name]
+    return f"sys_platform == {json.dumps(sys_platform)} and platform_machine == {json.dumps(machine)}"
+
+
+def _wheel_fits(filename: str, name: str) -> bool:
+    _, machine, _, fragments = _PLATFORMS[name]
+    tag = filename.rsplit("-", 1)[-1].removesuffix(".whl")
+    if tag == "any":
+        return True
+    for part in tag.split("."):
+        if part.startswith(("manylinux", "musllinux", "linux")) and fragments[0].startswith("linux"):
+            if part.endswith(machine):
+                return True
+        elif part.startswith("macosx") and "macosx" in fragments:
+            if part.endswith((machine, "universal2", "intel" if machine == "x86_64" else "arm64")):
+                return True
+        elif part in fragments:
+            return True
+    return False
+
+
+def narrow(packages: list[dict[str, Any]], platforms: tuple[str, ...], requires: str) -> list[dict[str, Any]]:
+    """Only what `platforms` can install: packages whose marker holds on one of them (for a
+    Python minor `requires` allows), and wheels built for one of them."""
+    from packaging.specifiers import SpecifierSet
+
+    allowed = SpecifierSet(requires or ">=3")
+    minors = [f"3.{minor}" for minor in range(8, 16) if allowed.contains(f"3.{minor}.99")] or ["3.12"]
+    environments: list[dict[str, str | frozenset[str]]] = []
+    for name in platforms:
+        sys_platform, machine, system, _ = _PLATFORMS[name]
+        for minor in minors:
+            environments.append(
+                {
+                    "sys_platform": sys_platform,
+                    "platform_machine": machine,
+                    "platform_system": system,
+                    "os_name": "nt" if sys_platform == "win32" else "posix",
+                    "implementation_name": "cpython",
+                    "platform_python_implementation": "CPython",
+                    "python_version": minor,
+                    "python_full_version": f"{minor}.0",
+                    "implementation_version": f"{minor}.0",
+                    "platform_release": "",
+                    "platform_version": "",
+                    "extras": frozenset(),
+                    "dependency_groups": frozenset(),
+                }
+            )
+    kept = []
+    for package in packages:
+        marker = package.get("marker")
+        if marker and not any(marker_holds(str(marker), env) for env in environments):
+            continue
+        wheels = package.get("wheels")
+        if isinstance(wheels, list):
+            fitting = [
+                wheel for wheel in wheels if any(_wheel_fits(_wheel_name(wheel), name) for name in platforms)
+            ]
+            package = {**package, "wheels": fitting}
+        kept.append(package)
+    return kept
+
+
+def _wheel_name(wheel: dict[str, Any]) -> str:
+    return str(wheel.get("name") or str(wheel.get("url", wheel.get("path", ""))).rsplit("/", 1)[-1])
 
 
 # -- a small TOML writer for the lock's shape (strings, numbers, lists, tables) -------------

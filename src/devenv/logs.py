@@ -46,8 +46,10 @@ def run_log_path(root: str, name: str, run_id: str) -> str:
 
 def prepare_run_log(root: str, name: str, run_id: str) -> str:
     """The path of this run's log under `.devenv/logs/` (0700), with NAME.log pointing at it."""
+    from devenv.store import state_folder
+
     path = run_log_path(root, name, run_id)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    state_folder(root, LOGS)  # 0700, and refused when it is a link
     prune_logs(os.path.dirname(path), name)
     point_latest(default_log_path(root, name), path)
     return path
@@ -56,7 +58,12 @@ def prepare_run_log(root: str, name: str, run_id: str) -> str:
 def open_log(path: str) -> int:
     """An append-only descriptor on `path`, 0600 even if it existed with a looser mode: a
     process may print secrets to its log."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    from devenv.store import check_no_links
+
+    # Neither the log nor a folder between .devenv/ and it may be a link: a log devenv
+    # writes never lands in (or replaces) a file of the user's.
+    check_no_links(os.path.dirname(path))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)
     return fd
 
@@ -85,7 +92,7 @@ def log_tail(path: str, offset: int = 0, *, lines: int = TAIL_LINES) -> str:
 def append_note(path: str, message: str) -> None:
     if not path:
         return
-    with contextlib.suppress(OSError), open(path, "ab") as log:
+    with contextlib.suppress(OSError), os.fdopen(open_log(path), "ab") as log:
         log.write(f"==== devenv: {message}\n".encode("utf-8", "replace"))
 
 
@@ -104,6 +111,9 @@ def prune_logs(folder: str, name: str) -> None:
 
 def point_latest(link: str, target: str) -> None:
     """Make `link` (NAME.log) a relative symlink to this run's log, atomically."""
+    from devenv.store import check_no_links
+
+    check_no_links(os.path.dirname(link))
     temporary = f"{link}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     os.symlink(os.path.basename(target), temporary)
     os.replace(temporary, link)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.environment import PROFILE_KEY
@@ -19,13 +20,14 @@ from devenv.requirements import parse_packages
 from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
-from devenv.spec import Spec, parse_spec
+from devenv.spec import Spec, line_of, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
     input_record,
     locked,
     read_document,
+    refuse_tracked,
     write_state,
 )
 from devenv.venv import (
@@ -37,9 +39,14 @@ from devenv.venv import (
     venv_python,
 )
 
+if TYPE_CHECKING:
+    from devenv.installers import Progress
+
 __all__ = [
     "MAX_ATTEMPTS",
     "MAX_INPUT_BYTES",
+    "QUIET_NS",
+    "QUIET_WAIT",
     "RACY_NS",
     "RETRY_PAUSE",
     "ProjectState",
@@ -69,6 +76,12 @@ RACY_NS = 100_000_000
 MAX_ATTEMPTS = 40
 RETRY_PAUSE = 0.005
 
+#: Bytes of an input written less than this long ago are never served: they are read again
+#: once it has been quiet that long (an editor or a script rewriting a file in place writes
+#: it in pieces); a file still being written after QUIET_WAIT seconds is an error.
+QUIET_NS = 100_000_000
+QUIET_WAIT = 2.0
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectState:
@@ -81,20 +94,29 @@ class ProjectState:
 
 
 def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
-    """The bytes of an input file (None when absent), refusing folders and huge files."""
+    """The bytes of an input file (None when absent), refusing anything that is not a
+    regular file (a FIFO would hang every command, a device never ends) and huge files."""
+    import errno
+    import stat
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO with no writer must not wait for one.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise error(
-            f"{name}: is a folder, not a file; move it away or fix [dotenv].files",
-            place=Place(name),
-            cause=NOT_A_FILE,
-        ) from None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise _not_a_file(error, name, "a socket") from None
         raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise _not_a_file(error, name, _kind(mode))
+    with open(descriptor, "rb") as handle:
+        try:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     if len(data) > MAX_INPUT_BYTES:
         size = os.path.getsize(path)
         raise error(
@@ -106,13 +128,34 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
     return data
 
 
+def _kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _not_a_file(error: type[DevenvError], name: str, kind: str) -> DevenvError:
+    return error(
+        f"{name}: is {kind}, not a file; devenv reads only regular files (a FIFO or a device "
+        "would hang or never end): replace it with a file, or fix [dotenv].files",
+        place=Place(name),
+        cause=NOT_A_FILE,
+    )
+
+
 def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
     if data is None:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
         raise DotenvError(
-            f"{name}: not found (listed in {SPEC_FILENAME} [dotenv].files); create it, "
-            "or add it to [dotenv].optional if it may be absent",
+            f"{name}: not found (listed in {line_of(spec.path, 'dotenv', 'files')} [dotenv].files); "
+            "create it, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
     return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
@@ -123,7 +166,8 @@ def check_pythonpath(spec: Spec) -> None:
     for entry, absolute in zip(spec.pythonpath, pythonpath_entries(spec), strict=False):
         if not os.path.isdir(absolute):
             raise SpecError(
-                f"{spec.path}: [paths].pythonpath entry {entry!r} is not a folder ({absolute}); "
+                f"{line_of(spec.path, 'paths', 'pythonpath')}: [paths].pythonpath entry {entry!r} is not a "
+                f"folder ({absolute}); "
                 "create it or remove it from the list"
             )
 
@@ -252,6 +296,7 @@ def resolve_env(
     """
     if python is None:
         python = last_python(root)
+    deadline = time.monotonic() + QUIET_WAIT
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
         try:
@@ -271,13 +316,35 @@ def resolve_env(
                 time.sleep(RETRY_PAUSE)
                 continue
             raise
-        if state is not None:
+        if state is None:
+            time.sleep(RETRY_PAUSE)
+            continue
+        # A file rewritten in place (truncated, then written in pieces) can look whole and
+        # unchanging for the moment between two pieces. Bytes of an input written within
+        # QUIET_NS are not served: they are read again once it has been quiet that long,
+        # and a file that is never quiet is an error, never a value.
+        pause = _quiet_in(state.inputs)
+        if pause <= 0:
             return state
-        time.sleep(RETRY_PAUSE)
+        if time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
     raise StaleError(
         f"{root}: the inputs kept changing while devenv read them ({MAX_ATTEMPTS} attempts); "
         "run the command again once whatever is writing them has finished"
     )
+
+
+def _quiet_in(inputs: Sequence[InputRecord]) -> float:
+    """Seconds until every input has gone QUIET_NS without a write (0 when all have; an
+    mtime in the future, a clock set back, is not waited for)."""
+    now = time.time_ns()
+    recent = [
+        record["mtime_ns"]
+        for record in inputs
+        if record["mtime_ns"] is not None and 0 <= now - record["mtime_ns"] < QUIET_NS
+    ]
+    return (max(recent) + QUIET_NS - now) / 1e9 if recent else 0.0
 
 
 def _changing(seen: Mapping[str, object]) -> bool:
@@ -317,6 +384,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
     behind a writer. Whichever write lands last, its record names the bytes it resolved,
     and a later reader sees whether they are still current.
     """
+    refuse_tracked(root)
     document = read_document(root)
     if document is None:
         raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
@@ -357,24 +425,31 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
     if not os.path.exists(venv_python(spec)):
-        raise StaleError(f"{venv_python(spec)}: the venv is missing; run `devenv sync` to create it")
+        raise StaleError(
+            f"{line_of(spec.path, 'python', 'venv')}: {venv_python(spec)}: the venv is missing; "
+            "run `devenv sync` to create it"
+        )
     if (
         python["requires"] != spec.python.requires
         or python["packages"] != list(spec.python.packages)
         or python["interpreter"] != venv_python(spec)
     ):
-        raise StaleError(f"{spec.path}: [python] changed since the last `devenv sync`; run `devenv sync`")
+        raise StaleError(
+            f"{line_of(spec.path, 'python')}: [python] changed since the last `devenv sync`; "
+            "run `devenv sync`"
+        )
 
 
 def sync(
-    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Callable[[str], None], check: bool = False
+    root: str, outer: Mapping[str, str], *, frozen: bool, progress: Progress, check: bool = False
 ) -> tuple[EnvDocument, bool]:
     """`devenv sync`: venv, packages, resolution, `.devenv/`; returns (document, installed?).
     `check`: change nothing; a StaleError says what a sync would change."""
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
+    refuse_tracked(root)
     state = resolve_env(root, outer)
-    check_venv_location(state.spec)
+    check_venv_location(state.spec, outer)
     parse_packages(state.spec)
     with locked(root):
         previous = read_document(root, repairing=True)
@@ -440,7 +515,7 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
         paths.append(state_path(spec.root, PRIVATE_LOCK))
     paths += metadata_files(spec, parse_packages(spec))
     paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
-    text = encode_stamp(paths, locked=bool(record["lock"]) or not spec.python.packages)
+    text = encode_stamp(spec.root, paths, locked=bool(record["lock"]) or not spec.python.packages)
     write_atomic(state_path(spec.root, SYNC_STAMP), text.encode("utf-8", "surrogateescape"))
 
 

@@ -324,10 +324,10 @@ def stop(
     *,
     leftovers_only: bool = False,
     launcher: str | None = None,
+    include_run: bool = False,
 ) -> list[Stopped]:
-    """Stop this project's processes named `names` (all stoppable ones if empty): those a
-    devenv launcher started, and declared processes started from a shell, never the shell
-    itself or a service.
+    """Stop this project's processes named `names` (all stoppable ones if empty), only those
+    this devenv started for this checkout (`_started_here`), never a shell or a service.
 
     Trees stop level by level, what nothing else needs first, each level at once. A run
     devenv launched is marked as stopped on request first, so a `devenv up` supervising it
@@ -338,17 +338,17 @@ def stop(
     from devenv.trees import StopTarget, stop_trees
 
     declared = _declared_needs(root)
+    records = {record["run_id"]: record for _, record in read_records(root)}
     listed = [
         p
         for p in ps(root, outer)
         if p.launcher != "service"
-        and (p.launcher in STOPPABLE or p.name in declared)
         and (not names or p.name in names)
         and (p.leftover or not leftovers_only)
         and (launcher is None or p.launcher == launcher)
+        and _started_here(p, records, include_run=include_run or bool(names))
     ]
     pids = {p.pid for p in listed}
-    records = {record["run_id"]: record for _, record in read_records(root)}
     # The main process of each tree: one whose parent is not in the selection.
     mains = [p for p in listed if p.ppid not in pids]
     results = []
@@ -373,6 +373,30 @@ def stop(
             for main, target in zip(batch, targets, strict=True)
         ]
     return results
+
+
+def _started_here(process: ProcessInfo, records: Mapping[str, RunRecord], *, include_run: bool) -> bool:
+    """Whether `devenv stop` may end `process`: it runs as this user, and either its marker
+    (DEVENV_RUN_ID) names a run record this devenv wrote for this checkout (read_records
+    returns only those: same root path, device, inode and uid) whose main process is still
+    the one recorded (pid and start time), or `devenv run` exec'd it (no record: run costs
+    no write) and it was named or `--include-run` given. Carrying DEVENV_ROOT is not enough:
+    a shell that sourced env.sh, or another user's process, is never stopped."""
+    import psutil
+
+    from devenv.runs import matches
+
+    try:
+        if psutil.Process(process.pid).uids().real != os.getuid():
+            return False
+    except psutil.Error:
+        return False
+    record = records.get(process.run_id) if process.run_id else None
+    if record is not None:
+        # The recorded main process must still be the one started (no pid reuse); the others
+        # carry the run's marker in the environment they were exec'd with.
+        return process.pid != record["pid"] or matches(record["pid"], record.get("create_time", 0.0))
+    return include_run and process.launcher in ("run", "nox")
 
 
 def _declared_needs(root: str) -> dict[str, tuple[str, ...]]:

@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from devenv.errors import SpecError
@@ -23,6 +23,7 @@ __all__ = [
     "PROJECT_METADATA",
     "LineKind",
     "PackageLine",
+    "expand_line",
     "inputs_digest",
     "metadata_files",
     "parse_packages",
@@ -30,12 +31,16 @@ __all__ = [
 ]
 
 
-LineKind: TypeAlias = Literal["requirement", "editable", "local", "requirements", "constraints"]
+LineKind: TypeAlias = Literal[
+    "requirement", "editable", "local", "requirements", "constraints", "project", "group"
+]
 
 #: Files whose content decides a local project's dependencies (and so the lock).
 PROJECT_METADATA = ("pyproject.toml", "setup.cfg", "setup.py")
 
-_OPTION = re.compile(r"(-e|--editable|-r|--requirement|-c|--constraint)(?:\s+|=)(\S.*)\Z")
+_OPTION = re.compile(r"(-e|--editable|-r|--requirement|-c|--constraint|--group)(?:\s+|=)(\S.*)\Z")
+#: `-r path/pyproject.toml[extra,...]`: a project's [project].dependencies, read, not built.
+_PROJECT = re.compile(r"(?P<path>(?:.*/)?pyproject\.toml)(?:\[(?P<extras>[^\]]*)\])?\Z")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,8 +56,11 @@ class PackageLine:
     pip_text: str = ""
     #: The project name for a named requirement (normalised), else "".
     name: str = ""
-    #: For a local project: its absolute folder; for -r / -c: the absolute file.
+    #: For a local project: its absolute folder; for -r / -c / --group: the absolute file.
     path: str = ""
+    #: `-r pyproject.toml[a,b]`: the extras; `--group NAME`: the group.
+    extras: tuple[str, ...] = ()
+    group: str = ""
 
     @property
     def is_local_project(self) -> bool:
@@ -88,6 +96,11 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
             return PackageLine(
                 index=index, text=text, pip_text=f"-e {shlex.quote(folder)}", kind="editable", path=folder
             )
+        if flag == "--group":
+            return _group_line(spec, where, index, text, value)
+        project = _PROJECT.match(value) if flag in ("-r", "--requirement") else None
+        if project:
+            return _project_line(spec, where, index, text, project)
         path = os.path.normpath(os.path.join(spec.root, value))
         if not os.path.isfile(path):
             raise SpecError(f"{where}: {flag} names {value}, which is not a file under {spec.root}")
@@ -98,7 +111,7 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
         )
     if text.startswith("-"):
         raise SpecError(
-            f"{where}: only -e PATH, -r FILE and -c FILE are accepted as options here; "
+            f"{where}: only -e PATH, -r FILE, -c FILE and --group [PATH:]NAME are accepted as options here; "
             "put pip options such as index URLs in pip's own configuration"
         )
     if text.startswith((".", "/")):
@@ -139,6 +152,85 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
         name=canonicalize_name(requirement.name),
         path=folder,
     )
+
+
+def _read_pyproject(where: str, path: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            document: dict[str, Any] = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"{where}: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{where}: cannot read {path} ({exc})") from None
+    return document
+
+
+def _project_line(spec: Spec, where: str, index: int, text: str, match: re.Match[str]) -> PackageLine:
+    """`-r pyproject.toml[extra]`: checked now, read again when the lock is made."""
+    path = os.path.normpath(os.path.join(spec.root, match.group("path")))
+    extras = tuple(part.strip() for part in (match.group("extras") or "").split(",") if part.strip())
+    line = PackageLine(index=index, text=text, kind="project", path=path, extras=extras)
+    expand_line(line, where=where)
+    return line
+
+
+def _group_line(spec: Spec, where: str, index: int, text: str, value: str) -> PackageLine:
+    """`--group NAME` (the root's pyproject.toml) or `--group path/pyproject.toml:NAME` (PEP 735)."""
+    file, colon, name = value.rpartition(":")
+    path = os.path.normpath(os.path.join(spec.root, file if colon else "pyproject.toml"))
+    line = PackageLine(index=index, text=text, kind="group", path=path, group=name.strip())
+    expand_line(line, where=where)
+    return line
+
+
+def expand_line(line: PackageLine, *, where: str = "") -> list[str]:
+    """The requirements a `-r pyproject.toml[...]` or `--group` line stands for, read from the
+    file without building the project (so a flat app without a build backend works)."""
+    where = where or line.text
+    document = _read_pyproject(where, line.path)
+    name = os.path.basename(os.path.dirname(line.path)) + "/pyproject.toml"
+    if line.kind == "group":
+        groups = document.get("dependency-groups", {})
+        if not isinstance(groups, dict) or line.group not in groups:
+            known = ", ".join(sorted(groups)) if isinstance(groups, dict) and groups else "none"
+            raise SpecError(
+                f"{where}: {name} has no [dependency-groups].{line.group} (groups there: {known})"
+            )
+        return _resolve_group(where, groups, line.group, ())
+    project = document.get("project")
+    if not isinstance(project, dict):
+        raise SpecError(f"{where}: {name} has no [project] table; list the requirements instead")
+    if "dependencies" in project.get("dynamic", []):
+        raise SpecError(
+            f"{where}: {name} declares its dependencies dynamic, so they cannot be read without "
+            "building it; use -e PATH instead"
+        )
+    found = [str(item) for item in project.get("dependencies", [])]
+    optional = project.get("optional-dependencies", {})
+    for extra in line.extras:
+        if not isinstance(optional, dict) or extra not in optional:
+            raise SpecError(f"{where}: {name} has no [project.optional-dependencies].{extra}")
+        found += [str(item) for item in optional[extra]]
+    return found
+
+
+def _resolve_group(where: str, groups: dict[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:
+    """PEP 735: a group lists requirement strings and `{include-group = "other"}` tables."""
+    if name in seen:
+        raise SpecError(f"{where}: [dependency-groups] includes itself: {' -> '.join((*seen, name))}")
+    found: list[str] = []
+    for item in groups.get(name, []):
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
+            found += _resolve_group(where, groups, item["include-group"], (*seen, name))
+        else:
+            raise SpecError(
+                f"{where}: [dependency-groups].{name} holds {item!r}, which PEP 735 does not allow"
+            )
+    return found
 
 
 def _quote_file_url(text: str) -> str:
@@ -191,8 +283,13 @@ def _line_of(spec: Spec, index: int) -> str:
 def requirements_text(lines: tuple[PackageLine, ...], *, local: bool = True) -> str:
     """A requirements file holding `lines` verbatim (relative paths are resolved by pip against
     the working directory, which is the project root)."""
-    chosen = [line for line in lines if local or not line.is_local_project]
-    return "".join((line.pip_text or line.text) + "\n" for line in chosen)
+    out = []
+    for line in lines:
+        if line.kind in ("project", "group"):
+            out += expand_line(line)
+        elif local or not line.is_local_project:
+            out.append(line.pip_text or line.text)
+    return "".join(text + "\n" for text in out)
 
 
 def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
@@ -201,7 +298,7 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
     parts: dict[str, str] = {"requires": _sha(spec.python.requires.encode())}
     for line in lines:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
-        if line.kind in ("requirements", "constraints"):
+        if line.kind in ("requirements", "constraints", "project", "group"):
             parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(line.path)
         elif line.is_local_project:
             for filename in PROJECT_METADATA:
@@ -215,7 +312,7 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
     """Absolute paths of the files `inputs_digest` hashes (for the no-op sync's stat check)."""
     files = []
     for line in lines:
-        if line.kind in ("requirements", "constraints"):
+        if line.kind in ("requirements", "constraints", "project", "group"):
             files.append(line.path)
         elif line.is_local_project:
             files += [os.path.join(line.path, filename) for filename in PROJECT_METADATA]

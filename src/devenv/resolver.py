@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
-from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec
+from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -48,8 +48,6 @@ VARS_SOURCE = "envspec.toml [vars]"
 OUTER_SOURCE = "outer environment"
 SET_SOURCE = "--set"
 MANAGED_SOURCE = "managed"
-
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
 
 #: An instance name ends up in queue names, file names and URLs: keep it plain.
 INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
@@ -109,12 +107,13 @@ def interpolate(
 ) -> str:
     """Expand `${NAME}` and `${NAME:-default}` in `text`; anything undefined is an error.
 
+    As in the shell, a default may itself hold references (`${A:-${B:-x}}`), expanded only
+    when it is used. A `${` never closed is literal text, as it always was.
     A `${...}` that is not a reference is part of the value, maybe a password: messages show
     only its first characters, and with `secret` (a secret's value) the same for names.
     """
 
-    def expand(match: re.Match[str]) -> str:
-        inner = match.group(1)
+    def expand(inner: str) -> str:
         name, has_default, default = inner.partition(":-")
         if not KEY_PATTERN.match(name):
             raise ResolveError(
@@ -124,7 +123,7 @@ def interpolate(
             )
         value = lookup(name)
         if has_default and not value:
-            return default
+            return interpolate(default, lookup, where=where, secret=secret)
         if value is None and secret:
             raise ResolveError(
                 f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
@@ -140,7 +139,33 @@ def interpolate(
             )
         return value
 
-    return _REFERENCE.sub(expand, text)
+    parts = []
+    position = 0
+    while (start := text.find("${", position)) >= 0:
+        end = _closing_brace(text, start + 2)
+        if end < 0:
+            break
+        parts += [text[position:start], expand(text[start + 2 : end])]
+        position = end + 1
+    return "".join(parts) + text[position:]
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index of the `}` closing the `${` before `start` (nested `${...}` counted), or -1.
+    Unbalanced, the first `}` closes it: `${a ${B}` stays the error it always was."""
+    depth = 1
+    index = start
+    while index < len(text):
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return text.find("}", start)
 
 
 def _place(where: str | Place) -> Place | None:
@@ -359,7 +384,7 @@ def resolve(
     if missing:
         files = ", ".join(spec.dotenv.files) or "a dotenv file"
         raise ResolveError(
-            f"{spec.path}: required variable(s) not set: {', '.join(missing)} "
+            f"{line_of(spec.path, 'dotenv', 'required')}: required variable(s) not set: {', '.join(missing)} "
             f"([dotenv].required); set them in {files} or add them to [env].inherit",
             place=Place(spec.path, item="[dotenv].required"),
             keys=tuple(missing),

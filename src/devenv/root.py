@@ -17,7 +17,9 @@ def find_root(start: str) -> str | None:
     """The nearest folder at or above `start` holding envspec.toml, or None."""
     current = os.path.abspath(start)
     while True:
-        if os.path.isfile(os.path.join(current, SPEC_FILENAME)):
+        # exists, not isfile: an envspec.toml that is a FIFO or a folder is this project's,
+        # and reading it says what is wrong with it.
+        if os.path.exists(os.path.join(current, SPEC_FILENAME)):
             return current
         parent = os.path.dirname(current)
         if parent == current:
@@ -30,7 +32,7 @@ def project_root(option: str | None) -> str:
     from the working directory holding envspec.toml; a UsageError names the fix."""
     if option is not None:
         root = os.path.abspath(option)
-        if not os.path.isfile(os.path.join(root, SPEC_FILENAME)):
+        if not os.path.exists(os.path.join(root, SPEC_FILENAME)):
             raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
         return root
     found = find_root(os.getcwd())

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypeAlias, TypedDict
 
 from devenv.layout import RUNS, SERVICES, state_path
 from devenv.store import TEMP_PREFIX
@@ -69,6 +69,9 @@ class RunRecord(TypedDict):
     launcher: str
     instance: str
     stop_timeout: float
+    #: The checkout and user the run was started for (devenv/binding.py): a record without
+    #: one, or with another's, is never acted on.
+    binding: NotRequired[list[str]]
 
 
 def runs_dir(root: str) -> str:
@@ -83,30 +86,45 @@ def services_dir(root: str) -> str:
 
 def write_record(root: str, record: RunRecord) -> str:
     """Write `record` atomically (0600 in a 0700 folder); return its path."""
-    folder = runs_dir(root)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    path = os.path.join(folder, f"{record['run_id']}.json")
-    from devenv.store import write_atomic
+    from devenv.binding import binding_fields
+    from devenv.store import state_folder, write_atomic
 
-    write_atomic(path, json.dumps(record, sort_keys=True).encode())
+    path = os.path.join(state_folder(root, RUNS), f"{record['run_id']}.json")
+    bound: RunRecord = {**record, "binding": binding_fields(root)}
+    write_atomic(path, json.dumps(bound, sort_keys=True).encode())
     return path
 
 
 def read_records(root: str) -> list[tuple[str, RunRecord]]:
     """(path, record) of every readable run record; unreadable ones are removed (written
     atomically, so an unreadable record is garbage)."""
+    from devenv.store import open_folder
+
     folder = runs_dir(root)
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
+    if not os.path.lexists(folder):
         return []
+    # Every operation goes through a descriptor of the folder opened without following a
+    # link: with `.devenv/runs -> ..`, the project's own *.json files are no records to remove.
+    descriptor = open_folder(folder)
+    try:
+        return _read_records(root, folder, descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _read_records(root: str, folder: str, descriptor: int) -> list[tuple[str, RunRecord]]:
+    from devenv.binding import bound_here, foreign_owner
+
     found = []
-    for entry in names:
+    for entry in sorted(os.listdir(descriptor)):
         if not entry.endswith(".json") or entry.startswith(TEMP_PREFIX):
             continue  # a writer's temporary file is not a record (nor garbage to remove)
         path = os.path.join(folder, entry)
         try:
-            with open(path, encoding="utf-8") as handle:
+            opened = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=descriptor)
+            with open(opened, encoding="utf-8") as handle:
+                if foreign_owner(os.fstat(opened)):
+                    continue  # another user's: never trusted, never removed
                 record: RunRecord = json.load(handle)
             if not (
                 isinstance(record.get("run_id"), str)
@@ -115,11 +133,13 @@ def read_records(root: str) -> list[tuple[str, RunRecord]]:
                 and isinstance(record.get("owner_create_time"), float | int)
             ):
                 raise ValueError("not a run record")
+            if not bound_here([str(field) for field in record.get("binding") or []], root):
+                raise ValueError("a record of another checkout (copied with it) or of an older devenv")
         except FileNotFoundError:
             continue
-        except (OSError, ValueError, KeyError, TypeError):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(entry, dir_fd=descriptor)
             continue
         found.append((path, record))
     return found

@@ -375,11 +375,17 @@ def _start_service(
         raise ServiceError(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
-    from devenv.logs import logs_dir, open_log
-    from devenv.runs import services_dir
+    from devenv.layout import LOGS, SERVICES
+    from devenv.logs import open_log
+    from devenv.store import state_folder
 
-    folder = log_dir or logs_dir(env.root)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if log_dir:
+        folder = log_dir
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    else:
+        folder = state_folder(env.root, LOGS)
+    # Checked before anything starts: a service must not run on when its record cannot be kept.
+    records = state_folder(env.root, SERVICES)
     log_path = os.path.join(folder, f"service-{service.name}.log")
     # 0600 like every log devenv writes: a start command may print credentials.
     with os.fdopen(open_log(log_path), "ab") as log:
@@ -400,8 +406,6 @@ def _start_service(
             start_new_session=True,
         )
     # The record says who started the service and where its output went (`devenv ps`).
-    records = services_dir(env.root)
-    os.makedirs(records, mode=0o700, exist_ok=True)
     record = {
         "name": service.name,
         "pid": popen.pid,

@@ -8,6 +8,7 @@ per input plus a lookup per inherited key, never a hash.
 
 import os
 
+from devenv.binding import FIELDS, binding_fields, bound_here, foreign_owner
 from devenv.environment import CanonicalEnv
 from devenv.layout import SNAPSHOT, SYNC_INCOMPLETE, state_dir, state_path
 
@@ -95,12 +96,16 @@ def read_snapshot(root: str) -> "Snapshot | None":
         # CR, which universal-newline reading would turn into LF.
         descriptor = os.open(os.path.join(folder, SNAPSHOT), os.O_RDONLY | os.O_NOFOLLOW)
         with open(descriptor, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            if foreign_owner(os.fstat(descriptor)):
+                return None  # another user's: never trusted (the slow path refuses it)
             fields = handle.read().split("\0")
     except (OSError, UnicodeError):
         return None
-    if len(fields) < 5 or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
+    if len(fields) < 4 + FIELDS or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
         return None  # an older format, or a partial file from a crashed writer
-    fingerprint = fields[3]
+    if not bound_here(fields[2 : 2 + FIELDS], root):
+        return None  # written for another checkout (a copy, a clone of a committed .devenv/)
+    fingerprint = fields[2 + FIELDS]
     variables: dict[str, str] = {}
     prefix: list[str] = []
     unset: list[str] = []
@@ -108,7 +113,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
     passed: list[str] = []
     inputs: list[tuple[str, str, str]] = []
     inherited: list[tuple[str, str | None]] = []
-    index = 4
+    index = 3 + FIELDS
     end = len(fields) - 1
     try:
         while index < end:
@@ -156,7 +161,7 @@ def encode_snapshot(
     inherited: "Iterable[tuple[str, str | None]]",
 ) -> str:
     """The text of env.nul for `env` (see `read_snapshot` for the layout)."""
-    fields = [MAGIC, VERSION, env.root, env.fingerprint]
+    fields = [MAGIC, VERSION, *binding_fields(env.root), env.fingerprint]
     for path, size, mtime in inputs:
         fields += ["I", path, size, mtime]
     for key, value in inherited:

@@ -12,18 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import Place, SpecError, preview
+from devenv.errors import DevenvError, Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
 __all__ = [
     "KEY_PATTERN",
+    "PLATFORMS",
     "SCHEMA_VERSION",
     "AmqpQueueReady",
     "CommandReady",
     "DotenvSpec",
     "EnvPolicy",
     "HttpReady",
+    "InstallerName",
     "LogReady",
     "ProcessSpec",
     "ProfileSpec",
@@ -36,6 +38,7 @@ __all__ = [
     "TaskSpec",
     "TcpReady",
     "Unit",
+    "line_of",
     "load_spec",
     "parse_spec",
 ]
@@ -54,6 +57,9 @@ _PASS_PATTERN = re.compile(r"[A-Za-z0-9_*?]+\Z")
 ServiceCheck: TypeAlias = Literal["amqp", "redis", "postgres", "http", "command", "tcp"]
 SERVICE_CHECKS: tuple[ServiceCheck, ...] = ("amqp", "redis", "postgres", "http", "command", "tcp")
 READY_KINDS = ("amqp_queue", "http", "command", "log", "tcp")
+InstallerName: TypeAlias = Literal["uv", "pip"]
+#: What `[python].platforms` may name: the operating systems and machines a universal lock covers.
+PLATFORMS = ("linux-x86_64", "linux-arm64", "macos-x86_64", "macos-arm64", "windows-x86_64", "windows-arm64")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +69,15 @@ class PythonSpec:
     requires: str = ""
     venv: str = DEFAULT_VENV
     packages: tuple[str, ...] = ()
+    #: A path or a version ("3.12") that picks the interpreter; "" searches (interpreters.py).
+    interpreter: str = ""
+    installer: InstallerName = "uv"
+    #: The platforms a lock covers ("linux-x86_64", ...); () means all of PLATFORMS.
+    platforms: tuple[str, ...] = ()
+    #: The index a lock resolves against ("" is PyPI) and extra indexes; `${NAME}` in them is
+    #: taken from the environment when the installer runs, never written into the lock.
+    index: str = ""
+    extra_indexes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -344,14 +359,14 @@ class Spec:
 
 def load_spec(root: str) -> Spec:
     """Read and validate `root/envspec.toml`."""
+    from devenv.project import read_input  # the one reader of inputs (regular files only)
+
     path = os.path.join(root, SPEC_FILENAME)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: not found; create it (see the README's envspec reference)") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_input(path, path, SpecError)
+    if data is None:
+        raise SpecError(
+            f"{path}: not found; create it (see the README's envspec reference)", place=Place(path)
+        )
     return parse_spec(data, path=path, root=root)
 
 
@@ -368,14 +383,63 @@ def parse_spec(data: bytes, *, path: str, root: str) -> Spec:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(path, str(exc)) from None
+        raise _toml_error(path, str(exc), text) from None
+    except RecursionError:
+        raise too_deep(SpecError, path, text) from None
     return _SpecReader(document, path=path, root=root, text=text).read()
 
 
-def _toml_error(path: str, message: str) -> SpecError:
+#: How deep arrays and tables may nest in a file devenv reads before it says so plainly
+#: (the parsers recurse: past ~450 levels Python's own limit ends them with a traceback).
+MAX_NESTING = 100
+
+
+def too_deep(error: type[DevenvError], path: str, text: str) -> DevenvError:
+    """The error for TOML or JSON nested too deep to parse, at the line where it gets too deep."""
+    depth, line, quote = 0, 1, ""
+    where = 1
+    for char in text:
+        if char == "\n":
+            line += 1
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth == MAX_NESTING:
+                where = line
+        elif char in "]}":
+            depth -= 1
+    place = Place(path, where)
+    return error(
+        f"{place}: arrays or tables nested more than {MAX_NESTING} levels deep; flatten it",
+        place=place,
+    )
+
+
+def line_of(path: str, table: str, key: str | None = None) -> Place:
+    """Where `[table]` (or `key` in it) is written in the spec at `path`, for messages about
+    a spec already parsed (a missing required key, a pythonpath entry that is no folder)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1024 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return Place(path)
+    return _SpecReader({}, path=path, root="", text=text).where(table, key)
+
+
+def _toml_error(path: str, message: str, text: str) -> SpecError:
     # tomllib (3.11) has no line attribute: its messages end with "(at line L, column C)".
     # Lead with file:line instead, and keep the line as a field.
     match = re.search(r"\(at line (\d+), column \d+\)$", message)
+    if match is None and message.endswith("(at end of document)"):
+        where = Place(path, len(text.splitlines()) or 1)
+        return SpecError(
+            f"{where}: invalid TOML: {message.removesuffix('(at end of document)').strip()} "
+            "(at the end of the file)",
+            place=where,
+        )
     if match is None:
         return SpecError(f"{path}: invalid TOML: {message}", place=Place(path))
     where = Place(path, int(match.group(1)))
@@ -417,10 +481,20 @@ class _SpecReader:
                 start = number
                 break
         if start is None:
-            # Inline or dotted forms (`python.requires = ...`): look for the dotted key.
+            # Inline or dotted forms (`python.requires = ...`, `[processes.worker]` for the
+            # table `processes`): the first line that opens or names it.
             dotted = f"{table}.{key}" if key else table
+            opening = re.compile(
+                r"\s*("
+                + re.escape(dotted)
+                + r"\s*=|\[+\s*"
+                + re.escape(table)
+                + r"\s*[.\]]|"
+                + re.escape(table)
+                + r"\s*[.=])"
+            )
             for number, line in enumerate(self.lines, 1):
-                if re.match(r"\s*" + re.escape(dotted) + r"\s*=", line):
+                if opening.match(line):
                     return Place(self.path, number)
             return Place(self.path)
         if key is None:
@@ -514,7 +588,11 @@ class _SpecReader:
         )
 
     def read_python(self, value: Any) -> PythonSpec:
-        table = self.table("python", value, ("requires", "venv", "packages"))
+        table = self.table(
+            "python",
+            value,
+            ("requires", "venv", "packages", "interpreter", "installer", "platforms", "index"),
+        )
         requires = self.string("python", "requires", table.get("requires", ""))
         if requires:
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -529,7 +607,43 @@ class _SpecReader:
         if not venv:
             raise self.fail("python", "venv", "must not be empty")
         packages = self.strings("python", "packages", table.get("packages", []))
-        return PythonSpec(requires=requires, venv=venv, packages=packages)
+        interpreter = self.string("python", "interpreter", table.get("interpreter", ""))
+        installer = self.string("python", "installer", table.get("installer", "uv"))
+        if installer not in ("uv", "pip"):
+            raise self.fail("python", "installer", f'= {installer!r} is not an installer; use "uv" or "pip"')
+        platforms = self.strings("python", "platforms", table.get("platforms", []))
+        for name in platforms:
+            if name not in PLATFORMS:
+                raise self.fail(
+                    "python", "platforms", f"names {name!r}, which is not one of: {', '.join(PLATFORMS)}"
+                )
+        index, extra = self.read_index(table.get("index", ""))
+        return PythonSpec(
+            requires=requires,
+            venv=venv,
+            packages=packages,
+            interpreter=interpreter,
+            installer="pip" if installer == "pip" else "uv",
+            platforms=platforms,
+            index=index,
+            extra_indexes=extra,
+        )
+
+    def read_index(self, value: Any) -> tuple[str, tuple[str, ...]]:
+        """`index = "URL"` or `index = { url = "URL", extra = ["URL", ...] }`."""
+        extra: tuple[str, ...] = ()
+        if isinstance(value, str):
+            url = value
+        elif isinstance(value, dict):
+            table = self.table("python.index", value, ("url", "extra"))
+            url = self.string("python.index", "url", table.get("url", ""))
+            extra = self.strings("python.index", "extra", table.get("extra", []))
+        else:
+            raise self.fail("python", "index", "must be a URL or a table { url = ..., extra = [...] }")
+        for entry in (url, *extra):
+            if entry and not entry.startswith(("https://", "http://", "file://")):
+                raise self.fail("python", "index", "URLs must start with https://, http:// or file://")
+        return url, tuple(extra)
 
     def read_paths(self, value: Any) -> tuple[str, ...]:
         table = self.table("paths", value, ("pythonpath",))

@@ -12,6 +12,7 @@ check covers the dotenv files and inherited variables.
 
 import os
 
+from devenv.binding import FIELDS, binding_fields, bound_here, foreign_owner
 from devenv.layout import SYNC_INCOMPLETE, SYNC_STAMP, state_dir, state_path
 from devenv.snapshot import ABSENT, read_snapshot
 
@@ -23,7 +24,7 @@ __all__ = ["MAGIC", "VERSION", "encode_stamp", "nothing_to_sync", "site_packages
 
 
 MAGIC = "devenv-sync-stamp"
-VERSION = "1"
+VERSION = "2"
 
 
 def _stat(path: str) -> tuple[str, str]:
@@ -44,28 +45,34 @@ def site_packages(venv: str) -> list[str]:
     return [os.path.join(lib, name, "site-packages") for name in names if name.startswith("python")]
 
 
-def encode_stamp(paths: "list[str]", *, locked: bool) -> str:
-    """The text of sync.nul for `paths` as they are now; `locked`: a committed, current lock
-    was installed (so a no-op `sync --frozen` may also skip)."""
-    fields = [MAGIC, VERSION, "1" if locked else "0"]
+def encode_stamp(root: str, paths: "list[str]", *, locked: bool) -> str:
+    """The text of sync.nul of `root` for `paths` as they are now; `locked`: a committed,
+    current lock was installed (so a no-op `sync --frozen` may also skip)."""
+    fields = [MAGIC, VERSION, *binding_fields(root), "1" if locked else "0"]
     for path in paths:
         fields += [path, *_stat(path)]
     fields.append("end")
     return "\0".join(fields)
 
 
-def unchanged(folder: str, *, frozen: bool) -> bool:
-    """True when `folder/sync.nul` exists and every recorded input still has its size and mtime."""
+def unchanged(root: str, *, frozen: bool) -> bool:
+    """True when `root`'s sync.nul exists, was written for this checkout by this user, and
+    every recorded input still has its size and mtime."""
     try:
-        with open(os.path.join(folder, SYNC_STAMP), encoding="utf-8", errors="surrogateescape") as handle:
+        descriptor = os.open(os.path.join(state_dir(root), SYNC_STAMP), os.O_RDONLY | os.O_NOFOLLOW)
+        with open(descriptor, encoding="utf-8", errors="surrogateescape") as handle:
+            if foreign_owner(os.fstat(descriptor)):
+                return False
             fields = handle.read().split("\0")
-    except OSError:
+    except (OSError, UnicodeError):
         return False
-    if len(fields) < 4 or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
+    if len(fields) < 4 + FIELDS or fields[0] != MAGIC or fields[1] != VERSION or fields[-1] != "end":
         return False
-    if frozen and fields[2] != "1":
+    if not bound_here(fields[2 : 2 + FIELDS], root):
+        return False  # another checkout's (a copy, a committed .devenv/): sync afresh
+    if frozen and fields[2 + FIELDS] != "1":
         return False
-    body = fields[3:-1]
+    body = fields[3 + FIELDS : -1]
     if len(body) % 3:
         return False
     return all(_stat(body[index]) == (body[index + 1], body[index + 2]) for index in range(0, len(body), 3))
@@ -75,7 +82,7 @@ def nothing_to_sync(root: str, outer: "Mapping[str, str]", *, frozen: bool) -> b
     """True when `devenv sync` has nothing to do for a shell with `outer`, decided from stats
     alone (no pip, no TOML, no hashing): the last sync finished, none of its inputs changed,
     and env.nul is fresh."""
-    if os.path.exists(state_path(root, SYNC_INCOMPLETE)) or not unchanged(state_dir(root), frozen=frozen):
+    if os.path.exists(state_path(root, SYNC_INCOMPLETE)) or not unchanged(root, frozen=frozen):
         return False
     snapshot = read_snapshot(root)
     return snapshot is not None and snapshot.is_fresh(outer)

@@ -13,11 +13,11 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from devenv.environment import PROFILE_KEY
 from devenv.errors import StaleError, StateError
-from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, state_dir
+from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, STATE_DIR, state_dir
 from devenv.resolver import Resolution
 from devenv.snapshot import ABSENT, RACY, encode_snapshot
 
@@ -31,12 +31,16 @@ __all__ = [
     "EnvDocument",
     "InputRecord",
     "VariableRecord",
+    "check_no_links",
     "devenv_command",
     "ensure_state_dir",
     "input_record",
     "locked",
+    "open_folder",
     "read_document",
+    "refuse_tracked",
     "remove_orphaned_temporaries",
+    "state_folder",
     "write_atomic",
     "write_state",
 ]
@@ -66,6 +70,8 @@ class EnvDocument(TypedDict):
     """The shape of `.devenv/env.json`."""
 
     schema: int
+    #: The checkout and user it was written for (devenv/binding.py).
+    binding: NotRequired[dict[str, str | int]]
     root: str
     fingerprint: str
     python: PythonRecord
@@ -96,6 +102,7 @@ def ensure_state_dir(root: str) -> str:
     except OSError as exc:
         raise StateError(_unusable(folder, exc)) from None
     try:
+        _refuse_foreign_owner(folder, os.fstat(descriptor))
         os.fchmod(descriptor, 0o700)
     except OSError as exc:
         raise StateError(f"{folder}: cannot make it private (0700): {exc.strerror}") from None
@@ -107,6 +114,46 @@ def ensure_state_dir(root: str) -> str:
     if not os.path.lexists(ignore):
         write_atomic(ignore, b"# Written by devenv: nothing in .devenv/ belongs in git.\n*\n")
     return folder
+
+
+def _refuse_foreign_owner(path: str, info: os.stat_result) -> None:
+    from devenv.binding import foreign_owner
+
+    if foreign_owner(info):
+        raise StateError(
+            f"{path} belongs to another user (uid {info.st_uid}); devenv never uses or rewrites "
+            "another user's state: run devenv as that user, or remove .devenv/ and run `devenv sync`"
+        )
+
+
+def refuse_tracked(root: str) -> None:
+    """Refuse a `.devenv/` that git tracks: state committed to a repository was written for
+    someone else's checkout (it could say "up to date" for values no `.env` may set).
+    Costs one `git ls-files` on the slow path only; without git, or outside a repository,
+    there is nothing to check."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return
+    try:
+        result = subprocess.run(
+            [git, "-C", root, "ls-files", "-z", "--", STATE_DIR],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    tracked = [name for name in result.stdout.decode("utf-8", "replace").split("\0") if name]
+    if result.returncode == 0 and tracked:
+        raise StateError(
+            f"{os.path.join(root, tracked[0])}: {len(tracked)} file(s) under .devenv/ are tracked by git; "
+            "devenv's state belongs to one checkout and is never taken from a repository: run "
+            "`git rm -r --cached .devenv` and commit, then `devenv sync`"
+        )
 
 
 def _unusable(folder: str, exc: OSError) -> str:
@@ -130,6 +177,7 @@ def write_atomic(path: str, data: bytes, *, mtime_ns: int | None = None) -> None
     `mtime_ns` sets the new file's modification time before it appears.
     """
     folder = os.path.dirname(path)
+    check_no_links(folder)
     if os.path.islink(path):
         raise StateError(
             f"{path} is a symlink; devenv does not write through links; remove it and run `devenv sync`"
@@ -157,18 +205,78 @@ def write_atomic(path: str, data: bytes, *, mtime_ns: int | None = None) -> None
 
 
 def remove_orphaned_temporaries(folder: str) -> list[str]:
-    """Delete temporary files whose writer is gone (killed mid-write); return their names."""
+    """Delete temporary files and folders whose writer is gone (killed mid-write); return
+    their names. One named with a pid is orphaned when that process is gone; one named
+    without (`.tmp-lock-*`, `.tmp-local-*`: made by `devenv lock` and `sync`, which hold
+    `.devenv/lock` for their whole run) when the caller holds the lock, as every caller does.
+    Nothing is followed: a link is removed itself, a folder is removed with its contents."""
+    import shutil
+    import stat
+
     removed = []
-    for name in os.listdir(folder):
-        if not name.startswith(TEMP_PREFIX):
-            continue
-        writer = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if writer.isdigit() and _alive(int(writer)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, name))
+    descriptor = open_folder(folder)
+    try:
+        for name in os.listdir(descriptor):
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            writer = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            if writer.isdigit() and _alive(int(writer)):
+                continue
+            try:
+                info = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(name, dir_fd=descriptor)
+                else:
+                    os.unlink(name, dir_fd=descriptor)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StateError(
+                    f"{os.path.join(folder, name)}: a leftover of a killed devenv that cannot be removed "
+                    f"({exc.strerror}); remove it by hand"
+                ) from None
             removed.append(name)
+    finally:
+        os.close(descriptor)
     return removed
+
+
+def open_folder(folder: str) -> int:
+    """A descriptor of `folder` opened without following a link (`.devenv/` or a folder in
+    it); a link or a file there is a StateError naming it."""
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise StateError(_unusable(folder, exc)) from None
+
+
+def state_folder(root: str, name: str) -> str:
+    """`.devenv/NAME` (logs, runs, services), created 0700 when absent and never a link:
+    with `.devenv/runs -> ..` a stop would delete the project's *.json files as unreadable
+    records, and with `services -> ..` a service's record would overwrite the project's."""
+    folder = os.path.join(ensure_state_dir(root), name)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    descriptor = open_folder(folder)
+    try:
+        os.fchmod(descriptor, 0o700)
+    finally:
+        os.close(descriptor)
+    return folder
+
+
+def check_no_links(path: str) -> None:
+    """Refuse `path` when it, or a folder between `.devenv/` and it, is a symbolic link:
+    devenv writes, chmods and deletes only inside `.devenv/` itself, and a link there
+    (`.devenv/runs -> ..`) would lead those operations out of it."""
+    parts = os.path.normpath(path).split(os.sep)
+    if STATE_DIR not in parts:
+        return
+    start = len(parts) - 1 - parts[::-1].index(STATE_DIR)
+    for end in range(start + 1, len(parts) + 1):
+        current = os.sep.join(parts[:end]) or os.sep
+        if os.path.islink(current):
+            raise StateError(_unusable(current, OSError()))
 
 
 def _alive(pid: int) -> bool:
@@ -219,6 +327,7 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         with open(descriptor, encoding="utf-8", errors="surrogateescape") as handle:
+            _refuse_foreign_owner(path, os.fstat(descriptor))
             document: Any = json.load(handle)
     except FileNotFoundError:
         return None
@@ -228,17 +337,38 @@ def read_document(root: str, *, repairing: bool = False) -> EnvDocument | None:
         if repairing:
             return None
         raise StaleError(f"{path}: unreadable ({exc.strerror}); run `devenv sync` to rewrite it") from None
-    except (ValueError, UnicodeError) as exc:
+    except (ValueError, UnicodeError, RecursionError) as exc:
         if repairing:
             return None
-        raise StaleError(f"{path}: not valid JSON ({exc}); run `devenv sync` to rewrite it") from None
+        raise StaleError(f"{path}: not valid JSON ({exc!r:.80}); run `devenv sync` to rewrite it") from None
     if isinstance(document, dict) and "schema" in document and document["schema"] != SCHEMA:
         return None
     if not _has_shape(document):
         if repairing:
             return None
         raise StaleError(f"{path}: not the shape devenv writes (damaged?); run `devenv sync` to rewrite it")
+    if not _bound(document, root):
+        if repairing:
+            return None
+        raise StaleError(
+            f"{path}: written for another checkout ({document['root']}: a copy, a move, or a "
+            "committed .devenv/) or another user; run `devenv sync` to resolve this one afresh"
+        )
     return cast(EnvDocument, document)
+
+
+def _bound(document: Any, root: str) -> bool:
+    """Whether env.json was written for this checkout (a document from before bindings were
+    recorded has only its root path, which refresh also compares)."""
+    binding = document.get("binding")
+    if binding is None:
+        return True
+    from devenv.binding import bound_here
+
+    fields = (
+        [binding.get(key) for key in ("root", "device", "inode", "uid")] if isinstance(binding, dict) else []
+    )
+    return bound_here([str(value) for value in fields], root)
 
 
 _DOCUMENT_FIELDS: dict[str, type] = {
@@ -325,8 +455,12 @@ def write_state(
         if fmt == "powershell":
             text = "\ufeff" + text  # Windows PowerShell reads a BOM-less file as Windows-1252
         write_atomic(target, text.encode("utf-8", "surrogateescape"), mtime_ns=shell_mtime)
+    from devenv.binding import binding_fields
+
+    bound = binding_fields(root)
     document: EnvDocument = {
         "schema": SCHEMA,
+        "binding": {"root": bound[0], "device": int(bound[1]), "inode": int(bound[2]), "uid": int(bound[3])},
         "root": root,
         "fingerprint": resolution.fingerprint,
         "python": python,

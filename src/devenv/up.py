@@ -73,8 +73,13 @@ class _Stream:
     """One process's log, read incrementally and written to the terminal line by line."""
 
     def __init__(self, handle: ProcessHandle, prefix: str) -> None:
+        from devenv.masking import Masker
+
         self.handle = handle
         self.prefix = prefix
+        # The terminal gets the same masking as every other output of a process's log
+        # (`ProcessHandle.masked_tail`): a worker printing its broker URL must not show it.
+        self.masker = Masker.for_logs(handle.env, handle.secret_keys)
         self.reset()
 
     def reset(self) -> None:
@@ -113,7 +118,7 @@ class _Stream:
         # messages on stderr.
         lines = [line for line in lines if not line.startswith("==== devenv:")]
         if lines:
-            out.write("".join(f"{self.prefix}{line}\n" for line in lines))
+            out.write("".join(f"{self.prefix}{self.masker.mask(line)}\n" for line in lines))
             out.flush()
         return bool(chunk)
 

@@ -14,17 +14,27 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, installer_for
 from devenv.interpreters import Interpreter, find_interpreter, probe_interpreter
-from devenv.layout import DEFAULT_VENV, PRIVATE_LOCK, SYNC_INCOMPLETE, state_path
-from devenv.lock import DEFAULT_INDEX, Lock, finish_lock, lock_filename, read_lock, select_lock, stale_reasons
+from devenv.layout import DEFAULT_VENV, PRIVATE_LOCK, SYNC_INCOMPLETE, state_dir, state_path
+from devenv.lock import (
+    DEFAULT_INDEX,
+    Lock,
+    finish_lock,
+    lock_filename,
+    read_lock,
+    select_lock,
+    stale_reasons,
+    standard_problems,
+)
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path
-from devenv.spec import Spec
+from devenv.spec import Spec, line_of
 from devenv.store import write_atomic
 
 __all__ = [
@@ -41,6 +51,7 @@ __all__ = [
     "mark_incomplete",
     "python_identity",
     "sync_venv",
+    "venv_owner",
     "venv_python",
 ]
 
@@ -82,6 +93,36 @@ _INSTALLED = (
 )
 
 
+#: Every installed file whose sha256 differs from its distribution's RECORD (or is missing).
+_RECORDS = (
+    "import base64, csv, hashlib, importlib.metadata as m, json, os\n"
+    "bad = []\n"
+    "for d in m.distributions():\n"
+    "    text = d.read_text('RECORD') or ''\n"
+    "    name = d.metadata['Name'] if d.metadata else '?'\n"
+    "    for row in csv.reader(text.splitlines()):\n"
+    "        if len(row) < 2 or not row[1].startswith('sha256='):\n            continue\n"
+    "        path = os.path.join(str(d.locate_file('')), row[0])\n"
+    "        try:\n"
+    "            with open(path, 'rb') as f:\n"
+    "                digest = hashlib.sha256(f.read()).digest()\n"
+    "        except OSError:\n"
+    "            bad.append([name, row[0], 'missing'])\n            continue\n"
+    "        if 'sha256=' + base64.urlsafe_b64encode(digest).rstrip(b'=').decode() != row[1]:\n"
+    "            bad.append([name, row[0], 'changed'])\n"
+    "print(json.dumps(bad))\n"
+)
+
+
+def changed_files(python: str) -> list[tuple[str, str, str]]:
+    """(distribution, file, "changed" | "missing") for every installed file that differs
+    from what its RECORD says was installed: a package edited in place at the same version."""
+    result = subprocess.run([python, "-I", "-c", _RECORDS], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SyncError(f"{python}: cannot verify installed files: {result.stderr.strip()}")
+    return [(str(a), str(b), str(c)) for a, b, c in json.loads(result.stdout)]
+
+
 def venv_python(spec: Spec) -> str:
     """The venv's interpreter: the canonical interpreter of the project."""
     return os.path.join(venv_path(spec), "bin", "python")
@@ -90,15 +131,16 @@ def venv_python(spec: Spec) -> str:
 # -- where the venv may be -------------------------------------------------------------------
 
 
-def check_venv_location(spec: Spec) -> None:
+def check_venv_location(spec: Spec, outer: Mapping[str, str] | None = None) -> None:
     """Refuse (exit 2, before anything is touched) a venv that would hold or replace
     something devenv did not make: the root, a folder above it, .git, a [paths] folder, the
-    spec or dotenv files, or an existing folder that is not a virtual environment.
+    spec or dotenv files, an existing folder that is not a virtual environment, or another
+    project's venv (`outer`, default this process's environment, tells the active one).
 
     A [paths] folder may hold the venv (a flat layout puts "." on PYTHONPATH and the venv in
     .devenv/venv under it): rebuilding the venv replaces only the venv folder itself."""
     venv = venv_path(spec)
-    where = f"{spec.path}: [python].venv = {spec.python.venv!r}"
+    where = f"{line_of(spec.path, 'python', 'venv')}: [python].venv = {spec.python.venv!r}"
     problem = _venv_overlap(spec, venv)
     if problem:
         raise SpecError(f"{where} {problem}; {_venv_suggestion(spec)}")
@@ -112,6 +154,66 @@ def check_venv_location(spec: Spec) -> None:
                 f"{where} is an existing folder that is not a virtual environment (no pyvenv.cfg); "
                 "devenv will not touch it: choose another path or empty it yourself"
             )
+    _refuse_foreign(spec, venv, where, os.environ if outer is None else outer)
+
+
+def _refuse_foreign(spec: Spec, venv: str, where: str, outer: Mapping[str, str]) -> None:
+    """Another project's venv (its marker names another root), or the venv active in a shell
+    of another project, is never synced into: that would uninstall its packages."""
+    marker = venv_owner(venv)
+    fix = f'point [python].venv at a folder of this project, e.g. "{DEFAULT_VENV}"'
+    theirs = marker is not None and not made_by_devenv(venv, spec.root)
+    if theirs and not _copied_with_the_checkout(venv, spec.root):
+        raise SpecError(
+            f"{where} is the venv devenv made for another project ({(marker or {}).get('project')}); "
+            f"syncing would change that project's packages: {fix}"
+        )
+    active_root = outer.get("DEVENV_ROOT")
+    active = outer.get("VIRTUAL_ENV")
+    if (
+        active
+        and active_root
+        and os.path.normpath(active) == venv
+        and os.path.normpath(active_root) != os.path.normpath(spec.root)
+    ):
+        raise SpecError(
+            f"{where} is the active $VIRTUAL_ENV of another project ({active_root}); "
+            f"syncing would change that project's packages: {fix}"
+        )
+
+
+def venv_owner(venv: str) -> dict[str, object] | None:
+    """The marker of `venv` (which project devenv made it for), or None without one."""
+    try:
+        with open(os.path.join(venv, MARKER), "rb") as handle:
+            marker = json.loads(handle.read(4096))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("made-by") == "devenv" else None
+
+
+def made_by_devenv(venv: str, root: str) -> bool:
+    """True when `venv` carries devenv's marker naming the project at `root` (its path, and its
+    device and inode when the marker records them: markers before these fields have only
+    the path), so devenv may clear, rebuild or uninstall from it. A venv devenv made for
+    another project is not this project's to change."""
+    marker = venv_owner(venv)
+    if marker is None or marker.get("project") != root:
+        return False
+    if "inode" not in marker:
+        return True
+    try:
+        info = os.stat(root)
+    except OSError:
+        return False
+    return marker.get("device") == info.st_dev and marker.get("inode") == info.st_ino
+
+
+def _copied_with_the_checkout(venv: str, root: str) -> bool:
+    """A venv inside this project's own `.devenv/` whose marker names another root: it came
+    with a copy of the checkout (`cp -r`), and devenv creates it again for this one."""
+    inside = os.path.normpath(venv).startswith(os.path.normpath(state_dir(root)) + os.sep)
+    return inside and venv_owner(venv) is not None and not made_by_devenv(venv, root)
 
 
 #: Venv folders proposed, in this order, when the declared one is refused.
@@ -145,11 +247,6 @@ def _venv_suggestion(spec: Spec) -> str:
     return "choose a folder inside the project that holds none of these"
 
 
-def made_by_devenv(venv: str) -> bool:
-    """True when `venv` carries devenv's marker (so devenv may clear or rebuild it)."""
-    return os.path.isfile(os.path.join(venv, MARKER))
-
-
 def ensure_venv(spec: Spec, interpreter: Interpreter, progress: Progress) -> bool:
     """Create the venv when there is none, rebuild it when the interpreter changed and devenv
     made it; returns True when it was (re)created."""
@@ -157,37 +254,37 @@ def ensure_venv(spec: Spec, interpreter: Interpreter, progress: Progress) -> boo
     python = venv_python(spec)
     if os.path.exists(python):
         existing = probe_interpreter(python)
-        if existing is not None and (
-            os.path.realpath(existing.base) == os.path.realpath(interpreter.base)
+        copied = _copied_with_the_checkout(venv, spec.root)
+        if (
+            existing is not None
+            and not copied
+            and os.path.realpath(existing.base) == os.path.realpath(interpreter.base)
             and existing.version == interpreter.version
         ):
             return False
-        if not made_by_devenv(venv):
+        if not made_by_devenv(venv, spec.root) and not copied:
             raise SyncError(
                 f"{venv} uses another interpreter than {interpreter.base} and was not created by devenv, "
                 "so devenv will not rebuild it; remove it yourself or point [python].venv elsewhere"
             )
         _refuse_running(venv)
-        reason = "the interpreter changed"
-    elif os.path.isdir(venv) and os.listdir(venv) and not made_by_devenv(venv):
+        reason = "it was copied with the checkout" if copied else "the interpreter changed"
+    elif os.path.isdir(venv) and os.listdir(venv) and not made_by_devenv(venv, spec.root):
         raise SyncError(f"{venv} is a broken virtual environment devenv did not create; remove it yourself")
     else:
         reason = "there was none"
     progress(f"creating {os.path.relpath(venv, spec.root)} ({reason}) with {interpreter.describe()}")
-    _create_venv(spec, interpreter.base)
+    _create_venv(spec, installer_for(spec.python.installer), interpreter.base)
     return True
 
 
-def _create_venv(spec: Spec, base: str) -> None:
-    from virtualenv import cli_run
-
+def _create_venv(spec: Spec, installer: Installer, base: str) -> None:
     venv = venv_path(spec)
-    try:
-        # Only pip: anything else would be uninstalled again by the exact sync that follows.
-        cli_run([venv, "--python", base, "--clear", "--no-setuptools", "--quiet"], setup_logging=False)
-    except (SystemExit, Exception) as exc:  # virtualenv reports bad input with SystemExit
-        raise SyncError(f"virtualenv could not create {venv} with {base}: {exc}") from None
-    marker = {"made-by": "devenv", "project": spec.root}
+    installer.create(venv, base)
+    # The marker names this checkout (path, device, inode): only its own venv is ever
+    # cleared, rebuilt or uninstalled from (see made_by_devenv).
+    info = os.stat(spec.root)
+    marker = {"made-by": "devenv", "project": spec.root, "device": info.st_dev, "inode": info.st_ino}
     write_atomic(os.path.join(venv, MARKER), json.dumps(marker, sort_keys=True).encode() + b"\n")
 
 
@@ -261,9 +358,10 @@ def _make_lock(
     *,
     path: str,
     portable: bool,
-    index_url: str = DEFAULT_INDEX,
+    index: tuple[str, tuple[str, ...]] = (DEFAULT_INDEX, ()),
 ) -> Lock:
-    """Resolve `lines` with `installer` and write the lock to `path`."""
+    """Resolve `lines` with `installer` against `index` (URL, extra URLs) and write the lock
+    to `path`."""
     python = venv_python(spec)
     installer.prepare(python, interpreter, progress, cwd=spec.root)
     request = LockRequest(
@@ -271,19 +369,25 @@ def _make_lock(
         lines=lines,
         python=python,
         interpreter=interpreter,
-        index_url=index_url,
+        index_url=index[0],
+        extra_index_urls=index[1],
         portable=portable,
         target=path,
     )
     document = installer.lock(request, progress)
-    base = os.path.commonpath([spec.root, *(line.path for line in lines if line.is_local_project)])
+    # pip outside --isolated (a private lock) resolves with this machine's pip configuration.
+    machine = not portable and not installer.universal
     text = finish_lock(
         document,
-        base=base,
         spec=spec,
         lines=lines,
+        installer=installer.name,
+        tool_version=installer.version(),
         interpreter=interpreter,
-        index_url=index_url if portable else "pip configuration",
+        target=path,
+        index_url="pip configuration" if machine else index[0],
+        extra_index_urls=() if machine else index[1],
+        universal=installer.universal,
         portable=portable,
     )
     if not portable:
@@ -316,12 +420,12 @@ class _Choice:
 def _choose(spec: Spec, previous: PythonRecord | None, lines: tuple[PackageLine, ...]) -> _Choice:
     """The interpreter (one the committed lock allows, when there is one) and the lock."""
     preferred = previous["base_interpreter"] if previous else None
-    requires = spec.python.requires
-    interpreter = find_interpreter(requires, preferred=preferred, spec_path=spec.path)
+    requires, named = spec.python.requires, spec.python.interpreter
+    interpreter = find_interpreter(requires, named=named, preferred=preferred, spec_path=spec.path)
     lock = select_lock(spec.root, interpreter.markers)
     if lock is not None and lock.requires_python:
         interpreter = find_interpreter(
-            requires, preferred=preferred, locked=lock.requires_python, spec_path=spec.path
+            requires, named=named, preferred=preferred, locked=lock.requires_python, spec_path=spec.path
         )
     reasons = stale_reasons(spec, lines, lock, python_version=interpreter.version) if lock else []
     return _Choice(interpreter=interpreter, lock=lock, reasons=reasons)
@@ -349,14 +453,19 @@ def _current_lock(
 ) -> Lock | None:
     """The lock to install: the committed one (locked again when stale), else the private
     one under .devenv/ (made or remade when [python].packages changed)."""
+    lock = choice.lock
+    if lock is not None and lock.standard:
+        return lock  # another tool's lock: installed as it is, never overwritten by a sync
     if not lines:
         return None
-    lock = choice.lock
     if lock is not None and not choice.reasons:
         return lock
     if lock is not None:
         progress(f"{os.path.basename(lock.path)} is stale ({'; '.join(choice.reasons)}); locking again")
-        written = _make_lock(spec, installer, lines, interpreter, progress, path=lock.path, portable=True)
+        index = lock_index(spec, lock)
+        written = _make_lock(
+            spec, installer, lines, interpreter, progress, path=lock.path, portable=True, index=index
+        )
         progress(f"wrote {os.path.relpath(written.path, spec.root)}; commit it")
         return written
     private = state_path(spec.root, PRIVATE_LOCK)
@@ -367,7 +476,34 @@ def _current_lock(
         "no pylock.toml: resolving [python].packages on this machine; run `devenv lock` "
         "and commit pylock.toml so every machine installs the same versions"
     )
-    return _make_lock(spec, installer, lines, interpreter, progress, path=private, portable=False)
+    return _make_lock(
+        spec,
+        installer,
+        lines,
+        interpreter,
+        progress,
+        path=private,
+        portable=False,
+        index=lock_index(spec, None),
+    )
+
+
+def lock_index(
+    spec: Spec, lock: Lock | None, given: str | None = None, given_extra: tuple[str, ...] = ()
+) -> tuple[str, tuple[str, ...]]:
+    """The index (URL, extra URLs) a lock is made against: `--index-url` and
+    `--extra-index-url`, else [python].index, else what the existing lock records (a re-lock
+    never moves a project from its mirror to PyPI), else PyPI."""
+    recorded, recorded_extra = "", tuple[str, ...]()
+    if lock is not None and not lock.standard:
+        recorded = str(lock.tool.get("index-url", ""))
+        recorded_extra = tuple(str(url) for url in lock.tool.get("extra-index-urls", []))
+        if recorded == "pip configuration":
+            recorded, recorded_extra = "", ()
+    url = given or spec.python.index or recorded or DEFAULT_INDEX
+    declared = spec.python.index or spec.python.extra_indexes
+    extra = given_extra or (spec.python.extra_indexes if declared else recorded_extra)
+    return url, extra
 
 
 def sync_venv(
@@ -383,14 +519,17 @@ def sync_venv(
         _warn_other_patch_version(choice, progress)
     if frozen:
         _refuse_frozen(choice, lines)
-    installer = installer_for("pip")
+    installer = installer_for(spec.python.installer)
     if check:
         return _check_only(spec, installer, previous, choice, lines)
     created = ensure_venv(spec, choice.interpreter, progress)
     python = venv_python(spec)
-    interpreter = probe_interpreter(python) or choice.interpreter
+    # The pip installer needs the venv's own pip version; uv needs nothing from inside it.
+    interpreter = (
+        choice.interpreter if installer.universal else probe_interpreter(python) or choice.interpreter
+    )
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
-    changed = _apply_lock(spec, installer, previous, choice.interpreter, lock, lines, progress) or created
+    changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress) or created
     record: PythonRecord = {
         "base_interpreter": choice.interpreter.base,
         "interpreter": python,
@@ -436,14 +575,18 @@ class _Plan:
 
 def _plan(
     installer: Installer,
+    interpreter: Interpreter,
     lock: Lock | None,
     lines: tuple[PackageLine, ...],
     installed: dict[str, tuple[str, str]],
 ) -> _Plan:
-    """Names to uninstall, whether the lock must be installed, local projects missing."""
-    wanted = dict(lock.packages) if lock else {}
+    """Names to uninstall, whether the lock must be installed, local projects missing: for
+    the part of the lock whose markers hold for this interpreter."""
+    selected = lock.selected(interpreter.markers) if lock else ()
+    wanted = {entry.name: entry.version for entry in selected if not entry.directory}
     local = [line for line in lines if line.is_local_project]
-    local_dirs = {line.path for line in local}
+    locked_dirs = {entry.directory for entry in selected if entry.directory}
+    local_dirs = {line.path for line in local} | locked_dirs
     remove = sorted(
         name
         for name, (_, folder) in installed.items()
@@ -451,6 +594,7 @@ def _plan(
     )
     install_lock = any(installed.get(name, ("", ""))[0] != version for name, version in wanted.items())
     present = {folder for _, folder in installed.values()}
+    install_lock = install_lock or bool(locked_dirs - present)
     missing_local = tuple(line for line in local if line.path not in present)
     return _Plan(remove=tuple(remove), install_lock=install_lock, missing_local=missing_local)
 
@@ -475,13 +619,18 @@ def _check_only(
     if choice.reasons:
         problems.append(f"the lock is stale ({'; '.join(choice.reasons)})")
     if os.path.exists(python) and not problems:
-        plan = _plan(installer, lock, lines, installed_distributions(python))
+        plan = _plan(installer, choice.interpreter, lock, lines, installed_distributions(python))
         if plan.remove:
             problems.append(f"not in the lock: {', '.join(plan.remove)}")
         if plan.install_lock:
             problems.append("locked packages are missing or at another version")
         if plan.missing_local:
             problems.append(f"not installed: {', '.join(line.text for line in plan.missing_local)}")
+        changed = changed_files(python)
+        if changed:
+            shown = ", ".join(f"{name}: {file} ({how})" for name, file, how in changed[:5])
+            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            problems.append(f"installed files differ from their RECORD: {shown}{more}")
     if problems or previous is None:
         raise StaleError(
             f"{os.path.relpath(venv_path(spec), spec.root)} is out of sync "
@@ -504,16 +653,16 @@ def _apply_lock(
     python = venv_python(spec)
     venv = venv_path(spec)
     installed = installed_distributions(python)
-    plan = _plan(installer, lock, lines, installed)
+    plan = _plan(installer, interpreter, lock, lines, installed)
     local_changed = previous is not None and lock is not None and previous.get("lock_sha256") != lock.sha256
     local = tuple(line for line in lines if line.is_local_project)
     install_local = local if (local_changed or plan.missing_local) else ()
-    tools_missing = sorted(installer.keep - set(installed))
+    tools_missing = sorted(installer.needs - set(installed))
     nothing_to_do = not plan.remove and not plan.install_lock and not install_local
-    if nothing_to_do and (not tools_missing or not made_by_devenv(venv)):
+    if nothing_to_do and (not tools_missing or not made_by_devenv(venv, spec.root)):
         return False
     if tools_missing:
-        if not made_by_devenv(venv):
+        if not made_by_devenv(venv, spec.root):
             raise SyncError(
                 f"{venv} has no {', '.join(tools_missing)}, which devenv installs with, and devenv did "
                 "not create it; install it into the venv, or remove the venv and let `devenv sync` "
@@ -524,10 +673,10 @@ def _apply_lock(
             f"{os.path.relpath(venv, spec.root)} has no {', '.join(tools_missing)} (removed by hand?); "
             "creating it again"
         )
-        _create_venv(spec, interpreter.base)
-        plan = _plan(installer, lock, lines, installed_distributions(python))
+        _create_venv(spec, installer, interpreter.base)
+        plan = _plan(installer, interpreter, lock, lines, installed_distributions(python))
         install_local = local
-    if plan.remove and not made_by_devenv(venv):
+    if plan.remove and not made_by_devenv(venv, spec.root):
         # Removing is the one in-place change that destroys something: only in a venv devenv made.
         raise SyncError(
             f"{venv} was not created by devenv and holds {len(plan.remove)} package(s) the lock does "
@@ -573,7 +722,13 @@ def clear_incomplete(root: str) -> None:
 
 
 def lock_project(
-    spec: Spec, previous: PythonRecord | None, *, name: str | None, index_url: str, progress: Progress
+    spec: Spec,
+    previous: PythonRecord | None,
+    *,
+    name: str | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...] = (),
+    progress: Progress,
 ) -> Lock:
     """`devenv lock`: resolve [python].packages and write pylock[.NAME].toml at the root."""
     check_venv_location(spec)
@@ -581,18 +736,24 @@ def lock_project(
     if not lines:
         raise SpecError(f"{spec.path}: [python].packages is empty; there is nothing to lock")
     preferred = previous["base_interpreter"] if previous else None
-    interpreter = find_interpreter(spec.python.requires, preferred=preferred, spec_path=spec.path)
-    ensure_venv(spec, interpreter, progress)
-    interpreter = probe_interpreter(venv_python(spec)) or interpreter
+    interpreter = find_interpreter(
+        spec.python.requires, named=spec.python.interpreter, preferred=preferred, spec_path=spec.path
+    )
+    installer = installer_for(spec.python.installer)
+    if not installer.universal:  # pip locks with the venv's pinned pip, for its interpreter
+        ensure_venv(spec, interpreter, progress)
+        interpreter = probe_interpreter(venv_python(spec)) or interpreter
+    path = os.path.join(spec.root, lock_filename(name))
+    existing = read_lock(path) if os.path.isfile(path) else None
     return _make_lock(
         spec,
-        installer_for("pip"),
+        installer,
         lines,
         interpreter,
         progress,
-        path=os.path.join(spec.root, lock_filename(name)),
+        path=path,
         portable=True,
-        index_url=index_url,
+        index=lock_index(spec, existing, index_url, extra_index_urls),
     )
 
 
@@ -602,4 +763,6 @@ def check_lock(spec: Spec, previous: PythonRecord | None) -> tuple[Lock | None, 
     choice = _choose(spec, previous, lines)
     if choice.lock is None:
         return None, ["there is no pylock.toml"]
+    if choice.lock.standard:
+        return choice.lock, standard_problems(choice.lock)
     return choice.lock, choice.reasons

@@ -742,6 +742,19 @@ def test_url_passwords_with_reserved_characters_and_short_secrets_are_masked_eve
     assert not leaks, f"the short secret leaked into: {leaks}"
 
 
+def test_up_masks_its_live_terminal_stream_like_its_log_files(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    talker_project(project)
+    up = start_up(project, "talker", spawn, tmp_path)
+    wait_for(lambda: "talker | ready" in up.stdout(), timeout=15, what="devenv up to stream the talker")
+    assert up.interrupt() == 130
+    streamed = up.stdout()
+    assert "talker | URL_SLASH is postgres://app:***@127.0.0.1:1/db" in streamed, streamed
+    assert "talker | password *** rejected" in streamed, "a short secret standing as a word is masked"
+    assert_hidden({"up talker (stdout)": streamed}, {**URL_PASSWORDS, "DB_PASSWORD": SHORT_SECRET})
+
+
 def test_diff_never_shows_an_old_rotated_secret_interpolated_into_another_variable(
     project: Project, spawn: Spawn
 ) -> None:

@@ -127,7 +127,12 @@ def test_packages_installed_and_removed_by_hand(tmp_path: Path) -> None:
     assert (venv / "bin").stat().st_ino == inode
     assert doctor(project).check("packages").status == "ok"
 
-    # pip removed by hand: devenv made this venv, so it may build it again.
+    # pip removed by hand, where the pip installer needs it: devenv made this venv, so it may
+    # build it again (uv, the default, needs nothing inside the venv).
+    spec = (project.root / "envspec.toml").read_text()
+    project.write("envspec.toml", spec.replace("[python]\n", '[python]\ninstaller = "pip"\n', 1))
+    project.sync()
+    site = next((venv / "lib").glob("python3*/site-packages"))
     pip_info = next(site.glob("pip-*.dist-info"))
     shutil.rmtree(pip_info)
     report = doctor(project)

@@ -27,6 +27,7 @@ name = "locked"
 
 [python]
 requires = ">=3.11"
+installer = "{installer}"
 packages = [
     "six >= 1.16",
     "iniconfig ; python_version >= '3.8'",
@@ -56,14 +57,35 @@ def pip_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    base = tmp_path_factory.mktemp("lock") / "a folder with spaces"
+UV = os.path.join(os.path.dirname(sys.executable), "uv")
+
+
+def installer_of(project: Project) -> str:
+    return str(tomllib.loads((project.root / "envspec.toml").read_text())["python"]["installer"])
+
+
+def install_by_hand(project: Project, *args: str) -> None:
+    """What a user would run in the venv: pip where the installer is pip, else uv pip."""
+    python = str(project.root / ".devenv" / "venv" / "bin" / "python")
+    if installer_of(project) == "pip":
+        command = [python, "-m", "pip", *args]
+    else:
+        command = [UV, "pip", *args, "--python", python]
+    subprocess.run(
+        command, check=True, env=pip_env() | {"SSL_CERT_FILE": os.environ.get("SSL_CERT_FILE", "")}
+    )
+
+
+@pytest.fixture(scope="module", params=["uv", "pip"])
+def locked(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Project:
+    base = tmp_path_factory.mktemp(f"lock-{request.param}") / "a folder with spaces"
     package = base / "my pkg"
     (package / "src" / "mypkg").mkdir(parents=True)
     (package / "pyproject.toml").write_text(MYPKG)
     (package / "src" / "mypkg" / "__init__.py").write_text("X = 1\n")
-    project = Project.create(base / "proj", venv=".devenv/venv", spec=SPEC.format(url=f"file://{package}"))
+    project = Project.create(
+        base / "proj", venv=".devenv/venv", spec=SPEC.format(url=f"file://{package}", installer=request.param)
+    )
     return project
 
 
@@ -74,13 +96,19 @@ def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 def test_lock_writes_hashes_requires_python_environments_and_no_file_url(locked: Project) -> None:
     result = run(locked, "lock")
     assert result.returncode == 0, result.stderr
+    assert "experimental" not in result.stderr  # pip's and uv's notes about their own features
     text = (locked.root / "pylock.toml").read_text()
     assert "file://" not in text.split("[tool")[0]
     lock = tomllib.loads(text)
-    assert lock["requires-python"].startswith("==3.")
-    assert lock["environments"] and "sys_platform" in lock["environments"][0]
     names = {package["name"]: package for package in lock["packages"]}
-    assert set(names) == {"six", "iniconfig"}  # the local project is installed after the lock
+    if installer_of(locked) == "pip":
+        assert lock["requires-python"].startswith("==3.")
+        assert lock["environments"] and "sys_platform" in lock["environments"][0]
+        assert set(names) == {"six", "iniconfig"}  # the local project is installed after the lock
+    else:  # one lock for every platform and Python minor version requires allows
+        assert lock["requires-python"] == ">=3.11" and "environments" not in lock
+        assert set(names) == {"six", "iniconfig", "mypkg"}
+        assert names.pop("mypkg")["directory"]["path"] == "../my pkg"  # relative to the lock
     for package in names.values():
         assert all(wheel["hashes"]["sha256"] for wheel in package["wheels"])
         assert all(wheel["url"].startswith("https://") for wheel in package["wheels"])
@@ -94,10 +122,11 @@ def test_frozen_sync_installs_exactly_the_lock_and_everything_imports(locked: Pr
     lock = tomllib.loads((locked.root / "pylock.toml").read_text())
     document = json.loads((locked.root / ".devenv" / "env.json").read_text())
     installed = {entry.split("==")[0]: entry.split("==")[1] for entry in document["python"]["installed"]}
+    tools = {"pip": installed["pip"]} if installer_of(locked) == "pip" else {}
     assert installed == {
-        **{package["name"]: package["version"] for package in lock["packages"]},
+        **{package["name"]: package.get("version", "0.1") for package in lock["packages"]},
         "mypkg": "0.1",
-        "pip": installed["pip"],
+        **tools,
     }
     assert document["python"]["lock"] == "pylock.toml"
     assert len(document["python"]["lock_sha256"]) == 64
@@ -108,14 +137,13 @@ def test_frozen_sync_installs_exactly_the_lock_and_everything_imports(locked: Pr
 def test_a_package_installed_by_hand_is_removed_in_place(locked: Project) -> None:
     venv = locked.root / ".devenv" / "venv"
     inode = (venv / "bin").stat().st_ino
-    python = str(venv / "bin" / "python")
     before = json.loads((locked.root / ".devenv" / "env.json").read_text())["fingerprint"]
     # A tiny wheel pip builds from an sdist-free local folder: no network needed.
     extra = locked.root.parent / "handmade"
     (extra / "handmade").mkdir(parents=True)
     (extra / "handmade" / "__init__.py").write_text("")
     (extra / "pyproject.toml").write_text(MYPKG.replace("mypkg", "handmade").replace('["six"]', "[]"))
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(extra)], check=True, env=pip_env())
+    install_by_hand(locked, "install", "-q", "--no-deps", str(extra))
     assert run(locked, "sync", "--check").returncode == 2
     result = run(locked, "sync")
     assert result.returncode == 0, result.stderr
@@ -163,6 +191,16 @@ def test_diff_with_another_machines_env_json_names_the_package(locked: Project, 
 def test_the_interpreter_is_part_of_the_lock(locked: Project) -> None:
     path = locked.root / "pylock.toml"
     original = path.read_text()
+    if installer_of(locked) == "uv":  # universal: requires-python decides
+        try:
+            path.write_text(original.replace('requires-python = ">=3.11"', 'requires-python = ">=3.99"'))
+            frozen = run(locked, "sync", "--frozen")
+            assert frozen.returncode == 2
+            assert "requires-python '>=3.99' excludes this Python" in frozen.stderr
+        finally:
+            path.write_text(original)
+        assert run(locked, "sync", "--frozen").returncode == 0
+        return
     version = tomllib.loads(original)["tool"]["devenv"]["python"]
     major, minor, _ = version.split(".")
     try:
@@ -209,11 +247,15 @@ def test_a_process_started_before_a_resync_that_changed_packages_is_stale(locked
 
 
 def test_kill_9_during_pip_blocks_launches_leaves_no_pip_and_the_next_sync_finishes(locked: Project) -> None:
-    venv_python = str(locked.root / ".devenv" / "venv" / "bin" / "python")
-    subprocess.run([venv_python, "-m", "pip", "uninstall", "-q", "-y", "six"], check=True, env=pip_env())
-    sync = subprocess.Popen(
-        [DEVENV, "sync"], cwd=locked.root, env=pip_env(), stderr=subprocess.PIPE, text=True
-    )
+    env = pip_env()
+    if installer_of(locked) == "pip":
+        install_by_hand(locked, "uninstall", "-q", "-y", "six")
+    else:
+        # uv reinstalls from its cache in milliseconds: with an empty cache it must fetch six and
+        # build mypkg (setuptools from the index), long enough to be caught in the middle.
+        install_by_hand(locked, "uninstall", "-q", "six", "mypkg")
+        env["UV_CACHE_DIR"] = str(locked.root.parent / "empty-uv-cache")
+    sync = subprocess.Popen([DEVENV, "sync"], cwd=locked.root, env=env, stderr=subprocess.PIPE, text=True)
     marker = locked.root / ".devenv" / "sync-incomplete"
     wait_for(lambda: marker.exists() and bool(_pips_of(locked.root)), timeout=60, what="sync to start pip")
     assert int(marker.read_text()) == sync.pid
@@ -238,7 +280,8 @@ def _pips_of(root: Path) -> list[int]:
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         command = process.info["cmdline"] or []
-        if command and command[0].startswith(str(root)) and "pip" in " ".join(command):
+        # pip runs as the venv's python; uv (under a guard) names the venv's python with -p.
+        if any(word.startswith(str(root)) for word in command) and "pip" in " ".join(command):
             found.append(process.info["pid"])
     return found
 
@@ -308,10 +351,12 @@ def test_diff_compares_secrets_by_hash_and_never_shows_them(project: Project, tm
     assert theirs not in changed.stdout + changed.stderr
 
 
-def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path, installer: str) -> None:
     import psutil
 
-    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec="[python]\n")
+    spec = f'[python]\ninstaller = "{installer}"\n'
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec=spec)
     assert project.devenv("sync", env=pip_env()).returncode == 0
     venv = project.root / ".devenv" / "venv"
     site = next((venv / "lib").glob("python3*/site-packages"))
@@ -322,7 +367,10 @@ def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path) -> None
         wait_for(
             lambda: "time.sleep" in " ".join(psutil.Process(sleeper.pid).cmdline()), timeout=10, what="python"
         )
-        shutil.rmtree(next(site.glob("pip-*.dist-info")))  # a rebuild is now due (devenv made it)
+        if installer == "pip":
+            shutil.rmtree(next(site.glob("pip-*.dist-info")))  # a rebuild is now due (devenv made it)
+        else:  # another interpreter (pyenv's 3.12, found directly): a rebuild is due
+            project.write("envspec.toml", spec + 'interpreter = "3.12"\n')
         inode = (venv / "bin").stat().st_ino
         refused = project.devenv("sync", env=pip_env())
         assert refused.returncode == 2
@@ -332,7 +380,8 @@ def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path) -> None
         sleeper.kill()
         sleeper.wait()
     rebuilt = project.devenv("sync", env=pip_env())
-    assert rebuilt.returncode == 0 and "creating it again" in rebuilt.stderr
+    again = "creating it again" if installer == "pip" else "(the interpreter changed) with CPython 3.12"
+    assert rebuilt.returncode == 0 and again in rebuilt.stderr, rebuilt.stderr
 
 
 def test_nox_reuse_only_verifies_and_fails_when_out_of_sync(tmp_path: Path) -> None:

@@ -158,9 +158,31 @@ def test_ps_lists_workers_from_devenv_run_and_a_shell_by_name_and_stop_ends_them
     result = project.devenv("stop", "worker")
     assert result.returncode == 0, result.stderr
     assert f"stopped worker (pid {by_run.pid}, started by run)" in result.stderr
-    assert f"stopped worker (pid {by_shell.pid}, started by shell)" in result.stderr
-    assert by_run.wait(timeout=5) == -15 and by_shell.wait(timeout=5) == -15 and by_nox.wait(timeout=5) == -15
+    # A shell's process only carries DEVENV_ROOT: devenv did not start it, so it never stops it.
+    assert f"pid {by_shell.pid}" not in result.stderr
+    assert by_run.wait(timeout=5) == -15 and by_nox.wait(timeout=5) == -15
+    assert by_shell.poll() is None
     assert project.devenv("stop", "--all").stderr == "devenv: nothing to stop\n"
+    assert by_shell.poll() is None
+
+
+def test_stop_all_leaves_devenv_run_and_other_users_alone(project: Project, spawn: Spawn) -> None:
+    fake_project(project)
+    shell = spawn([DEVENV, "run", "--", "python", "worker.py"], cwd=project.root, env=hermetic_env())
+    imposter_env = {**hermetic_env(), "DEVENV_ROOT": str(project.root), "DEVENV_LAUNCHER": "up"}
+    other_user = None
+    if os.geteuid() == 0:  # only root can start a process as another user
+        other_user = spawn(["/bin/sleep", "60"], env=imposter_env, user=4242, group=4242)
+    wait_for(lambda: shell.pid in {row["pid"] for row in listed(project)}, timeout=15, what="the run in ps")
+    assert project.devenv("stop", "--all").stderr == "devenv: nothing to stop\n"
+    assert shell.poll() is None, "stop --all ended an interactive `devenv run`"
+    if other_user is not None:
+        assert other_user.poll() is None, "stop --all ended another user's process"
+    result = project.devenv("stop", "--all", "--include-run")
+    assert f"stopped worker (pid {shell.pid}, started by run)" in result.stderr, result.stderr
+    assert shell.wait(timeout=5) == -15
+    if other_user is not None:
+        assert other_user.poll() is None
 
 
 def test_stop_refuses_what_it_may_not_stop_instead_of_saying_nothing_is_there(

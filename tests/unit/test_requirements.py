@@ -39,7 +39,7 @@ def test_pep508_lines_with_spaces_markers_and_file_urls_reach_pip_whole(tmp_path
     ("line", "message"),
     [
         ("six >>= 1", "[python].packages[1]: is not a valid requirement"),
-        ("--index-url https://x", "only -e PATH, -r FILE and -c FILE"),
+        ("--index-url https://x", "only -e PATH, -r FILE, -c FILE and --group"),
         ("-r missing.txt", "-r names missing.txt, which is not a file"),
         ("-e ./nowhere", "is not a Python project"),
         ("", "is empty"),

@@ -37,7 +37,7 @@ def test_round_trip_keeps_hostile_values(tmp_path: Path) -> None:
 
 
 def test_a_truncated_or_foreign_file_is_no_snapshot(tmp_path: Path) -> None:
-    env = CanonicalEnv(root="/w", fingerprint="abc", variables={"A": "1"})
+    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables={"A": "1"})
     text = encode_snapshot(env, [], [])
     write(tmp_path, text[:-3])
     assert read_snapshot(str(tmp_path)) is None
@@ -71,3 +71,15 @@ def test_freshness_follows_stat_and_inherited_values(tmp_path: Path) -> None:
     watched.write_text("A=22\n")  # another size, even with the recorded mtime
     os.utime(watched, ns=(recorded, recorded))
     assert not snapshot.is_fresh({"TOKEN": "t"})
+
+
+def test_a_snapshot_written_for_another_checkout_or_user_is_never_read(tmp_path: Path) -> None:
+    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables={"A": "1"})
+    text = encode_snapshot(env, [], [])
+    write(tmp_path, text)
+    assert read_snapshot(str(tmp_path)) is not None
+    root, device, inode, uid = text.split("\0")[2:6]
+    for field, forged in ((root, "/elsewhere"), (inode, str(int(inode) + 1)), (uid, str(int(uid) + 1))):
+        write(tmp_path, text.replace(f"\0{field}\0", f"\0{forged}\0", 1))
+        assert read_snapshot(str(tmp_path)) is None, f"{field} -> {forged} was trusted"
+    assert device

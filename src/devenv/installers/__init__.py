@@ -26,12 +26,26 @@ __all__ = [
     "LockRequest",
     "Progress",
     "SyncRequest",
+    "expand_url",
     "installer_for",
     "run_guarded",
 ]
 
-#: Where an installer reports what it is doing (one line per call; cli.py prints it).
-Progress = Callable[[str], None]
+
+class Progress(Protocol):
+    """Where an installer reports what it is doing: one line per phase; a `transient` line
+    (a download under way) is shown only on a terminal, and the next line replaces it."""
+
+    def __call__(self, message: str, /, *, transient: bool = False) -> None: ...
+
+
+#: Runs a command and, when its group must die with it, kills the group: uv does not take
+#: its build backends down when it is killed (installers/pip.py has pip's own guard).
+_GUARD = (
+    "import os, signal, subprocess, sys\n"
+    "signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))\n"
+    "sys.exit(subprocess.call(sys.argv[1:]))\n"
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,7 +57,9 @@ class LockRequest:
     #: The venv's interpreter (the pip installer resolves with it).
     python: str
     interpreter: Interpreter
+    #: As written in envspec.toml or on the command line: `${NAME}` still in them.
     index_url: str
+    extra_index_urls: tuple[str, ...]
     #: A lock meant for git: no machine configuration (an extra index, find-links) may leak in.
     portable: bool
     #: Where the lock will be written (local project paths are relative to its folder).
@@ -70,16 +86,24 @@ class Installer(Protocol):
     """Resolves package lines into a pylock.toml document and installs one exactly."""
 
     name: str
-    #: Packages the installer needs in the venv (an exact sync never removes them).
+    #: Packages an exact sync never removes, and those the installer needs in the venv.
     keep: frozenset[str]
+    needs: frozenset[str]
     #: True when one lock covers every platform (False: one lock per platform).
     universal: bool
+
+    def create(self, venv: str, base: str) -> None:
+        """Create (or clear and create again) the venv at `venv` for the interpreter `base`."""
 
     def prepare(self, python: str, interpreter: Interpreter, progress: Progress, *, cwd: str) -> None:
         """Make the venv ready for this installer (e.g. the pinned pip)."""
 
     def lock(self, request: LockRequest, progress: Progress) -> dict[str, Any]:
-        """The PEP 751 document for `request`, as the tool wrote it."""
+        """The PEP 751 document for `request` as the tool wrote it, with the path of every
+        directory entry (a local project) made absolute."""
+
+    def version(self) -> str:
+        """The tool's version, recorded in the lock."""
 
     def sync(self, request: SyncRequest, progress: Progress) -> None:
         """Make the venv hold exactly `request.lock` (plus the local projects)."""
@@ -87,9 +111,37 @@ class Installer(Protocol):
 
 def installer_for(name: str) -> Installer:
     """The installer `[python].installer` names."""
-    from devenv.installers.pip import PipInstaller
+    if name == "pip":
+        from devenv.installers.pip import PipInstaller
 
-    return PipInstaller()
+        return PipInstaller()
+    from devenv.installers.uv import UvInstaller
+
+    return UvInstaller()
+
+
+def expand_url(url: str, environ: dict[str, str] | None = None) -> str:
+    """`url` with each `${NAME}` taken from the environment: how credentials reach an index
+    without being written into envspec.toml or the lock."""
+    import re
+
+    from devenv.errors import LockError
+    from devenv.masking import mask_url
+
+    environ = dict(os.environ) if environ is None else environ
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise LockError(
+                f"index URL {mask_url(url)} references ${{{name}}}, which is not set; "
+                f"export {name} (devenv reads it from the environment and never writes it into the lock)"
+            )
+        from urllib.parse import quote
+
+        return quote(environ[name], safe="")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, url)
 
 
 def run_guarded(
@@ -98,20 +150,16 @@ def run_guarded(
     cwd: str,
     capture: bool = False,
     env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run an installer in its own process group that dies with devenv (SIGINT, SIGTERM or
-    SIGKILL of devenv); uncaptured output goes to our stderr (stdout carries data only)."""
-    import signal
-
-    parent = os.getpid()
-    set_death_signal = _death_signal_setter()
-
-    def prepare() -> None:  # in the child, between fork and exec
-        os.setpgid(0, 0)
-        set_death_signal(signal.SIGTERM)
-        if os.getppid() != parent:  # devenv died before the death signal was armed
-            os._exit(1)
-
+    SIGKILL of devenv); uncaptured output goes to our stderr (stdout carries data only).
+    `on_line`: the command's output (stdout and stderr) is passed to it line by line as it
+    comes, and the command runs under _GUARD."""
+    if on_line is not None:
+        return _run_streaming(
+            [sys.executable, "-I", "-c", _GUARD, *command], cwd=cwd, env=env, on_line=on_line
+        )
     process = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -119,7 +167,7 @@ def run_guarded(
         stderr=subprocess.PIPE if capture else sys.stderr,
         text=True,
         env=env,
-        preexec_fn=prepare,
+        preexec_fn=_child_setup(),
     )
     try:
         out, err = process.communicate()
@@ -128,6 +176,50 @@ def run_guarded(
         process.wait()
         raise
     return subprocess.CompletedProcess(list(command), process.returncode, out or "", err or "")
+
+
+def _run_streaming(
+    command: list[str], *, cwd: str, env: dict[str, str] | None, on_line: Callable[[str], None]
+) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=_child_setup(),
+    )
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            on_line(line)
+        process.wait()
+    except BaseException:
+        _kill_group(process.pid)
+        process.wait()
+        raise
+    finally:
+        process.stdout.close()
+    return subprocess.CompletedProcess(command, process.returncode, "", "")
+
+
+def _child_setup() -> Callable[[], None]:
+    """What the child runs between fork and exec: its own process group, and SIGTERM when
+    devenv dies."""
+    import signal
+
+    parent = os.getpid()
+    set_death_signal = _death_signal_setter()
+
+    def prepare() -> None:
+        os.setpgid(0, 0)
+        set_death_signal(signal.SIGTERM)
+        if os.getppid() != parent:  # devenv died before the death signal was armed
+            os._exit(1)
+
+    return prepare
 
 
 def _kill_group(pgid: int) -> None:

@@ -11,7 +11,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SyncError
-from devenv.installers import LockRequest, Progress, SyncRequest, run_guarded
+from devenv.installers import LockRequest, Progress, SyncRequest, expand_url, run_guarded
 from devenv.layout import state_dir
 from devenv.requirements import requirements_text
 
@@ -55,7 +55,22 @@ class PipInstaller:
 
     name = "pip"
     keep = frozenset({"pip"})
+    needs = frozenset({"pip"})
     universal = False
+
+    def create(self, venv: str, base: str) -> None:
+        """virtualenv, seeded with pip only (pip installs; anything else the exact sync that
+        follows would remove again)."""
+        from virtualenv import cli_run
+
+        try:
+            cli_run([venv, "--python", base, "--clear", "--no-setuptools", "--quiet"], setup_logging=False)
+        except (SystemExit, Exception) as exc:  # virtualenv reports bad input with SystemExit
+            raise SyncError(f"virtualenv could not create {venv} with {base}: {exc}") from None
+
+    def version(self) -> str:
+        """The pinned pip that writes the lock."""
+        return PIP_VERSION
 
     def prepare(self, python: str, interpreter: Interpreter, progress: Progress, *, cwd: str) -> None:
         """The venv's pip is the pinned one that writes and reads pylock.toml."""
@@ -86,7 +101,9 @@ class PipInstaller:
             base = lock_base(spec, request)
             args = ["lock", "--quiet", "-r", requirements, "-o", "-"]
             if request.portable:
-                args += ["--isolated", "--index-url", request.index_url]
+                args += ["--isolated", "--index-url", expand_url(request.index_url)]
+                for extra in request.extra_index_urls:
+                    args += ["--extra-index-url", expand_url(extra)]
             progress(f"resolving {len(lines)} package lines with pip {PIP_VERSION}")
             result = run_pip(request.python, args, cwd=base)
             if result.returncode != 0:
@@ -99,6 +116,10 @@ class PipInstaller:
                 document: dict[str, Any] = tomllib.loads(result.stdout)
             except tomllib.TOMLDecodeError as exc:
                 raise LockError(f"pip lock wrote something that is not TOML ({exc})") from None
+        for package in document.get("packages", []):
+            directory = package.get("directory")
+            if isinstance(directory, dict):  # pip's paths are relative to its working folder
+                directory["path"] = os.path.normpath(os.path.join(base, str(directory.get("path", ""))))
         return document
 
     def sync(self, request: SyncRequest, progress: Progress) -> None:
