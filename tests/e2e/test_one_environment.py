@@ -132,6 +132,10 @@ def test_foreground_launchers_give_the_canonical_env(
         stderr=subprocess.STDOUT,
         start_new_session=True,
         env=os.environ | LEAK,
+        # A terminal's Ctrl-C reaches programs that have SIGINT at its default. A test run
+        # started in the background by a non-interactive shell inherits SIGINT ignored, and
+        # Python (nox) then never turns it into KeyboardInterrupt: reset it, as a terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     foreground.append(process)
     found: list[psutil.Process] = []
