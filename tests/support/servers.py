@@ -178,7 +178,9 @@ def private_postgres() -> Iterator[PrivateServer]:
         as_user = [str(runuser), "-u", "postgres", "--"]
     bindir = os.path.dirname(initdb)
     port, password = free_port(), f"pw-{uuid.uuid4().hex[:10]}"
-    folder = tempfile.mkdtemp(prefix="devenv-pg-")
+    # The postgres user must reach the folder: TMPDIR may sit inside a root-only folder (nox
+    # points it into .nox/SESSION/tmp of a checkout that mktemp -d made 0700), /tmp never does.
+    folder = tempfile.mkdtemp(prefix="devenv-pg-", dir="/tmp" if as_user else None)
     data = os.path.join(folder, "data")
     secret = os.path.join(folder, "pwfile")
     with open(secret, "w") as handle:
