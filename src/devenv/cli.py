@@ -27,25 +27,6 @@ if TYPE_CHECKING:
 
     Callable0 = Callable[[], int]
 
-__all__ = [
-    "EXIT_INTERRUPTED",
-    "diff",
-    "diff_machine",
-    "doctor",
-    "explain",
-    "export",
-    "lock",
-    "logs",
-    "main",
-    "print_env",
-    "ps",
-    "run",
-    "stop",
-    "sync",
-    "task",
-    "up",
-]
-
 
 EXIT_INTERRUPTED = 130
 
@@ -743,7 +724,7 @@ def logs(root_option: str | None, names: list[str], *, follow: bool, instance: s
 
 def stop(root_option: str | None, names: list[str], *, all_processes: bool, include_run: bool = False) -> int:
     """`devenv stop NAME... | --all`: stop this project's processes by up's stop path."""
-    from devenv.ps import stop as stop_processes
+    from devenv.running import stop as stop_processes
 
     if bool(names) == all_processes:
         raise UsageError("name the processes to stop (devenv stop worker) or pass --all, not both")
@@ -761,8 +742,8 @@ def stop(root_option: str | None, names: list[str], *, all_processes: bool, incl
 
 def _check_stop_names(root: str, names: list[str]) -> None:
     """Refuse a name devenv may not stop: undeclared, and not one of its launches either."""
-    from devenv.ps import STOPPABLE
-    from devenv.ps import ps as list_processes
+    from devenv.running import STOPPABLE
+    from devenv.running import ps as list_processes
     from devenv.spec import load_spec
 
     declared = {process.name for process in load_spec(root).processes}
@@ -957,9 +938,9 @@ def lock(
 
 def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     """`devenv ps`: processes running in this project's environment."""
-    from devenv.ps import format_ps, ps_notes
-    from devenv.ps import ps as list_processes
     from devenv.root import find_root
+    from devenv.running import format_ps, ps_notes
+    from devenv.running import ps as list_processes
 
     root = (
         project_root(root_option)

@@ -8,30 +8,6 @@ structured fields (`place`, `keys`, `cause`), set where it is raised, never its 
 a message can then be reworded without changing what a program does with it.
 """
 
-__all__ = [
-    "NOT_A_FILE",
-    "PREVIEW_LENGTH",
-    "PROCESS_GONE",
-    "REQUIRED_MISSING",
-    "AlreadyRunningError",
-    "CommandNotFoundError",
-    "DevenvError",
-    "DotenvError",
-    "LockError",
-    "Place",
-    "ProcessError",
-    "RenderError",
-    "ResolveError",
-    "ServiceError",
-    "SpecError",
-    "StaleError",
-    "StateError",
-    "SyncError",
-    "UsageError",
-    "preview",
-]
-
-
 #: How many characters of a refused key, line or reference a message may show: enough to
 #: find it, too few to give away a secret pasted in the wrong place.
 PREVIEW_LENGTH = 4

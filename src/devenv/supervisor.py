@@ -29,16 +29,6 @@ from typing import TextIO, TypedDict
 from devenv.errors import AlreadyRunningError, ProcessError, UsageError
 from devenv.layout import UP, state_path
 
-__all__ = [
-    "Claim",
-    "UpState",
-    "claim_instance",
-    "detach",
-    "read_state",
-    "show_logs",
-    "up_log_path",
-]
-
 #: How often `up -d` and `logs -f` look at the state file and the combined log.
 FOLLOW_INTERVAL = 0.1
 #: How long `up -d` waits for its supervisor's first sign of life (the state file).

@@ -34,16 +34,6 @@ from devenv.runs import stop_requested
 from devenv.spec import Spec
 from devenv.tasks import run_tasks
 
-__all__ = [
-    "COLOURS",
-    "EXIT_INTERRUPTED",
-    "POLL_INTERVAL",
-    "RESTART_DELAYS",
-    "STABLE_AFTER",
-    "Interrupted",
-    "run_up",
-]
-
 EXIT_INTERRUPTED = 130
 #: How often up looks for new output and for a process that exited.
 POLL_INTERVAL = 0.1

@@ -20,20 +20,6 @@ from devenv.environment import PROFILE_KEY, CanonicalEnv
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
-__all__ = [
-    "DEFAULT_STOP_TIMEOUT",
-    "STOPPABLE",
-    "ProcessInfo",
-    "ProcessInfoJson",
-    "ProcessStatus",
-    "Stopped",
-    "current_env",
-    "format_ps",
-    "ps",
-    "ps_notes",
-    "stop",
-]
-
 ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
