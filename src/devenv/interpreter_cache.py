@@ -28,8 +28,6 @@ from typing import Any
 from devenv.binding import binding_fields, bound_here, foreign_owner
 from devenv.layout import INTERPRETERS, state_dir, state_path
 
-__all__ = ["RACY_NS", "SCHEMA", "lookup", "quiet_stamp", "remember", "stamp"]
-
 SCHEMA = 1
 #: A file changed less than this before a probe started may have changed after the probe
 #: looked, within the same tick of the file-system clock (the window of project.RACY_NS).

@@ -23,8 +23,6 @@ from typing import Any
 
 from devenv.errors import SpecError, SyncError
 
-__all__ = ["Interpreter", "candidates", "find_interpreter", "pip_version", "probe_interpreter"]
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Interpreter:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.environment import PROFILE_KEY
+from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.resolver import (
-    DEFAULT_INSTANCE,
     DotenvSource,
     Resolution,
     python_identity,
@@ -43,25 +42,6 @@ if TYPE_CHECKING:
     # packaging, the installers): sync imports it when it runs.
     from devenv.installers import Progress
     from devenv.venv import PythonRecord
-
-__all__ = [
-    "MAX_ATTEMPTS",
-    "MAX_INPUT_BYTES",
-    "QUIET_NS",
-    "QUIET_WAIT",
-    "RACY_NS",
-    "RETRY_PAUSE",
-    "ProjectState",
-    "check_pythonpath",
-    "compile_devenv",
-    "input_paths",
-    "last_python",
-    "read_input",
-    "refresh",
-    "resolve_env",
-    "snapshot_fresh",
-    "sync",
-]
 
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each

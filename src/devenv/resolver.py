@@ -21,31 +21,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.venv import PythonRecord
 
-__all__ = [
-    "DEFAULT_INSTANCE",
-    "INSTANCE_PATTERN",
-    "MANAGED_SOURCE",
-    "MAX_VALUE_BYTES",
-    "OUTER_SOURCE",
-    "SET_SOURCE",
-    "VARS_SOURCE",
-    "DotenvSource",
-    "Resolution",
-    "Variable",
-    "check_not_unset",
-    "check_override",
-    "check_separable",
-    "check_trusted",
-    "check_value",
-    "fingerprint_of",
-    "interpolate",
-    "python_identity",
-    "pythonpath_entries",
-    "resolve",
-    "venv_path",
-    "venv_python",
-]
-
 
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
