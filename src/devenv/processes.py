@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
-from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, Launcher, RunRecord, clear_stop_request, write_record
+from devenv.runs import Launcher, RunRecord, clear_stop_request, write_record
 from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, Spec, TcpReady, Unit
 from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_trees
 

@@ -27,7 +27,7 @@ from devenv.connect import (
     probe_redis,
     probe_tcp,
 )
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LAUNCHER_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
 from devenv.resolver import interpolate
@@ -359,8 +359,8 @@ def _start_service(
 
     child_env = apply_env(env, os.environ if base is None else base)
     # `devenv ps` finds the service by these, as long as it keeps its environment.
-    child_env["DEVENV_LAUNCHER"] = "service"
-    child_env["DEVENV_SERVICE"] = service.name
+    child_env[LAUNCHER_KEY] = "service"
+    child_env[SERVICE_KEY] = service.name
     command = list(service.start)
     try:
         command[0] = find_command(
