@@ -374,7 +374,7 @@ def _start_service(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
     from devenv.layout import LOGS, SERVICES
-    from devenv.logs import open_log
+    from devenv.logs import open_log, spawn_logged
     from devenv.store import state_folder
 
     if log_dir:
@@ -394,15 +394,7 @@ def _start_service(
         log.flush()
         offset = log.tell()
         # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker.
-        popen = subprocess.Popen(
-            command,
-            cwd=env.root,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        popen = spawn_logged(command, log, env=child_env, cwd=env.root)
     # The record says who started the service and where its output went (`devenv ps`).
     record = {
         "name": service.name,
