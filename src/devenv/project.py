@@ -30,6 +30,7 @@ from devenv.spec import Spec, line_of, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
+    PythonRecord,
     input_record,
     locked,
     read_document,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     # A refresh (a dotenv or [vars] change) needs none of the venv machinery (subprocess,
     # packaging, the installers): sync imports it when it runs.
     from devenv.installers import Progress
-    from devenv.venv import PythonRecord
 
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each

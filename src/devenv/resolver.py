@@ -19,7 +19,7 @@ from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from devenv.venv import PythonRecord
+    from devenv.store import PythonRecord
 
 
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
