@@ -27,8 +27,9 @@ def find_project_root(start: str | None = None) -> str:
 def load_env(
     root: str | None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
 ) -> CanonicalEnv:
-    """The canonical env of `root`, refreshed when stale, for `instance` (default: main) and
-    `profile` (default: what DEVENV_PROFILE names, else none)."""
+    """The canonical env of `root`, refreshed when stale, for `instance` (default: the
+    checkout's own, `environment.default_instance`) and `profile` (default: what
+    DEVENV_PROFILE names, else none)."""
     from devenv.current import fresh_env
 
     return fresh_env(find_project_root(root), frozen=frozen, instance=instance, profile=profile)

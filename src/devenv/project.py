@@ -17,7 +17,7 @@ from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.environment import PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
-from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
+from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, line_of, parse_spec
@@ -210,7 +210,7 @@ def _read_once(
     overrides: Sequence[tuple[str, str]],
     seen: dict[str, object],
     python: PythonRecord | None,
-    instance: str,
+    instance: str | None,
     check_paths: bool,
     profile: str | None = None,
     unit_name: str | None = None,
@@ -268,7 +268,7 @@ def resolve_env(
     outer: Mapping[str, str],
     *,
     overrides: Sequence[tuple[str, str]] = (),
-    instance: str = DEFAULT_INSTANCE,
+    instance: str | None = None,
     python: PythonRecord | None = None,
     check_paths: bool = True,
     profile: str | None = None,
@@ -276,7 +276,8 @@ def resolve_env(
 ) -> ProjectState:
     """The one door into resolution: the project at `root` as a launch from a shell with
     `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
-    and `instance` as ${DEVENV_INSTANCE}. Everything that needs values, provenance or a
+    and `instance` as ${DEVENV_INSTANCE} (None: the checkout's default instance,
+    `environment.default_instance`). Everything that needs values, provenance or a
     fingerprint comes here (refresh, sync, run --set, up, the fixture, the API, ps, diff,
     explain, doctor), so a layer added here reaches every one of them.
 

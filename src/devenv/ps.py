@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import PROFILE_KEY, CanonicalEnv
+from devenv.environment import PROFILE_KEY, CanonicalEnv, default_instance
 from devenv.errors import DevenvError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
 
@@ -160,7 +160,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE", "main")
+        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)
