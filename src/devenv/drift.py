@@ -295,7 +295,16 @@ def expected_env(
     spec = load_spec(root)
     kind = "task" if name in spec.task_names() else "process"
     unit = name if name in (*spec.task_names(), *(p.name for p in spec.processes)) else None
-    state = resolve_env(root, outer, instance=instance, profile=profile, unit=unit, overrides=overrides)
+    # The process's values were expanded when it was launched: applied as they are.
+    state = resolve_env(
+        root,
+        outer,
+        instance=instance,
+        profile=profile,
+        unit=unit,
+        overrides=overrides,
+        expand_overrides=False,
+    )
     shown = [f"{kind} {name}"] if unit else []
     shown += [f"profile {profile}" if profile else "no profile", f"instance {instance}"]
     shown += [f"overrides {','.join(key for key, _ in overrides)}"] if overrides else []

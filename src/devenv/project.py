@@ -214,6 +214,7 @@ def _read_once(
     check_paths: bool,
     profile: str | None = None,
     unit_name: str | None = None,
+    expand_overrides: bool = True,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -251,6 +252,7 @@ def _read_once(
         python=python_identity(python),
         instance=instance,
         unit=unit,
+        expand_overrides=expand_overrides,
     )
     after = {path: _stat(path) for path in before}
     if after != before:
@@ -273,6 +275,7 @@ def resolve_env(
     check_paths: bool = True,
     profile: str | None = None,
     unit: str | None = None,
+    expand_overrides: bool = True,
 ) -> ProjectState:
     """The one door into resolution: the project at `root` as a launch from a shell with
     `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
@@ -288,7 +291,8 @@ def resolve_env(
     `profile` is the `[profiles.NAME]` stacked on top: None takes the one DEVENV_PROFILE in
     `outer` names (`--profile NAME` sets it for the command), "" is the base declaration.
     `unit` names a declared process or task whose own `env` table is one more layer, under
-    `overrides`: what that process or task is launched with.
+    `overrides`: what that process or task is launched with. `expand_overrides=False`
+    applies `overrides` as they are: the values a running process got (`drift.expected_env`).
 
     Each input is stat-ed before it is read and again after, and the whole read is retried
     (a bounded number of times) when any of them changed in between, so the record that goes
@@ -311,6 +315,7 @@ def resolve_env(
                 check_paths,
                 outer.get(PROFILE_KEY) if profile is None else profile,
                 unit,
+                expand_overrides,
             )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):

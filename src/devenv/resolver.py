@@ -322,6 +322,7 @@ def resolve(
     python: str = "",
     instance: str | None = None,
     unit: ProcessSpec | TaskSpec | None = None,
+    expand_overrides: bool = True,
 ) -> Resolution:
     """Resolve every layer, later ones winning: [vars] < dotenv files < the profile's [vars]
     < the profile's dotenv files < [env].inherit < the `env` table of `unit` (the process or
@@ -331,7 +332,10 @@ def resolve(
     so two processes with the same fingerprint also run the same code. `instance` is the
     value of the built-in ${DEVENV_INSTANCE}: one declaration gives each parallel run its own
     queue or database file (`ops_core_${DEVENV_INSTANCE}`); None is the checkout's default
-    instance (`environment.default_instance` of `spec.root`).
+    instance (`environment.default_instance` of `spec.root`). `expand_overrides=False`
+    takes the overrides as values a launch already expanded (what a running process got,
+    which `ps` and `diff` compare with): expanding them again would read a `${` that came
+    from a referenced value as a reference.
     """
     check_separable(spec)
     if instance is None:
@@ -388,7 +392,9 @@ def resolve(
         # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
         # '${X}_x' in single quotes and a fixture's overrides reach here as written.
         label = f"{SET_SOURCE} {key}"
-        value = interpolate(raw, layers.lookup, where=label, secret=secret(key, raw))
+        value = (
+            interpolate(raw, layers.lookup, where=label, secret=secret(key, raw)) if expand_overrides else raw
+        )
         check_override(spec, key, value, where=SET_SOURCE)
         layers.set(key, value, SET_SOURCE, label)
 
