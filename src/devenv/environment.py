@@ -13,20 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = (
-    "DEFAULT_PASS",
-    "LABEL_KEYS",
-    "MANAGED_BY",
-    "MANAGED_KEYS",
-    "PROFILE_KEY",
-    "CanonicalEnv",
-    "apply_env",
-    "default_instance",
-    "exported",
-    "join_path",
-    "passes",
-)
-
 #: How many characters of the folder's name `default_instance` keeps, and of the path's hash.
 _NAME_CHARS = 24
 _HASH_CHARS = 4

@@ -37,23 +37,6 @@ from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_tre
 if TYPE_CHECKING:
     import psutil
 
-__all__ = [
-    "POLL_INTERVAL",
-    "SUBREAPER_SHIM",
-    "WATCH_INTERVAL",
-    "ProcessHandle",
-    "StaleConsumersWarning",
-    "expand",
-    "launch",
-    "resolve_word",
-    "shown_command",
-    "start",
-    "stop_all",
-    "stop_processes",
-    "tail_block",
-    "unit_env",
-]
-
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
 POLL_INTERVAL = 0.025

@@ -42,25 +42,6 @@ from devenv.venv import (
 if TYPE_CHECKING:
     from devenv.installers import Progress
 
-__all__ = [
-    "MAX_ATTEMPTS",
-    "MAX_INPUT_BYTES",
-    "QUIET_NS",
-    "QUIET_WAIT",
-    "RACY_NS",
-    "RETRY_PAUSE",
-    "ProjectState",
-    "check_pythonpath",
-    "compile_devenv",
-    "input_paths",
-    "last_python",
-    "read_input",
-    "refresh",
-    "resolve_env",
-    "snapshot_fresh",
-    "sync",
-]
-
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each
 #: launched process's environment, which Linux caps at a few MiB in total, and python-dotenv

@@ -17,29 +17,6 @@ from devenv.environment import MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalE
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
-__all__ = [
-    "INSTANCE_PATTERN",
-    "MANAGED_SOURCE",
-    "MAX_VALUE_BYTES",
-    "OUTER_SOURCE",
-    "SET_SOURCE",
-    "VARS_SOURCE",
-    "DotenvSource",
-    "Resolution",
-    "Variable",
-    "check_not_unset",
-    "check_override",
-    "check_separable",
-    "check_trusted",
-    "check_value",
-    "fingerprint_of",
-    "interpolate",
-    "pythonpath_entries",
-    "resolve",
-    "venv_path",
-]
-
-
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
 
