@@ -16,7 +16,7 @@ import os
 import sys
 
 from devenv.current import fresh_env
-from devenv.environment import PROFILE_KEY
+from devenv.environment import LAUNCHER_KEY, PROFILE_KEY
 from devenv.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, DevenvError, UsageError, preview
 from devenv.root import project_root
 
@@ -260,7 +260,7 @@ def run(
 
     child = apply_env(env, os.environ)
     # Which launcher started it, for `devenv ps` (nox sessions run their commands through us).
-    child["DEVENV_LAUNCHER"] = "nox" if "NOX_CURRENT_SESSION" in os.environ else "run"
+    child[LAUNCHER_KEY] = "nox" if "NOX_CURRENT_SESSION" in os.environ else "run"
     executable = find_command(
         command[0], path=child.get("PATH", os.defpath), root=root, venv=child.get("VIRTUAL_ENV")
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import LABEL_KEYS, CanonicalEnv, apply_env
+from devenv.environment import LABEL_KEYS, OVERRIDES_KEY, CanonicalEnv, apply_env
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
 
@@ -244,7 +244,7 @@ def few(keys: Sequence[str], shown: int = 5) -> str:
 def overrides_of(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The overrides a process was launched with: the keys its DEVENV_OVERRIDES names, with
     the values it got."""
-    keys = [key for key in environ.get("DEVENV_OVERRIDES", "").split(",") if key in environ]
+    keys = [key for key in environ.get(OVERRIDES_KEY, "").split(",") if key in environ]
     return tuple((key, environ[key]) for key in keys)
 
 
@@ -255,9 +255,9 @@ def expected_env(
     ("process web, profile local, instance main_f2af"): the instance and profile it carries, and,
     for a declared process or task devenv launched (its run record names it), that unit's own
     `env` table on top. `outer` is the caller's environment (for [env].inherit)."""
-    from devenv.environment import PROFILE_KEY, default_instance
+    from devenv.environment import PROFILE_KEY, RUN_ID_KEY, default_instance
     from devenv.project import resolve_env
-    from devenv.runs import RUN_ID_KEY, read_records
+    from devenv.runs import read_records
     from devenv.spec import load_spec
 
     instance = instance or environ.get("DEVENV_INSTANCE") or default_instance(root)

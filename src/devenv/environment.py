@@ -51,9 +51,15 @@ def default_instance(root: str) -> str:
     return f"{_slug(os.path.basename(real))}_{digest[:_HASH_CHARS]}"
 
 
-#: Keys a launcher sets on its own child to label it for `devenv ps`, `stop` and leftovers;
-#: never taken from a caller (a launch inside a launch gets its own) nor from any layer.
-LABEL_KEYS = ("DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER", "DEVENV_OVERRIDES")
+#: The keys a launcher sets on its own child to label it for `devenv ps`, `stop` and
+#: leftovers (the run record it belongs to, the service a start command runs for, who
+#: launched it, the keys an override set); never taken from a caller (a launch inside a
+#: launch gets its own) nor from any layer.
+RUN_ID_KEY = "DEVENV_RUN_ID"
+SERVICE_KEY = "DEVENV_SERVICE"
+LAUNCHER_KEY = "DEVENV_LAUNCHER"
+OVERRIDES_KEY = "DEVENV_OVERRIDES"
+LABEL_KEYS = (RUN_ID_KEY, SERVICE_KEY, LAUNCHER_KEY, OVERRIDES_KEY)
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = (
@@ -123,11 +129,11 @@ MANAGED_BY = {
         "the launcher (this checkout's default instance, its folder name + a hash of its path, for shells, "
         "run and up; --instance NAME; one per pytest session and xdist worker)"
     ),
-    "DEVENV_PROFILE": "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
-    "DEVENV_RUN_ID": "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
-    "DEVENV_SERVICE": "the launcher (the [services] name a start command runs for)",
-    "DEVENV_LAUNCHER": "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
-    "DEVENV_OVERRIDES": "the launcher (the keys --set or a process's overrides set, for `ps` and `diff`)",
+    PROFILE_KEY: "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
+    RUN_ID_KEY: "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
+    SERVICE_KEY: "the launcher (the [services] name a start command runs for)",
+    LAUNCHER_KEY: "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
+    OVERRIDES_KEY: "the launcher (the keys --set or a process's overrides set, for `ps` and `diff`)",
 }
 
 
@@ -265,7 +271,7 @@ def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
     result.update(env.variables)
     result["PATH"] = join_path(env.path_prefix, base.get("PATH", os.defpath))
     if env.overridden:
-        result["DEVENV_OVERRIDES"] = ",".join(env.overridden)
+        result[OVERRIDES_KEY] = ",".join(env.overridden)
     return result
 
 

@@ -24,6 +24,7 @@ from devenv.spec import Spec, line_of, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
+    PythonRecord,
     input_record,
     locked,
     read_document,
@@ -31,7 +32,6 @@ from devenv.store import (
     write_state,
 )
 from devenv.venv import (
-    PythonRecord,
     check_venv_location,
     clear_incomplete,
     python_identity,

@@ -27,7 +27,7 @@ from devenv.connect import (
     probe_redis,
     probe_tcp,
 )
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LAUNCHER_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
 from devenv.resolver import interpolate
@@ -375,8 +375,8 @@ def _start_service(
 
     child_env = apply_env(env, os.environ if base is None else base)
     # `devenv ps` finds the service by these, as long as it keeps its environment.
-    child_env["DEVENV_LAUNCHER"] = "service"
-    child_env["DEVENV_SERVICE"] = service.name
+    child_env[LAUNCHER_KEY] = "service"
+    child_env[SERVICE_KEY] = service.name
     command = list(service.start)
     try:
         command[0] = find_command(
@@ -390,7 +390,7 @@ def _start_service(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
     from devenv.layout import LOGS, SERVICES
-    from devenv.logs import open_log
+    from devenv.logs import open_log, spawn_logged
     from devenv.store import state_folder
 
     if log_dir:
@@ -410,15 +410,7 @@ def _start_service(
         log.flush()
         offset = log.tell()
         # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker.
-        popen = subprocess.Popen(
-            command,
-            cwd=env.root,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        popen = spawn_logged(command, log, env=child_env, cwd=env.root)
     # The record says who started the service and where its output went (`devenv ps`).
     record = {
         "name": service.name,
