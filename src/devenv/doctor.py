@@ -385,10 +385,6 @@ class _Doctor:
         self.add(shell_drift(env, self.outer))
 
 
-#: What a shell sets for itself: never meant for the programs it starts.
-_SHELL_OWN = ("PWD", "OLDPWD", "SHLVL", "_")
-
-
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
     by the same rules as `devenv diff PID` (`drift.compare`), and name the shell's keys that
@@ -399,7 +395,7 @@ def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     diff = compare(0, "shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
     problems = problems_of(diff, env)
-    undeclared = [key for key in diff.undeclared if key not in _SHELL_OWN]
+    undeclared = diff.undeclared  # without what the shell sets for itself (drift.SHELL_STATE_KEYS)
     note = (
         f"; launched processes will not get this shell's {few(undeclared, 10)} (not declared: "
         "add a key to [env].inherit or [env].pass if a process needs it)"

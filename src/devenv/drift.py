@@ -19,6 +19,13 @@ from devenv.layout import ENV_JSON
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
 
+#: Keys a POSIX shell exports to every command it starts, describing the shell itself (its
+#: folder, its previous one, how deep it is, the command's path: POSIX "Shell Variables" and
+#: bash's `_`). Every process started by hand has them, whatever it was started with, so they
+#: are not keys that reached it from the developer's environment: `devenv diff`, `ps` and
+#: doctor's shell check would otherwise list them above the one key that matters.
+SHELL_STATE_KEYS = ("PWD", "OLDPWD", "SHLVL", "_")
+
 
 class ProcessEnvironUnavailable(DevenvError):
     """The environment of a process cannot be read (gone, zombie, another user's, hidden)."""
@@ -171,7 +178,11 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
     )
     removed = sorted(key for key in actual if key not in expected and key != "PYTHONPATH")
     # A launcher labels its own child (DEVENV_RUN_ID, ...): those are not drift.
-    undeclared = tuple(key for key in removed if key not in canonical.unset and key not in LABEL_KEYS)
+    undeclared = tuple(
+        key
+        for key in removed
+        if key not in canonical.unset and key not in LABEL_KEYS and key not in SHELL_STATE_KEYS
+    )
     wanted = _entries(expected.get("PYTHONPATH"))
     present = _entries(actual.get("PYTHONPATH"))
     pythonpath: PythonpathStatus
@@ -252,15 +263,15 @@ def expected_env(
     root: str, environ: Mapping[str, str], outer: Mapping[str, str], *, instance: str | None = None
 ) -> tuple[CanonicalEnv, str]:
     """The environment a process with `environ` was meant to get, and how it is described
-    ("process web, profile local, instance main"): the instance and profile it carries, and,
+    ("process web, profile local, instance main_f2af"): the instance and profile it carries, and,
     for a declared process or task devenv launched (its run record names it), that unit's own
     `env` table on top. `outer` is the caller's environment (for [env].inherit)."""
-    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY, RUN_ID_KEY
+    from devenv.environment import PROFILE_KEY, RUN_ID_KEY, default_instance
     from devenv.project import resolve_env
     from devenv.runs import read_records
     from devenv.spec import load_spec
 
-    instance = instance or environ.get("DEVENV_INSTANCE") or DEFAULT_INSTANCE
+    instance = instance or environ.get("DEVENV_INSTANCE") or default_instance(root)
     overrides = overrides_of(environ)  # a layer it was launched with, not drift
     profile = environ.get(PROFILE_KEY, "")
     run_id = environ.get(RUN_ID_KEY)
@@ -268,7 +279,16 @@ def expected_env(
     spec = load_spec(root)
     kind = "task" if name in spec.task_names() else "process"
     unit = name if name in (*spec.task_names(), *(p.name for p in spec.processes)) else None
-    state = resolve_env(root, outer, instance=instance, profile=profile, unit=unit, overrides=overrides)
+    # The process's values were expanded when it was launched: applied as they are.
+    state = resolve_env(
+        root,
+        outer,
+        instance=instance,
+        profile=profile,
+        unit=unit,
+        overrides=overrides,
+        expand_overrides=False,
+    )
     shown = [f"{kind} {name}"] if unit else []
     shown += [f"profile {profile}" if profile else "no profile", f"instance {instance}"]
     shown += [f"overrides {','.join(key for key, _ in overrides)}"] if overrides else []

@@ -510,15 +510,14 @@ def unit_env(
     """
     if not overrides and not unit.env:
         return env
-    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.environment import PROFILE_KEY
     from devenv.project import resolve_env
 
-    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
     state = resolve_env(
         spec.root,
         outer,
         overrides=list(overrides.items()),
-        instance=instance,
+        instance=env.instance,
         profile=env.variables.get(PROFILE_KEY, ""),
         unit=unit.name,
     )

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import LAUNCHER_KEY, OVERRIDES_KEY, PROFILE_KEY, RUN_ID_KEY, SERVICE_KEY, CanonicalEnv
+from devenv.environment import (
+    LAUNCHER_KEY,
+    OVERRIDES_KEY,
+    PROFILE_KEY,
+    RUN_ID_KEY,
+    SERVICE_KEY,
+    CanonicalEnv,
+    default_instance,
+)
 from devenv.errors import DevenvError, UsageError
 from devenv.runs import RunRecord, owner_alive, read_records
 
@@ -146,7 +154,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE", "main")
+        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)

@@ -116,8 +116,9 @@ def _probe_command(
     from devenv.commands import find_command
     from devenv.errors import CommandNotFoundError
 
-    env = dict(context.env) if context is not None else {**os.environ, **variables}
-    root = context.root if context is not None else variables.get("DEVENV_ROOT", os.getcwd())
+    if context is None:
+        context = _context_of(variables)
+    env, root = context.env, context.root
     where = f"[services.{service.name}].command"
     words = [interpolate(word, variables.get, where=where) for word in service.command]
     try:
@@ -127,6 +128,21 @@ def _probe_command(
     except CommandNotFoundError as error:
         return ServiceStatus(reachable=False, cause="failed", detail=str(error))
     return probe_command(words, env=env, cwd=root, timeout=COMMAND_TIMEOUT)
+
+
+def _context_of(variables: Mapping[str, str]) -> CommandContext:
+    """What a command check runs in when the caller gave only the canonical `variables`:
+    them applied to this process's environment by `apply_env`, as every launch is, so an
+    undeclared key of the caller's shell never reaches the check command either."""
+    root = variables.get("DEVENV_ROOT", os.getcwd())
+    venv = variables.get("VIRTUAL_ENV")
+    env = CanonicalEnv(
+        root=root,
+        fingerprint=variables.get("DEVENV_FINGERPRINT", ""),
+        variables=variables,
+        path_prefix=(os.path.join(venv, "bin"),) if venv else (),
+    )
+    return CommandContext(env=apply_env(env, os.environ), root=root)
 
 
 def check_service(

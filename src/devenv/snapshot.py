@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 MAGIC = "devenv-snapshot"
-VERSION = "2"
+#: 3: DEVENV_INSTANCE defaults to the checkout's own (environment.default_instance); a
+#: version-2 file still says `main`, and reading it as stale resolves it again.
+VERSION = "3"
 ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.

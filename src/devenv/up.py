@@ -145,7 +145,6 @@ def run_up(
     when another `up` holds it); with `tee`, what `out` and `err` get also goes to the
     instance's combined log (a detached supervisor's output is that log already).
     """
-    from devenv.environment import DEFAULT_INSTANCE
     from devenv.supervisor import claim_instance
 
     err = err or sys.stderr
@@ -164,8 +163,7 @@ def run_up(
         prefixes[process.name] = (
             f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
         )
-    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-    with claim_instance(spec.root, instance, list(needs), detached=detached) as claim:
+    with claim_instance(spec.root, env.instance, list(needs), detached=detached) as claim:
         log = _open_combined_log(claim.log_path) if tee else None
         try:
             return _run(spec, wanted, needs, env, extra_args, base, claim.ready, prefixes, out, err, log)
