@@ -182,8 +182,8 @@ class _Doctor:
 
     def check_interpreter(self, spec: Spec) -> None:
         from devenv.interpreters import probe_interpreter
+        from devenv.resolver import venv_python
         from devenv.store import read_document
-        from devenv.venv import venv_python
 
         try:
             self.document = read_document(self.root)
@@ -194,7 +194,8 @@ class _Doctor:
         if self.document is None:
             self.add(_fail("interpreter", "no .devenv/ environment yet (never synced)", SYNC))
             return
-        facts = probe_interpreter(python) if os.path.exists(python) else None
+        # Read-only: the cache sync keeps answers while the interpreter is unchanged.
+        facts = probe_interpreter(python, root=self.root) if os.path.exists(python) else None
         if facts is None:
             self.add(_fail("interpreter", f"{python}: the venv interpreter is missing or broken", SYNC))
             return
@@ -226,7 +227,8 @@ class _Doctor:
         self.add(_ok("interpreter", f"{facts.implementation} {facts.version} ({self.rel(python)}{requires})"))
 
     def check_packages(self, spec: Spec) -> None:
-        from devenv.venv import installed_packages, venv_python
+        from devenv.resolver import venv_python
+        from devenv.venv import installed_packages
 
         if not self.interpreter_ok or self.document is None:
             self.add(_skip("packages", "no usable interpreter"))
