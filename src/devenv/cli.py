@@ -380,7 +380,7 @@ def up(
     """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
     under a background supervisor."""
     from devenv.spec import load_spec
-    from devenv.up import run_up, up_instance
+    from devenv.up import run_up, up_instance, up_order
 
     root = project_root(root_option)
     chosen = up_instance(instance)
@@ -392,9 +392,7 @@ def up(
     if detach:
         from devenv.supervisor import detach as start_detached
 
-        if not spec.processes:
-            raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
-        spec.process_order(names)  # an unknown name fails here, not in the background
+        up_order(spec, names, extra_args=extra)  # a mistake fails here, not in the background
         return start_detached(root, names, env.instance, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
