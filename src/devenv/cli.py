@@ -1093,10 +1093,14 @@ def _parser() -> "argparse.ArgumentParser":
 def _parse(args: list[str]) -> "Call":
     """The function and arguments argparse gives for `args` (it exits 2 on a mistake)."""
     extra: list[str] = []
-    if "--" in args and "up" in args[: args.index("--")]:
-        # `devenv up NAME -- ARGS`: ARGS go to the process, not to argparse.
+    if "--" in args:
+        # `devenv up NAME -- ARGS`: ARGS go to the process, not to argparse. Only for `up`
+        # itself: `devenv run --instance up -- CMD` is a run.
         index = args.index("--")
-        args, extra = args[:index], args[index + 1 :]
+        before = args[:index]
+        words = [w for i, w in enumerate(before) if not w.startswith("-") and before[i - 1 : i] != ["--root"]]
+        if words[:1] == ["up"]:
+            args, extra = before, args[index + 1 :]
     options = vars(_parser().parse_args(args))
     options["extra"] = extra
     function = options["function"]
