@@ -154,6 +154,19 @@ def test_an_envspec_that_is_a_fifo_is_exit_2_at_once(project: Project) -> None:
     assert_clean_error(project.devenv("sync", timeout=20), "envspec.toml: is a FIFO")
 
 
+@pytest.mark.parametrize("entry", ["-e ./app", "-r app/pyproject.toml[dev]"])
+def test_a_local_project_s_pyproject_that_is_a_fifo_is_exit_2_naming_it(project: Project, entry: str) -> None:
+    # Its metadata is hashed for the lock (and read for -r); a plain open() of a FIFO with
+    # no writer waited forever, and pip would have after it.
+    spec = DEFAULT_SPEC.format(venv=project.venv)
+    project.write("envspec.toml", spec.replace("[paths]", f'packages = ["{entry}"]\n\n[paths]', 1))
+    project.write("app/setup.py", "from setuptools import setup\nsetup(name='app')\n")
+    os.mkfifo(project.root / "app" / "pyproject.toml")
+    fifo = project.root / "app" / "pyproject.toml"
+    for args in (("lock",), ("sync",)):
+        assert_clean_error(project.devenv(*args, timeout=20), f"{fifo}: is a FIFO, not a file")
+
+
 def test_deeply_nested_toml_is_a_clean_error_with_its_line(project: Project) -> None:
     spec = DEFAULT_SPEC.format(venv=project.venv) + "\n[x]\ny = " + "[" * 600 + "]" * 600 + "\n"
     path = project.write("envspec.toml", spec)
