@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,20 @@ def test_a_daemon_that_exits_is_reaped_reported_restarted_and_stop_name_ends_the
     assert up.popen.wait(timeout=30) == 0, up.stderr()
     assert "every process was stopped on request" in up.stderr()
     wait_for(lambda: ended(second), timeout=10, what="the second daemon to be gone")
+
+
+def test_the_daemon_of_a_killed_up_is_a_leftover_ps_lists_and_stop_all_ends(
+    project: Project, marker: str
+) -> None:
+    daemon_project(project, marker)
+    log = project.root / ".devenv" / "logs" / "up-main.log"
+    with detached_up(project) as (supervisor, _):
+        wait_for(lambda: "left pid" in log.read_text(), timeout=30, what="the daemon in up's log")
+        daemon = the_daemon(log.read_text(), marker)
+        os.kill(supervisor, signal.SIGKILL)  # no teardown: the daemon is orphaned again, to init
+        wait_for(lambda: not psutil.pid_exists(supervisor), timeout=10, what="the supervisor to die")
+        rows = json.loads(project.devenv("ps", "--json").stdout)
+        assert [(r["pid"], r["name"], r["leftover"]) for r in rows] == [(daemon.pid, "daemon", True)]
+        stopped = project.devenv("stop", "--all")
+        assert stopped.returncode == 0, stopped.stderr
+        wait_for(lambda: ended(daemon), timeout=10, what="the leftover daemon to be gone")

@@ -366,6 +366,7 @@ def test_in_place_writers_against_readers_serve_no_torn_read(shared_venv: str, t
     project.write(".env", torn.text(0))
     project.sync()
     result = torn.storm(DEVENV, str(project.root), hermetic_env(), writes=60, readers=3, seed=18)
-    assert result.reads >= 3, result  # readers ran during the storm (waiting while it wrote)
-    assert not result.torn, f"{len(result.torn)} of {result.reads} reads were served torn: {result.torn[:5]}"
+    # Reads were served between bursts, and some began mid-burst (so the check had work to do).
+    assert result.served >= 3 and result.waited >= 1, result
+    assert not result.torn, f"{len(result.torn)} of {result.served} reads were served torn: {result.torn[:5]}"
     assert print_env_json(project)[torn.KEY] == "v000059-end", "the last complete write is served afterwards"
