@@ -229,7 +229,7 @@ def _run(
         except Interrupted as interrupted:
             running = [h for h in handles.values() if not h.stopped]
             if running:
-                _say(err, "stopping " + ", ".join(f"{h.name} (pid {h.pid})" for h in reversed(running)))
+                _say(err, "stopping " + ", ".join(f"{h.name} ({_pids(h)})" for h in reversed(running)))
             return interrupted.exit_code
         finally:
             for level in stop_levels(needs, [name for name in needs if name in handles]):
@@ -366,6 +366,12 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
             time.sleep(POLL_INTERVAL)
     _say(err, "every process was stopped on request; nothing left to run")
     return 0
+
+
+def _pids(handle: ProcessHandle) -> str:
+    """`pid N` of its main process, or of the daemons it left once that exited."""
+    daemons = handle.daemons() if handle.returncode is not None else []
+    return ", ".join(f"pid {daemon.pid}" for daemon in daemons) or f"pid {handle.pid}"
 
 
 def _daemon_message(handle: ProcessHandle) -> str:
