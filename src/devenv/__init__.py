@@ -9,48 +9,128 @@ The public Python API, for scripts, another project's noxfile and test fixtures:
     with devenv.start("worker") as worker:    # started, ready, stopped on leaving the block
         ...
 
+This module is the whole public surface (`__all__`, documented in the README's "Python
+API"): the functions, the errors they raise and the values they return. Every other module
+is devenv's inside and may change without notice.
+
 Everything here imports lazily: `import devenv` costs nothing on the `devenv print-env`
 path, and psutil or pika load only when a process is started.
 """
 
 # No `from __future__ import annotations` here: even that import costs start-up time on the
 # `devenv print-env` path, which imports this package. Annotations are strings instead.
+# errors.py and environment.py are on that path anyway and import only `os`.
+from devenv.environment import CanonicalEnv
+from devenv.errors import (
+    AlreadyRunningError,
+    CommandNotFoundError,
+    DevenvError,
+    DotenvError,
+    LockError,
+    Place,
+    ProcessError,
+    RenderError,
+    ResolveError,
+    ServiceError,
+    SpecError,
+    StaleError,
+    StateError,
+    SyncError,
+    UsageError,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from devenv.environment import CanonicalEnv
-    from devenv.processes import ProcessHandle
-    from devenv.ps import ProcessInfo
+    from devenv.processes import ProcessHandle, StaleConsumersWarning
+    from devenv.running import ProcessInfo
     from devenv.runs import Launcher
+    from devenv.tasks import TaskError
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "apply", "find_root", "load", "new_instance", "ps", "start"]
+__all__ = [
+    "AlreadyRunningError",
+    "CanonicalEnv",
+    "CommandNotFoundError",
+    "DevenvError",
+    "DotenvError",
+    "LockError",
+    "Place",
+    "ProcessError",
+    "ProcessHandle",
+    "ProcessInfo",
+    "RenderError",
+    "ResolveError",
+    "ServiceError",
+    "SpecError",
+    "StaleConsumersWarning",
+    "StaleError",
+    "StateError",
+    "SyncError",
+    "TaskError",
+    "UsageError",
+    "__version__",
+    "apply",
+    "find_root",
+    "load",
+    "new_instance",
+    "ps",
+    "start",
+]
+
+#: The public types whose modules are heavy (psutil, subprocess, threads): imported on first
+#: use, so `import devenv` stays free.
+_LAZY = {
+    "ProcessHandle": "devenv.processes",
+    "StaleConsumersWarning": "devenv.processes",
+    "ProcessInfo": "devenv.running",
+    "TaskError": "devenv.tasks",
+}
+
+
+def __getattr__(name: str) -> object:
+    """`devenv.ProcessHandle` and the other heavy public types, imported when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devenv' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def find_root(start: str | None = None) -> str:
     """The project folder: the nearest folder upward from `start` (default: the working
-    directory) that holds envspec.toml. DevenvError (exit 2) if there is none."""
-    from devenv.api import find_project_root
+    directory) that holds envspec.toml. UsageError (exit 2) if there is none."""
+    import os
 
-    return find_project_root(start)
+    from devenv.root import SPEC_FILENAME
+    from devenv.root import find_root as find_upward
+
+    folder = os.path.abspath(start or os.getcwd())
+    found = find_upward(folder)
+    if found is None:
+        raise UsageError(f"no {SPEC_FILENAME} in {folder} or any folder above it")
+    return found
 
 
 def load(
     root: str | None = None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
-) -> "CanonicalEnv":
+) -> CanonicalEnv:
     """The canonical environment of the project at `root` (default: found from the working
     directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default
     "main", what shells and `devenv run` get); `profile` picks a `[profiles.NAME]` (default:
     the one DEVENV_PROFILE names, else none; "" for none). The result maps variable names to
     values."""
-    from devenv.api import load_env
+    from devenv.current import fresh_env
 
-    return load_env(root, instance=instance, frozen=frozen, profile=profile)
+    return fresh_env(find_root(root), frozen=frozen, instance=instance, profile=profile)
 
 
-def apply(env: "CanonicalEnv", base: "Mapping[str, str] | None" = None) -> dict[str, str]:
+def apply(env: CanonicalEnv, base: "Mapping[str, str] | None" = None) -> dict[str, str]:
     """The environment a child process gets: every variable of `env`, the venv first on PATH,
     and of `base` (default os.environ) only the pass-through keys (README, "What a launched
     process gets"); unset keys dropped."""
@@ -65,7 +145,7 @@ def start(
     name: str,
     *,
     root: str | None = None,
-    env: "CanonicalEnv | None" = None,
+    env: CanonicalEnv | None = None,
     instance: str | None = None,
     overrides: "Mapping[str, str] | None" = None,
     args: "Sequence[str]" = (),
@@ -80,22 +160,29 @@ def start(
     `launcher` is what `devenv ps` shows as its starter.
 
     The tasks it needs (`[tasks.NAME]`) run first, to completion, in the same environment
-    and instance; a task that fails raises `devenv.tasks.TaskError`. Pass the same set as
-    `tasks_done` to several starts to run each task once: the names of tasks that finished
-    are added to it, and tasks already in it are skipped."""
-    from devenv.api import start_process
+    and instance; a task that fails raises TaskError. Pass the same set as `tasks_done` to
+    several starts to run each task once: the names of tasks that finished are added to it,
+    and tasks already in it are skipped."""
+    import os
 
+    from devenv.processes import start as start_process
+    from devenv.spec import load_spec
+
+    if env is None:
+        env = load(root, instance=instance, profile=profile)
+    elif instance is not None or profile is not None:
+        raise UsageError("pass env, or instance and profile, not both (they are part of the env)")
     return start_process(
+        load_spec(env.root),
         name,
-        root=root,
-        env=env,
-        instance=instance,
+        env,
         overrides=overrides,
-        args=args,
+        extra_args=args,
         log_path=log_path,
         launcher=launcher,
         tasks_done=tasks_done,
-        profile=profile,
+        # A fixed log (the fixture's tmp folder) keeps the tasks' logs next to it.
+        task_log_dir=os.path.dirname(os.path.abspath(log_path)) if log_path else None,
     )
 
 
@@ -111,7 +198,6 @@ def ps(root: str | None = None) -> "list[ProcessInfo]":
     (declared name, launcher, instance, whether it is current, whether it is a leftover)."""
     import os
 
-    from devenv.api import find_project_root
-    from devenv.ps import ps as list_processes
+    from devenv.running import ps as list_processes
 
-    return list_processes(find_project_root(root), os.environ)
+    return list_processes(find_root(root), os.environ)

@@ -14,8 +14,6 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["allow", "allowed_path", "deny", "inputs_digest", "state_home"]
-
 
 def state_home(environ: Mapping[str, str]) -> str:
     """`$XDG_STATE_HOME/devenv`, or `~/.local/state/devenv` (the XDG base directory default)."""

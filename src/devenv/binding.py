@@ -13,8 +13,6 @@ root (and an `fstat` of the record already open).
 
 import os
 
-__all__ = ["FIELDS", "binding_fields", "bound_here", "foreign_owner"]
-
 #: How many fields a binding takes in a NUL-separated record (root, device, inode, uid).
 FIELDS = 4
 

@@ -3,10 +3,13 @@
 The only module that prints to stdout or exits. stdout carries data only (it gets
 `eval`-ed); every message goes to stderr as `devenv: ...`.
 
-`print-env` and `run` are parsed by hand when their arguments are plain: argparse imports
-`re` and `gettext`, which alone would cost more than the whole budget of those two commands
-(docs/architecture.md, "Start-up budget"). Anything else, including `--help` and every
-mistake, goes to argparse.
+Each command is declared once, in `_commands()`: its function, its help and its arguments,
+whose dests are the function's parameters. `print-env`, `run` and a plain `sync` are parsed
+by hand when their arguments are plain (`_parse_fast`, which yields the same function and
+arguments, as tests/unit/test_cli_fast_parser.py checks against the declaration): argparse
+imports `re` and `gettext`, which alone would cost more than the whole budget of those
+commands (docs/architecture.md, "Start-up budget"). Anything else, including `--help` and
+every mistake, goes to argparse.
 """
 
 import os
@@ -14,7 +17,7 @@ import sys
 
 from devenv.current import fresh_env
 from devenv.environment import PROFILE_KEY
-from devenv.errors import DevenvError, UsageError, preview
+from devenv.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, DevenvError, UsageError, preview
 from devenv.root import project_root
 
 TYPE_CHECKING = False
@@ -25,29 +28,8 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
     from devenv.store import EnvDocument
 
-    Callable0 = Callable[[], int]
-
-__all__ = [
-    "EXIT_INTERRUPTED",
-    "diff",
-    "diff_machine",
-    "doctor",
-    "explain",
-    "export",
-    "lock",
-    "logs",
-    "main",
-    "print_env",
-    "ps",
-    "run",
-    "stop",
-    "sync",
-    "task",
-    "up",
-]
-
-
-EXIT_INTERRUPTED = 130
+    #: A command's function and the arguments to call it with.
+    Call = tuple[Callable[..., int], dict[str, object]]
 
 _INSTANCE_HELP = "value of ${DEVENV_INSTANCE} (default: main); join a run started with `devenv up --instance`"
 
@@ -58,13 +40,8 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     traceback = "--traceback" in args
     try:
         args = _take_profile(args)
-        fast = _parse_fast(args)
-        if fast is not None:
-            return fast()
-        args, extra = _split_up_arguments(args)
-        options = _parser().parse_args(args)
-        options.extra = extra
-        return _dispatch(options)
+        function, arguments = _parse_fast(args) or _parse(args)
+        return function(**arguments)
     except DevenvError as error:
         if traceback:
             raise
@@ -123,8 +100,10 @@ def _take_profile(args: list[str]) -> list[str]:
 # -- the fast path ---------------------------------------------------------------------------
 
 
-def _parse_fast(args: list[str]) -> "Callable0 | None":
-    """A callable for plain `print-env` / `run` invocations, else None (argparse decides)."""
+def _parse_fast(args: list[str]) -> "Call | None":
+    """The function and arguments of a plain `print-env` / `run` / `sync` invocation, the
+    same ones argparse would give from the declaration (`_commands`), else None (argparse
+    decides)."""
     root = None
     index = 0
     if args[:1] == ["--root"] and len(args) > 1 and not args[1].startswith("-"):
@@ -138,7 +117,7 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
     if command == "sync" and rest in ([], ["--frozen"]):
         # Every nox session runs a sync that usually has nothing to do: decide that without
         # argparse (see the module docstring).
-        return lambda: sync(root, frozen=bool(rest))
+        return sync, {"root_option": root, "frozen": bool(rest), "check": False}
     if command == "print-env":
         from devenv.renderers import FORMATS  # print_env imports it anyway
 
@@ -158,15 +137,21 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
             if fmt not in FORMATS:
                 return None  # argparse checks every --format given and says which there are
             position += 1
-        return lambda: print_env(root, fmt, frozen=frozen)
+        return print_env, {
+            "root_option": root,
+            "fmt": fmt,
+            "frozen": frozen,
+            "for_container": False,
+            "root_in_container": None,
+            "instance": None,
+        }
     if command == "run":
-        sets: list[tuple[str, str]] = []
+        sets: list[str] = []
         position = 0
         while position < len(rest):
             word = rest[position]
             if word == "--":
-                position += 1
-                break
+                break  # kept: argparse's REMAINDER keeps it too, and run() drops it
             if word == "--frozen":
                 frozen = True
             elif (
@@ -175,8 +160,7 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 and "=" in rest[position + 1]
                 and not rest[position + 1].startswith("-")  # argparse reads that as an option
             ):
-                key, _, value = rest[position + 1].partition("=")
-                sets.append((key, value))
+                sets.append(rest[position + 1])
                 position += 1
             elif word.startswith("-"):
                 return None
@@ -184,18 +168,16 @@ def _parse_fast(args: list[str]) -> "Callable0 | None":
                 break
             position += 1
         command_words = rest[position:]
-        if not command_words:
+        if command_words in ([], ["--"]):
             return None
-        return lambda: run(root, command_words, sets=sets, frozen=frozen)
+        return run, {
+            "root_option": root,
+            "cmd": command_words,
+            "sets": sets,
+            "frozen": frozen,
+            "instance": None,
+        }
     return None
-
-
-def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
-    """`devenv up NAME -- ARGS`: ARGS go to the process, not to argparse."""
-    if "--" in args and "up" in args[: args.index("--")]:
-        index = args.index("--")
-        return args[:index], args[index + 1 :]
-    return args, []
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -203,8 +185,8 @@ def _split_up_arguments(args: list[str]) -> "tuple[list[str], list[str]]":
 
 def print_env(
     root_option: str | None,
-    fmt: str,
     *,
+    fmt: str,
     frozen: bool,
     for_container: bool = False,
     root_in_container: str | None = None,
@@ -254,17 +236,21 @@ def _for_container(
 
 def run(
     root_option: str | None,
-    command: list[str],
     *,
-    sets: list[tuple[str, str]],
+    cmd: list[str],
+    sets: list[str],
     frozen: bool,
     instance: str | None = None,
 ) -> int:
-    """`devenv run`: replace this process with `command` in the canonical environment."""
+    """`devenv run [--set KEY=VALUE]... -- CMD`: replace this process with CMD in the
+    canonical environment."""
     from devenv.environment import apply_env
 
+    command = cmd[1:] if cmd[:1] == ["--"] else list(cmd)
+    if not command:
+        raise UsageError("run needs a command: devenv run -- CMD [ARGS...]")
     root = project_root(root_option)
-    env = fresh_env(root, frozen=frozen, overrides=sets, instance=instance)
+    env = fresh_env(root, frozen=frozen, overrides=[_key_value(item) for item in sets], instance=instance)
     from devenv.commands import find_command
 
     child = apply_env(env, os.environ)
@@ -290,8 +276,17 @@ def run(
         if exc.errno == errno.E2BIG:
             raise _too_big(command, child) from None
         sys.stderr.write(f"devenv: error: cannot run {command[0]} ({executable}): {exc.strerror}\n")
-        return 126
-    return 126  # not reached: execve does not return on success
+        return EXIT_CANNOT_RUN
+    return EXIT_CANNOT_RUN  # not reached: execve does not return on success
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    """`--set KEY=VALUE` as (KEY, VALUE)."""
+    key, equals, value = item.partition("=")
+    if not equals:
+        # Often a value typed without its key: never echo it whole.
+        raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
+    return key, value
 
 
 def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
@@ -306,7 +301,7 @@ def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
     )
 
 
-def sync(root_option: str | None, *, frozen: bool, check: bool = False) -> int:
+def sync(root_option: str | None, *, frozen: bool, check: bool) -> int:
     """`devenv sync`: create/update the venv, resolve, write `.devenv/`."""
     from devenv.stamp import nothing_to_sync
 
@@ -351,352 +346,26 @@ def _progress(message: str, *, transient: bool = False) -> None:
     sys.stderr.flush()
 
 
-# -- argparse --------------------------------------------------------------------------------
-
-
-def _parser() -> "argparse.ArgumentParser":
-    import argparse
-
-    from devenv import __version__
-    from devenv.renderers import FORMATS
-
-    parser = argparse.ArgumentParser(
-        prog="devenv",
-        description=(
-            "One declared environment (envspec.toml) for every launcher: shells, devenv run, "
-            "nox, pytest fixtures and CI."
-        ),
-        epilog=(
-            "exit codes: 0 ok; 1 a check found problems; 2 bad usage, spec or input; "
-            "run/up return the command's code (127: command not found); 130 interrupted."
-        ),
-    )
-    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
-    parser.add_argument(
-        "--root", metavar="DIR", help="project folder (default: nearest folder upward with envspec.toml)"
-    )
-    parser.add_argument(
-        "--traceback", action="store_true", help="show a traceback on errors (for bug reports)"
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    sync_parser = commands.add_parser(
-        "sync",
-        help="create/update the venv, install [python].packages, write .devenv/",
-        description=(
-            "Create the virtual environment with virtualenv for an interpreter satisfying "
-            "[python].requires, install [python].packages, resolve every variable and write "
-            ".devenv/. A second sync with nothing changed installs nothing."
-        ),
-    )
-    sync_parser.add_argument(
-        "--frozen",
-        action="store_true",
-        help=(
-            "install exactly the committed pylock.toml and never resolve: exit 2 when it is "
-            "missing or stale, or when the variables changed (for CI)"
-        ),
-    )
-    sync_parser.add_argument(
-        "--check",
-        action="store_true",
-        help="change nothing: exit 0 when in sync, 2 saying what a sync would change",
-    )
-
-    lock_parser = commands.add_parser(
-        "lock",
-        help="resolve [python].packages into pylock.toml (commit it)",
-        description=(
-            "Resolve [python].packages and write pylock.toml at the root (PEP 751): with uv (the "
-            "default) one lock for Linux, macOS and Windows and every Python [python].requires "
-            'allows; with [python].installer = "pip", `pip lock` for this platform. Hashes and an '
-            "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
-        ),
-    )
-    lock_parser.add_argument(
-        "--check", action="store_true", help="exit 1 when the lock is missing or stale, saying what changed"
-    )
-    lock_parser.add_argument(
-        "--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"
-    )
-    lock_parser.add_argument(
-        "--index-url",
-        metavar="URL",
-        default=None,
-        help="the index to resolve against (default: [python].index, else the lock's, else PyPI); "
-        "${NAME} is taken from the environment",
-    )
-    lock_parser.add_argument(
-        "--extra-index-url",
-        metavar="URL",
-        action="append",
-        default=[],
-        help="another index to resolve against (repeatable)",
-    )
-
-    print_parser = commands.add_parser(
-        "print-env",
-        help="print the canonical environment for a shell or tool",
-        description=(
-            "Print the canonical environment. Sourcing the output reproduces every value byte "
-            'for byte: eval "$(devenv print-env)" in sh/bash/zsh, '
-            "devenv print-env --format fish | source in fish."
-        ),
-    )
-    print_parser.add_argument(
-        "--format",
-        "-f",
-        default="sh",
-        choices=FORMATS,
-        metavar="FORMAT",
-        help=f"one of: {', '.join(FORMATS)} (default: sh)",
-    )
-    print_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
-    print_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
-    print_parser.add_argument(
-        "--for-container",
-        action="store_true",
-        help=(
-            "for another machine: leave out PATH, VIRTUAL_ENV and (unless mapped) DEVENV_ROOT and "
-            "PYTHONPATH (always so with --format docker; with dotenv or json when asked)"
-        ),
-    )
-    print_parser.add_argument(
-        "--root-in-container",
-        metavar="DIR",
-        default=None,
-        help="the folder the project is mounted at in the container: maps DEVENV_ROOT, PYTHONPATH "
-        "and every other path under the project to DIR (implies --for-container)",
-    )
-
-    run_parser = commands.add_parser(
-        "run",
-        help="run a command in the canonical environment",
-        description=(
-            "Replace devenv with CMD, run in the canonical environment (venv first on PATH, "
-            "PYTHONPATH from [paths], every resolved variable). The exit code is CMD's."
-        ),
-        usage="devenv run [--set KEY=VALUE]... [--instance NAME] [--frozen] -- CMD [ARGS...]",
-    )
-    run_parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one variable for this run"
-    )
-    run_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
-    run_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
-    run_parser.add_argument(
-        "cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"
-    )
-    up_parser = commands.add_parser(
-        "up",
-        help="start declared processes in the foreground (e.g. devenv up worker)",
-        usage="devenv up [NAME...] [-d] [--instance NAME] [--frozen] [-- ARGS...]",
-        description=(
-            "Start the named processes (every declared one if none is named) and what they "
-            "need: services first (started with their start command if down, and announced), "
-            "then each process after the processes it needs, each reported ready with its time. "
-            "The terminal shows every process's output, each line prefixed with its name; each "
-            "process also writes .devenv/logs/NAME-RUNID.log (NAME.log points at the latest). "
-            "A process that dies after it was ready is reported with its exit code, what it "
-            "means and its log tail; the others are stopped and up exits non-zero "
-            '(unless it declares restart = "on-failure"). Ctrl-C stops everything in reverse '
-            "order and exits 130. Arguments after -- are appended to the one named process."
-        ),
-    )
-    up_parser.add_argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
-    up_parser.add_argument(
-        "--instance",
-        metavar="NAME",
-        help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run; "
-        "`new`: a unique one, so this run shares no queue or file with any other)",
-    )
-    up_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
-    up_parser.add_argument(
-        "-d",
-        "--detach",
-        action="store_true",
-        help="run under a supervisor in the background: return once everything is ready "
-        "(`devenv logs -f` follows it, `devenv ps` lists, `devenv stop --all` stops it)",
-    )
-
-    logs_parser = commands.add_parser(
-        "logs",
-        help="the combined log of devenv up (e.g. devenv logs worker -f)",
-        description=(
-            "Show the combined, prefixed log (NAME | line) of the latest `devenv up` of the "
-            "instance, in the foreground or detached, with its messages and crash reports; only "
-            "the named processes' lines when NAMEs are given. -f keeps following until that up ends."
-        ),
-    )
-    logs_parser.add_argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
-    logs_parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs_parser.add_argument("--instance", metavar="NAME", help="the instance's up (default: main)")
-
-    task_parser = commands.add_parser(
-        "task",
-        help="run a declared [tasks.NAME] step (and the tasks it needs) to completion",
-        usage="devenv task NAME [--instance NAME] [--frozen]",
-        description=(
-            "Run the one-shot task NAME after its services and the tasks it needs, each in the "
-            "canonical environment, to completion: its output is shown as it runs and kept in "
-            ".devenv/logs/NAME-RUNID.log. Exit 0 when every task exited 0; otherwise the failing "
-            "task's exit code (124 after its timeout), what it means and its log tail."
-        ),
-    )
-    task_parser.add_argument("name", metavar="NAME", help="[tasks.NAME] of envspec.toml")
-    task_parser.add_argument(
-        "--instance", metavar="NAME", help="value of ${DEVENV_INSTANCE} for this run (default: main)"
-    )
-    task_parser.add_argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
-
-    stop_parser = commands.add_parser(
-        "stop",
-        help="stop this project's processes (started by up, the fixture, the API, run or nox)",
-        description=(
-            "Stop the processes `devenv ps` lists under NAME (or every one with --all) the way "
-            "up does: SIGTERM to the main process, its stop_timeout, then SIGKILL to its group, "
-            "session and descendants. Shells and services are never stopped."
-        ),
-    )
-    stop_parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help="a declared [processes] name, or a name `devenv ps` lists for a process devenv launched",
-    )
-    stop_parser.add_argument(
-        "--all", action="store_true", help="every process devenv started for this project, but `devenv run`'s"
-    )
-    stop_parser.add_argument(
-        "--include-run",
-        action="store_true",
-        help="with --all: `devenv run` processes too (an interactive shell)",
-    )
-
-    doctor_parser = commands.add_parser(
-        "doctor",
-        help="check spec, interpreter, packages, paths, variables, freshness, services, shell drift",
-        description=(
-            "Check everything a launch depends on, in order, one line per check (ok / warn / FAIL), "
-            "each failure with the command that fixes it. Exit 1 when anything fails."
-        ),
-    )
-    doctor_parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-    explain_parser = commands.add_parser(
-        "explain",
-        help="each variable's value (secrets masked) and where it came from",
-        description=(
-            "Show every variable (or KEY) with its value, its provenance (.env:7, envspec.toml [vars], "
-            "outer environment, --set, managed) and what it overrode. Secrets are masked."
-        ),
-    )
-    explain_parser.add_argument("key", nargs="?", metavar="KEY", help="only this variable")
-    explain_parser.add_argument("--reveal", action="store_true", help="show secret values too")
-    explain_parser.add_argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
-    explain_parser.add_argument(
-        "--process",
-        metavar="NAME",
-        help="the environment of this declared process or task: its own env table on top",
-    )
-    explain_parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-    diff_parser = commands.add_parser(
-        "diff",
-        help="compare a running process, or another machine's env.json, with the canonical env",
-        description=(
-            "With PID: read the environment that process started with and compare it with the "
-            "canonical one: missing and different keys, PYTHONPATH entry by entry, PATH, fingerprint. "
-            "With a path to another machine's env.json (or `devenv export` output): compare "
-            "interpreter, packages and variables side by side; secrets are compared by hash and "
-            "never shown. Exit 1 when anything differs."
-        ),
-    )
-    diff_parser.add_argument("target", metavar="PID|ENV.JSON")
-    diff_parser.add_argument("--tree", action="store_true", help="also compare every descendant")
-    diff_parser.add_argument(
-        "--instance", metavar="NAME", help="compare with this ${DEVENV_INSTANCE} (default: the process's own)"
-    )
-    diff_parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-    export_parser = commands.add_parser(
-        "export",
-        help="env.json made safe to publish (secrets as salted hashes), for `devenv diff FILE`",
-        description=(
-            "Print .devenv/env.json with every sensitive value replaced by an HMAC under a random "
-            "salt: publish it (e.g. as a CI artifact) and compare with `devenv diff FILE`."
-        ),
-    )
-    export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-
-    hook_parser = commands.add_parser(
-        "hook",
-        help="shell code for your rc file: load a project's environment on cd, restore on leaving",
-        description=(
-            'Put eval "$(devenv hook bash)" in ~/.bashrc (zsh: ~/.zshrc; fish: devenv hook fish | '
-            "source in config.fish). Entering a project's folder loads its canonical environment, "
-            "leaving restores every value from before (unset keys stay unset), an edit is picked up "
-            "at the next prompt. A project loads only after `devenv allow`, and again after every "
-            "change to its envspec.toml or dotenv files. When nothing changed a prompt starts no process."
-        ),
-    )
-    hook_parser.add_argument(
-        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
-    )
-    hook_parser.add_argument(
-        "--unload", action="store_true", help="code that restores the environment and removes the hook"
-    )
-    hook_parser.add_argument("--load", metavar="DIR", default=None, help=argparse.SUPPRESS)
-    commands.add_parser(
-        "allow",
-        help="let the shell hook load this project as its envspec.toml and dotenv files are now",
-        description=(
-            "Allow the shell hook (devenv hook) to load this project. The permission covers the exact "
-            "bytes of envspec.toml and its dotenv files and is kept outside the project, under "
-            "$XDG_STATE_HOME/devenv (default ~/.local/state/devenv); any change needs a new allow."
-        ),
-    )
-    commands.add_parser(
-        "deny",
-        help="revoke `devenv allow`: the hook unloads this project at the next prompt",
-        description="Revoke every permission of this project; the hook unloads it at the next prompt.",
-    )
-
-    ps_parser = commands.add_parser(
-        "ps",
-        help="processes running in this project's environment, and whether it is current",
-        description=(
-            "List every process whose environment carries this project's DEVENV_ROOT: started by "
-            "devenv up, the pytest fixture, the Python API, devenv run, nox, or a shell that "
-            "sourced .devenv/env.sh (services started by up too). Shows the declared name, the "
-            "launcher, the instance, the age and whether the fingerprint is current."
-        ),
-    )
-    ps_parser.add_argument("--all", action="store_true", help="processes of every project, not just this one")
-    ps_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
-
-
 def up(
     root_option: str | None,
+    *,
     names: list[str],
     extra: list[str],
-    *,
     instance: str | None,
     frozen: bool,
-    detach: bool = False,
+    detach: bool,
 ) -> int:
     """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
     under a background supervisor."""
     from devenv.environment import DEFAULT_INSTANCE
     from devenv.spec import load_spec
-    from devenv.up import run_up
+    from devenv.up import run_up, up_instance
 
     root = project_root(root_option)
-    if instance == "new":
-        import devenv
-
-        instance = devenv.new_instance("up")
-        _progress(f"instance {instance} (DEVENV_INSTANCE); join it with --instance {instance}")
+    chosen = up_instance(instance)
+    if chosen != instance:
+        _progress(f"instance {chosen} (DEVENV_INSTANCE); join it with --instance {chosen}")
+    instance = chosen
     env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
     if detach:
@@ -710,7 +379,7 @@ def up(
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
-def task(root_option: str | None, name: str, *, instance: str | None, frozen: bool) -> int:
+def task(root_option: str | None, *, name: str, instance: str | None, frozen: bool) -> int:
     """`devenv task NAME`: run a task and the tasks it needs; exit with the failing one's code."""
     from devenv.spec import load_spec
     from devenv.tasks import run_tasks
@@ -728,7 +397,7 @@ def task(root_option: str | None, name: str, *, instance: str | None, frozen: bo
     return 0
 
 
-def logs(root_option: str | None, names: list[str], *, follow: bool, instance: str | None) -> int:
+def logs(root_option: str | None, *, names: list[str], follow: bool, instance: str | None) -> int:
     """`devenv logs [NAME...] [-f]`: the combined log of the instance's `devenv up`."""
     from devenv.environment import DEFAULT_INSTANCE
     from devenv.spec import load_spec
@@ -741,15 +410,13 @@ def logs(root_option: str | None, names: list[str], *, follow: bool, instance: s
     )
 
 
-def stop(root_option: str | None, names: list[str], *, all_processes: bool, include_run: bool = False) -> int:
+def stop(root_option: str | None, *, names: list[str], all_processes: bool, include_run: bool) -> int:
     """`devenv stop NAME... | --all`: stop this project's processes by up's stop path."""
-    from devenv.ps import stop as stop_processes
+    from devenv.running import stop as stop_processes
 
     if bool(names) == all_processes:
         raise UsageError("name the processes to stop (devenv stop worker) or pass --all, not both")
     root = project_root(root_option)
-    if names:
-        _check_stop_names(root, names)
     stopped = stop_processes(root, os.environ, names, include_run=include_run)
     for item in stopped:
         how = "killed after its stop timeout" if item.killed else "stopped"
@@ -757,31 +424,6 @@ def stop(root_option: str | None, names: list[str], *, all_processes: bool, incl
     if not stopped:
         _progress("nothing to stop" + (f" named {', '.join(names)}" if names else ""))
     return 0
-
-
-def _check_stop_names(root: str, names: list[str]) -> None:
-    """Refuse a name devenv may not stop: undeclared, and not one of its launches either."""
-    from devenv.ps import STOPPABLE
-    from devenv.ps import ps as list_processes
-    from devenv.spec import load_spec
-
-    declared = {process.name for process in load_spec(root).processes}
-    listed = list_processes(root, os.environ)
-    for name in names:
-        if name in declared or any(p.name == name and p.launcher in STOPPABLE for p in listed):
-            continue
-        shell = [p for p in listed if p.name == name]
-        if shell:
-            pids = ", ".join(str(p.pid) for p in shell)
-            raise UsageError(
-                f"{name} (pid {pids}) was started from a {shell[0].launcher}, not by devenv, and is not a "
-                "declared [processes] name; devenv stops only what it launched or declares: "
-                f"end it yourself (kill {shell[0].pid})"
-            )
-        raise UsageError(
-            f"no process named {name!r}: declared are {', '.join(sorted(declared)) or 'none'} "
-            "(see `devenv ps` for what runs)"
-        )
 
 
 def _print_json(document: object) -> None:
@@ -805,12 +447,12 @@ def doctor(root_option: str | None, *, as_json: bool) -> int:
 
 def explain(
     root_option: str | None,
-    key: str | None,
     *,
+    key: str | None,
     reveal: bool,
     as_json: bool,
-    process: str | None = None,
-    instance: str | None = None,
+    process: str | None,
+    instance: str | None,
 ) -> int:
     """`devenv explain`: values (masked) with provenance."""
     from devenv.explain import MASKED_NOTE, format_explain
@@ -834,7 +476,19 @@ def explain(
     return 0
 
 
-def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool, instance: str | None = None) -> int:
+def diff(root_option: str | None, *, target: str, tree: bool, as_json: bool, instance: str | None) -> int:
+    """`devenv diff PID|ENV.JSON`: exit 1 when a running process's environment, or another
+    machine's, differs from the canonical one."""
+    if not target.isdigit():
+        if tree:
+            raise UsageError("--tree compares a process tree; it needs a PID, not a file")
+        return _diff_machine(root_option, target, as_json=as_json)
+    return _diff_process(root_option, int(target), tree=tree, as_json=as_json, instance=instance)
+
+
+def _diff_process(
+    root_option: str | None, pid: int, *, tree: bool, as_json: bool, instance: str | None
+) -> int:
     """`devenv diff PID`: exit 1 when the process's environment differs from the canonical one."""
     from devenv.drift import diff_process, expected_env, format_diff, read_environ
 
@@ -853,7 +507,7 @@ def diff(root_option: str | None, pid: int, *, tree: bool, as_json: bool, instan
     return 1 if result.differs else 0
 
 
-def diff_machine(root_option: str | None, other: str, *, as_json: bool) -> int:
+def _diff_machine(root_option: str | None, other: str, *, as_json: bool) -> int:
     """`devenv diff OTHER/env.json`: exit 1 when another machine's environment differs."""
     from devenv.drift import compare_documents, format_machine_diff, read_other_document
 
@@ -902,7 +556,7 @@ def lock(
     check: bool,
     name: str | None,
     index_url: str | None,
-    extra_index_urls: tuple[str, ...] = (),
+    extra_index_urls: "Sequence[str]",
 ) -> int:
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
     from devenv.spec import load_spec
@@ -939,7 +593,7 @@ def lock(
             previous,
             name=name,
             index_url=index_url,
-            extra_index_urls=extra_index_urls,
+            extra_index_urls=tuple(extra_index_urls),
             progress=_progress,
         )
     covers = (
@@ -957,9 +611,9 @@ def lock(
 
 def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     """`devenv ps`: processes running in this project's environment."""
-    from devenv.ps import format_ps, ps_notes
-    from devenv.ps import ps as list_processes
     from devenv.root import find_root
+    from devenv.running import format_ps, ps_notes
+    from devenv.running import ps as list_processes
 
     root = (
         project_root(root_option)
@@ -977,7 +631,7 @@ def ps(root_option: str | None, *, all_projects: bool, as_json: bool) -> int:
     return 0
 
 
-def hook(shell: str, *, unload: bool, load: str | None) -> int:
+def hook(*, shell: str, unload: bool, load: str | None) -> int:
     """`devenv hook SHELL`: the rc-file code; `--unload` removes it; `--load DIR` is its call."""
     from devenv import hook as shell_hook
     from devenv.store import devenv_command
@@ -1015,86 +669,417 @@ def deny(root_option: str | None) -> int:
     return 0
 
 
-def _dispatch(options: "argparse.Namespace") -> int:
-    if options.command == "sync":
-        return sync(options.root, frozen=options.frozen, check=options.check)
-    if options.command == "lock":
-        return lock(
-            options.root,
-            check=options.check,
-            name=options.name,
-            index_url=options.index_url,
-            extra_index_urls=tuple(options.extra_index_url),
+# -- the declaration -------------------------------------------------------------------------
+
+
+class Command:
+    """One `devenv` command, declared once: the function that runs it, its help, and its
+    arguments (`add_argument`'s words), whose dests are the function's parameters. A plain
+    class: this module is on the `print-env` / `run` path (see the module docstring)."""
+
+    __slots__ = ("arguments", "description", "function", "help", "name", "usage")
+
+    def __init__(
+        self,
+        name: str,
+        function: "Callable[..., int]",
+        *arguments: "Argument",
+        help: str,
+        description: str,
+        usage: str | None = None,
+    ) -> None:
+        self.name = name
+        self.function = function
+        self.arguments = arguments
+        self.help = help
+        self.description = description
+        self.usage = usage
+
+
+class Argument:
+    """One `add_argument(*flags, **options)` of a command."""
+
+    __slots__ = ("flags", "options")
+
+    def __init__(self, *flags: str, **options: object) -> None:
+        self.flags = flags
+        self.options = options
+
+
+def _commands() -> "tuple[Command, ...]":
+    """Every command, in the order `devenv --help` lists them."""
+    import argparse
+
+    from devenv.renderers import FORMATS
+
+    frozen = Argument("--frozen", action="store_true", help="fail if .devenv/ is out of date")
+    as_json = Argument("--json", dest="as_json", action="store_true", help="machine-readable output")
+    instance = Argument("--instance", metavar="NAME", help=_INSTANCE_HELP)
+    names = Argument("names", nargs="*", metavar="NAME", help="[processes.NAME] of envspec.toml")
+    return (
+        Command(
+            "sync",
+            sync,
+            Argument(
+                "--frozen",
+                action="store_true",
+                help=(
+                    "install exactly the committed pylock.toml and never resolve: exit 2 when it is "
+                    "missing or stale, or when the variables changed (for CI)"
+                ),
+            ),
+            Argument(
+                "--check",
+                action="store_true",
+                help="change nothing: exit 0 when in sync, 2 saying what a sync would change",
+            ),
+            help="create/update the venv, install [python].packages, write .devenv/",
+            description=(
+                "Create the virtual environment with virtualenv for an interpreter satisfying "
+                "[python].requires, install [python].packages, resolve every variable and write "
+                ".devenv/. A second sync with nothing changed installs nothing."
+            ),
+        ),
+        Command(
+            "lock",
+            lock,
+            Argument(
+                "--check",
+                action="store_true",
+                help="exit 1 when the lock is missing or stale, saying what changed",
+            ),
+            Argument("--name", metavar="NAME", help="write pylock.NAME.toml (a lock for another platform)"),
+            Argument(
+                "--index-url",
+                metavar="URL",
+                default=None,
+                help="the index to resolve against (default: [python].index, else the lock's, else PyPI); "
+                "${NAME} is taken from the environment",
+            ),
+            Argument(
+                "--extra-index-url",
+                dest="extra_index_urls",
+                metavar="URL",
+                action="append",
+                default=[],
+                help="another index to resolve against (repeatable)",
+            ),
+            help="resolve [python].packages into pylock.toml (commit it)",
+            description=(
+                "Resolve [python].packages and write pylock.toml at the root (PEP 751): with uv (the "
+                "default) one lock for Linux, macOS and Windows and every Python [python].requires "
+                'allows; with [python].installer = "pip", `pip lock` for this platform. Hashes and an '
+                "input hash under [tool.devenv]. `devenv sync` then installs exactly that lock."
+            ),
+        ),
+        Command(
+            "print-env",
+            print_env,
+            Argument(
+                "--format",
+                "-f",
+                dest="fmt",
+                default="sh",
+                choices=FORMATS,
+                metavar="FORMAT",
+                help=f"one of: {', '.join(FORMATS)} (default: sh)",
+            ),
+            frozen,
+            instance,
+            Argument(
+                "--for-container",
+                action="store_true",
+                help=(
+                    "for another machine: leave out PATH, VIRTUAL_ENV and (unless mapped) DEVENV_ROOT and "
+                    "PYTHONPATH (always so with --format docker; with dotenv or json when asked)"
+                ),
+            ),
+            Argument(
+                "--root-in-container",
+                metavar="DIR",
+                default=None,
+                help="the folder the project is mounted at in the container: maps DEVENV_ROOT, PYTHONPATH "
+                "and every other path under the project to DIR (implies --for-container)",
+            ),
+            help="print the canonical environment for a shell or tool",
+            description=(
+                "Print the canonical environment. Sourcing the output reproduces every value byte "
+                'for byte: eval "$(devenv print-env)" in sh/bash/zsh, '
+                "devenv print-env --format fish | source in fish."
+            ),
+        ),
+        Command(
+            "run",
+            run,
+            Argument(
+                "--set",
+                dest="sets",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="override one variable for this run",
+            ),
+            frozen,
+            instance,
+            Argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments"),
+            help="run a command in the canonical environment",
+            description=(
+                "Replace devenv with CMD, run in the canonical environment (venv first on PATH, "
+                "PYTHONPATH from [paths], every resolved variable). The exit code is CMD's."
+            ),
+            usage="devenv run [--set KEY=VALUE]... [--instance NAME] [--frozen] -- CMD [ARGS...]",
+        ),
+        Command(
+            "up",
+            up,
+            names,
+            Argument(
+                "--instance",
+                metavar="NAME",
+                help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run; "
+                "`new`: a unique one, so this run shares no queue or file with any other)",
+            ),
+            frozen,
+            Argument(
+                "-d",
+                "--detach",
+                action="store_true",
+                help="run under a supervisor in the background: return once everything is ready "
+                "(`devenv logs -f` follows it, `devenv ps` lists, `devenv stop --all` stops it)",
+            ),
+            help="start declared processes in the foreground (e.g. devenv up worker)",
+            usage="devenv up [NAME...] [-d] [--instance NAME] [--frozen] [-- ARGS...]",
+            description=(
+                "Start the named processes (every declared one if none is named) and what they "
+                "need: services first (started with their start command if down, and announced), "
+                "then each process after the processes it needs, each reported ready with its time. "
+                "The terminal shows every process's output, each line prefixed with its name; each "
+                "process also writes .devenv/logs/NAME-RUNID.log (NAME.log points at the latest). "
+                "A process that dies after it was ready is reported with its exit code, what it "
+                "means and its log tail; the others are stopped and up exits non-zero "
+                '(unless it declares restart = "on-failure"). Ctrl-C stops everything in reverse '
+                "order and exits 130. Arguments after -- are appended to the one named process."
+            ),
+        ),
+        Command(
+            "logs",
+            logs,
+            names,
+            Argument("-f", "--follow", action="store_true", help="keep printing new lines"),
+            Argument("--instance", metavar="NAME", help="the instance's up (default: main)"),
+            help="the combined log of devenv up (e.g. devenv logs worker -f)",
+            description=(
+                "Show the combined, prefixed log (NAME | line) of the latest `devenv up` of the "
+                "instance, in the foreground or detached, with its messages and crash reports; only "
+                "the named processes' lines when NAMEs are given. -f keeps following until that up ends."
+            ),
+        ),
+        Command(
+            "task",
+            task,
+            Argument("name", metavar="NAME", help="[tasks.NAME] of envspec.toml"),
+            Argument(
+                "--instance", metavar="NAME", help="value of ${DEVENV_INSTANCE} for this run (default: main)"
+            ),
+            frozen,
+            help="run a declared [tasks.NAME] step (and the tasks it needs) to completion",
+            usage="devenv task NAME [--instance NAME] [--frozen]",
+            description=(
+                "Run the one-shot task NAME after its services and the tasks it needs, each in the "
+                "canonical environment, to completion: its output is shown as it runs and kept in "
+                ".devenv/logs/NAME-RUNID.log. Exit 0 when every task exited 0; otherwise the failing "
+                "task's exit code (124 after its timeout), what it means and its log tail."
+            ),
+        ),
+        Command(
+            "stop",
+            stop,
+            Argument(
+                "names",
+                nargs="*",
+                metavar="NAME",
+                help="a declared [processes] name, or a name `devenv ps` lists for a process devenv launched",
+            ),
+            Argument(
+                "--all",
+                dest="all_processes",
+                action="store_true",
+                help="every process devenv started for this project, but `devenv run`'s",
+            ),
+            Argument(
+                "--include-run",
+                action="store_true",
+                help="with --all: `devenv run` processes too (an interactive shell)",
+            ),
+            help="stop this project's processes (started by up, the fixture, the API, run or nox)",
+            description=(
+                "Stop the processes `devenv ps` lists under NAME (or every one with --all) the way "
+                "up does: SIGTERM to the main process, its stop_timeout, then SIGKILL to its group, "
+                "session and descendants. Shells and services are never stopped."
+            ),
+        ),
+        Command(
+            "doctor",
+            doctor,
+            as_json,
+            help="check spec, interpreter, packages, paths, variables, freshness, services, shell drift",
+            description=(
+                "Check everything a launch depends on, in order, one line per check (ok / warn / FAIL), "
+                "each failure with the command that fixes it. Exit 1 when anything fails."
+            ),
+        ),
+        Command(
+            "explain",
+            explain,
+            Argument("key", nargs="?", metavar="KEY", help="only this variable"),
+            Argument("--reveal", action="store_true", help="show secret values too"),
+            instance,
+            Argument(
+                "--process",
+                metavar="NAME",
+                help="the environment of this declared process or task: its own env table on top",
+            ),
+            as_json,
+            help="each variable's value (secrets masked) and where it came from",
+            description=(
+                "Show every variable (or KEY) with its value, its provenance (.env:7, envspec.toml [vars], "
+                "outer environment, --set, managed) and what it overrode. Secrets are masked."
+            ),
+        ),
+        Command(
+            "diff",
+            diff,
+            Argument("target", metavar="PID|ENV.JSON"),
+            Argument("--tree", action="store_true", help="also compare every descendant"),
+            Argument(
+                "--instance",
+                metavar="NAME",
+                help="compare with this ${DEVENV_INSTANCE} (default: the process's own)",
+            ),
+            as_json,
+            help="compare a running process, or another machine's env.json, with the canonical env",
+            description=(
+                "With PID: read the environment that process started with and compare it with the "
+                "canonical one: missing and different keys, PYTHONPATH entry by entry, PATH, fingerprint. "
+                "With a path to another machine's env.json (or `devenv export` output): compare "
+                "interpreter, packages and variables side by side; secrets are compared by hash and "
+                "never shown. Exit 1 when anything differs."
+            ),
+        ),
+        Command(
+            "export",
+            export,
+            Argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout"),
+            help="env.json made safe to publish (secrets as salted hashes), for `devenv diff FILE`",
+            description=(
+                "Print .devenv/env.json with every sensitive value replaced by an HMAC under a random "
+                "salt: publish it (e.g. as a CI artifact) and compare with `devenv diff FILE`."
+            ),
+        ),
+        Command(
+            "hook",
+            hook,
+            Argument("shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"),
+            Argument(
+                "--unload",
+                action="store_true",
+                help="code that restores the environment and removes the hook",
+            ),
+            Argument("--load", metavar="DIR", default=None, help=argparse.SUPPRESS),
+            help="shell code for your rc file: load a project's environment on cd, restore on leaving",
+            description=(
+                'Put eval "$(devenv hook bash)" in ~/.bashrc (zsh: ~/.zshrc; fish: devenv hook fish | '
+                "source in config.fish). Entering a project's folder loads its canonical environment, "
+                "leaving restores every value from before (unset keys stay unset), an edit is picked up "
+                "at the next prompt. A project loads only after `devenv allow`, and again after every "
+                "change to its envspec.toml or dotenv files. When nothing changed a prompt starts no process."
+            ),
+        ),
+        Command(
+            "allow",
+            allow,
+            help="let the shell hook load this project as its envspec.toml and dotenv files are now",
+            description=(
+                "Allow the shell hook (devenv hook) to load this project. The permission covers the exact "
+                "bytes of envspec.toml and its dotenv files and is kept outside the project, under "
+                "$XDG_STATE_HOME/devenv (default ~/.local/state/devenv); any change needs a new allow."
+            ),
+        ),
+        Command(
+            "deny",
+            deny,
+            help="revoke `devenv allow`: the hook unloads this project at the next prompt",
+            description="Revoke every permission of this project; the hook unloads it at the next prompt.",
+        ),
+        Command(
+            "ps",
+            ps,
+            Argument(
+                "--all",
+                dest="all_projects",
+                action="store_true",
+                help="processes of every project, not just this one",
+            ),
+            as_json,
+            help="processes running in this project's environment, and whether it is current",
+            description=(
+                "List every process whose environment carries this project's DEVENV_ROOT: started by "
+                "devenv up, the pytest fixture, the Python API, devenv run, nox, or a shell that "
+                "sourced .devenv/env.sh (services started by up too). Shows the declared name, the "
+                "launcher, the instance, the age and whether the fingerprint is current."
+            ),
+        ),
+    )
+
+
+def _parser() -> "argparse.ArgumentParser":
+    """The argparse parser of every declared command (`_commands`)."""
+    import argparse
+
+    from devenv import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="devenv",
+        description=(
+            "One declared environment (envspec.toml) for every launcher: shells, devenv run, "
+            "nox, pytest fixtures and CI."
+        ),
+        epilog=(
+            "exit codes: 0 ok; 1 a check found problems; 2 bad usage, spec or input; "
+            "run/up return the command's code (127: command not found); 130 interrupted."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
+    parser.add_argument(
+        "--root",
+        dest="root_option",
+        metavar="DIR",
+        help="project folder (default: nearest folder upward with envspec.toml)",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show a traceback on errors (for bug reports)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in _commands():
+        subparser = subparsers.add_parser(
+            command.name, help=command.help, description=command.description, usage=command.usage
         )
-    if options.command == "export":
-        return export(options.root, output=options.output)
-    if options.command == "print-env":
-        return print_env(
-            options.root,
-            options.format,
-            frozen=options.frozen,
-            for_container=options.for_container,
-            root_in_container=options.root_in_container,
-            instance=options.instance,
-        )
-    if options.command == "run":
-        command = list(options.cmd)
-        if command[:1] == ["--"]:
-            command = command[1:]
-        if not command:
-            raise UsageError("run needs a command: devenv run -- CMD [ARGS...]")
-        sets = []
-        for item in options.set:
-            key, equals, value = item.partition("=")
-            if not equals:
-                # Often a value typed without its key: never echo it whole.
-                raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
-            sets.append((key, value))
-        return run(options.root, command, sets=sets, frozen=options.frozen, instance=options.instance)
-    if options.command == "up":
-        return up(
-            options.root,
-            options.names,
-            options.extra,
-            instance=options.instance,
-            frozen=options.frozen,
-            detach=options.detach,
-        )
-    if options.command == "task":
-        return task(options.root, options.name, instance=options.instance, frozen=options.frozen)
-    if options.command == "logs":
-        return logs(options.root, options.names, follow=options.follow, instance=options.instance)
-    if options.command == "stop":
-        return stop(options.root, options.names, all_processes=options.all, include_run=options.include_run)
-    if options.command == "doctor":
-        return doctor(options.root, as_json=options.json)
-    if options.command == "explain":
-        return explain(
-            options.root,
-            options.key,
-            reveal=options.reveal,
-            as_json=options.json,
-            process=options.process,
-            instance=options.instance,
-        )
-    if options.command == "diff":
-        if not options.target.isdigit():
-            if options.tree:
-                raise UsageError("--tree compares a process tree; it needs a PID, not a file")
-            return diff_machine(options.root, options.target, as_json=options.json)
-        return diff(
-            options.root,
-            int(options.target),
-            tree=options.tree,
-            as_json=options.json,
-            instance=options.instance,
-        )
-    if options.command == "hook":
-        return hook(options.shell, unload=options.unload, load=options.load)
-    if options.command == "allow":
-        return allow(options.root)
-    if options.command == "deny":
-        return deny(options.root)
-    if options.command == "ps":
-        return ps(options.root, all_projects=options.all, as_json=options.json)
-    raise UsageError(f"unknown command {options.command}")
+        for argument in command.arguments:
+            subparser.add_argument(*argument.flags, **argument.options)  # type: ignore[arg-type]
+        subparser.set_defaults(function=command.function)
+    return parser
+
+
+def _parse(args: list[str]) -> "Call":
+    """The function and arguments argparse gives for `args` (it exits 2 on a mistake)."""
+    extra: list[str] = []
+    if "--" in args and "up" in args[: args.index("--")]:
+        # `devenv up NAME -- ARGS`: ARGS go to the process, not to argparse.
+        index = args.index("--")
+        args, extra = args[:index], args[index + 1 :]
+    options = vars(_parser().parse_args(args))
+    options["extra"] = extra
+    function = options["function"]
+    code = function.__code__
+    parameters = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return function, {name: options[name] for name in parameters}

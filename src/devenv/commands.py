@@ -12,8 +12,6 @@ import os
 
 from devenv.errors import CommandNotFoundError
 
-__all__ = ["find_command"]
-
 
 def find_command(word: str, *, path: str, root: str, venv: str | None = None) -> str:
     """The absolute executable for `word` (see the module docstring); CommandNotFoundError if none."""

@@ -22,24 +22,6 @@ from urllib.parse import unquote, urlsplit
 
 from devenv.masking import mask_url
 
-__all__ = [
-    "DEFAULT_PORTS",
-    "Cause",
-    "ServiceStatus",
-    "accepted_status",
-    "amqp_vhost",
-    "classify_amqp_error",
-    "open_amqp",
-    "probe_amqp",
-    "probe_command",
-    "probe_http",
-    "probe_postgres",
-    "probe_redis",
-    "probe_tcp",
-    "quiet_pika",
-    "tcp_address",
-]
-
 Cause: TypeAlias = Literal[
     "refused",
     "dns",

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["fresh_env"]
-
-
 def fresh_env(
     root: str,
     *,

@@ -23,18 +23,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = [
-    "SPAWN_LOCK",
-    "Origin",
-    "children",
-    "forget",
-    "reap",
-    "spawning",
-    "subreaper",
-    "subreaper_active",
-    "trace",
-]
-
 # prctl(2) options (linux/prctl.h).
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37

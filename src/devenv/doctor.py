@@ -26,19 +26,6 @@ if TYPE_CHECKING:
     from devenv.spec import Spec
     from devenv.store import EnvDocument
 
-__all__ = [
-    "LOAD_ENV",
-    "SYNC",
-    "Check",
-    "CheckJson",
-    "CheckStatus",
-    "DoctorJson",
-    "DoctorReport",
-    "format_doctor",
-    "run_checks",
-    "shell_drift",
-]
-
 
 CheckStatus: TypeAlias = Literal["ok", "warn", "fail"]
 

@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from devenv.errors import DotenvError, Place, preview
 from devenv.spec import KEY_PATTERN
 
-__all__ = ["DotenvEntry", "parse_dotenv", "parse_dotenv_bytes", "read_dotenv"]
-
-
 _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 

@@ -16,33 +16,6 @@ from devenv.environment import LABEL_KEYS, CanonicalEnv, apply_env
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
 
-__all__ = [
-    "HASHED",
-    "FingerprintStatus",
-    "MachineDiff",
-    "OtherDocumentError",
-    "ProcessDiff",
-    "ProcessDiffJson",
-    "ProcessEnvironUnavailable",
-    "PythonpathStatus",
-    "Row",
-    "ValueDiff",
-    "ValueDiffJson",
-    "compare",
-    "compare_documents",
-    "diff_process",
-    "drift_problems",
-    "expected_env",
-    "export_document",
-    "few",
-    "format_diff",
-    "format_machine_diff",
-    "overrides_of",
-    "problems_of",
-    "read_environ",
-    "read_other_document",
-]
-
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
 

@@ -13,20 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = (
-    "DEFAULT_INSTANCE",
-    "DEFAULT_PASS",
-    "LABEL_KEYS",
-    "MANAGED_BY",
-    "MANAGED_KEYS",
-    "PROFILE_KEY",
-    "CanonicalEnv",
-    "apply_env",
-    "exported",
-    "join_path",
-    "passes",
-)
-
 #: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
 DEFAULT_INSTANCE = "main"
 

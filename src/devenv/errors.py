@@ -8,29 +8,14 @@ structured fields (`place`, `keys`, `cause`), set where it is raised, never its 
 a message can then be reworded without changing what a program does with it.
 """
 
-__all__ = [
-    "NOT_A_FILE",
-    "PREVIEW_LENGTH",
-    "PROCESS_GONE",
-    "REQUIRED_MISSING",
-    "AlreadyRunningError",
-    "CommandNotFoundError",
-    "DevenvError",
-    "DotenvError",
-    "LockError",
-    "Place",
-    "ProcessError",
-    "RenderError",
-    "ResolveError",
-    "ServiceError",
-    "SpecError",
-    "StaleError",
-    "StateError",
-    "SyncError",
-    "UsageError",
-    "preview",
-]
-
+#: The exit codes devenv gives of its own (a launched command's code is passed through);
+#: each DevenvError subclass carries its own (`exit_code`, 2 unless it says otherwise).
+EXIT_PROBLEMS = 1  # a check found problems (doctor, lock --check, diff); the instance is taken
+EXIT_USAGE = 2  # bad usage, spec or input
+EXIT_TIMEOUT = 124  # a task did not finish within its timeout (as timeout(1))
+EXIT_CANNOT_RUN = 126  # the command exists but cannot be executed (as the shells)
+EXIT_NOT_FOUND = 127  # the command does not exist (as the shells)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as the shells)
 
 #: How many characters of a refused key, line or reference a message may show: enough to
 #: find it, too few to give away a secret pasted in the wrong place.
@@ -91,7 +76,7 @@ class DevenvError(Exception):
     kinds apart (e.g. `"required-missing"`); all three are optional.
     """
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(
         self, message: str, *, place: Place | None = None, keys: tuple[str, ...] = (), cause: str = ""
@@ -141,7 +126,7 @@ class UsageError(DevenvError):
 class CommandNotFoundError(DevenvError):
     """`devenv run` was asked to run a command that does not exist (exit 127, like the shells)."""
 
-    exit_code = 127
+    exit_code = EXIT_NOT_FOUND
 
 
 class ServiceError(DevenvError):
@@ -151,7 +136,7 @@ class ServiceError(DevenvError):
 class AlreadyRunningError(DevenvError):
     """`devenv up` of an instance another `devenv up` already runs."""
 
-    exit_code = 1
+    exit_code = EXIT_PROBLEMS
 
 
 class ProcessError(DevenvError):

@@ -7,8 +7,6 @@ import os
 import signal
 from collections.abc import Sequence
 
-__all__ = ["DRAMATIQ_EXIT_CODES", "GENERIC_EXIT_CODES", "exit_meaning", "is_dramatiq", "shell_code"]
-
 #: Dramatiq's exit codes (its cli.py RET_* constants).
 DRAMATIQ_EXIT_CODES = {
     0: "exited normally, but a long-running process must stay up until it is stopped",

@@ -15,16 +15,6 @@ from devenv.environment import MANAGED_BY, PROFILE_KEY, join_path
 from devenv.errors import UsageError
 from devenv.resolver import MANAGED_SOURCE, Resolution
 
-__all__ = [
-    "MASKED_NOTE",
-    "ExplainedJson",
-    "ExplainedVariable",
-    "Explanation",
-    "ExplanationJson",
-    "explain",
-    "format_explain",
-]
-
 
 class ExplainedJson(TypedDict):
     key: str

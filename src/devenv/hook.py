@@ -27,8 +27,6 @@ from collections.abc import Mapping, Sequence
 
 from devenv.errors import DevenvError
 
-__all__ = ["SHELLS", "declaration_paths", "hook_script", "load_script", "unload_script"]
-
 SHELLS = ("bash", "zsh", "fish")
 
 # Within the last RACY_NS of an input's mtime a further edit could keep the same mtime: the

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 from devenv.errors import SpecError, SyncError
 
-__all__ = ["Interpreter", "candidates", "find_interpreter", "probe_interpreter"]
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Interpreter:

@@ -7,26 +7,6 @@ On the `print-env` / `run` path, so it imports only `os`.
 
 import os
 
-__all__ = [
-    "DEFAULT_VENV",
-    "ENV_JSON",
-    "GITIGNORE",
-    "LOCK",
-    "LOGS",
-    "PRIVATE_LOCK",
-    "RENDERED",
-    "RUNS",
-    "SERVICES",
-    "SNAPSHOT",
-    "STATE_DIR",
-    "SYNC_INCOMPLETE",
-    "SYNC_STAMP",
-    "UP",
-    "state_dir",
-    "state_path",
-]
-
-
 #: The folder, relative to the project root.
 STATE_DIR = ".devenv"
 #: The default [python].venv, as written in envspec.toml (relative to the project root).

@@ -27,24 +27,6 @@ from devenv.spec import Spec
 if TYPE_CHECKING:
     from devenv.interpreters import Interpreter
 
-__all__ = [
-    "DEFAULT_INDEX",
-    "LOCK_NAME",
-    "Lock",
-    "finish_lock",
-    "integrity_problems",
-    "lock_filename",
-    "lock_files",
-    "matches_platform",
-    "minor_of",
-    "platform_marker",
-    "read_lock",
-    "select_lock",
-    "stale_reasons",
-    "standard_problems",
-    "toml_text",
-]
-
 
 LOCK_NAME = "pylock.toml"
 #: The index a lock resolves against unless `devenv lock --index-url` says otherwise. pip runs

@@ -10,20 +10,6 @@ import uuid
 
 from devenv.layout import LOGS, state_path
 
-__all__ = [
-    "KEEP_LOGS",
-    "TAIL_LINES",
-    "append_note",
-    "default_log_path",
-    "log_tail",
-    "logs_dir",
-    "open_log",
-    "point_latest",
-    "prepare_run_log",
-    "prune_logs",
-    "run_log_path",
-]
-
 TAIL_LINES = 40
 #: Per-run logs kept for each process name; older ones are removed at the next start.
 KEEP_LOGS = 20

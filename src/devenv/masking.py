@@ -18,23 +18,6 @@ from urllib.parse import quote, quote_plus, unquote
 
 from devenv.environment import CanonicalEnv
 
-__all__ = [
-    "MASK",
-    "MIN_MASKED_LENGTH",
-    "MIN_WORD_LENGTH",
-    "PUBLIC_KEYS",
-    "SECRET_TOKENS",
-    "Masker",
-    "encoded_forms",
-    "is_secret_key",
-    "looks_like_token",
-    "mask_url",
-    "mask_value",
-    "secret_values",
-    "url_passwords",
-]
-
-
 MASK = "***"
 
 #: Secret values shorter than this are not masked: masking "1" or "true" mangles all output

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-__all__ = ["startable", "stop_levels"]
-
 
 def startable(
     needs: Mapping[str, Sequence[str]], *, done: Collection[str], begun: Collection[str]

@@ -48,24 +48,6 @@ from devenv.trees import ProcTable, StopTarget, note_descendants, read_stat, sca
 if TYPE_CHECKING:
     import psutil
 
-__all__ = [
-    "POLL_INTERVAL",
-    "SUBREAPER_SHIM",
-    "WATCH_INTERVAL",
-    "ProcessHandle",
-    "StaleConsumersWarning",
-    "adopt_orphans",
-    "expand",
-    "launch",
-    "resolve_word",
-    "shown_command",
-    "start",
-    "stop_all",
-    "stop_processes",
-    "tail_block",
-    "unit_env",
-]
-
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
 POLL_INTERVAL = 0.025

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.environment import PROFILE_KEY
+from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
-from devenv.resolver import DEFAULT_INSTANCE, DotenvSource, Resolution, pythonpath_entries, resolve
+from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, line_of, parse_spec
@@ -41,25 +41,6 @@ from devenv.venv import (
 
 if TYPE_CHECKING:
     from devenv.installers import Progress
-
-__all__ = [
-    "MAX_ATTEMPTS",
-    "MAX_INPUT_BYTES",
-    "QUIET_NS",
-    "QUIET_WAIT",
-    "RACY_NS",
-    "RETRY_PAUSE",
-    "ProjectState",
-    "check_pythonpath",
-    "compile_devenv",
-    "input_paths",
-    "last_python",
-    "read_input",
-    "refresh",
-    "resolve_env",
-    "snapshot_fresh",
-    "sync",
-]
 
 
 #: The largest envspec.toml or dotenv file devenv reads. Every variable ends up in each

@@ -21,23 +21,6 @@ if TYPE_CHECKING:
     from devenv.processes import ProcessHandle
     from devenv.spec import Spec
 
-__all__ = [
-    "REPORT_LINES",
-    "Key",
-    "devenv_env",
-    "devenv_instance",
-    "devenv_process",
-    "devenv_spec",
-    "project_root",
-    "pytest_addoption",
-    "pytest_cmdline_main",
-    "pytest_configure",
-    "pytest_load_initial_conftests",
-    "pytest_report_header",
-    "pytest_runtest_makereport",
-    "pytest_runtest_setup",
-]
-
 #: Lines of a process log attached to a failing test's report.
 REPORT_LINES = 200
 
@@ -189,7 +172,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     root = project_root(config)
     if root is None:
         raise pytest.UsageError("--devenv-show/--devenv-kill: no envspec.toml found")
-    from devenv.ps import format_ps, ps, stop
+    from devenv.running import format_ps, ps, stop
 
     if kill:
         # Like xprocess's --xkill: what earlier sessions left; a running session's are its own.

@@ -25,18 +25,6 @@ from devenv.errors import ProcessError
 if TYPE_CHECKING:
     import psutil
 
-__all__ = [
-    "AmqpQueueProbe",
-    "CommandProbe",
-    "HttpProbe",
-    "LogProbe",
-    "Observation",
-    "Owners",
-    "Probe",
-    "TcpProbe",
-    "describe_listener",
-]
-
 #: How long a probe waits for its broker connection to close before leaving it to a daemon thread.
 CLOSE_TIMEOUT = 2.0
 

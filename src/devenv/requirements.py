@@ -20,18 +20,6 @@ from urllib.parse import unquote, urlsplit
 from devenv.errors import SpecError
 from devenv.spec import Spec
 
-__all__ = [
-    "PROJECT_METADATA",
-    "LineKind",
-    "PackageLine",
-    "expand_line",
-    "inputs_digest",
-    "metadata_files",
-    "parse_packages",
-    "requirements_text",
-]
-
-
 LineKind: TypeAlias = Literal[
     "requirement", "editable", "local", "requirements", "constraints", "project", "group"
 ]

@@ -17,30 +17,6 @@ from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, PROFI
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
-__all__ = [
-    "DEFAULT_INSTANCE",
-    "INSTANCE_PATTERN",
-    "MANAGED_SOURCE",
-    "MAX_VALUE_BYTES",
-    "OUTER_SOURCE",
-    "SET_SOURCE",
-    "VARS_SOURCE",
-    "DotenvSource",
-    "Resolution",
-    "Variable",
-    "check_not_unset",
-    "check_override",
-    "check_separable",
-    "check_trusted",
-    "check_value",
-    "fingerprint_of",
-    "interpolate",
-    "pythonpath_entries",
-    "resolve",
-    "venv_path",
-]
-
-
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
 

@@ -7,9 +7,6 @@ import os
 
 from devenv.errors import UsageError
 
-__all__ = ["SPEC_FILENAME", "find_root", "project_root"]
-
-
 SPEC_FILENAME = "envspec.toml"
 
 

@@ -20,31 +20,6 @@ from devenv.store import TEMP_PREFIX
 if TYPE_CHECKING:
     import psutil
 
-__all__ = [
-    "KILL_GRACE",
-    "LAUNCHER_KEY",
-    "RUN_ID_KEY",
-    "Launcher",
-    "RunRecord",
-    "cleanup_leftovers",
-    "clear_stop_request",
-    "is_zombie",
-    "kill",
-    "kill_marked",
-    "kill_run",
-    "marked_processes",
-    "matches",
-    "owner_alive",
-    "read_records",
-    "recorded_daemons",
-    "request_stop",
-    "runs_dir",
-    "services_dir",
-    "stop_requested",
-    "wait_gone",
-    "write_record",
-]
-
 RUN_ID_KEY = "DEVENV_RUN_ID"
 LAUNCHER_KEY = "DEVENV_LAUNCHER"
 #: How long killed processes get to disappear before a stop gives up waiting on them.

@@ -33,8 +33,6 @@ from devenv.masking import mask_url
 from devenv.resolver import interpolate
 from devenv.spec import ServiceSpec
 
-__all__ = ["CommandContext", "check_service", "ensure_service", "probe_service", "service_url"]
-
 #: Causes worth retrying until the deadline: the service may still be starting (a web server
 #: answers 503 and a check command fails until it is up).
 RETRYABLE: frozenset[Cause] = frozenset({"refused", "dns", "timeout", "starting", "status", "failed"})

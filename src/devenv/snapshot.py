@@ -16,18 +16,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = [
-    "ABSENT",
-    "MAGIC",
-    "RACY",
-    "VERSION",
-    "Snapshot",
-    "check_sync_finished",
-    "encode_snapshot",
-    "read_snapshot",
-    "stat_record",
-]
-
 
 MAGIC = "devenv-snapshot"
 VERSION = "2"

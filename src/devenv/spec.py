@@ -16,34 +16,6 @@ from devenv.errors import DevenvError, Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
 from devenv.root import SPEC_FILENAME
 
-__all__ = [
-    "KEY_PATTERN",
-    "PLATFORMS",
-    "SCHEMA_VERSION",
-    "AmqpQueueReady",
-    "CommandReady",
-    "DotenvSpec",
-    "EnvPolicy",
-    "HttpReady",
-    "InstallerName",
-    "LogReady",
-    "ProcessSpec",
-    "ProfileSpec",
-    "PythonSpec",
-    "ReadyProbe",
-    "RestartPolicy",
-    "ServiceCheck",
-    "ServiceSpec",
-    "Spec",
-    "TaskSpec",
-    "TcpReady",
-    "Unit",
-    "line_of",
-    "load_spec",
-    "parse_spec",
-]
-
-
 SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: A profile name is chosen on the command line and shown in messages: keep it plain.

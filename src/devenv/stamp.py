@@ -20,8 +20,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["MAGIC", "VERSION", "encode_stamp", "nothing_to_sync", "site_packages", "unchanged"]
-
 
 MAGIC = "devenv-sync-stamp"
 VERSION = "2"

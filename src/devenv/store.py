@@ -25,26 +25,6 @@ if TYPE_CHECKING:
     # The venv module describes what it set up; this one only stores that record.
     from devenv.venv import PythonRecord
 
-__all__ = [
-    "SCHEMA",
-    "TEMP_PREFIX",
-    "EnvDocument",
-    "InputRecord",
-    "VariableRecord",
-    "check_no_links",
-    "devenv_command",
-    "ensure_state_dir",
-    "input_record",
-    "locked",
-    "open_folder",
-    "read_document",
-    "refuse_tracked",
-    "remove_orphaned_temporaries",
-    "state_folder",
-    "write_atomic",
-    "write_state",
-]
-
 
 SCHEMA = 1
 #: Temporary files are named `.tmp-PID-...`: the pid tells the next writer whether it is orphaned.

@@ -26,18 +26,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO, TypedDict
 
-from devenv.errors import AlreadyRunningError, ProcessError, UsageError
+from devenv.errors import EXIT_INTERRUPTED, AlreadyRunningError, ProcessError, UsageError
 from devenv.layout import UP, state_path
-
-__all__ = [
-    "Claim",
-    "UpState",
-    "claim_instance",
-    "detach",
-    "read_state",
-    "show_logs",
-    "up_log_path",
-]
 
 #: How often `up -d` and `logs -f` look at the state file and the combined log.
 FOLLOW_INTERVAL = 0.1
@@ -204,7 +194,7 @@ def detach(
         supervisor.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             supervisor.wait(120)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _wait_detached(

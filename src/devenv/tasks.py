@@ -16,17 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.environment import CanonicalEnv
-from devenv.errors import ProcessError
+from devenv.errors import EXIT_TIMEOUT, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.runs import Launcher
 from devenv.spec import Spec, TaskSpec
 
-__all__ = ["EXIT_TIMEOUT", "POLL_INTERVAL", "TaskError", "TaskRun", "run_task", "run_tasks"]
-
 #: How often a running task is checked for its exit (and its new output copied).
 POLL_INTERVAL = 0.05
-#: What a task that outran its `timeout` counts as (the code coreutils' `timeout` uses).
-EXIT_TIMEOUT = 124
 
 
 class TaskError(ProcessError):

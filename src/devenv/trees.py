@@ -25,17 +25,6 @@ from devenv.runs import KILL_GRACE, RUN_ID_KEY, is_zombie, kill, wait_gone
 if TYPE_CHECKING:
     import psutil
 
-__all__ = [
-    "EXIT_POLL",
-    "RESCAN_INTERVAL",
-    "ProcTable",
-    "StopTarget",
-    "note_descendants",
-    "read_stat",
-    "scan",
-    "stop_trees",
-]
-
 #: How often a stop looks whether the main processes have exited.
 EXIT_POLL = 0.02
 #: How often a stop notes new descendants while it waits (a stopping worker may still fork).

@@ -10,9 +10,6 @@ dotenv file or `--set` only when envspec.toml names them in `[env].trusted`; `[v
 
 from __future__ import annotations
 
-__all__ = ["CODE_EXECUTION_KEYS", "CODE_EXECUTION_PREFIXES", "runs_code"]
-
-
 #: Each key and what it makes happen (shown in the refusal and by doctor).
 CODE_EXECUTION_KEYS = {
     "BASH_ENV": "bash sources this file before running any script or `bash -c`",

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import BinaryIO, TextIO, cast
 
 from devenv.environment import CanonicalEnv
-from devenv.errors import UsageError
+from devenv.errors import EXIT_INTERRUPTED, UsageError
 from devenv.exits import exit_meaning, shell_code
 from devenv.needs import startable, stop_levels
 from devenv.processes import POLL_INTERVAL as READY_POLL
@@ -39,17 +39,8 @@ from devenv.runs import stop_requested
 from devenv.spec import Spec
 from devenv.tasks import run_tasks
 
-__all__ = [
-    "COLOURS",
-    "EXIT_INTERRUPTED",
-    "POLL_INTERVAL",
-    "RESTART_DELAYS",
-    "STABLE_AFTER",
-    "Interrupted",
-    "run_up",
-]
-
-EXIT_INTERRUPTED = 130
+#: `devenv up --instance new`: a run in an instance of its own (`up_instance`).
+NEW_INSTANCE = "new"
 #: How often up looks for new output and for a process that exited.
 POLL_INTERVAL = 0.1
 #: Backoff before restart number n (from 0) of a `restart = "on-failure"` process; after the
@@ -59,6 +50,17 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 STABLE_AFTER = 60.0
 #: ANSI colours for the prefixes, in the order processes start (honcho's palette).
 COLOURS = ("36", "33", "32", "35", "34", "31")
+
+
+def up_instance(option: str | None) -> str | None:
+    """The ${DEVENV_INSTANCE} `devenv up --instance OPTION` runs in: OPTION (None: the
+    default), or for `new` a fresh unique one, so the run shares no queue or file with any
+    other (join it with `--instance` and the value)."""
+    if option != NEW_INSTANCE:
+        return option
+    from devenv import new_instance
+
+    return new_instance("up")
 
 
 class Interrupted(KeyboardInterrupt):

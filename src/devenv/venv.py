@@ -37,24 +37,6 @@ from devenv.resolver import pythonpath_entries, venv_path
 from devenv.spec import Spec, line_of
 from devenv.store import write_atomic
 
-__all__ = [
-    "MARKER",
-    "PythonRecord",
-    "check_lock",
-    "check_venv_location",
-    "clear_incomplete",
-    "ensure_venv",
-    "installed_distributions",
-    "installed_packages",
-    "lock_project",
-    "made_by_devenv",
-    "mark_incomplete",
-    "python_identity",
-    "sync_venv",
-    "venv_owner",
-    "venv_python",
-]
-
 
 class PythonRecord(TypedDict):
     """What `devenv sync` set up: the interpreter, the venv, and what is installed in it."""

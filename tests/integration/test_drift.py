@@ -13,7 +13,7 @@ import pytest
 
 from devenv.drift import ProcessEnvironUnavailable, compare, diff_process, drift_problems, format_diff
 from devenv.environment import CanonicalEnv, apply_env
-from devenv.ps import format_ps, ps, ps_notes
+from devenv.running import format_ps, ps, ps_notes
 from devenv.snapshot import read_snapshot
 from tests.support.leftovers import Spawn, spawner
 from tests.support.processes import running, wait_for

@@ -532,7 +532,7 @@ def test_a_process_that_fails_on_start_errors_the_test_with_its_traceback(
     assert "it failed (Python exits 1 on an uncaught exception; see the log below)" in out
     assert "Traceback (most recent call last):" in out
     assert "ModuleNotFoundError: No module named 'no_such_module'" in out
-    assert "devenv/processes.py" not in out and "devenv/api.py" not in out, "devenv's own frames"
+    assert "devenv/processes.py" not in out and "devenv/__init__.py" not in out, "devenv's own frames"
     (setup,) = [t for t in read_jsonl(project.root / "timeline.jsonl") if t["when"] == "setup"]
     assert setup["outcome"] == "failed"
     assert isinstance(setup["duration"], float) and setup["duration"] < AT_ONCE, "not after start_timeout"

@@ -108,6 +108,18 @@ class Project:
             check=False,
         )
 
+    def python(self, script: str, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run `script` with the interpreter devenv is installed in, in the project folder."""
+        return subprocess.run(
+            [os.path.join(os.path.dirname(DEVENV), "python"), "-c", script],
+            cwd=self.root,
+            env=hermetic_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def sync(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         result = self.devenv("sync", *args, env=env)
         assert result.returncode == 0, result.stderr

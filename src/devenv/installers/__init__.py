@@ -21,16 +21,6 @@ if TYPE_CHECKING:
     from devenv.requirements import PackageLine
     from devenv.spec import Spec
 
-__all__ = [
-    "Installer",
-    "LockRequest",
-    "Progress",
-    "SyncRequest",
-    "expand_url",
-    "installer_for",
-    "run_guarded",
-]
-
 
 class Progress(Protocol):
     """Where an installer reports what it is doing: one line per phase; a `transient` line

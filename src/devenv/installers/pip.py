@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from devenv.interpreters import Interpreter
     from devenv.spec import Spec
 
-__all__ = ["PIP_VERSION", "PipInstaller", "quiet_pip_output"]
-
 #: pip writes and reads pylock.toml from 26.1 on; the lock is made with this exact version so
 #: that the same inputs resolve the same way on every machine.
 PIP_VERSION = "26.3"

@@ -23,8 +23,6 @@ from devenv.requirements import requirements_text
 if TYPE_CHECKING:
     from devenv.interpreters import Interpreter
 
-__all__ = ["UvInstaller", "UvOutput", "lowest_minor", "uv_binary", "uv_environ"]
-
 #: The caller's UV_* settings uv may still see: where its cache and Pythons live, and index
 #: credentials (UV_INDEX_<NAME>_USERNAME / _PASSWORD), which never reach a lock.
 _KEPT = re.compile(r"UV_(CACHE_DIR|NO_CACHE|PYTHON_INSTALL_DIR|OFFLINE|INDEX_\w+_(USERNAME|PASSWORD))\Z")

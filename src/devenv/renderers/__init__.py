@@ -14,8 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
-__all__ = ["ALIASES", "FORMATS", "HEADER", "REGISTRY", "Format", "canonical_name", "lookup", "render"]
-
 
 class Format:
     """One output format: its module, and what it can and cannot carry (a plain slotted

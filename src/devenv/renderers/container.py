@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from devenv.environment import CanonicalEnv
 
-__all__ = ["HOST_ONLY", "ROOT_RELATIVE", "for_container"]
-
 #: Always left out: the image has its own PATH and interpreter.
 HOST_ONLY = ("PATH", "VIRTUAL_ENV")
 #: Left out unless the root is mapped: they name folders of this checkout.

@@ -10,8 +10,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
-__all__ = ["render"]
-
 
 # bufio.Scanner's MaxScanTokenSize: docker's kvfile fails on a longer line.
 _MAX_LINE_BYTES = 64 * 1024

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["encode", "python_dotenv_quote", "refusal", "render"]
-
 PYTHON_DOTENV = "python-dotenv"
 NPM_DOTENV = "npm dotenv"
 VSCODE = "VS Code's envFile parser"

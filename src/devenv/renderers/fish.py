@@ -9,9 +9,6 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["quote", "render"]
-
-
 def quote(value: str) -> str:
     """`value` as one single-quoted fish word.
 

@@ -11,8 +11,6 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["RUNNER_REFUSES", "delimiter", "refused", "render"]
-
 #: Names the Actions runner will not take from $GITHUB_ENV, compared ignoring case: it fails
 #: the step with "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command."
 #: (NODE_OPTIONS would change how the runner's own Node actions run).

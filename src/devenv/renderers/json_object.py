@@ -11,9 +11,6 @@ if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
 
-__all__ = ["render"]
-
-
 def render(env: CanonicalEnv, base_path: str | None) -> str:
     """Sorted keys, ASCII-only; PATH only when `base_path` is known, unset keys left out."""
     variables = env.variables if base_path is None else exported(env, base_path)

@@ -8,8 +8,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
 
-__all__ = ["quote", "render"]
-
 
 # PowerShell ends a verbatim string at any of these, not only at ASCII ' (PowerShell-Docs#11401).
 _QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from devenv.store import InputRecord
 
-__all__ = ["with_refresh"]
-
 
 _NOTE = "devenv: {own} is older than its inputs"
 _FAILED = "; refreshing it failed (see above); nothing was loaded"

@@ -19,22 +19,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import PROFILE_KEY, CanonicalEnv
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, UsageError
 from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
-
-__all__ = [
-    "DEFAULT_STOP_TIMEOUT",
-    "STOPPABLE",
-    "ProcessInfo",
-    "ProcessInfoJson",
-    "ProcessStatus",
-    "Stopped",
-    "current_env",
-    "format_ps",
-    "ps",
-    "ps_notes",
-    "stop",
-]
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
 
@@ -384,7 +370,8 @@ def stop(
     include_run: bool = False,
 ) -> list[Stopped]:
     """Stop this project's processes named `names` (all stoppable ones if empty), only those
-    this devenv started for this checkout (`_started_here`), never a shell or a service.
+    this devenv started for this checkout (`_started_here`), never a shell or a service. A
+    name that is neither declared nor one of devenv's launches is a UsageError.
 
     Trees stop level by level, what nothing else needs first, each level at once. A run
     devenv launched is marked as stopped on request first, so a `devenv up` supervising it
@@ -394,11 +381,14 @@ def stop(
     from devenv.runs import request_stop
     from devenv.trees import StopTarget, stop_trees
 
+    running = ps(root, outer)
+    if names:
+        _refuse_unstoppable(root, names, running)
     declared = _declared_needs(root)
     records = {record["run_id"]: record for _, record in read_records(root)}
     listed = [
         p
-        for p in ps(root, outer)
+        for p in running
         if p.launcher != "service"
         and (not names or p.name in names)
         and (p.leftover or not leftovers_only)
@@ -430,6 +420,28 @@ def stop(
             for main, target in zip(batch, targets, strict=True)
         ]
     return results
+
+
+def _refuse_unstoppable(root: str, names: list[str], running: list[ProcessInfo]) -> None:
+    """Refuse a name devenv may not stop: undeclared, and not one of its launches either."""
+    from devenv.spec import load_spec
+
+    declared = {process.name for process in load_spec(root).processes}
+    for name in names:
+        if name in declared or any(p.name == name and p.launcher in STOPPABLE for p in running):
+            continue
+        shell = [p for p in running if p.name == name]
+        if shell:
+            pids = ", ".join(str(p.pid) for p in shell)
+            raise UsageError(
+                f"{name} (pid {pids}) was started from a {shell[0].launcher}, not by devenv, and is not a "
+                "declared [processes] name; devenv stops only what it launched or declares: "
+                f"end it yourself (kill {shell[0].pid})"
+            )
+        raise UsageError(
+            f"no process named {name!r}: declared are {', '.join(sorted(declared)) or 'none'} "
+            "(see `devenv ps` for what runs)"
+        )
 
 
 def _started_here(process: ProcessInfo, records: Mapping[str, RunRecord], *, include_run: bool) -> bool:
