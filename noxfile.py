@@ -37,7 +37,7 @@ def env(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", requires=["env"], tags=["tests"])
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (real shells, real subprocesses, the real CLI)."""
+    """Unit, integration and reference-workspace tests (real shells, real subprocesses, the real CLI)."""
     session.run(DEVENV, "run", "--", "python", "-m", "pytest", *session.posargs, external=True)
 
 
@@ -79,13 +79,11 @@ def worker(session: nox.Session) -> None:
 
 #: What `lowest` runs: the unit tests and every test of a readiness probe or service check
 #: (the code that calls psutil, pika, redis-py and psycopg). The reference workspace's own
-#: tests (ops_core, agentkit) are left out: their packages are pinned by envspec.toml, not
-#: by devenv's declared ranges; so is the test of this noxfile, which is this repository's
+#: tests (tests/workspace) are not among them: their packages are pinned by envspec.toml, not
+#: by devenv's declared ranges; nor is the test of this noxfile, which is this repository's
 #: own tool and runs with the locked nox (its `requires=` needs a newer nox than devenv does).
 LOWEST_TESTS = [
     "tests/unit",
-    "--ignore=tests/unit/test_ops_core.py",
-    "--ignore=tests/unit/test_agentkit.py",
     "--ignore=tests/unit/test_lowest_versions.py",
     "tests/integration/test_readiness.py",
     "tests/integration/test_service_checks.py",

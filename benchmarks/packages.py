@@ -1,5 +1,5 @@
 """Packages side by side with uv, on a clone of this repository (warm caches, interleaved rounds,
-medians and ratios; DESIGN.md §12):
+medians and ratios, as README "Performance" describes):
 
 - sync: `devenv sync --frozen` into an empty venv against `uv venv` + `uv pip sync` of the
   same pylock.toml;

@@ -121,10 +121,10 @@ def load(
     root: str | None = None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
 ) -> CanonicalEnv:
     """The canonical environment of the project at `root` (default: found from the working
-    directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default
-    "main", what shells and `devenv run` get); `profile` picks a `[profiles.NAME]` (default:
-    the one DEVENV_PROFILE names, else none; "" for none). The result maps variable names to
-    values."""
+    directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default:
+    the checkout's own, e.g. "main_f2af" for /work/main, what shells and `devenv run` get);
+    `profile` picks a `[profiles.NAME]` (default: the one DEVENV_PROFILE names, else none; ""
+    for none). The result maps variable names to values."""
     from devenv.current import fresh_env
 
     return fresh_env(find_root(root), frozen=frozen, instance=instance, profile=profile)

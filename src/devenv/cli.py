@@ -16,7 +16,7 @@ import os
 import sys
 
 from devenv.current import fresh_env
-from devenv.environment import PROFILE_KEY
+from devenv.environment import LAUNCHER_KEY, PROFILE_KEY
 from devenv.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, DevenvError, UsageError, preview
 from devenv.root import project_root
 
@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     #: A command's function and the arguments to call it with.
     Call = tuple[Callable[..., int], dict[str, object]]
 
-_INSTANCE_HELP = "value of ${DEVENV_INSTANCE} (default: main); join a run started with `devenv up --instance`"
+#: What the default instance is, in the words --help uses (environment.default_instance).
+_DEFAULT_INSTANCE_HELP = "default: this checkout's own, its folder name + a hash of its path, e.g. main_f2af"
+_INSTANCE_HELP = (
+    f"value of ${{DEVENV_INSTANCE}} ({_DEFAULT_INSTANCE_HELP}); "
+    "join a run started with `devenv up --instance`"
+)
 
 
 def main(argv: "Sequence[str] | None" = None) -> int:
@@ -255,7 +260,7 @@ def run(
 
     child = apply_env(env, os.environ)
     # Which launcher started it, for `devenv ps` (nox sessions run their commands through us).
-    child["DEVENV_LAUNCHER"] = "nox" if "NOX_CURRENT_SESSION" in os.environ else "run"
+    child[LAUNCHER_KEY] = "nox" if "NOX_CURRENT_SESSION" in os.environ else "run"
     executable = find_command(
         command[0], path=child.get("PATH", os.defpath), root=root, venv=child.get("VIRTUAL_ENV")
     )
@@ -357,7 +362,6 @@ def up(
 ) -> int:
     """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
     under a background supervisor."""
-    from devenv.environment import DEFAULT_INSTANCE
     from devenv.spec import load_spec
     from devenv.up import run_up, up_instance
 
@@ -374,8 +378,7 @@ def up(
         if not spec.processes:
             raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
         spec.process_order(names)  # an unknown name fails here, not in the background
-        chosen = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
-        return start_detached(root, names, chosen, extra_args=extra, frozen=frozen, err=sys.stderr)
+        return start_detached(root, names, env.instance, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
@@ -399,14 +402,14 @@ def task(root_option: str | None, *, name: str, instance: str | None, frozen: bo
 
 def logs(root_option: str | None, *, names: list[str], follow: bool, instance: str | None) -> int:
     """`devenv logs [NAME...] [-f]`: the combined log of the instance's `devenv up`."""
-    from devenv.environment import DEFAULT_INSTANCE
+    from devenv.environment import default_instance
     from devenv.spec import load_spec
     from devenv.supervisor import show_logs
 
     root = project_root(root_option)
     declared = [process.name for process in load_spec(root).processes]
     return show_logs(
-        root, instance or DEFAULT_INSTANCE, names, follow=follow, out=sys.stdout, declared=declared
+        root, instance or default_instance(root), names, follow=follow, out=sys.stdout, declared=declared
     )
 
 
@@ -836,8 +839,8 @@ def _commands() -> "tuple[Command, ...]":
             Argument(
                 "--instance",
                 metavar="NAME",
-                help="value of ${DEVENV_INSTANCE} for this run (default: main, as in shells and devenv run; "
-                "`new`: a unique one, so this run shares no queue or file with any other)",
+                help=f"value of ${{DEVENV_INSTANCE}} for this run ({_DEFAULT_INSTANCE_HELP}, as in shells "
+                "and devenv run; `new`: a unique one, so this run shares no queue or file with any other)",
             ),
             frozen,
             Argument(
@@ -866,7 +869,7 @@ def _commands() -> "tuple[Command, ...]":
             logs,
             names,
             Argument("-f", "--follow", action="store_true", help="keep printing new lines"),
-            Argument("--instance", metavar="NAME", help="the instance's up (default: main)"),
+            Argument("--instance", metavar="NAME", help=f"the instance's up ({_DEFAULT_INSTANCE_HELP})"),
             help="the combined log of devenv up (e.g. devenv logs worker -f)",
             description=(
                 "Show the combined, prefixed log (NAME | line) of the latest `devenv up` of the "
@@ -879,7 +882,9 @@ def _commands() -> "tuple[Command, ...]":
             task,
             Argument("name", metavar="NAME", help="[tasks.NAME] of envspec.toml"),
             Argument(
-                "--instance", metavar="NAME", help="value of ${DEVENV_INSTANCE} for this run (default: main)"
+                "--instance",
+                metavar="NAME",
+                help=f"value of ${{DEVENV_INSTANCE}} for this run ({_DEFAULT_INSTANCE_HELP})",
             ),
             frozen,
             help="run a declared [tasks.NAME] step (and the tasks it needs) to completion",

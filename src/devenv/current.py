@@ -9,7 +9,7 @@ asks for more than the shells' environment (overrides, another instance).
 
 import os
 
-from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+from devenv.environment import PROFILE_KEY
 from devenv.snapshot import check_sync_finished, read_snapshot
 
 TYPE_CHECKING = False
@@ -32,7 +32,8 @@ def fresh_env(
     environment), refreshing `.devenv/` only when an input changed; with `frozen`, a
     changed input is an error instead.
 
-    With `overrides` (the top layer, as `--set`) or an `instance` other than main, the
+    With `overrides` (the top layer, as `--set`) or an `instance` other than the checkout's
+    default one (`environment.default_instance`, which `.devenv/` was resolved for), the
     result is resolved through `project.resolve_env`, the one door into resolution, after
     `.devenv/` itself was made current (so `--frozen` still refuses stale inputs).
     `profile` chooses a `[profiles.NAME]` as DEVENV_PROFILE in `outer` does (None: whatever
@@ -51,9 +52,9 @@ def fresh_env(
         from devenv.project import refresh
 
         env = refresh(root, outer, frozen=frozen).env
-    if not overrides and (instance is None or instance == DEFAULT_INSTANCE):
+    # The snapshot carries the default instance already: comparing with it costs no hash.
+    if not overrides and (instance is None or instance == env.variables.get("DEVENV_INSTANCE")):
         return env
     from devenv.project import resolve_env
 
-    chosen = DEFAULT_INSTANCE if instance is None else instance
-    return resolve_env(root, outer, overrides=overrides, instance=chosen).resolution.canonical()
+    return resolve_env(root, outer, overrides=overrides, instance=instance).resolution.canonical()

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from devenv.environment import RUN_ID_KEY, SERVICE_KEY
+
 # prctl(2) options (linux/prctl.h).
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
@@ -165,9 +167,9 @@ def trace(pid: int, start_ticks: int, origins: Sequence[Origin]) -> Origin | Non
     environ: dict[str, str] = {}
     with contextlib.suppress(psutil.Error, OSError):
         environ = psutil.Process(pid).environ()
-    if "DEVENV_SERVICE" in environ:
+    if SERVICE_KEY in environ:
         return None
-    run_id = environ.get("DEVENV_RUN_ID")
+    run_id = environ.get(RUN_ID_KEY)
     if run_id:
         return next((origin for origin in origins if origin.run_id == run_id), None)
     if session == os.getsid(0):

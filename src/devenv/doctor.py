@@ -320,7 +320,7 @@ class _Doctor:
         )
 
     def check_state(self, spec: Spec) -> None:
-        from devenv.snapshot import read_snapshot
+        from devenv.snapshot import read_snapshot, stat_fields
 
         folder = state_dir(self.root)
         if os.path.islink(folder):
@@ -342,7 +342,9 @@ class _Doctor:
             # Inputs were touched (or re-saved) without changing any value: nothing to do.
             self.add(_ok("state", f".devenv/ is current (fingerprint {snapshot.env.fingerprint})"))
             return
-        changed = [self.rel(path) for path, size, mtime in snapshot.inputs if _stamp(path) != (size, mtime)]
+        changed = [
+            self.rel(path) for path, size, mtime in snapshot.inputs if stat_fields(path) != (size, mtime)
+        ]
         changed += [f"outer {key}" for key, value in snapshot.inherited if self.outer.get(key) != value]
         self.add(
             _fail(
@@ -423,13 +425,6 @@ def _snapshot_env(root: str) -> CanonicalEnv | None:
 
     snapshot = read_snapshot(root)
     return snapshot.env if snapshot is not None else None
-
-
-def _stamp(path: str) -> tuple[str, str]:
-    from devenv.snapshot import stat_record
-
-    _, size, mtime = stat_record(path)
-    return size, mtime
 
 
 def _variables_fix(spec: Spec, error: DevenvError) -> str:

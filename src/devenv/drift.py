@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import LABEL_KEYS, CanonicalEnv, apply_env
+from devenv.environment import LABEL_KEYS, OVERRIDES_KEY, CanonicalEnv, apply_env
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
 
@@ -244,7 +244,7 @@ def few(keys: Sequence[str], shown: int = 5) -> str:
 def overrides_of(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The overrides a process was launched with: the keys its DEVENV_OVERRIDES names, with
     the values it got."""
-    keys = [key for key in environ.get("DEVENV_OVERRIDES", "").split(",") if key in environ]
+    keys = [key for key in environ.get(OVERRIDES_KEY, "").split(",") if key in environ]
     return tuple((key, environ[key]) for key in keys)
 
 
@@ -252,15 +252,15 @@ def expected_env(
     root: str, environ: Mapping[str, str], outer: Mapping[str, str], *, instance: str | None = None
 ) -> tuple[CanonicalEnv, str]:
     """The environment a process with `environ` was meant to get, and how it is described
-    ("process web, profile local, instance main"): the instance and profile it carries, and,
+    ("process web, profile local, instance main_f2af"): the instance and profile it carries, and,
     for a declared process or task devenv launched (its run record names it), that unit's own
     `env` table on top. `outer` is the caller's environment (for [env].inherit)."""
-    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.environment import PROFILE_KEY, RUN_ID_KEY, default_instance
     from devenv.project import resolve_env
-    from devenv.runs import RUN_ID_KEY, read_records
+    from devenv.runs import read_records
     from devenv.spec import load_spec
 
-    instance = instance or environ.get("DEVENV_INSTANCE") or DEFAULT_INSTANCE
+    instance = instance or environ.get("DEVENV_INSTANCE") or default_instance(root)
     overrides = overrides_of(environ)  # a layer it was launched with, not drift
     profile = environ.get(PROFILE_KEY, "")
     run_id = environ.get(RUN_ID_KEY)
@@ -268,7 +268,16 @@ def expected_env(
     spec = load_spec(root)
     kind = "task" if name in spec.task_names() else "process"
     unit = name if name in (*spec.task_names(), *(p.name for p in spec.processes)) else None
-    state = resolve_env(root, outer, instance=instance, profile=profile, unit=unit, overrides=overrides)
+    # The process's values were expanded when it was launched: applied as they are.
+    state = resolve_env(
+        root,
+        outer,
+        instance=instance,
+        profile=profile,
+        unit=unit,
+        overrides=overrides,
+        expand_overrides=False,
+    )
     shown = [f"{kind} {name}"] if unit else []
     shown += [f"profile {profile}" if profile else "no profile", f"instance {instance}"]
     shown += [f"overrides {','.join(key for key, _ in overrides)}"] if overrides else []

@@ -13,12 +13,53 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-#: DEVENV_INSTANCE of the canonical environment (shells, `devenv run`, `devenv up`).
-DEFAULT_INSTANCE = "main"
+#: How many characters of the folder's name `default_instance` keeps, and of the path's hash.
+_NAME_CHARS = 24
+_HASH_CHARS = 4
 
-#: Keys a launcher sets on its own child to label it for `devenv ps`, `stop` and leftovers;
-#: never taken from a caller (a launch inside a launch gets its own) nor from any layer.
-LABEL_KEYS = ("DEVENV_RUN_ID", "DEVENV_SERVICE", "DEVENV_LAUNCHER", "DEVENV_OVERRIDES")
+
+def _slug(name: str) -> str:
+    """The readable half of `default_instance`: a folder's `name` lowercased, every run of
+    characters outside [a-z0-9] written `_`, trimmed, at most 24 characters ("checkout"
+    when nothing is left)."""
+    slug = ""
+    for char in name.lower():
+        plain = "a" <= char <= "z" or "0" <= char <= "9"
+        if plain:
+            slug += char
+        elif not slug.endswith("_"):
+            slug += "_"
+    return slug.strip("_")[:_NAME_CHARS].rstrip("_") or "checkout"
+
+
+def default_instance(root: str) -> str:
+    """DEVENV_INSTANCE of the canonical environment of the checkout at `root` (shells,
+    `devenv run`, `devenv up` without --instance): the folder's name (`_slug`) + "_" + the
+    first hex digits of a sha256 of its real path, e.g. `main_f2af` for /work/main.
+
+    Two checkouts of one project on one machine thus never share a queue or a database
+    file by default (`ops_core_${DEVENV_INSTANCE}`), even when their folders have the same
+    name, and the name still says which checkout it is (docker compose names its default
+    project after the folder too). Letters, digits and `_` only: usable unquoted in queue
+    names, file names and PostgreSQL identifiers. Not on the `print-env` path: the value is
+    resolved into `.devenv/env.nul`, which a fresh launch reads as it is.
+    """
+    import hashlib
+
+    real = os.path.realpath(root)
+    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{_slug(os.path.basename(real))}_{digest[:_HASH_CHARS]}"
+
+
+#: The keys a launcher sets on its own child to label it for `devenv ps`, `stop` and
+#: leftovers (the run record it belongs to, the service a start command runs for, who
+#: launched it, the keys an override set); never taken from a caller (a launch inside a
+#: launch gets its own) nor from any layer.
+RUN_ID_KEY = "DEVENV_RUN_ID"
+SERVICE_KEY = "DEVENV_SERVICE"
+LAUNCHER_KEY = "DEVENV_LAUNCHER"
+OVERRIDES_KEY = "DEVENV_OVERRIDES"
+LABEL_KEYS = (RUN_ID_KEY, SERVICE_KEY, LAUNCHER_KEY, OVERRIDES_KEY)
 
 #: Keys devenv computes; a dotenv file or [vars] setting one of them is an error.
 MANAGED_KEYS = (
@@ -84,12 +125,15 @@ MANAGED_BY = {
     "PATH": "[python].venv (its bin folder is put first on PATH)",
     "DEVENV_ROOT": "the folder holding envspec.toml",
     "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
-    "DEVENV_INSTANCE": "the launcher (main for shells, run and up; one per pytest session and xdist worker)",
-    "DEVENV_PROFILE": "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
-    "DEVENV_RUN_ID": "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
-    "DEVENV_SERVICE": "the launcher (the [services] name a start command runs for)",
-    "DEVENV_LAUNCHER": "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
-    "DEVENV_OVERRIDES": "the launcher (the keys --set or a process's overrides set, for `ps` and `diff`)",
+    "DEVENV_INSTANCE": (
+        "the launcher (this checkout's default instance, its folder name + a hash of its path, for shells, "
+        "run and up; --instance NAME; one per pytest session and xdist worker)"
+    ),
+    PROFILE_KEY: "--profile NAME or DEVENV_PROFILE of the caller ([profiles.NAME])",
+    RUN_ID_KEY: "the launcher (one per process devenv starts, for `devenv ps` and `stop`)",
+    SERVICE_KEY: "the launcher (the [services] name a start command runs for)",
+    LAUNCHER_KEY: "the launcher (run, nox, up, fixture, api: what `devenv ps` shows)",
+    OVERRIDES_KEY: "the launcher (the keys --set or a process's overrides set, for `ps` and `diff`)",
 }
 
 
@@ -139,6 +183,11 @@ class CanonicalEnv(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self.variables[key]
+
+    @property
+    def instance(self) -> str:
+        """Its DEVENV_INSTANCE (the checkout's default one for an env that names none)."""
+        return self.variables.get("DEVENV_INSTANCE") or default_instance(self.root)
 
     def __iter__(self) -> "Iterator[str]":
         return iter(self.variables)
@@ -222,7 +271,7 @@ def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
     result.update(env.variables)
     result["PATH"] = join_path(env.path_prefix, base.get("PATH", os.defpath))
     if env.overridden:
-        result["DEVENV_OVERRIDES"] = ",".join(env.overridden)
+        result[OVERRIDES_KEY] = ",".join(env.overridden)
     return result
 
 

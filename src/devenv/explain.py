@@ -23,6 +23,7 @@ class ExplainedJson(TypedDict):
     source: str
     overrode: list[str]
     managed_by: str | None
+    instance: str | None
 
 
 class ExplanationJson(TypedDict):
@@ -47,6 +48,8 @@ class ExplainedVariable:
     overrode: tuple[str, ...] = ()
     #: For managed keys: the envspec.toml key that controls the value.
     managed_by: str | None = None
+    #: For DEVENV_INSTANCE and every value built from it: where the instance came from.
+    instance: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +78,7 @@ class Explanation:
                     "source": v.source,
                     "overrode": list(v.overrode),
                     "managed_by": v.managed_by,
+                    "instance": v.instance,
                 }
                 for v in self.variables
             ],
@@ -95,15 +99,14 @@ def explain(
 ) -> Explanation:
     """Explain every variable of the project at `root` (or only `key`) as a launch would see
     it; with `process`, as that declared process or task gets it (its own `env` on top), in
-    `instance` (default: main)."""
-    from devenv.environment import DEFAULT_INSTANCE
+    `instance` (default: the checkout's own, `environment.default_instance`)."""
     from devenv.project import resolve_env
 
     # Through the launches' own door: DEVENV_FINGERPRINT must be the one they get. A missing
     # pythonpath folder does not hide the values (doctor names it).
-    state = resolve_env(root, outer, check_paths=False, unit=process, instance=instance or DEFAULT_INSTANCE)
+    state = resolve_env(root, outer, check_paths=False, unit=process, instance=instance or None)
     spec, resolution = state.spec, state.resolution
-    explained = _explained(resolution, outer, reveal=reveal)
+    explained = _explained(resolution, outer, reveal=reveal, instance=instance_origin(root, instance))
     not_set = _not_set(spec.env.inherit, spec.env.unset, resolution, outer)
     profile = spec.profile.name if spec.profile else None
 
@@ -125,8 +128,20 @@ def explain(
     raise UsageError(_unknown(key, [v.key for v in explained] + [name for name, _ in not_set]))
 
 
+def instance_origin(root: str, instance: str | None) -> str:
+    """Where ${DEVENV_INSTANCE} comes from, in words: `instance` (--instance NAME), or None
+    for the checkout's default one, named after its folder and path (default_instance)."""
+    from devenv.environment import default_instance
+
+    real = os.path.realpath(root)
+    default = f'its folder name "{os.path.basename(real)}" + a hash of {real}'
+    if instance is None or instance == default_instance(root):
+        return f"this checkout's default instance: {default}; --instance NAME joins or starts another"
+    return f"--instance {instance} (this checkout's default is {default_instance(root)}: {default})"
+
+
 def _explained(
-    resolution: Resolution, outer: Mapping[str, str], *, reveal: bool
+    resolution: Resolution, outer: Mapping[str, str], *, reveal: bool, instance: str
 ) -> tuple[ExplainedVariable, ...]:
     from devenv.masking import Masker, mask_value
 
@@ -144,6 +159,7 @@ def _explained(
                 source=variable.source,
                 overrode=variable.overrode,
                 managed_by=MANAGED_BY.get(variable.key) if variable.source == MANAGED_SOURCE else None,
+                instance=instance if variable.uses_instance or variable.key == "DEVENV_INSTANCE" else None,
             )
         )
     if resolution.path_prefix:
@@ -199,10 +215,14 @@ def format_explain(explanation: Explanation) -> str:
     for variable in explanation.variables:
         value = variable.value if variable.value.isprintable() else repr(variable.value)
         lines.append(f"{variable.key}={value}")
-        if variable.managed_by:
+        if variable.key == "DEVENV_INSTANCE" and variable.instance:
+            origin = f"built-in: {variable.instance}"
+        elif variable.managed_by:
             origin = f"managed by devenv, controlled by {variable.managed_by}"
         else:
             origin = f"from {variable.source}"
+        if variable.instance and variable.key != "DEVENV_INSTANCE":
+            origin += f", using ${{DEVENV_INSTANCE}} ({variable.instance})"
         if variable.overrode:
             origin += f"; overrode {', '.join(reversed(variable.overrode))}"
         lines.append(f"    {origin}")

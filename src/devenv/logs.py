@@ -7,8 +7,14 @@ import contextlib
 import os
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 from devenv.layout import LOGS, state_path
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Mapping, Sequence
+    from typing import BinaryIO
 
 TAIL_LINES = 40
 #: Per-run logs kept for each process name; older ones are removed at the next start.
@@ -52,6 +58,26 @@ def open_log(path: str) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
+
+def spawn_logged(
+    command: Sequence[str], log: BinaryIO, *, env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `command` with no stdin and its output appended to `log`, in a session of its
+    own: Ctrl-C in the terminal, or its closing, reaches devenv only, which stops it in
+    order (a service, a detached supervisor)."""
+    import subprocess
+
+    return subprocess.Popen(
+        list(command),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
+        start_new_session=True,
+    )
 
 
 def log_tail(path: str, offset: int = 0, *, lines: int = TAIL_LINES) -> str:

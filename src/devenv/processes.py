@@ -25,23 +25,15 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
-from devenv.runs import (
-    LAUNCHER_KEY,
-    RUN_ID_KEY,
-    Launcher,
-    RunRecord,
-    clear_stop_request,
-    is_zombie,
-    write_record,
-)
+from devenv.runs import Launcher, RunRecord, clear_stop_request, is_zombie, write_record
 from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, Spec, TcpReady, Unit
 from devenv.trees import ProcTable, StopTarget, note_descendants, read_stat, scan, stop_trees
 
@@ -468,19 +460,25 @@ class ProcessHandle:
         _watch(self)
 
 
-def start(
-    spec: Spec,
-    name: str,
-    env: CanonicalEnv,
-    *,
-    log_path: str | None = None,
-    overrides: Mapping[str, str] | None = None,
-    base: Mapping[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-    launcher: Launcher = "api",
-    tasks_done: set[str] | None = None,
-    task_log_dir: str | None = None,
-) -> ProcessHandle:
+class LaunchOptions(TypedDict, total=False):
+    """How `launch` and `start` launch a declared process; every key may be left out.
+
+    `log_path`: the log (default: `.devenv/logs/NAME-RUNID.log`); `overrides`: keys set on
+    top of its environment (the fixture's, the API's); `base`: the launcher's environment
+    (default os.environ), of which the child gets only the pass-through keys; `extra_args`:
+    appended to its command; `launcher`: what `devenv ps` shows; `tasks_done`: tasks already
+    run (see `start`); `task_log_dir`: where its tasks' logs go instead of `.devenv/logs/`."""
+
+    log_path: str | None
+    overrides: Mapping[str, str] | None
+    base: Mapping[str, str] | None
+    extra_args: Sequence[str]
+    launcher: Launcher
+    tasks_done: set[str] | None
+    task_log_dir: str | None
+
+
+def start(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOptions]) -> ProcessHandle:
     """Start the declared process `name` and return once its readiness probe passes.
 
     The tasks it needs run first, to completion, in `env` (tasks.run_tasks); those named in
@@ -490,64 +488,78 @@ def start(
     stopping it); ServiceError if a service it needs is unreachable. Processes still running
     when the interpreter exits are stopped then.
     """
-    handle = launch(
-        spec,
-        name,
-        env,
-        log_path=log_path,
-        overrides=overrides,
-        base=base,
-        extra_args=extra_args,
-        launcher=launcher,
-        tasks_done=tasks_done,
-        task_log_dir=task_log_dir,
-    )
+    handle = launch(spec, name, env, **options)
     handle.wait_ready()
     if handle.note:
         warnings.warn(StaleConsumersWarning(handle.note), stacklevel=2)
     return handle
 
 
-def launch(
-    spec: Spec,
-    name: str,
-    env: CanonicalEnv,
-    *,
-    log_path: str | None = None,
-    overrides: Mapping[str, str] | None = None,
-    base: Mapping[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-    launcher: Launcher = "api",
-    tasks_done: set[str] | None = None,
-    task_log_dir: str | None = None,
-) -> ProcessHandle:
+def launch(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOptions]) -> ProcessHandle:
     """Spawn the declared process `name` and return at once: `poll_ready()` or `wait_ready()`
     on the handle tells when it is ready (as `start` does). The tasks it needs run first, to
     completion (see `start`)."""
     from devenv.runs import cleanup_leftovers
-    from devenv.services import ensure_service
     from devenv.tasks import run_tasks
 
     process = spec.process(name)
-    outer = os.environ if base is None else base
+    base = options.get("base")
+    launcher = options.get("launcher", "api")
     cleanup_leftovers(spec.root)
-    run_tasks(spec, [name], env, base=base, launcher=launcher, done=tasks_done, log_dir=task_log_dir)
-    env = unit_env(spec, process, env, overrides or {}, outer=outer)
-    for need in process.needs:
-        if need in spec.service_names():
-            ensure_service(spec.service(need), env, base=base)
-    handle = ProcessHandle(
-        spec=spec,
-        process=process,
-        env=env,
+    run_tasks(
+        spec,
+        [name],
+        env,
         base=base,
-        overrides=overrides or {},
-        extra_args=extra_args,
-        log_path=log_path,
+        launcher=launcher,
+        done=options.get("tasks_done"),
+        log_dir=options.get("task_log_dir"),
+    )
+    handle = prepare(
+        spec,
+        process,
+        env,
+        base=base,
+        overrides=options.get("overrides") or {},
+        extra_args=options.get("extra_args", ()),
+        log_path=options.get("log_path"),
         launcher=launcher,
     )
     handle.spawn()
     return handle
+
+
+def prepare(
+    spec: Spec,
+    unit: Unit,
+    env: CanonicalEnv,
+    *,
+    base: Mapping[str, str] | None,
+    overrides: Mapping[str, str],
+    extra_args: Sequence[str],
+    log_path: str | None,
+    launcher: Launcher,
+) -> ProcessHandle:
+    """The handle of the declared process or task `unit`, ready to spawn: its own
+    environment (`unit_env`: `env` with its `env` table and `overrides` on top), with the
+    services it needs checked (and started when down) in that environment. Every launch of
+    a unit, a process's or a task's, is made here."""
+    from devenv.services import ensure_service
+
+    unit_environment = unit_env(spec, unit, env, overrides, outer=os.environ if base is None else base)
+    for need in unit.needs:
+        if need in spec.service_names():
+            ensure_service(spec.service(need), unit_environment, base=base)
+    return ProcessHandle(
+        spec=spec,
+        process=unit,
+        env=unit_environment,
+        base=base,
+        overrides=overrides,
+        extra_args=extra_args,
+        log_path=log_path,
+        launcher=launcher,
+    )
 
 
 def stop_processes(handles: Sequence[ProcessHandle]) -> None:
@@ -613,15 +625,14 @@ def unit_env(
     """
     if not overrides and not unit.env:
         return env
-    from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+    from devenv.environment import PROFILE_KEY
     from devenv.project import resolve_env
 
-    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
     state = resolve_env(
         spec.root,
         outer,
         overrides=list(overrides.items()),
-        instance=instance,
+        instance=env.instance,
         profile=env.variables.get(PROFILE_KEY, ""),
         unit=unit.name,
     )

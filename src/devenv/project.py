@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.environment import DEFAULT_INSTANCE, PROFILE_KEY
+from devenv.environment import PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
 from devenv.requirements import parse_packages
 from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
@@ -24,6 +24,7 @@ from devenv.spec import Spec, line_of, parse_spec
 from devenv.store import (
     EnvDocument,
     InputRecord,
+    PythonRecord,
     input_record,
     locked,
     read_document,
@@ -31,7 +32,6 @@ from devenv.store import (
     write_state,
 )
 from devenv.venv import (
-    PythonRecord,
     check_venv_location,
     clear_incomplete,
     python_identity,
@@ -194,10 +194,11 @@ def _read_once(
     overrides: Sequence[tuple[str, str]],
     seen: dict[str, object],
     python: PythonRecord | None,
-    instance: str,
+    instance: str | None,
     check_paths: bool,
     profile: str | None = None,
     unit_name: str | None = None,
+    expand_overrides: bool = True,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -235,6 +236,7 @@ def _read_once(
         python=python_identity(python),
         instance=instance,
         unit=unit,
+        expand_overrides=expand_overrides,
     )
     after = {path: _stat(path) for path in before}
     if after != before:
@@ -252,15 +254,17 @@ def resolve_env(
     outer: Mapping[str, str],
     *,
     overrides: Sequence[tuple[str, str]] = (),
-    instance: str = DEFAULT_INSTANCE,
+    instance: str | None = None,
     python: PythonRecord | None = None,
     check_paths: bool = True,
     profile: str | None = None,
     unit: str | None = None,
+    expand_overrides: bool = True,
 ) -> ProjectState:
     """The one door into resolution: the project at `root` as a launch from a shell with
     `outer` would get it, with `overrides` (`--set`, a process's overrides) as the top layer
-    and `instance` as ${DEVENV_INSTANCE}. Everything that needs values, provenance or a
+    and `instance` as ${DEVENV_INSTANCE} (None: the checkout's default instance,
+    `environment.default_instance`). Everything that needs values, provenance or a
     fingerprint comes here (refresh, sync, run --set, up, the fixture, the API, ps, diff,
     explain, doctor), so a layer added here reaches every one of them.
 
@@ -271,7 +275,8 @@ def resolve_env(
     `profile` is the `[profiles.NAME]` stacked on top: None takes the one DEVENV_PROFILE in
     `outer` names (`--profile NAME` sets it for the command), "" is the base declaration.
     `unit` names a declared process or task whose own `env` table is one more layer, under
-    `overrides`: what that process or task is launched with.
+    `overrides`: what that process or task is launched with. `expand_overrides=False`
+    applies `overrides` as they are: the values a running process got (`drift.expected_env`).
 
     Each input is stat-ed before it is read and again after, and the whole read is retried
     (a bounded number of times) when any of them changed in between, so the record that goes
@@ -294,6 +299,7 @@ def resolve_env(
                 check_paths,
                 outer.get(PROFILE_KEY) if profile is None else profile,
                 unit,
+                expand_overrides,
             )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):

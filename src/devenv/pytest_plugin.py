@@ -138,9 +138,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         return  # the report header says why; the fixtures raise it where they are used
     # Only the values the instance changes: the rest is what pytest was started with (the
     # header says whether that is the canonical environment).
-    main = devenv.load(root)
+    canonical = devenv.load(root)
     for key, value in env.variables.items():
-        if main.variables.get(key) != value:
+        if canonical.variables.get(key) != value:
             os.environ[key] = value
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
-from devenv.environment import DEFAULT_INSTANCE, MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv
+from devenv.environment import MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv, default_instance
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
@@ -37,6 +37,9 @@ class Variable:
     value: str
     source: str
     overrode: tuple[str, ...] = ()
+    #: Built from ${DEVENV_INSTANCE}, directly or through a variable that was (`devenv
+    #: explain` then says where the instance came from: a queue name is only readable so).
+    uses_instance: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -251,6 +254,8 @@ class _Layers:
         self.instance = instance
         self.inherited = {key: outer[key] for key in spec.env.inherit if key in outer}
         self.variables: dict[str, Variable] = {}
+        #: Whether a lookup since the last `set` reached ${DEVENV_INSTANCE}.
+        self.instance_read = False
 
     def lookup(self, name: str) -> str | None:
         # An inherited key wins over files in the final result, so a reference to it must
@@ -258,10 +263,12 @@ class _Layers:
         if name in self.inherited:
             return self.inherited[name]
         if name in self.variables:
+            self.instance_read |= self.variables[name].uses_instance
             return self.variables[name].value
         if name == "DEVENV_ROOT":
             return self.spec.root
         if name == "DEVENV_INSTANCE":
+            self.instance_read = True
             return self.instance
         return None
 
@@ -277,7 +284,10 @@ class _Layers:
         check_value(where, key, value)
         previous = self.variables.get(key)
         overrode = (*previous.overrode, previous.source) if previous else ()
-        self.variables[key] = Variable(key=key, value=value, source=source, overrode=overrode)
+        uses, self.instance_read = self.instance_read, False
+        self.variables[key] = Variable(
+            key=key, value=value, source=source, overrode=overrode, uses_instance=uses
+        )
 
 
 def resolve(
@@ -287,8 +297,9 @@ def resolve(
     outer: Mapping[str, str],
     overrides: Sequence[tuple[str, str]] = (),
     python: str = "",
-    instance: str = DEFAULT_INSTANCE,
+    instance: str | None = None,
     unit: ProcessSpec | TaskSpec | None = None,
+    expand_overrides: bool = True,
 ) -> Resolution:
     """Resolve every layer, later ones winning: [vars] < dotenv files < the profile's [vars]
     < the profile's dotenv files < [env].inherit < the `env` table of `unit` (the process or
@@ -297,9 +308,15 @@ def resolve(
     `python` identifies the interpreter and installed package set; the fingerprint covers it,
     so two processes with the same fingerprint also run the same code. `instance` is the
     value of the built-in ${DEVENV_INSTANCE}: one declaration gives each parallel run its own
-    queue or database file (`ops_core_${DEVENV_INSTANCE}`).
+    queue or database file (`ops_core_${DEVENV_INSTANCE}`); None is the checkout's default
+    instance (`environment.default_instance` of `spec.root`). `expand_overrides=False`
+    takes the overrides as values a launch already expanded (what a running process got,
+    which `ps` and `diff` compare with): expanding them again would read a `${` that came
+    from a referenced value as a reference.
     """
     check_separable(spec)
+    if instance is None:
+        instance = default_instance(spec.root)
     if not INSTANCE_PATTERN.match(instance):
         raise ResolveError(
             f"instance name {instance[:20]!r} is not usable in queue and file names; "
@@ -352,7 +369,9 @@ def resolve(
         # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
         # '${X}_x' in single quotes and a fixture's overrides reach here as written.
         label = f"{SET_SOURCE} {key}"
-        value = interpolate(raw, layers.lookup, where=label, secret=secret(key, raw))
+        value = (
+            interpolate(raw, layers.lookup, where=label, secret=secret(key, raw)) if expand_overrides else raw
+        )
         check_override(spec, key, value, where=SET_SOURCE)
         layers.set(key, value, SET_SOURCE, label)
 

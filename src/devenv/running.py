@@ -18,9 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import PROFILE_KEY, CanonicalEnv
+from devenv.environment import (
+    LAUNCHER_KEY,
+    OVERRIDES_KEY,
+    PROFILE_KEY,
+    RUN_ID_KEY,
+    SERVICE_KEY,
+    CanonicalEnv,
+    default_instance,
+)
 from devenv.errors import DevenvError, UsageError
-from devenv.runs import LAUNCHER_KEY, RUN_ID_KEY, RunRecord, owner_alive, read_records
+from devenv.runs import RunRecord, owner_alive, read_records
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
 
@@ -110,7 +118,7 @@ def current_env(root: str, outer: Mapping[str, str], environ: Mapping[str, str])
         from devenv.snapshot import read_snapshot
 
         snapshot = read_snapshot(root)
-        return snapshot.env if snapshot is not None and "DEVENV_OVERRIDES" not in environ else None
+        return snapshot.env if snapshot is not None and OVERRIDES_KEY not in environ else None
 
 
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
@@ -143,12 +151,12 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
         cmdline = info.get("cmdline") or []
         name = (
             (record["name"] if record else "")
-            or environ.get("DEVENV_SERVICE", "")
+            or environ.get(SERVICE_KEY, "")
             or _declared_name(cmdline, declared[process_root])
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE", "main")
+        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)

@@ -14,14 +14,13 @@ import signal
 import time
 from typing import TYPE_CHECKING, Literal, NotRequired, TypeAlias, TypedDict
 
+from devenv.environment import RUN_ID_KEY
 from devenv.layout import RUNS, SERVICES, state_path
 from devenv.store import TEMP_PREFIX
 
 if TYPE_CHECKING:
     import psutil
 
-RUN_ID_KEY = "DEVENV_RUN_ID"
-LAUNCHER_KEY = "DEVENV_LAUNCHER"
 #: How long killed processes get to disappear before a stop gives up waiting on them.
 KILL_GRACE = 3.0
 

@@ -27,7 +27,7 @@ from devenv.connect import (
     probe_redis,
     probe_tcp,
 )
-from devenv.environment import CanonicalEnv, apply_env
+from devenv.environment import LAUNCHER_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
 from devenv.resolver import interpolate
@@ -116,8 +116,9 @@ def _probe_command(
     from devenv.commands import find_command
     from devenv.errors import CommandNotFoundError
 
-    env = dict(context.env) if context is not None else {**os.environ, **variables}
-    root = context.root if context is not None else variables.get("DEVENV_ROOT", os.getcwd())
+    if context is None:
+        context = _context_of(variables)
+    env, root = context.env, context.root
     where = f"[services.{service.name}].command"
     words = [interpolate(word, variables.get, where=where) for word in service.command]
     try:
@@ -127,6 +128,21 @@ def _probe_command(
     except CommandNotFoundError as error:
         return ServiceStatus(reachable=False, cause="failed", detail=str(error))
     return probe_command(words, env=env, cwd=root, timeout=COMMAND_TIMEOUT)
+
+
+def _context_of(variables: Mapping[str, str]) -> CommandContext:
+    """What a command check runs in when the caller gave only the canonical `variables`:
+    them applied to this process's environment by `apply_env`, as every launch is, so an
+    undeclared key of the caller's shell never reaches the check command either."""
+    root = variables.get("DEVENV_ROOT", os.getcwd())
+    venv = variables.get("VIRTUAL_ENV")
+    env = CanonicalEnv(
+        root=root,
+        fingerprint=variables.get("DEVENV_FINGERPRINT", ""),
+        variables=variables,
+        path_prefix=(os.path.join(venv, "bin"),) if venv else (),
+    )
+    return CommandContext(env=apply_env(env, os.environ), root=root)
 
 
 def check_service(
@@ -365,8 +381,8 @@ def _start_service(
 
     child_env = apply_env(env, os.environ if base is None else base)
     # `devenv ps` finds the service by these, as long as it keeps its environment.
-    child_env["DEVENV_LAUNCHER"] = "service"
-    child_env["DEVENV_SERVICE"] = service.name
+    child_env[LAUNCHER_KEY] = "service"
+    child_env[SERVICE_KEY] = service.name
     command = list(service.start)
     try:
         command[0] = find_command(
@@ -380,7 +396,7 @@ def _start_service(
             f"service {service.name!r}: start command {error} ([services.{service.name}].start)"
         ) from None
     from devenv.layout import LOGS, SERVICES
-    from devenv.logs import open_log
+    from devenv.logs import open_log, spawn_logged
     from devenv.store import state_folder
 
     if log_dir:
@@ -405,15 +421,7 @@ def _start_service(
         # as this process's own child until it is waited for: inside `devenv up` it is no
         # orphan of a declared process, even if it clears its environment.
         with spawning() as note:
-            popen = subprocess.Popen(
-                command,
-                cwd=env.root,
-                env=child_env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            popen = spawn_logged(command, log, env=child_env, cwd=env.root)
             note(popen.pid)
     # The record says who started the service and where its output went (`devenv ps`).
     record = {

@@ -18,11 +18,16 @@ if TYPE_CHECKING:
 
 
 MAGIC = "devenv-snapshot"
-VERSION = "2"
+#: 3: DEVENV_INSTANCE defaults to the checkout's own (environment.default_instance); a
+#: version-2 file still says `main`, and reading it as stale resolves it again.
+VERSION = "3"
 ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
 RACY = "racy"
+#: Size and mtime of an input that exists but cannot be stat-ed (a folder on its way this
+#: user may not search): never fresh.
+UNREADABLE = "?"
 
 
 class Snapshot:
@@ -44,15 +49,8 @@ class Snapshot:
         """True when every input still has its recorded size and mtime and every inherited
         key still has the recorded value in `outer`."""
         for path, size, mtime in self.inputs:
-            try:
-                info = os.stat(path)
-            except FileNotFoundError:
-                if size != ABSENT:
-                    return False
-                continue
-            except OSError:
-                return False
-            if size == ABSENT or str(info.st_size) != size or str(info.st_mtime_ns) != mtime:
+            current = stat_fields(path)
+            if current != (size, mtime) or current[0] == UNREADABLE:
                 return False
         return all(outer.get(key) == value for key, value in self.inherited)
 
@@ -65,13 +63,22 @@ def check_sync_finished(root: str) -> None:
         raise StaleError("the last sync did not finish; run devenv sync")
 
 
-def stat_record(path: str) -> tuple[str, str, str]:
-    """(path, size, mtime_ns) as recorded for freshness; size is "-" when absent."""
+def stat_fields(path: str) -> tuple[str, str]:
+    """(size, mtime_ns) of `path` as env.nul and sync.nul record an input and doctor compares
+    it: ABSENT for both when it does not exist, UNREADABLE when it cannot be stat-ed (which
+    is never fresh)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return (path, ABSENT, ABSENT)
-    return (path, str(info.st_size), str(info.st_mtime_ns))
+        return (ABSENT, ABSENT)
+    except OSError:
+        return (UNREADABLE, UNREADABLE)
+    return (str(info.st_size), str(info.st_mtime_ns))
+
+
+def stat_record(path: str) -> tuple[str, str, str]:
+    """(path, size, mtime_ns): one input of env.nul (`stat_fields`)."""
+    return (path, *stat_fields(path))
 
 
 def read_snapshot(root: str) -> "Snapshot | None":

@@ -30,6 +30,8 @@ ServiceCheck: TypeAlias = Literal["amqp", "redis", "postgres", "http", "command"
 SERVICE_CHECKS: tuple[ServiceCheck, ...] = ("amqp", "redis", "postgres", "http", "command", "tcp")
 READY_KINDS = ("amqp_queue", "http", "command", "log", "tcp")
 InstallerName: TypeAlias = Literal["uv", "pip"]
+#: `[python].installer` values: each has a class in devenv/installers/ (`installer_for`).
+INSTALLERS: tuple[InstallerName, ...] = ("uv", "pip")
 #: What `[python].platforms` may name: the operating systems and machines a universal lock covers.
 PLATFORMS = ("linux-x86_64", "linux-arm64", "macos-x86_64", "macos-arm64", "windows-x86_64", "windows-arm64")
 
@@ -581,8 +583,9 @@ class _SpecReader:
         packages = self.strings("python", "packages", table.get("packages", []))
         interpreter = self.string("python", "interpreter", table.get("interpreter", ""))
         installer = self.string("python", "installer", table.get("installer", "uv"))
-        if installer not in ("uv", "pip"):
-            raise self.fail("python", "installer", f'= {installer!r} is not an installer; use "uv" or "pip"')
+        if installer not in INSTALLERS:
+            names = " or ".join(f'"{name}"' for name in INSTALLERS)
+            raise self.fail("python", "installer", f"= {installer!r} is not an installer; use {names}")
         platforms = self.strings("python", "platforms", table.get("platforms", []))
         for name in platforms:
             if name not in PLATFORMS:
@@ -595,7 +598,7 @@ class _SpecReader:
             venv=venv,
             packages=packages,
             interpreter=interpreter,
-            installer="pip" if installer == "pip" else "uv",
+            installer=installer,
             platforms=platforms,
             index=index,
             extra_indexes=extra,

@@ -14,7 +14,7 @@ import os
 
 from devenv.binding import FIELDS, binding_fields, bound_here, foreign_owner
 from devenv.layout import SYNC_INCOMPLETE, SYNC_STAMP, state_dir, state_path
-from devenv.snapshot import ABSENT, read_snapshot
+from devenv.snapshot import UNREADABLE, read_snapshot, stat_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 
 MAGIC = "devenv-sync-stamp"
 VERSION = "2"
-
-
-def _stat(path: str) -> tuple[str, str]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (ABSENT, ABSENT)
-    return (str(info.st_size), str(info.st_mtime_ns))
 
 
 def site_packages(venv: str) -> list[str]:
@@ -48,7 +40,7 @@ def encode_stamp(root: str, paths: "list[str]", *, locked: bool) -> str:
     current lock was installed (so a no-op `sync --frozen` may also skip)."""
     fields = [MAGIC, VERSION, *binding_fields(root), "1" if locked else "0"]
     for path in paths:
-        fields += [path, *_stat(path)]
+        fields += [path, *stat_fields(path)]
     fields.append("end")
     return "\0".join(fields)
 
@@ -73,7 +65,11 @@ def unchanged(root: str, *, frozen: bool) -> bool:
     body = fields[3 + FIELDS : -1]
     if len(body) % 3:
         return False
-    return all(_stat(body[index]) == (body[index + 1], body[index + 2]) for index in range(0, len(body), 3))
+    for index in range(0, len(body), 3):
+        current = stat_fields(body[index])
+        if current != (body[index + 1], body[index + 2]) or current[0] == UNREADABLE:
+            return False
+    return True
 
 
 def nothing_to_sync(root: str, outer: "Mapping[str, str]", *, frozen: bool) -> bool:

@@ -13,18 +13,13 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from devenv.environment import PROFILE_KEY
 from devenv.errors import StaleError, StateError
 from devenv.layout import ENV_JSON, GITIGNORE, LOCK, RENDERED, SNAPSHOT, STATE_DIR, state_dir
 from devenv.resolver import Resolution
 from devenv.snapshot import ABSENT, RACY, encode_snapshot
-
-if TYPE_CHECKING:
-    # The venv module describes what it set up; this one only stores that record.
-    from devenv.venv import PythonRecord
-
 
 SCHEMA = 1
 #: Temporary files are named `.tmp-PID-...`: the pid tells the next writer whether it is orphaned.
@@ -38,6 +33,23 @@ class InputRecord(TypedDict):
     size: int | None
     mtime_ns: int | None
     sha256: str | None
+
+
+class PythonRecord(TypedDict):
+    """What `devenv sync` set up: the interpreter, the venv, and what is installed in it."""
+
+    base_interpreter: str
+    interpreter: str
+    version: str
+    implementation: str
+    requires: str
+    venv: str
+    packages: list[str]
+    installed: list[str]
+    inputs_sha256: str
+    #: The committed lock installed ("" without one) and the sha256 of the lock installed.
+    lock: str
+    lock_sha256: str
 
 
 class VariableRecord(TypedDict):
@@ -351,35 +363,36 @@ def _bound(document: Any, root: str) -> bool:
     return bound_here([str(value) for value in fields], root)
 
 
-_DOCUMENT_FIELDS: dict[str, type] = {
-    "schema": int,
-    "root": str,
-    "fingerprint": str,
-    "python": dict,
-    "variables": dict,
-    "path_prefix": list,
-    "unset": list,
-    "secret": list,
-    "inherited": dict,
-    "inputs": list,
-}
-_PYTHON_FIELDS: dict[str, type] = {
-    "base_interpreter": str,
-    "interpreter": str,
-    "version": str,
-    "implementation": str,
-    "requires": str,
-    "venv": str,
-    "packages": list,
-    "installed": list,
-    "inputs_sha256": str,
-}
+def _field_types(record: Any) -> dict[str, tuple[type, ...]]:
+    """The types each required key of the TypedDict `record` may hold, read from its
+    annotations (strings: `from __future__ import annotations`), so the check of a read
+    document cannot fall behind the record: a nested record is a dict."""
+    kinds: dict[str, type] = {
+        "str": str,
+        "int": int,
+        "bool": bool,
+        "list": list,
+        "dict": dict,
+        "None": type(None),
+    }
+    fields = {}
+    for key, annotation in record.__annotations__.items():
+        text = str(getattr(annotation, "__forward_arg__", annotation))  # TypedDict keeps ForwardRefs
+        if text.startswith("NotRequired["):
+            continue
+        outer = text.split("[", 1)[0]
+        fields[key] = tuple(kinds.get(name.strip(), dict) for name in outer.split("|"))
+    return fields
+
+
+_DOCUMENT_FIELDS = _field_types(EnvDocument)
+_PYTHON_FIELDS = _field_types(PythonRecord)
 
 
 def _has_shape(document: Any) -> bool:
     """True when `document` has every field devenv reads, with the right types."""
 
-    def fits(value: Any, fields: dict[str, type]) -> bool:
+    def fits(value: Any, fields: dict[str, tuple[type, ...]]) -> bool:
         return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in fields.items())
 
     if not fits(document, _DOCUMENT_FIELDS) or not fits(document["python"], _PYTHON_FIELDS):

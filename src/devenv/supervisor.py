@@ -174,19 +174,11 @@ def detach(
     command = [sys.executable, "-m", "devenv.supervisor", root, instance, "1" if frozen else "0", *names]
     if extra_args:
         command += ["--", *extra_args]
-    from devenv.logs import open_log
+    from devenv.logs import open_log, spawn_logged
 
     with os.fdopen(open_log(log_path), "ab") as log:
         log.truncate(0)  # the combined log holds the latest up only
-        supervisor = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            close_fds=True,
-            # Its own session: no terminal whose closing or Ctrl-C reaches it.
-            start_new_session=True,
-        )
+        supervisor = spawn_logged(command, log)  # no terminal whose closing or Ctrl-C reaches it
     try:
         return _wait_detached(root, instance, supervisor, log_path, err)
     except KeyboardInterrupt:

@@ -99,23 +99,10 @@ def run_task(
     means, the command, the folder and the log tail. After the exit, whatever the task left
     running (a daemon it forked) is killed, as a stop would: nothing outlives a task.
     """
-    from devenv.processes import ProcessHandle, shown_command, tail_block, unit_env
-    from devenv.services import ensure_service
+    from devenv.processes import prepare, shown_command, tail_block
 
-    outer = os.environ if base is None else base
-    task_env = unit_env(spec, task, env, {}, outer=outer)
-    for need in task.needs:
-        if need in spec.service_names():
-            ensure_service(spec.service(need), task_env, base=base)
-    handle = ProcessHandle(
-        spec=spec,
-        process=task,
-        env=task_env,
-        base=base,
-        overrides={},
-        extra_args=(),
-        log_path=log_path,
-        launcher=launcher,
+    handle = prepare(
+        spec, task, env, base=base, overrides={}, extra_args=(), log_path=log_path, launcher=launcher
     )
     began = time.monotonic()
     handle.spawn()  # a task has no readiness probe: it is done when it exits 0

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devenv.runs import KILL_GRACE, RUN_ID_KEY, is_zombie, kill, wait_gone
+from devenv.environment import RUN_ID_KEY
+from devenv.runs import KILL_GRACE, is_zombie, kill, wait_gone
 
 if TYPE_CHECKING:
     import psutil

@@ -151,7 +151,6 @@ def run_up(
     instance's combined log (a detached supervisor's output is that log already).
     """
     from devenv.daemons import subreaper
-    from devenv.environment import DEFAULT_INSTANCE
     from devenv.supervisor import claim_instance
 
     err = err or sys.stderr
@@ -170,9 +169,8 @@ def run_up(
         prefixes[process.name] = (
             f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
         )
-    instance = env.variables.get("DEVENV_INSTANCE", DEFAULT_INSTANCE)
     with (
-        claim_instance(spec.root, instance, list(needs), detached=detached) as claim,
+        claim_instance(spec.root, env.instance, list(needs), detached=detached) as claim,
         # Orphans of what up starts come to up, which traces, stops and reaps them.
         subreaper(),
     ):

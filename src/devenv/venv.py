@@ -16,7 +16,6 @@ import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypedDict
 
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, installer_for
@@ -35,25 +34,7 @@ from devenv.lock import (
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path
 from devenv.spec import Spec, line_of
-from devenv.store import write_atomic
-
-
-class PythonRecord(TypedDict):
-    """What `devenv sync` set up: the interpreter, the venv, and what is installed in it."""
-
-    base_interpreter: str
-    interpreter: str
-    version: str
-    implementation: str
-    requires: str
-    venv: str
-    packages: list[str]
-    installed: list[str]
-    inputs_sha256: str
-    #: The committed lock installed ("" without one) and the sha256 of the lock installed.
-    lock: str
-    lock_sha256: str
-
+from devenv.store import PythonRecord, write_atomic
 
 #: Written into every venv devenv creates; only a venv holding it is ever cleared or rebuilt.
 MARKER = "devenv-venv.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from ops_core import TaskStore
 
+from devenv.environment import default_instance
 from devenv.processes import ProcessHandle
 from tests.support.processes import wait_for
 
@@ -21,7 +22,9 @@ def test_a_task_enqueued_through_the_apps_own_code_is_done_by_the_fixture_worker
 ) -> None:
     queue = os.environ["OPS_CORE_QUEUE"]
     assert queue == worker.env["OPS_CORE_QUEUE"], "the test process and its worker disagree on the queue"
-    assert queue.endswith(os.environ["DEVENV_INSTANCE"]) and os.environ["DEVENV_INSTANCE"] != "main"
+    assert queue.endswith(os.environ["DEVENV_INSTANCE"]) and os.environ[
+        "DEVENV_INSTANCE"
+    ] != default_instance(os.environ["DEVENV_ROOT"])
     assert os.environ["DATABASE_URL"] == worker.env["DATABASE_URL"]
     import ops_core
 

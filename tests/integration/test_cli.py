@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.environment import default_instance
 from tests.support.projects import DEVENV, Project, hermetic_env
 
 
@@ -132,7 +133,7 @@ def test_run_set_expands_references_like_a_dotenv_line(project: Project) -> None
     # Single quotes: the shell passes ${...} through, so devenv must expand it (README, --set).
     result = project.devenv("run", "--set", "X=${GREETING}_x/${DEVENV_INSTANCE}", "--", "printenv", "X")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "hello demo_x/main\n"
+    assert result.stdout == f"hello demo_x/{default_instance(str(project.root))}\n"
     undefined = project.devenv("run", "--set", "X=${NOPE}", "--", "true")
     assert undefined.returncode == 2
     assert undefined.stderr == (

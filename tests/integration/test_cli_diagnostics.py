@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devenv.environment import default_instance
 from devenv.renderers import FORMATS
 from tests.support.broker import require_broker
 from tests.support.leftovers import Spawn, spawner
@@ -416,7 +417,12 @@ def test_ps_shows_a_process_of_devenv_up_current_then_stale_and_ctrl_c_stops_it(
     assert table.returncode == 0
     row = next(line for line in table.stdout.splitlines() if line.startswith(f"{pid} "))
     # The declared name and who started it, not `python`.
-    assert run_id in row and row.split()[3:7] == ["sleeper", "up", "main", "current"], table.stdout
+    assert run_id in row and row.split()[3:7] == [
+        "sleeper",
+        "up",
+        default_instance(str(project.root)),
+        "current",
+    ], table.stdout
 
     with open(project.root / ".env", "a", encoding="utf-8") as handle:
         handle.write("GREETING=changed\n")

@@ -243,10 +243,21 @@ def test_drift_problems_names_each_difference_compare_finds(
     assert "s3nt1nel" not in problem, "keys only, never values"
 
 
-def test_a_process_started_with_set_is_current_with_its_overrides(project: Project, spawn: Spawn) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        "overridden",
+        "${SERVICE}_x",  # expanded at launch
+        "${LITERAL}",  # expands to '${NOT_EXPANDED}': a ${ that must not be expanded again
+    ],
+    ids=["plain", "reference", "reference-to-a-literal-dollar-brace"],
+)
+def test_a_process_started_with_set_is_current_with_its_overrides(
+    project: Project, spawn: Spawn, value: str
+) -> None:
     project.sync()
     child = spawn(
-        [DEVENV, "run", "--set", "GREETING=overridden", "--", "python", "-c", SLEEP],
+        [DEVENV, "run", "--set", f"GREETING={value}", "--", "python", "-c", SLEEP],
         cwd=project.root,
         env=hermetic_env(),
     )

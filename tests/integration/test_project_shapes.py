@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devenv.environment import default_instance
 from tests.conftest import require_tool
 from tests.support.leftovers import forbid_leftovers
 from tests.support.processes import gone, wait_for
@@ -201,7 +202,7 @@ def test_tasks_run_to_completion_first_and_up_keeps_the_process_that_needed_them
         # A task that exited 0 is done, not a crash: web stays up.
         time.sleep(1.0)
         assert up.poll() is None
-        assert (project.root / "db-main.txt").read_text() == "migrated\n"
+        assert (project.root / f"db-{default_instance(str(project.root))}.txt").read_text() == "migrated\n"
     finally:
         code, err = interrupt(up)
     assert code == 130, err
@@ -232,7 +233,8 @@ def test_devenv_task_runs_what_it_needs_shows_its_output_and_keeps_a_log_per_run
         assert result.returncode == 0, result.stderr
         assert result.stdout == "created\nmigrated\n"
         assert "task migrate finished in" in result.stderr
-    assert (project.root / "db-main.txt").read_text() == "migrated\nmigrated\n"
+    db = project.root / f"db-{default_instance(str(project.root))}.txt"
+    assert db.read_text() == "migrated\nmigrated\n"
     logs = sorted((project.root / ".devenv" / "logs").glob("migrate-*.log"))
     assert len(logs) == 2
     assert all("migrated" in log.read_text() for log in logs)
@@ -339,7 +341,8 @@ def test_a_process_gets_its_own_env_and_cwd_and_diff_explain_and_ps_know_them(
         pid = int(running(project, "worker")["pid"])  # type: ignore[call-overload]
         environ = environ_of(pid)
         assert environ["DJANGO_SETTINGS_MODULE"] == "config.settings.local"
-        assert environ["WORKER_QUEUE"] == "jobs_main_worker"
+        own = default_instance(str(project.root))
+        assert environ["WORKER_QUEUE"] == f"jobs_{own}_worker"
         assert psutil.Process(pid).cwd() == str(project.root / "services" / "worker")
 
         shown = explained(project, "--process", "worker")
@@ -347,8 +350,11 @@ def test_a_process_gets_its_own_env_and_cwd_and_diff_explain_and_ps_know_them(
             k: v for k, v in shown.items() if k != "PATH"
         }
         result = project.devenv("explain", "--process", "worker", "WORKER_QUEUE")
-        assert (
-            result.stdout == "WORKER_QUEUE=jobs_main_worker\n    from envspec.toml [processes.worker.env]\n"
+        # Readable: which checkout's default instance the queue is named after, and why.
+        assert result.stdout == (
+            f"WORKER_QUEUE=jobs_{own}_worker\n    from envspec.toml [processes.worker.env], using "
+            f'${{DEVENV_INSTANCE}} (this checkout\'s default instance: its folder name "proj" + a hash of '
+            f"{os.path.realpath(project.root)}; --instance NAME joins or starts another)\n"
         )
         # The fingerprint covers the process's own env: not the project's, but explain's.
         project_fingerprint = project.devenv("run", "--", "printenv", "DEVENV_FINGERPRINT").stdout.strip()
@@ -630,12 +636,13 @@ def assert_environ_is_what_explain_shows(
 def test_the_flat_app_comes_up_with_devenv_up(tmp_path: Path, shared_venv: str, profile: str) -> None:
     project = flat_app(tmp_path, shared_venv)
     up = start_up(project, "--profile", profile)
+    own = default_instance(str(project.root))  # flatapp_<hash>: this checkout's
     try:
         lines = read_until(up.stderr, "web ready")
         assert any("task migrate finished" in line for line in lines)
         for name in ("worker", "web"):
             entry = running(project, name)
-            assert (entry["profile"], entry["status"], entry["instance"]) == (profile, "current", "main")
+            assert (entry["profile"], entry["status"], entry["instance"]) == (profile, "current", own)
             pid = int(entry["pid"])  # type: ignore[call-overload]
             shown = explained(project, "--profile", profile, "--process", name)
             shown["PATH"] = shown["PATH"]  # explain's PATH is built from the same caller's PATH
@@ -643,17 +650,17 @@ def test_the_flat_app_comes_up_with_devenv_up(tmp_path: Path, shared_venv: str, 
             assert shown["APP_SETTINGS"] == f"app.settings.{profile}"
             diff = project.devenv("--profile", profile, "diff", str(pid))
             assert diff.returncode == 0, diff.stdout
-            assert f"process {name}, profile {profile}, instance main" in diff.stderr
+            assert f"process {name}, profile {profile}, instance {own}" in diff.stderr
         web = running(project, "web")
         assert psutil.Process(int(web["pid"])).cwd() == str(project.root / "web")  # type: ignore[call-overload]
-        assert environ_of(int(running(project, "worker")["pid"]))["WORKER_QUEUE"] == "jobs_main"  # type: ignore[call-overload]
+        assert environ_of(int(running(project, "worker")["pid"]))["WORKER_QUEUE"] == f"jobs_{own}"  # type: ignore[call-overload]
         assert "WORKER_QUEUE" not in environ_of(int(web["pid"]))  # type: ignore[call-overload]
     finally:
         code, err = interrupt(up)
     assert code == 130, err
     import sqlite3
 
-    rows = sqlite3.connect(project.root / "db-main.sqlite3").execute("select * from migrations").fetchall()
+    rows = sqlite3.connect(project.root / f"db-{own}.sqlite3").execute("select * from migrations").fetchall()
     assert rows == [("0001_initial",)]
 
 
@@ -671,7 +678,8 @@ def test_the_flat_app_comes_up_detached_with_logs_and_stop(tmp_path: Path, share
         logs = project.devenv("logs", "worker")
         assert logs.returncode == 0, logs.stderr
         assert any(
-            line.startswith("worker") and "worker ready on jobs_main" in line
+            line.startswith("worker")
+            and f"worker ready on jobs_{default_instance(str(project.root))}" in line
             for line in logs.stdout.splitlines()
         )
     finally:

@@ -290,6 +290,22 @@ def test_command_check_runs_in_the_launch_environment(tmp_path: Path) -> None:
     assert "fix [services.db].command" in str(caught.value)
 
 
+def test_command_check_without_a_context_gets_the_declared_keys_and_no_undeclared_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exit 3 when the caller's undeclared key reached the check, 4 when a declared one did not.
+    script = (
+        "import os, sys; print(sorted(k for k in os.environ if k.startswith('W14_')));"
+        "sys.exit(3 if 'W14_LEAK' in os.environ else 4 if os.environ.get('W14_DECLARED') != 'yes' else 0)"
+    )
+    spec = ServiceSpec(name="db", check="command", command=(HOST_PYTHON, "-c", script))
+    monkeypatch.setenv("W14_LEAK", "from the caller's shell")
+    variables = {"DEVENV_ROOT": str(tmp_path), "W14_DECLARED": "yes"}
+    status = probe_service(spec, "", variables=variables)
+    assert status.reachable, status.detail
+    check_service(spec, variables, deadline=time.monotonic())
+
+
 # -- messages name only what the project has; start failures say why ------------------------------
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.environment import default_instance
 from tests.integration.test_cli_diagnostics import Up
 from tests.support.leftovers import Spawn, launched_under, spawner
 from tests.support.processes import gone, wait_for
@@ -198,7 +199,10 @@ def test_devenv_stop_all_goes_in_dependency_order_and_up_then_exits_0(
     wait_for(lambda: "worker | ready" in project.devenv("logs").stdout, timeout=10, what="devenv logs")
     second = project.devenv("up")
     assert second.returncode == 1, second.stderr
-    assert f"already running for instance main (pid {running.popen.pid}, in a terminal" in second.stderr
+    assert (
+        f"already running for instance {default_instance(str(project.root))} (pid {running.popen.pid}, in a terminal"
+        in second.stderr
+    )
     result = project.devenv("stop", "--all")
     assert result.returncode == 0, result.stderr
     assert running.popen.wait(timeout=30) == 0, running.stderr()
@@ -265,7 +269,10 @@ def detached_up(project: Project, *args: str) -> Iterator[tuple[int, str]]:
     test's child, so it is killed here if a failing test leaves it running."""
     result = project.devenv("up", "-d", *args, timeout=120)
     assert result.returncode == 0, result.stderr
-    match = re.search(r"up runs in the background \(pid (\d+), instance main\)", result.stderr)
+    match = re.search(
+        rf"up runs in the background \(pid (\d+), instance {default_instance(str(project.root))}\)",
+        result.stderr,
+    )
     assert match, result.stderr
     pid = int(match.group(1))
     try:
@@ -301,11 +308,15 @@ def test_up_detached_returns_once_ready_and_logs_ps_and_stop_work_on_it(
 
         again = project.devenv("up", "-d")
         assert again.returncode == 1
-        assert f"devenv up is already running for instance main (pid {supervisor}, in the background" in (
-            again.stderr
+        assert (
+            f"devenv up is already running for instance {default_instance(str(project.root))} (pid {supervisor}, in the background"
+            in (again.stderr)
         )
         foreground = project.devenv("up", "worker")
-        assert foreground.returncode == 1 and "already running for instance main" in foreground.stderr
+        assert (
+            foreground.returncode == 1
+            and f"already running for instance {default_instance(str(project.root))}" in foreground.stderr
+        )
 
         stopped = project.devenv("stop", "--all")
         assert stopped.returncode == 0, stopped.stderr

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from devenv.environment import DEFAULT_PASS, LABEL_KEYS, CanonicalEnv, apply_env, exported, join_path, passes
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from devenv.environment import (
+    DEFAULT_PASS,
+    LABEL_KEYS,
+    CanonicalEnv,
+    apply_env,
+    default_instance,
+    exported,
+    join_path,
+    passes,
+)
 
 ENV = CanonicalEnv(
     root="/w",
@@ -121,3 +137,41 @@ def test_every_default_pass_entry_is_documented_in_the_readme() -> None:
     section = readme.split("### What a launched process gets", 1)[1].split("\n### ", 1)[0]
     for entry in DEFAULT_PASS:
         assert f"`{entry}`" in section, entry
+
+
+@pytest.mark.parametrize(
+    ("folder", "readable"),
+    [
+        ("main", "main"),
+        ("My Project (copy) 2", "my_project_copy_2"),
+        ("__ops--core__", "ops_core"),
+        ("Été-Café", "t_caf"),
+        ("x" * 23 + "-yz", "x" * 23),  # 24 characters would end in "_": trimmed
+        ("a" * 40, "a" * 24),
+        ("!!!", "checkout"),
+    ],
+    ids=["plain", "spaces-and-case", "edges", "non-ascii", "cut-at-a-separator", "long", "nothing-left"],
+)
+def test_the_default_instance_is_the_folder_name_and_a_hash_of_its_real_path(
+    tmp_path: Path, folder: str, readable: str
+) -> None:
+    root = tmp_path / folder
+    root.mkdir()
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:4]
+    name = default_instance(str(root))
+    assert name == f"{readable}_{digest}"
+    # Plain enough for a queue name, a file name and an unquoted PostgreSQL identifier.
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_]*", name) and len(name) <= 29
+
+
+def test_two_checkouts_with_the_same_folder_name_get_different_default_instances(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "shop", tmp_path / "b" / "shop"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    assert default_instance(str(first)).startswith("shop_") and default_instance(str(second)).startswith(
+        "shop_"
+    )
+    assert default_instance(str(first)) != default_instance(str(second))
+    # A symlink to a checkout is that checkout: the real path is what is hashed.
+    (tmp_path / "link").symlink_to(first)
+    assert default_instance(str(tmp_path / "link")) == default_instance(str(first))

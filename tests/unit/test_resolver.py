@@ -7,7 +7,7 @@ import re
 import pytest
 
 from devenv.dotenvfile import parse_dotenv
-from devenv.environment import apply_env
+from devenv.environment import apply_env, default_instance
 from devenv.errors import ResolveError, SpecError
 from devenv.resolver import DotenvSource, Resolution, resolve
 from devenv.spec import parse_spec
@@ -302,15 +302,17 @@ def test_overrides_pass_the_same_checks_whoever_sets_them(key: str, value: str, 
         check_override(parse_spec(trusted.encode(), path="/w/envspec.toml", root="/w"), key, value, where="x")
 
 
-def test_devenv_instance_is_main_by_default_and_usable_in_vars_and_dotenv() -> None:
+def test_devenv_instance_is_the_checkouts_own_by_default_and_usable_in_vars_and_dotenv() -> None:
     spec = SPEC.replace('SERVICE = "svc"\n', 'SERVICE = "svc"\nQUEUE = "q_${DEVENV_INSTANCE}"\n')
     dotenv = {
         ".env.defaults": "DATABASE_URL=sqlite:///${DEVENV_ROOT}/ops-${DEVENV_INSTANCE}.db\n",
         ".env": None,
     }
+    own = default_instance("/w")
+    assert re.fullmatch(r"w_[0-9a-f]{4}", own)
     main = by_key(run(dotenv, spec=spec))
-    assert main["QUEUE"][0] == "q_main" and main["DEVENV_INSTANCE"] == ("main", "managed", ())
-    assert main["DATABASE_URL"][0] == "sqlite:////w/ops-main.db"
+    assert main["QUEUE"][0] == f"q_{own}" and main["DEVENV_INSTANCE"] == (own, "managed", ())
+    assert main["DATABASE_URL"][0] == f"sqlite:////w/ops-{own}.db"
     parsed = parse_spec(spec.encode(), path="/w/envspec.toml", root="/w")
     sources = [
         DotenvSource(name=".env.defaults", entries=parse_dotenv(dotenv[".env.defaults"] or "", name="x"))
@@ -319,6 +321,14 @@ def test_devenv_instance_is_main_by_default_and_usable_in_vars_and_dotenv() -> N
     values = gw0.values()
     assert (values["QUEUE"], values["DATABASE_URL"]) == ("q_gw0_1a2b", "sqlite:////w/ops-gw0_1a2b.db")
     assert gw0.fingerprint != run(dotenv, spec=spec).fingerprint
+
+
+def test_explain_can_tell_which_values_were_built_from_the_instance() -> None:
+    spec = SPEC.replace('SERVICE = "svc"\n', 'SERVICE = "svc"\nQUEUE = "q_${DEVENV_INSTANCE}"\n')
+    dotenv = {".env.defaults": "DATABASE_URL=x\nDLQ=${QUEUE}.dead\nPLAIN=${SERVICE}\n", ".env": None}
+    variables = {v.key: v for v in run(dotenv, spec=spec).variables}
+    assert variables["QUEUE"].uses_instance and variables["DLQ"].uses_instance  # through QUEUE
+    assert not variables["PLAIN"].uses_instance and not variables["DATABASE_URL"].uses_instance
 
 
 @pytest.mark.parametrize("instance", ["", "a/b", "a b", "-x", "x" * 65, "q;rm"])

@@ -113,7 +113,7 @@ class UvInstaller:
     universal = True
 
     def create(self, venv: str, base: str) -> None:
-        """`uv venv` (measured 0.07 s against virtualenv's 1.0 s here; README, "Packages").
+        """`uv venv` (measured 0.07 s against virtualenv's 1.0 s here; README, "Performance").
         Without pip: uv installs from outside the venv."""
         args = ["venv", "--no-config", "--quiet", "--clear", "--python", base, venv]
         result = run_guarded([uv_binary(), *args], cwd=os.path.dirname(venv), capture=True, env=uv_environ())
