@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devenv.environment import default_instance
 from tests.integration.test_up_cli import up_in_background
 from tests.integration.test_up_supervision import detached_up
 from tests.support.leftovers import Spawn, spawner
@@ -99,6 +100,11 @@ def the_daemon(messages: str, marker: str) -> psutil.Process:
     return proc
 
 
+def up_log(project: Project) -> Path:
+    """The combined log of the project's default instance (`devenv up -d` writes there)."""
+    return project.root / ".devenv" / "logs" / f"up-{default_instance(str(project.root))}.log"
+
+
 def listed(project: Project) -> list[tuple[int, str, str]]:
     result = project.devenv("ps", "--json")
     assert result.returncode == 0, result.stderr
@@ -114,7 +120,7 @@ def test_up_detached_supervises_a_daemon_ps_lists_it_and_stop_all_ends_it(
     project: Project, marker: str
 ) -> None:
     daemon_project(project, marker)
-    log = project.root / ".devenv" / "logs" / "up-main.log"
+    log = up_log(project)
     with detached_up(project) as (supervisor, _):
         # up -d returns once ready, which may be before the main process exits.
         wait_for(lambda: "left pid" in log.read_text(), timeout=30, what="the daemon in up's log")
@@ -172,7 +178,7 @@ def test_the_daemon_of_a_killed_up_is_a_leftover_ps_lists_and_stop_all_ends(
     project: Project, marker: str
 ) -> None:
     daemon_project(project, marker)
-    log = project.root / ".devenv" / "logs" / "up-main.log"
+    log = up_log(project)
     with detached_up(project) as (supervisor, _):
         wait_for(lambda: "left pid" in log.read_text(), timeout=30, what="the daemon in up's log")
         daemon = the_daemon(log.read_text(), marker)
