@@ -1,9 +1,9 @@
 """Start-up cost of `devenv print-env` and `devenv run -- true` against T0 (docs/architecture.md).
 
-T0 is `python -c pass` run by the interpreter in the `devenv` script's shebang, so the
-ratio measures what devenv adds, not how fast this machine is. Commands are interleaved in
-a shuffled order every round (a noisy neighbour hits all of them alike) and medians are
-compared. Usage:
+T0 is `python -c pass` run by a bare venv of the interpreter in the `devenv` script's
+shebang (benchmarks/timing.py), so the ratio measures what devenv adds, not how fast this
+machine is. Commands are interleaved in a shuffled order every round (a noisy neighbour hits
+all of them alike) and medians are compared. Usage:
 
     devenv run -- python benchmarks/cli_startup.py [--rounds 60] [--root DIR]
 """
@@ -12,53 +12,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
-import statistics
 import subprocess
 import sys
-import time
+
+from timing import T0, Step, measure, report, shebang_interpreter, t0_step
 
 #: Every budget holds with and without PYTHONDONTWRITEBYTECODE=1 (common in CI and containers):
 #: rows marked "(no bytecode writes)" run with it set, the others with it removed.
 NO_WRITES = " (no bytecode writes)"
 BUDGETS = {
-    "devenv print-env": 1.5,
-    "devenv run -- true": 1.5,
-    "devenv print-env" + NO_WRITES: 1.5,
-    "devenv run -- true" + NO_WRITES: 1.5,
+    "devenv print-env": 1.1,
+    "devenv run -- true": 1.05,
+    "devenv print-env" + NO_WRITES: 1.1,
+    "devenv run -- true" + NO_WRITES: 1.05,
     "devenv sync (nothing to do)": 3.0,
 }
-
-
-def shebang_interpreter(script: str) -> str:
-    """The interpreter a console script starts with."""
-    with open(script, encoding="utf-8") as handle:
-        first = handle.readline()
-    if not first.startswith("#!"):
-        raise SystemExit(f"{script}: no shebang line")
-    return first[2:].strip().split()[0]
-
-
-def commands(devenv: str, root: str) -> dict[str, list[str]]:
-    """Every command to time, by the name shown in the table."""
-    python = shebang_interpreter(devenv)
-    result = {
-        "T0: python -c pass": [python, "-c", "pass"],
-        "devenv print-env": [devenv, "print-env"],
-        "devenv run -- true": [devenv, "run", "--", "true"],
-        "devenv print-env" + NO_WRITES: [devenv, "print-env"],
-        "devenv run -- true" + NO_WRITES: [devenv, "run", "--", "true"],
-        "devenv sync (nothing to do)": [devenv, "sync"],
-    }
-    dotenv = os.path.join(os.path.dirname(python), "dotenv")
-    usable = (
-        os.path.exists(dotenv) and subprocess.run([dotenv, "--version"], capture_output=True).returncode == 0
-    )
-    if usable:  # python-dotenv's CLI needs the [cli] extra (click)
-        env_file = os.path.join(root, ".env.defaults")
-        result["dotenv run -- true (python-dotenv)"] = [dotenv, "-f", env_file, "run", "--", "true"]
-    return result
 
 
 def environment(name: str) -> dict[str, str]:
@@ -70,21 +39,27 @@ def environment(name: str) -> dict[str, str]:
     return env
 
 
-def measure(named: dict[str, list[str]], rounds: int, cwd: str) -> dict[str, list[float]]:
-    """Wall-clock seconds of each command, `rounds` times, interleaved in random order."""
-    samples: dict[str, list[float]] = {name: [] for name in named}
-    order = list(named)
-    envs = {name: environment(name) for name in order}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    for name in order:  # warm-up: page cache, .pyc files, a fresh .devenv/
-        subprocess.run(named[name], cwd=cwd, env=envs[name], check=True, **quiet)  # type: ignore[call-overload]
-    for _ in range(rounds):
-        random.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            subprocess.run(named[name], cwd=cwd, env=envs[name], check=True, **quiet)  # type: ignore[call-overload]
-            samples[name].append(time.perf_counter() - start)
-    return samples
+def commands(devenv: str, root: str) -> dict[str, Step]:
+    """Every command to time, by the name shown in the table."""
+    python = shebang_interpreter(devenv)
+    named = {
+        "devenv print-env": [devenv, "print-env"],
+        "devenv run -- true": [devenv, "run", "--", "true"],
+        "devenv print-env" + NO_WRITES: [devenv, "print-env"],
+        "devenv run -- true" + NO_WRITES: [devenv, "run", "--", "true"],
+        "devenv sync (nothing to do)": [devenv, "sync"],
+        "sh: . .devenv/env.sh (the floor: no Python)": ["/bin/sh", "-c", ". .devenv/env.sh"],
+    }
+    dotenv = os.path.join(os.path.dirname(python), "dotenv")
+    usable = (
+        os.path.exists(dotenv) and subprocess.run([dotenv, "--version"], capture_output=True).returncode == 0
+    )
+    if usable:  # python-dotenv's CLI needs the [cli] extra (click)
+        env_file = os.path.join(root, ".env.defaults")
+        named["dotenv run -- true (python-dotenv)"] = [dotenv, "-f", env_file, "run", "--", "true"]
+    steps = {T0: t0_step(python)}
+    steps.update({name: Step(argv, cwd=root, env=environment(name)) for name, argv in named.items()})
+    return steps
 
 
 def main() -> int:
@@ -96,27 +71,9 @@ def main() -> int:
     options = parser.parse_args()
     if not options.devenv:
         raise SystemExit("no devenv on PATH; run this through `devenv run -- python ...`")
-    named = commands(options.devenv, options.root)
-    samples = measure(named, options.rounds, options.root)
-    t0 = statistics.median(samples["T0: python -c pass"])
-    print(
-        f"{options.rounds} interleaved rounds, {os.cpu_count()} cores, "
-        f"interpreter {shebang_interpreter(options.devenv)}\n"
-    )
-    print("| command | median ms | ratio to T0 | budget |")
-    print("|---|---:|---:|---:|")
-    failed = False
-    for name, values in samples.items():
-        median = statistics.median(values)
-        ratio = median / t0
-        budget = BUDGETS.get(name)
-        verdict = ""
-        if budget is not None:
-            ok = ratio <= budget
-            failed |= not ok
-            verdict = f"≤ {budget}× {'ok' if ok else 'EXCEEDED'}"
-        print(f"| `{name}` | {median * 1000:.1f} | {ratio:.2f}× | {verdict} |")
-    return 1 if failed else 0
+    samples = measure(commands(options.devenv, options.root), options.rounds)
+    heading = f"{options.rounds} interleaved rounds, interpreter {shebang_interpreter(options.devenv)}"
+    return 0 if report(samples, BUDGETS, heading) else 1
 
 
 if __name__ == "__main__":

@@ -4,4 +4,4 @@ import sys
 
 from devenv.cli import main
 
-sys.exit(main())
+sys.exit(main(exit_when_done=True))

@@ -182,8 +182,8 @@ class _Doctor:
 
     def check_interpreter(self, spec: Spec) -> None:
         from devenv.interpreters import probe_interpreter
+        from devenv.resolver import venv_python
         from devenv.store import read_document
-        from devenv.venv import venv_python
 
         try:
             self.document = read_document(self.root)
@@ -194,7 +194,8 @@ class _Doctor:
         if self.document is None:
             self.add(_fail("interpreter", "no .devenv/ environment yet (never synced)", SYNC))
             return
-        facts = probe_interpreter(python) if os.path.exists(python) else None
+        # Read-only: the cache sync keeps answers while the interpreter is unchanged.
+        facts = probe_interpreter(python, root=self.root) if os.path.exists(python) else None
         if facts is None:
             self.add(_fail("interpreter", f"{python}: the venv interpreter is missing or broken", SYNC))
             return
@@ -226,7 +227,8 @@ class _Doctor:
         self.add(_ok("interpreter", f"{facts.implementation} {facts.version} ({self.rel(python)}{requires})"))
 
     def check_packages(self, spec: Spec) -> None:
-        from devenv.venv import installed_packages, venv_python
+        from devenv.resolver import venv_python
+        from devenv.venv import installed_packages
 
         if not self.interpreter_ok or self.document is None:
             self.add(_skip("packages", "no usable interpreter"))
@@ -385,10 +387,6 @@ class _Doctor:
         self.add(shell_drift(env, self.outer))
 
 
-#: What a shell sets for itself: never meant for the programs it starts.
-_SHELL_OWN = ("PWD", "OLDPWD", "SHLVL", "_")
-
-
 def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     """Compare the calling shell (`outer`) with what `eval "$(devenv print-env)"` would set,
     by the same rules as `devenv diff PID` (`drift.compare`), and name the shell's keys that
@@ -399,7 +397,7 @@ def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     diff = compare(0, "shell", outer, env)
     loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
     problems = problems_of(diff, env)
-    undeclared = [key for key in diff.undeclared if key not in _SHELL_OWN]
+    undeclared = diff.undeclared  # without what the shell sets for itself (drift.SHELL_STATE_KEYS)
     note = (
         f"; launched processes will not get this shell's {few(undeclared, 10)} (not declared: "
         "add a key to [env].inherit or [env].pass if a process needs it)"

@@ -19,6 +19,13 @@ from devenv.layout import ENV_JSON
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
 
+#: Keys a POSIX shell exports to every command it starts, describing the shell itself (its
+#: folder, its previous one, how deep it is, the command's path: POSIX "Shell Variables" and
+#: bash's `_`). Every process started by hand has them, whatever it was started with, so they
+#: are not keys that reached it from the developer's environment: `devenv diff`, `ps` and
+#: doctor's shell check would otherwise list them above the one key that matters.
+SHELL_STATE_KEYS = ("PWD", "OLDPWD", "SHLVL", "_")
+
 
 class ProcessEnvironUnavailable(DevenvError):
     """The environment of a process cannot be read (gone, zombie, another user's, hidden)."""
@@ -171,7 +178,11 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
     )
     removed = sorted(key for key in actual if key not in expected and key != "PYTHONPATH")
     # A launcher labels its own child (DEVENV_RUN_ID, ...): those are not drift.
-    undeclared = tuple(key for key in removed if key not in canonical.unset and key not in LABEL_KEYS)
+    undeclared = tuple(
+        key
+        for key in removed
+        if key not in canonical.unset and key not in LABEL_KEYS and key not in SHELL_STATE_KEYS
+    )
     wanted = _entries(expected.get("PYTHONPATH"))
     present = _entries(actual.get("PYTHONPATH"))
     pythonpath: PythonpathStatus

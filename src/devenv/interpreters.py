@@ -16,8 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from devenv.errors import SpecError, SyncError
 
@@ -49,15 +51,15 @@ class Interpreter:
 
 
 _PROBE = (
-    "import importlib.metadata, json, os, platform, sys\n"
-    "try:\n    pip = importlib.metadata.version('pip')\nexcept Exception:\n    pip = ''\n"
+    "import json, os, platform, sys\n"
     "impl = sys.implementation\n"
     "iv = '{0.major}.{0.minor}.{0.micro}'.format(impl.version)\n"
     "if impl.version.releaselevel != 'final':\n"
     "    iv += impl.version.releaselevel[0] + str(impl.version.serial)\n"
     "print(json.dumps({'executable': sys.executable, 'version': platform.python_version(),"
     " 'implementation': platform.python_implementation(),"
-    " 'base': getattr(sys, '_base_executable', sys.executable), 'pip': pip, 'markers': {"
+    " 'base': getattr(sys, '_base_executable', sys.executable),"
+    " 'sys_path': [p for p in sys.path if p and os.path.isdir(p)], 'markers': {"
     " 'sys_platform': sys.platform, 'platform_machine': platform.machine(),"
     " 'implementation_name': impl.name, 'os_name': os.name,"
     " 'platform_system': platform.system(),"
@@ -69,8 +71,24 @@ _PROBE = (
 )
 
 
-def probe_interpreter(executable: str) -> Interpreter | None:
-    """Run `executable` once and record what it is; None when it does not run."""
+def probe_interpreter(
+    executable: str, *, root: str | None = None, remember: bool = False
+) -> Interpreter | None:
+    """What `executable` is; None when it does not run.
+
+    With `root`, the facts come from that project's cache while the interpreter is unchanged
+    (devenv/interpreter_cache.py), else from running it once; `remember` (only for a command
+    holding `.devenv/lock`: sync, lock) stores what a run found."""
+    from devenv import interpreter_cache
+
+    if root is not None:
+        cached = interpreter_cache.lookup(root, executable)
+        if cached is not None:
+            found = _interpreter(cached)
+            if found is not None:
+                return found
+    before = interpreter_cache.quiet_stamp(executable) if root is not None and remember else None
+    started = time.time_ns()
     try:
         result = subprocess.run(
             [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30, check=False
@@ -81,16 +99,53 @@ def probe_interpreter(executable: str) -> Interpreter | None:
         return None
     try:
         facts = json.loads(result.stdout)
+    except ValueError:
+        return None
+    found = _interpreter(facts)
+    if found is not None and root is not None and before is not None:
+        interpreter_cache.remember(root, executable, facts, started_ns=started, before=before)
+    return found
+
+
+def _interpreter(facts: Any) -> Interpreter | None:
+    """The record of a probe's (or the cache's) facts; None when they are not that shape."""
+    try:
         return Interpreter(
             executable=str(facts["executable"]),
             base=str(facts["base"]),
             version=str(facts["version"]),
             implementation=str(facts["implementation"]),
-            pip=str(facts["pip"]),
+            pip=pip_version([str(folder) for folder in facts["sys_path"]]),
             markers={str(key): str(value) for key, value in facts["markers"].items()},
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
+
+
+def pip_version(sys_path: list[str]) -> str:
+    """The version of the pip an interpreter with `sys_path` imports ("" when none), as
+    `importlib.metadata.version("pip")` finds it: the first pip distribution on the path.
+    Read from the folders each time, never cached: every install may change it."""
+    for folder in sys_path:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in sorted(names):
+            stem, dot, suffix = name.rpartition(".")
+            if not dot or suffix not in ("dist-info", "egg-info") or stem.partition("-")[0].lower() != "pip":
+                continue
+            metadata = "METADATA" if suffix == "dist-info" else "PKG-INFO"
+            try:
+                with open(os.path.join(folder, name, metadata), encoding="utf-8", errors="replace") as handle:
+                    for line in handle:
+                        if line.startswith("Version:"):
+                            return line[len("Version:") :].strip()
+                        if not line.strip():
+                            break  # the headers end at the first blank line
+            except OSError:
+                continue
+    return ""
 
 
 #: Interpreters probed while searching, by path: installed interpreters do not change while
@@ -174,9 +229,12 @@ def find_interpreter(
     locked: str = "",
     spec_path: str = "envspec.toml",
     environ: dict[str, str] | None = None,
+    root: str | None = None,
+    remember: bool = False,
 ) -> Interpreter:
     """The first interpreter in search order satisfying `requires` (and `[python].interpreter`
-    when set); one satisfying the lock's `requires-python` too is preferred."""
+    when set); one satisfying the lock's `requires-python` too is preferred. `root` and
+    `remember`: as for `probe_interpreter` (the project's cache of what each one is)."""
     from packaging.specifiers import SpecifierSet
 
     environ = dict(os.environ) if environ is None else environ
@@ -185,7 +243,7 @@ def find_interpreter(
     if named:
         path, version = _named_check(named, spec_path)
         if path:
-            found = probe_interpreter(path)
+            found = probe_interpreter(path, root=root, remember=remember)
             if found is None:
                 raise SyncError(
                     f"{spec_path}: [python].interpreter = {named!r} does not run; "
@@ -205,7 +263,7 @@ def find_interpreter(
             continue
         seen.append(candidate)
         if candidate not in _PROBED:  # a sync searches twice (before and after reading the lock)
-            _PROBED[candidate] = probe_interpreter(candidate)
+            _PROBED[candidate] = probe_interpreter(candidate, root=root, remember=remember)
         facts = _PROBED[candidate]
         if not facts or not specifier.contains(facts.version, prereleases=True):
             continue

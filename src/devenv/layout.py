@@ -18,6 +18,8 @@ ENV_JSON = "env.json"
 SNAPSHOT = "env.nul"
 #: What a no-op `devenv sync` compares with (stat records of the venv and the lock).
 SYNC_STAMP = "sync.nul"
+#: What probing each interpreter found, while it is unchanged (devenv/interpreter_cache.py).
+INTERPRETERS = "interpreters.json"
 #: flock()ed by every writer of `.devenv/`.
 LOCK = "lock"
 #: Present while a sync changes the venv (or after one was killed): nothing may launch.

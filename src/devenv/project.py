@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.environment import PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
-from devenv.requirements import parse_packages
-from devenv.resolver import DotenvSource, Resolution, pythonpath_entries, resolve
+from devenv.resolver import (
+    DotenvSource,
+    Resolution,
+    python_identity,
+    pythonpath_entries,
+    resolve,
+    venv_python,
+)
 from devenv.root import SPEC_FILENAME
 from devenv.snapshot import Snapshot, read_snapshot
 from devenv.spec import Spec, line_of, parse_spec
@@ -31,15 +37,10 @@ from devenv.store import (
     refuse_tracked,
     write_state,
 )
-from devenv.venv import (
-    check_venv_location,
-    clear_incomplete,
-    python_identity,
-    sync_venv,
-    venv_python,
-)
 
 if TYPE_CHECKING:
+    # A refresh (a dotenv or [vars] change) needs none of the venv machinery (subprocess,
+    # packaging, the installers): sync imports it when it runs.
     from devenv.installers import Progress
 
 
@@ -437,6 +438,9 @@ def sync(
     `check`: change nothing; a StaleError says what a sync would change."""
     # Check first: a venv over user files or a typo in .env or in a requirement line should
     # fail in a second, before .devenv/ or a venv is touched.
+    from devenv.requirements import parse_packages
+    from devenv.venv import check_venv_location, clear_incomplete, sync_venv
+
     refuse_tracked(root)
     state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)

@@ -17,6 +17,11 @@ from devenv.environment import MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalE
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.store import PythonRecord
+
+
 #: Linux's MAX_ARG_STRLEN: the longest `KEY=value\0` string exec accepts.
 MAX_VALUE_BYTES = 128 * 1024
 
@@ -217,6 +222,23 @@ def check_override(spec: Spec, key: str, value: str, *, where: str) -> None:
 def venv_path(spec: Spec) -> str:
     """Absolute path of the project's virtual environment."""
     return os.path.normpath(os.path.join(spec.root, spec.python.venv))
+
+
+def venv_python(spec: Spec) -> str:
+    """The venv's interpreter: the canonical interpreter of the project."""
+    return os.path.join(venv_path(spec), "bin", "python")
+
+
+def python_identity(record: PythonRecord | None) -> str:
+    """What the fingerprint covers of the venv: interpreter and installed package set."""
+    if record is None:
+        return ""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (record["implementation"], record["version"], *record["installed"]):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def pythonpath_entries(spec: Spec) -> tuple[str, ...]:

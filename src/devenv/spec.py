@@ -403,6 +403,30 @@ def line_of(path: str, table: str, key: str | None = None) -> Place:
     return _SpecReader({}, path=path, root="", text=text).where(table, key)
 
 
+_OPERATORS = ("===", "~=", "==", "!=", "<=", ">=", "<", ">")
+
+
+def plain_specifier(text: str) -> bool:
+    """True for the specifiers [python].requires usually holds (">=3.11", ">=3.11,<3.14",
+    "==3.12.*"), which are valid PEP 440 without a parser: every clause an operator and a
+    release made of digits. Anything else (False) goes to `packaging`, whose import alone
+    costs more than a re-resolve after a `.env` edit may take (benchmarks/diagnostics.py)."""
+    for clause in text.split(","):
+        clause = clause.strip()
+        operator = next((op for op in _OPERATORS if clause.startswith(op)), "===")
+        if operator == "===":
+            return False
+        version = clause[len(operator) :].strip()
+        if operator in ("==", "!=") and version.endswith(".*"):
+            version = version[:-2]
+        parts = version.split(".")
+        if not all(part.isascii() and part.isdigit() for part in parts) or (
+            operator == "~=" and len(parts) < 2
+        ):
+            return False
+    return True
+
+
 def _toml_error(path: str, message: str, text: str) -> SpecError:
     # tomllib (3.11) has no line attribute: its messages end with "(at line L, column C)".
     # Lead with file:line instead, and keep the line as a field.
@@ -568,7 +592,7 @@ class _SpecReader:
             ("requires", "venv", "packages", "interpreter", "installer", "platforms", "index"),
         )
         requires = self.string("python", "requires", table.get("requires", ""))
-        if requires:
+        if requires and not plain_specifier(requires):
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
             try:

@@ -32,7 +32,7 @@ from devenv.lock import (
     standard_problems,
 )
 from devenv.requirements import PackageLine, parse_packages
-from devenv.resolver import pythonpath_entries, venv_path
+from devenv.resolver import pythonpath_entries, venv_path, venv_python
 from devenv.spec import Spec, line_of
 from devenv.store import PythonRecord, write_atomic
 
@@ -84,11 +84,6 @@ def changed_files(python: str) -> list[tuple[str, str, str]]:
     if result.returncode != 0:
         raise SyncError(f"{python}: cannot verify installed files: {result.stderr.strip()}")
     return [(str(a), str(b), str(c)) for a, b, c in json.loads(result.stdout)]
-
-
-def venv_python(spec: Spec) -> str:
-    """The venv's interpreter: the canonical interpreter of the project."""
-    return os.path.join(venv_path(spec), "bin", "python")
 
 
 # -- where the venv may be -------------------------------------------------------------------
@@ -216,7 +211,7 @@ def ensure_venv(spec: Spec, interpreter: Interpreter, progress: Progress) -> boo
     venv = venv_path(spec)
     python = venv_python(spec)
     if os.path.exists(python):
-        existing = probe_interpreter(python)
+        existing = probe_interpreter(python, root=spec.root, remember=True)
         copied = _copied_with_the_checkout(venv, spec.root)
         if (
             existing is not None
@@ -295,20 +290,6 @@ def installed_packages(python: str) -> list[str]:
     return sorted(f"{name}=={version}" for name, (version, _) in installed_distributions(python).items())
 
 
-def _identity(installed: list[str], implementation: str, version: str) -> str:
-    digest = hashlib.sha256()
-    for part in (implementation, version, *installed):
-        digest.update(part.encode() + b"\0")
-    return digest.hexdigest()
-
-
-def python_identity(record: PythonRecord | None) -> str:
-    """What the fingerprint covers of the venv: interpreter and installed package set."""
-    if record is None:
-        return ""
-    return _identity(record["installed"], record["implementation"], record["version"])
-
-
 # -- the lock --------------------------------------------------------------------------------
 
 
@@ -380,15 +361,26 @@ class _Choice:
     reasons: list[str]
 
 
-def _choose(spec: Spec, previous: PythonRecord | None, lines: tuple[PackageLine, ...]) -> _Choice:
-    """The interpreter (one the committed lock allows, when there is one) and the lock."""
+def _choose(
+    spec: Spec, previous: PythonRecord | None, lines: tuple[PackageLine, ...], *, remember: bool
+) -> _Choice:
+    """The interpreter (one the committed lock allows, when there is one) and the lock.
+    `remember`: store what probing found (only under `.devenv/lock`)."""
     preferred = previous["base_interpreter"] if previous else None
     requires, named = spec.python.requires, spec.python.interpreter
-    interpreter = find_interpreter(requires, named=named, preferred=preferred, spec_path=spec.path)
+    interpreter = find_interpreter(
+        requires, named=named, preferred=preferred, spec_path=spec.path, root=spec.root, remember=remember
+    )
     lock = select_lock(spec.root, interpreter.markers)
     if lock is not None and lock.requires_python:
         interpreter = find_interpreter(
-            requires, named=named, preferred=preferred, locked=lock.requires_python, spec_path=spec.path
+            requires,
+            named=named,
+            preferred=preferred,
+            locked=lock.requires_python,
+            spec_path=spec.path,
+            root=spec.root,
+            remember=remember,
         )
     reasons = stale_reasons(spec, lines, lock, python_version=interpreter.version) if lock else []
     return _Choice(interpreter=interpreter, lock=lock, reasons=reasons)
@@ -477,7 +469,7 @@ def sync_venv(
     StaleError when something would change."""
     check_venv_location(spec)
     lines = parse_packages(spec)
-    choice = _choose(spec, previous, lines)
+    choice = _choose(spec, previous, lines, remember=not check)
     if choice.lock is not None:
         _warn_other_patch_version(choice, progress)
     if frozen:
@@ -487,10 +479,12 @@ def sync_venv(
         return _check_only(spec, installer, previous, choice, lines)
     created = ensure_venv(spec, choice.interpreter, progress)
     python = venv_python(spec)
-    # The pip installer needs the venv's own pip version; uv needs nothing from inside it.
-    interpreter = (
-        choice.interpreter if installer.universal else probe_interpreter(python) or choice.interpreter
-    )
+    # The pip installer needs the venv's own pip version; uv needs nothing from inside it, but
+    # a venv made just now is probed once all the same, so that doctor finds it in the cache.
+    interpreter = choice.interpreter
+    if created or not installer.universal:
+        probed = probe_interpreter(python, root=spec.root, remember=True)
+        interpreter = choice.interpreter if installer.universal else probed or choice.interpreter
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
     changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress) or created
     record: PythonRecord = {
@@ -700,12 +694,17 @@ def lock_project(
         raise SpecError(f"{spec.path}: [python].packages is empty; there is nothing to lock")
     preferred = previous["base_interpreter"] if previous else None
     interpreter = find_interpreter(
-        spec.python.requires, named=spec.python.interpreter, preferred=preferred, spec_path=spec.path
+        spec.python.requires,
+        named=spec.python.interpreter,
+        preferred=preferred,
+        spec_path=spec.path,
+        root=spec.root,
+        remember=True,
     )
     installer = installer_for(spec.python.installer)
     if not installer.universal:  # pip locks with the venv's pinned pip, for its interpreter
         ensure_venv(spec, interpreter, progress)
-        interpreter = probe_interpreter(venv_python(spec)) or interpreter
+        interpreter = probe_interpreter(venv_python(spec), root=spec.root, remember=True) or interpreter
     path = os.path.join(spec.root, lock_filename(name))
     existing = read_lock(path) if os.path.isfile(path) else None
     return _make_lock(
@@ -723,7 +722,7 @@ def lock_project(
 def check_lock(spec: Spec, previous: PythonRecord | None) -> tuple[Lock | None, list[str]]:
     """`devenv lock --check`: the lock for this platform and what changed since it was made."""
     lines = parse_packages(spec)
-    choice = _choose(spec, previous, lines)
+    choice = _choose(spec, previous, lines, remember=False)
     if choice.lock is None:
         return None, ["there is no pylock.toml"]
     if choice.lock.standard:

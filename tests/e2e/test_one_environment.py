@@ -120,7 +120,7 @@ def interrupt_and_check(process: subprocess.Popen[bytes], run_id: str) -> int:
 def test_foreground_launchers_give_the_canonical_env(
     launcher: list[str], foreground: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    # up and nox use the main instance, as shells and `devenv run` do (the session's own
+    # up and nox use the checkout's default instance, as shells and `devenv run` do (the session's own
     # instance is for the fixture).
     devenv_env = devenv.load(str(ROOT))
     assert shutil.which(launcher[0]), f"{launcher[0]} should be on the canonical PATH"
@@ -202,7 +202,7 @@ def test_in_process_launchers_hand_no_undeclared_key_to_the_worker(
 
 
 def test_a_bash_that_sourced_env_sh() -> None:
-    devenv_env = devenv.load(str(ROOT))  # the main instance, as every shell gets
+    devenv_env = devenv.load(str(ROOT))  # the checkout's default instance, as every shell gets
     base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/"), "PYTHONHOME": "/must/go"}
     result = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", ". .devenv/env.sh && exec /usr/bin/env -0"],

@@ -80,6 +80,8 @@ def test_diff_names_an_undeclared_key_a_process_got_outside_devenv(project: Proj
     env = canonical(project)
     # Started by hand with the canonical env plus what a developer's shell exported.
     child_env = apply_env(env, hermetic_env()) | {"DJANGO_SETTINGS_MODULE": "config.settings.production"}
+    # ... from an interactive shell, which also exports its own state to every command.
+    child_env |= {"PWD": str(project.root), "OLDPWD": "/", "SHLVL": "2", "_": sys.executable}
     child = spawn([sys.executable, "-c", SLEEP], cwd=project.root, env=child_env)
     wait_for(running(child.pid, SLEEP), timeout=10, what="the child to run")
     result = project.devenv("diff", str(child.pid))
@@ -90,6 +92,8 @@ def test_diff_names_an_undeclared_key_a_process_got_outside_devenv(project: Proj
     ) in result.stdout
     as_json = json.loads(project.devenv("diff", str(child.pid), "--json").stdout)
     assert as_json["undeclared"] == ["DJANGO_SETTINGS_MODULE"] and as_json["differs"]
+    # Keys the shell itself sets on every command it starts are not what reached it.
+    assert "PWD" not in result.stdout and "SHLVL" not in result.stdout
     # A key the project passes through ([env].pass) is no drift.
     spec = (project.root / "envspec.toml").read_text().replace("[env]\n", '[env]\npass = ["DJANGO_*"]\n')
     project.write("envspec.toml", spec)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import hypothesis
 import pytest
 
 from devenv.errors import SpecError
-from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, TcpReady, parse_spec
+from devenv.spec import (
+    AmqpQueueReady,
+    CommandReady,
+    HttpReady,
+    LogReady,
+    TcpReady,
+    parse_spec,
+    plain_specifier,
+)
 
 FULL_EXAMPLE = """\
 [project]
@@ -298,3 +307,37 @@ def test_env_pass_mistakes_name_the_key(value: str, expected: str) -> None:
 def test_env_pass_and_inherit_cannot_name_one_key() -> None:
     with pytest.raises(SpecError, match=r"\[env\].pass names CI, which \[env\].inherit also names"):
         parse("[env]\ninherit = ['CI']\npass = ['CI']\n")
+
+
+@hypothesis.given(
+    hypothesis.strategies.lists(
+        hypothesis.strategies.tuples(
+            hypothesis.strategies.sampled_from(
+                ["", "=", "==", "===", "~=", "!=", "<=", ">=", "<", ">", "=>"]
+            ),
+            hypothesis.strategies.text(alphabet="0123456789.*ab ٣", max_size=8),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_a_plain_specifier_is_one_packaging_accepts(clauses: list[tuple[str, str]]) -> None:
+    """[python].requires skips packaging only for specifiers packaging itself accepts."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    text = ",".join(operator + version for operator, version in clauses)
+    if plain_specifier(text):
+        try:
+            SpecifierSet(text)
+        except InvalidSpecifier:
+            raise AssertionError(f"{text!r} passed as plain, but packaging refuses it") from None
+
+
+@pytest.mark.parametrize("requires", [">=3.11", ">=3.11,<3.14", "==3.12.*", "~=3.11", "!=3.12.0, >=3.10"])
+def test_common_specifiers_are_plain(requires: str) -> None:
+    assert plain_specifier(requires)
+
+
+@pytest.mark.parametrize("requires", [">=3.11.*", "~=3", ">=3.11,", "3.11", ">=3.11rc1", "===3.11"])
+def test_other_specifiers_go_to_packaging(requires: str) -> None:
+    assert not plain_specifier(requires)
