@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import LockError
-from devenv.lock import lock_filename, marker_holds, read_lock, select_lock
+from devenv.lock import lock_filename, marker_holds, read_lock, recorded_tool, select_lock
 
 LINUX = {
     "sys_platform": "linux",
@@ -88,3 +88,28 @@ def test_a_lock_name_is_what_pip_reads_as_a_lock() -> None:
 def test_a_package_marker_is_evaluated_for_this_platform() -> None:
     assert marker_holds("python_version >= '3.8'", dict(LINUX))
     assert not marker_holds("sys_platform == 'win32'", dict(LINUX))
+
+
+RECORDED = '\n[tool.devenv]\nindex-url = "https://mirror.example/simple"\n\n[tool.devenv.inputs]\n"line: six" = "1"\n'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        LOCK.format(environment="") + RECORDED.replace("\n[tool.devenv]\n", "\n"),  # devenv's layout
+        LOCK.format(environment="")
+        .replace("\n[[packages]]", RECORDED + "\n[[packages]]", 1)
+        .split("[tool.devenv]\ninputs")[0],
+    ],
+    ids=["tool table last", "tool table first"],
+)
+def test_the_recorded_index_is_read_whatever_the_layout(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pylock.toml").write_text(text)
+    tool = recorded_tool(str(tmp_path / "pylock.toml"))
+    assert tool["index-url"] == "https://mirror.example/simple" and tool["inputs"] == {"line: six": "1"}
+    assert tool == read_lock(str(tmp_path / "pylock.toml")).tool
+
+
+def test_a_lock_from_another_tool_records_nothing(tmp_path: Path) -> None:
+    (tmp_path / "pylock.toml").write_text(LOCK.format(environment="").split("[tool.devenv]")[0])
+    assert recorded_tool(str(tmp_path / "pylock.toml")) == {}
