@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
     LAUNCHER_KEY,
     OVERRIDES_KEY,
     PROFILE_KEY,
+    ROOT_KEY,
     RUN_ID_KEY,
     SERVICE_KEY,
     CanonicalEnv,
@@ -136,7 +139,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
     for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
         info = process.info
         environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
-        process_root = os.path.normpath(environ.get("DEVENV_ROOT", "")) if "DEVENV_ROOT" in environ else ""
+        process_root = os.path.normpath(environ.get(ROOT_KEY, "")) if ROOT_KEY in environ else ""
         if not process_root or info["pid"] in exclude:
             continue
         if not all_projects and process_root != wanted:
@@ -154,14 +157,14 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
+        instance = environ.get(INSTANCE_KEY) or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)
         if key not in envs:
             envs[key] = current_env(process_root, outer, environ)
         current = envs[key]
-        fingerprint = environ.get("DEVENV_FINGERPRINT", "")
+        fingerprint = environ.get(FINGERPRINT_KEY, "")
         found.append(
             ProcessInfo(
                 pid=info["pid"],
