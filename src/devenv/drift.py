@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import LABEL_KEYS, OVERRIDES_KEY, CanonicalEnv, apply_env
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
+from devenv.records import dataclass
 
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]

@@ -17,10 +17,10 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SpecError
+from devenv.records import dataclass
 from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv, default_instance
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
+from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 TYPE_CHECKING = False

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, installer_for
@@ -31,6 +30,7 @@ from devenv.lock import (
     stale_reasons,
     standard_problems,
 )
+from devenv.records import dataclass
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path, venv_python
 from devenv.spec import Spec, line_of
