@@ -11,6 +11,8 @@ dir=$(mktemp -d)/clone-$mode
 git clone -q "$repo" "$dir" && git -C "$dir" checkout -q "$(git -C "$repo" rev-parse "$branch")"
 cd "$dir"
 if [ "$mode" = nolock ]; then rm pylock.toml; fi
+# The worker's own queue (the clone's .env, which git ignores): it consumes nobody's tasks.
+echo "OPS_CORE_QUEUE=cold_start_bench" > .env
 start=$(date +%s.%N)
 setsid scripts/bootstrap nox -s worker > "$dir.log" 2>&1 &
 pid=$!

@@ -380,7 +380,7 @@ def up(
     """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
     under a background supervisor."""
     from devenv.spec import load_spec
-    from devenv.up import run_up, up_instance
+    from devenv.up import run_up, up_instance, up_order
 
     root = project_root(root_option)
     chosen = up_instance(instance)
@@ -392,9 +392,7 @@ def up(
     if detach:
         from devenv.supervisor import detach as start_detached
 
-        if not spec.processes:
-            raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
-        spec.process_order(names)  # an unknown name fails here, not in the background
+        up_order(spec, names, extra_args=extra)  # a mistake fails here, not in the background
         return start_detached(root, names, env.instance, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
@@ -1095,10 +1093,14 @@ def _parser() -> "argparse.ArgumentParser":
 def _parse(args: list[str]) -> "Call":
     """The function and arguments argparse gives for `args` (it exits 2 on a mistake)."""
     extra: list[str] = []
-    if "--" in args and "up" in args[: args.index("--")]:
-        # `devenv up NAME -- ARGS`: ARGS go to the process, not to argparse.
+    if "--" in args:
+        # `devenv up NAME -- ARGS`: ARGS go to the process, not to argparse. Only for `up`
+        # itself: `devenv run --instance up -- CMD` is a run.
         index = args.index("--")
-        args, extra = args[:index], args[index + 1 :]
+        before = args[:index]
+        words = [w for i, w in enumerate(before) if not w.startswith("-") and before[i - 1 : i] != ["--root"]]
+        if words[:1] == ["up"]:
+            args, extra = before, args[index + 1 :]
     options = vars(_parser().parse_args(args))
     options["extra"] = extra
     function = options["function"]

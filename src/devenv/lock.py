@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SpecError
@@ -128,6 +129,32 @@ def read_lock(path: str) -> Lock:
         ) from None
     except RecursionError:
         raise too_deep(LockError, path, data.decode("utf-8")) from None
+    return lock_from(path, data, document)
+
+
+def recorded_tool(path: str) -> dict[str, Any]:
+    """The [tool.devenv] table of the lock at `path` ({} for a lock another tool wrote), read
+    without parsing the [[packages]] before it: a re-lock needs only the recorded index, and
+    this repository's 230 KB lock takes ~0.1 s to parse whole. `devenv lock` writes the table
+    last; a lock laid out otherwise is read whole."""
+    import tomllib
+
+    from devenv.project import read_input
+
+    data = read_input(path, path, LockError) or b""
+    start = data.find(b"\n[tool.devenv]\n")
+    if start >= 0:
+        try:
+            tool = tomllib.loads(data[start:].decode("utf-8")).get("tool", {}).get("devenv")
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+            tool = None
+        if isinstance(tool, dict):
+            return tool
+    return read_lock(path).tool
+
+
+def lock_from(path: str, data: bytes, document: dict[str, Any]) -> Lock:
+    """The Lock of `document`, whose TOML text `data` is (or will be) the file at `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     raw = [package for package in document.get("packages", []) if isinstance(package, dict)]
     entries = tuple(_entry(package, folder) for package in raw if "name" in package)
@@ -356,16 +383,17 @@ def finish_lock(
     lines: tuple[PackageLine, ...],
     installer: str,
     tool_version: str,
-    interpreter: Interpreter,
+    interpreter: Interpreter | None,
     target: str,
     index_url: str,
     extra_index_urls: tuple[str, ...] = (),
     universal: bool,
     portable: bool = True,
-) -> str:
-    """The pylock.toml text from what the installer resolved, whose directory entries carry
-    absolute paths: requires-python, environments and [tool.devenv] added, credentials
-    taken out of every URL.
+) -> tuple[str, dict[str, Any]]:
+    """The pylock.toml text, and the document it holds, from what the installer resolved,
+    whose directory entries carry absolute paths: requires-python, environments and
+    [tool.devenv] added, credentials taken out of every URL. `interpreter`: the one a
+    one-platform lock is made for (None for a universal lock).
 
     A universal lock (uv) keeps local projects as directory entries relative to the lock's
     folder, and covers [python].platforms (all of PLATFORMS when empty). A one-platform lock
@@ -399,6 +427,7 @@ def finish_lock(
             tool["platforms"] = list(spec.python.platforms)
         document["requires-python"] = spec.python.requires or str(resolved.get("requires-python", ""))
     else:
+        assert interpreter is not None, "a one-platform lock is made for one interpreter"
         document["environments"] = [platform_marker(interpreter.markers)]
         document["requires-python"] = f"=={interpreter.minor}.*"
         tool = {"python": interpreter.version, "implementation": interpreter.implementation, **tool}
@@ -406,12 +435,24 @@ def finish_lock(
     text = "# Written by `devenv lock` from envspec.toml [python]; commit it. Do not edit by hand.\n"
     text += toml_text(document)
     # [tool.devenv] may quote the user's own `name @ file:///...` line; the packages may not.
-    if portable and "file://" in toml_text({"packages": packages}):
+    if portable and any("file://" in text for text in _strings(packages)):
         raise LockError(
             "the lock would contain a file:// URL (a package from a local index or folder); "
             "lock against a real index (devenv lock --index-url URL) or list the folder as -e PATH"
         )
-    return text
+    return text, document
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in `value` (nested dicts and lists)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _scrub(value: Any) -> Any:

@@ -31,7 +31,7 @@ from devenv.needs import startable, stop_levels
 from devenv.processes import POLL_INTERVAL as READY_POLL
 from devenv.processes import ProcessHandle, StaleConsumersWarning, launch, stop_processes
 from devenv.runs import stop_requested
-from devenv.spec import Spec
+from devenv.spec import ProcessSpec, Spec
 from devenv.tasks import run_tasks
 
 #: `devenv up --instance new`: a run in an instance of its own (`up_instance`).
@@ -56,6 +56,21 @@ def up_instance(option: str | None) -> str | None:
     from devenv import new_instance
 
     return new_instance("up")
+
+
+def up_order(
+    spec: Spec, names: Sequence[str], *, extra_args: Sequence[str] = ()
+) -> tuple[list[str], list[ProcessSpec]]:
+    """The processes `devenv up NAME...` is asked for (every declared one if none is named)
+    and those it starts, each after those it needs. A UsageError for an unknown name, a spec
+    without processes, or arguments after `--` with other than one process (so `up -d`
+    refuses them before it detaches)."""
+    if not spec.processes:
+        raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
+    wanted = list(names) or [p.name for p in spec.processes]
+    if extra_args and len(wanted) != 1:
+        raise UsageError("arguments after -- go to one process: devenv up NAME -- ARGS")
+    return wanted, spec.process_order(wanted)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -148,12 +163,7 @@ def run_up(
     from devenv.supervisor import claim_instance
 
     err = err or sys.stderr
-    if not spec.processes:
-        raise UsageError(f"{spec.path} declares no [processes.NAME]; nothing to start")
-    wanted = list(names) or [p.name for p in spec.processes]
-    if extra_args and len(wanted) != 1:
-        raise UsageError("arguments after -- go to one process: devenv up NAME -- ARGS")
-    order = spec.process_order(wanted)
+    wanted, order = up_order(spec, names, extra_args=extra_args)
     needs = {process.name: process.needs for process in order}
     width = max(len(p.name) for p in order)
     colour = _use_colour(out)

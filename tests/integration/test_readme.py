@@ -95,3 +95,18 @@ def test_the_readiness_and_service_check_tables_cover_every_kind() -> None:
     assert [check for check in SERVICE_CHECKS if f"| `{check}` |" not in checks] == []
     for row in [line for line in readiness.splitlines() if line.startswith("| `{")]:
         assert len([cell for cell in row.split(" | ") if cell.strip()]) == 5, row  # each has its lie
+
+
+def test_every_module_has_a_unit_test_or_says_where_it_is_tested() -> None:
+    source = Path(__file__).resolve().parents[2] / "src" / "devenv"
+    unit = Path(__file__).resolve().parents[1] / "unit"
+    section = _section("Development")
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", section))
+    for module in sorted(source.glob("*.py")) + sorted(source.glob("*/")):
+        if module.name == "__pycache__":
+            continue
+        shown = module.name if module.suffix == ".py" else f"{module.name}/"
+        mirrored = (unit / f"test_{module.stem}.py").exists()
+        assert mirrored or shown in named, (
+            f"src/devenv/{shown}: no tests/unit/test_{module.stem}.py and not in the README"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -222,8 +223,17 @@ def test_a_package_changed_in_place_fails_sync_check(universal: Project) -> None
         check = run(universal, "sync", "--check")
         assert check.returncode == 2
         assert "iniconfig: iniconfig/__init__.py (changed)" in check.stderr
+        # A sync does not hash installed files (README, "Locked packages"): the advice is the
+        # repair that works, and following it makes the venv whole again.
+        assert "remove .devenv/venv and run `devenv sync`" in check.stderr
+        assert run(universal, "sync").returncode == 0
+        assert module.read_bytes().endswith(b"# changed by hand\n")
+        shutil.rmtree(universal.root / ".devenv" / "venv")
+        assert run(universal, "sync").returncode == 0
+        assert not module.read_bytes().endswith(b"# changed by hand\n")
     finally:
-        module.write_bytes(original)
+        if module.exists():
+            module.write_bytes(original)
     assert run(universal, "sync", "--check").returncode == 0
 
 

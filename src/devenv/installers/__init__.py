@@ -30,13 +30,10 @@ class Progress(Protocol):
     def __call__(self, message: str, /, *, transient: bool = False) -> None: ...
 
 
-#: Runs a command and, when its group must die with it, kills the group: uv does not take
-#: its build backends down when it is killed (installers/pip.py has pip's own guard).
-_GUARD = (
-    "import os, signal, subprocess, sys\n"
-    "signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))\n"
-    "sys.exit(subprocess.call(sys.argv[1:]))\n"
-)
+#: Runs a command and, when its group must die with it (SIGTERM, which the kernel sends when
+#: devenv dies), kills the group: uv does not take its build backends down when it is killed
+#: (installers/pip.py has pip's own guard). A shell, not Python: it starts in ~1 ms, not ~40.
+_GUARD = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,7 +44,6 @@ class LockRequest:
     lines: tuple[PackageLine, ...]
     #: The venv's interpreter (the pip installer resolves with it).
     python: str
-    interpreter: Interpreter
     #: As written in envspec.toml or on the command line: `${NAME}` still in them.
     index_url: str
     extra_index_urls: tuple[str, ...]
@@ -100,6 +96,11 @@ class Installer(Protocol):
         """Make the venv hold exactly `request.lock` (plus the local projects)."""
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 package`, `2 packages`: how progress lines count."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def installer_for(name: str) -> Installer:
     """The installer `[python].installer` names."""
     if name == "pip":
@@ -148,9 +149,7 @@ def run_guarded(
     `on_line`: the command's output (stdout and stderr) is passed to it line by line as it
     comes, and the command runs under _GUARD."""
     if on_line is not None:
-        return _run_streaming(
-            [sys.executable, "-I", "-c", _GUARD, *command], cwd=cwd, env=env, on_line=on_line
-        )
+        return _run_streaming(["/bin/sh", "-c", _GUARD, "sh", *command], cwd=cwd, env=env, on_line=on_line)
     process = subprocess.Popen(
         list(command),
         cwd=cwd,

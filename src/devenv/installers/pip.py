@@ -11,7 +11,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SyncError
-from devenv.installers import LockRequest, Progress, SyncRequest, expand_url, run_guarded
+from devenv.installers import LockRequest, Progress, SyncRequest, counted, expand_url, run_guarded
 from devenv.layout import state_dir
 from devenv.requirements import requirements_text
 
@@ -102,7 +102,7 @@ class PipInstaller:
                 args += ["--isolated", "--index-url", expand_url(request.index_url)]
                 for extra in request.extra_index_urls:
                     args += ["--extra-index-url", expand_url(extra)]
-            progress(f"resolving {len(lines)} package lines with pip {PIP_VERSION}")
+            progress(f"resolving {counted(len(lines), 'package line')} with pip {PIP_VERSION}")
             result = run_pip(request.python, args, cwd=base)
             if result.returncode != 0:
                 sys.stderr.write(quiet_pip_output(result.stderr))
@@ -128,7 +128,7 @@ class PipInstaller:
         if request.install_lock and lock is not None:
             progress(
                 f"installing {os.path.relpath(lock.path, spec.root)} "
-                f"({len(lock.packages)} locked {_packages(len(lock.packages))}, hash-checked)"
+                f"({counted(len(lock.packages), 'locked package')}, hash-checked)"
             )
             _pip_or_fail(
                 python,
@@ -157,10 +157,6 @@ class PipInstaller:
 def lock_base(spec: Spec, request: LockRequest) -> str:
     """The folder above the root and every local project (pip's paths are relative to it)."""
     return os.path.commonpath([spec.root, *(line.path for line in request.lines if line.is_local_project)])
-
-
-def _packages(count: int) -> str:
-    return "package" if count == 1 else "packages"
 
 
 def _pip_or_fail(python: str, args: list[str], spec: Spec, what: str) -> None:
