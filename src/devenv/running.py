@@ -3,7 +3,9 @@
 A process belongs to a project when its environment carries that project's DEVENV_ROOT,
 however it was started: `devenv up`, the pytest fixture, the Python API (these also carry a
 DEVENV_RUN_ID and a run record), `devenv run`, a nox session, or a shell that sourced
-.devenv/env.sh. `stop` ends them by the same path as `up` (`trees.stop_trees`): SIGTERM to the main
+.devenv/env.sh; and the daemons a run's record lists (what a process left running when its
+main process exited, adopted by `devenv up`: daemons.py), which may have cleared their
+environment. `stop` ends them by the same path as `up` (`trees.stop_trees`): SIGTERM to the main
 process, a grace period, then SIGKILL to its group, session and every descendant.
 """
 
@@ -181,7 +183,62 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 undeclared=compare(0, "", environ, current).undeclared if current else (),
             )
         )
+    if not all_projects and wanted not in records:
+        records[wanted] = {record["run_id"]: record for _, record in read_records(wanted)}
+    found += _daemon_rows(records, outer, envs, exclude | {p.pid for p in found}, now)
     return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
+
+
+def _daemon_rows(
+    records: Mapping[str, Mapping[str, RunRecord]],
+    outer: Mapping[str, str],
+    envs: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None],
+    listed: set[int],
+    now: float,
+) -> list[ProcessInfo]:
+    """The daemons run records list that `ps` did not find by their environment (they
+    cleared it): under the declared name of the run that left them."""
+    import psutil
+
+    from devenv.runs import recorded_daemons
+
+    rows = []
+    for root, by_run in records.items():
+        for run_id, record in by_run.items():
+            for daemon in recorded_daemons(record):
+                if daemon.pid in listed:
+                    continue
+                instance = record.get("instance") or "main"
+                key = (root, instance, "", record["name"], ())
+                if key not in envs:
+                    environ = {"DEVENV_ROOT": root, "DEVENV_INSTANCE": instance, RUN_ID_KEY: run_id}
+                    envs[key] = current_env(root, outer, environ)
+                current = envs[key]
+                try:
+                    ppid, program, created = daemon.ppid(), daemon.name(), daemon.create_time()
+                except psutil.Error:
+                    continue
+                rows.append(
+                    ProcessInfo(
+                        pid=daemon.pid,
+                        ppid=ppid,
+                        name=record["name"],
+                        program=program or "?",
+                        launcher=record.get("launcher") or "up",
+                        run_id=run_id,
+                        instance=instance,
+                        profile="",
+                        root=root,
+                        age_seconds=max(0.0, now - created),
+                        fingerprint=record.get("fingerprint", ""),
+                        status="current"
+                        if current and record.get("fingerprint") == current.fingerprint
+                        else "stale",
+                        leftover=not owner_alive(record),
+                    )
+                )
+                listed.add(daemon.pid)
+    return rows
 
 
 def _self_and_ancestors() -> set[int]:

@@ -228,7 +228,13 @@ def _leave_running(popen: subprocess.Popen[bytes]) -> None:
     a child still running, as it does for one it was dropped with."""
     import threading
 
-    threading.Thread(target=popen.wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
+    from devenv.daemons import forget
+
+    def wait() -> None:
+        popen.wait()
+        forget(popen.pid)
+
+    threading.Thread(target=wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
 
 
 def _wait_reachable(
@@ -409,8 +415,14 @@ def _start_service(
         )
         log.flush()
         offset = log.tell()
-        # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker.
-        popen = spawn_logged(command, log, env=child_env, cwd=env.root)
+        from devenv.daemons import spawning
+
+        # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker. Noted
+        # as this process's own child until it is waited for: inside `devenv up` it is no
+        # orphan of a declared process, even if it clears its environment.
+        with spawning() as note:
+            popen = spawn_logged(command, log, env=child_env, cwd=env.root)
+            note(popen.pid)
     # The record says who started the service and where its output went (`devenv ps`).
     record = {
         "name": service.name,
