@@ -11,13 +11,13 @@ import os
 import shlex
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from devenv.environment import FINGERPRINT_KEY, ROOT_KEY
 from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
 from devenv.layout import state_dir
 from devenv.masking import Masker
+from devenv.records import dataclass
 
 if TYPE_CHECKING:
     # Types only: each check imports what it runs, so a failing early check (an invalid

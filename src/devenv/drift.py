@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
@@ -22,6 +21,7 @@ from devenv.environment import (
 )
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
+from devenv.records import dataclass
 
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]

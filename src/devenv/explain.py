@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TypedDict
 
 from devenv.environment import INSTANCE_KEY, MANAGED_BY, PROFILE_KEY, join_path
 from devenv.errors import UsageError
+from devenv.records import dataclass
 from devenv.resolver import MANAGED_SOURCE, Resolution
 
 

@@ -18,10 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from devenv.errors import SpecError, SyncError
+from devenv.records import dataclass
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -13,10 +13,10 @@ import base64
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, unquote
 
 from devenv.environment import CanonicalEnv
+from devenv.records import dataclass, field
 
 MASK = "***"
 

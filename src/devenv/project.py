@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
 from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.records import dataclass
 from devenv.resolver import (
     DotenvSource,
     Resolution,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import (
@@ -24,6 +23,7 @@ from devenv.environment import (
     default_instance,
 )
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
+from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 TYPE_CHECKING = False

@@ -15,7 +15,6 @@ import contextlib
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
@@ -31,6 +30,7 @@ from devenv.environment import (
     default_instance,
 )
 from devenv.errors import DevenvError, UsageError
+from devenv.records import dataclass
 from devenv.runs import RunRecord, owner_alive, read_records
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]

@@ -14,7 +14,6 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from devenv.connect import (
@@ -30,6 +29,7 @@ from devenv.connect import (
 from devenv.environment import FINGERPRINT_KEY, LAUNCHER_KEY, ROOT_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
+from devenv.records import dataclass
 from devenv.resolver import interpolate
 from devenv.spec import ServiceSpec
 

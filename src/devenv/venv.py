@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from devenv.environment import ROOT_KEY
@@ -35,6 +34,7 @@ from devenv.lock import (
     stale_reasons,
     standard_problems,
 )
+from devenv.records import dataclass
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path, venv_python
 from devenv.spec import Spec, line_of
