@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
+from devenv.environment import FINGERPRINT_KEY, ROOT_KEY
 from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
 from devenv.layout import state_dir
 from devenv.masking import Masker
@@ -404,7 +405,7 @@ def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     from devenv.drift import compare, few, problems_of
 
     diff = compare(0, "shell", outer, env)
-    loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
+    loaded = outer.get(ROOT_KEY) == env.root and FINGERPRINT_KEY in outer
     problems = problems_of(diff, env)
     undeclared = diff.undeclared  # without what the shell sets for itself (drift.SHELL_STATE_KEYS)
     note = (
