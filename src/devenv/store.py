@@ -229,7 +229,6 @@ def remove_orphaned_temporaries(folder: str) -> list[str]:
     without (`.tmp-lock-*`, `.tmp-local-*`: made by `devenv lock` and `sync`, which hold
     `.devenv/lock` for their whole run) when the caller holds the lock, as every caller does.
     Nothing is followed: a link is removed itself, a folder is removed with its contents."""
-    import shutil
     import stat
 
     removed = []
@@ -244,6 +243,8 @@ def remove_orphaned_temporaries(folder: str) -> list[str]:
             try:
                 info = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
+                    import shutil  # only for a leftover folder: every refresh comes here
+
                     shutil.rmtree(name, dir_fd=descriptor)
                 else:
                     os.unlink(name, dir_fd=descriptor)
