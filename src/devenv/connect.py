@@ -16,11 +16,11 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from devenv.masking import mask_url
+from devenv.records import dataclass
 
 Cause: TypeAlias = Literal[
     "refused",

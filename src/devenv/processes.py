@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
-from devenv.environment import LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
+from devenv.environment import INSTANCE_KEY, LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
@@ -769,7 +769,7 @@ def _record(handle: ProcessHandle) -> str:
         "fingerprint": handle.canonical.fingerprint,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "launcher": handle.launcher,
-        "instance": handle.canonical.variables.get("DEVENV_INSTANCE", ""),
+        "instance": handle.canonical.variables.get(INSTANCE_KEY, ""),
         "stop_timeout": handle.stop_timeout,
     }
     handle._record = record

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.environment import PROFILE_KEY
+from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.records import dataclass
 from devenv.resolver import (
     DotenvSource,
     Resolution,
@@ -515,13 +515,13 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
 
 def _variables_of(resolution: Resolution) -> dict[str, str]:
     values = resolution.values()
-    values.pop("DEVENV_FINGERPRINT", None)
+    values.pop(FINGERPRINT_KEY, None)
     return values
 
 
 def _variables(document: EnvDocument) -> dict[str, str]:
     values = {key: item["value"] for key, item in document["variables"].items()}
-    values.pop("DEVENV_FINGERPRINT", None)
+    values.pop(FINGERPRINT_KEY, None)
     return values
 
 

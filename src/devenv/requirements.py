@@ -13,11 +13,11 @@ import hashlib
 import os
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from devenv.errors import SpecError
+from devenv.records import dataclass
 from devenv.spec import Spec
 
 LineKind: TypeAlias = Literal[

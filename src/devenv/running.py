@@ -15,19 +15,22 @@ import contextlib
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
     LAUNCHER_KEY,
     OVERRIDES_KEY,
     PROFILE_KEY,
+    ROOT_KEY,
     RUN_ID_KEY,
     SERVICE_KEY,
     CanonicalEnv,
     default_instance,
 )
 from devenv.errors import DevenvError, UsageError
+from devenv.records import dataclass
 from devenv.runs import RunRecord, owner_alive, read_records
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
@@ -138,7 +141,7 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
     for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
         info = process.info
         environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
-        process_root = os.path.normpath(environ.get("DEVENV_ROOT", "")) if "DEVENV_ROOT" in environ else ""
+        process_root = os.path.normpath(environ.get(ROOT_KEY, "")) if ROOT_KEY in environ else ""
         if not process_root or info["pid"] in exclude:
             continue
         if not all_projects and process_root != wanted:
@@ -156,14 +159,14 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
+        instance = environ.get(INSTANCE_KEY) or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)
         if key not in envs:
             envs[key] = current_env(process_root, outer, environ)
         current = envs[key]
-        fingerprint = environ.get("DEVENV_FINGERPRINT", "")
+        fingerprint = environ.get(FINGERPRINT_KEY, "")
         found.append(
             ProcessInfo(
                 pid=info["pid"],
@@ -211,7 +214,7 @@ def _daemon_rows(
                 instance = record.get("instance") or "main"
                 key = (root, instance, "", record["name"], ())
                 if key not in envs:
-                    environ = {"DEVENV_ROOT": root, "DEVENV_INSTANCE": instance, RUN_ID_KEY: run_id}
+                    environ = {ROOT_KEY: root, INSTANCE_KEY: instance, RUN_ID_KEY: run_id}
                     envs[key] = current_env(root, outer, environ)
                 current = envs[key]
                 try:

@@ -17,10 +17,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from devenv.environment import RUN_ID_KEY
+from devenv.records import dataclass, field
 from devenv.runs import KILL_GRACE, is_zombie, kill, wait_gone
 
 if TYPE_CHECKING:
