@@ -44,10 +44,10 @@ def default_instance(root: str) -> str:
     names, file names and PostgreSQL identifiers. Not on the `print-env` path: the value is
     resolved into `.devenv/env.nul`, which a fresh launch reads as it is.
     """
-    import hashlib
+    from devenv.digest import sha256
 
     real = os.path.realpath(root)
-    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{_slug(os.path.basename(real))}_{digest[:_HASH_CHARS]}"
 
 

@@ -181,11 +181,11 @@ def _stat(path: str) -> tuple[int, int, int] | None:
 
 
 def _record(path: str, stamp: tuple[int, int, int] | None, data: bytes | None) -> InputRecord:
-    import hashlib
+    from devenv.digest import sha256
 
     if stamp is None:
         return {"path": path, "size": None, "mtime_ns": None, "sha256": None}
-    digest = hashlib.sha256(data).hexdigest() if data is not None else input_record(path)["sha256"]
+    digest = sha256(data).hexdigest() if data is not None else input_record(path)["sha256"]
     return {"path": path, "size": stamp[0], "mtime_ns": stamp[1], "sha256": digest}
 
 

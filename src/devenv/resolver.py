@@ -242,9 +242,9 @@ def python_identity(record: PythonRecord | None) -> str:
     """What the fingerprint covers of the venv: interpreter and installed package set."""
     if record is None:
         return ""
-    import hashlib
+    from devenv.digest import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in (record["implementation"], record["version"], *record["installed"]):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
@@ -461,9 +461,9 @@ def fingerprint_of(
 ) -> str:
     """A short sha256 over everything a launch sets and the code it runs (interpreter and
     installed packages): equal fingerprints, equal environments."""
-    import hashlib
+    from devenv.digest import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for key in sorted(values):
         if key != FINGERPRINT_KEY:
             digest.update(f"{key}={values[key]}\0".encode("utf-8", "surrogateescape"))

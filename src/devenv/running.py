@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
-from typing import Literal, TypeAlias, TypedDict
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
     FINGERPRINT_KEY,
@@ -127,19 +127,18 @@ def current_env(root: str, outer: Mapping[str, str], environ: Mapping[str, str])
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
     """Processes whose environment has DEVENV_ROOT = `root` (or any root), but not devenv's
     own process and its ancestors (the shell you typed `devenv ps` in)."""
-    import psutil
-
     from devenv.drift import compare, overrides_of
 
     wanted = os.path.normpath(root)
-    exclude = _self_and_ancestors()
+    exclude: set[int] = set()
     envs: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
     found = []
-    for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
-        info = process.info
+    for info in _processes(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
+        if not exclude:
+            exclude = _self_and_ancestors()
         environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
         process_root = os.path.normpath(environ.get(ROOT_KEY, "")) if ROOT_KEY in environ else ""
         if not process_root or info["pid"] in exclude:
@@ -242,6 +241,45 @@ def _daemon_rows(
                 )
                 listed.add(daemon.pid)
     return rows
+
+
+def _processes(attrs: list[str]) -> Iterator[dict[str, Any]]:
+    """psutil's `info` (`attrs`, None where access is denied) of every process whose
+    environment names DEVENV_ROOT. On Linux, /proc/PID/environ is read once per process to
+    find them first, so psutil (its import, and five reads per process) is paid only for
+    those: `devenv ps` on a busy machine costs about one interpreter start
+    (benchmarks/diagnostics.py). Elsewhere, every process is asked."""
+    needle = f"\0{ROOT_KEY}=".encode()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = []
+    if not names:
+        import psutil
+
+        for process in psutil.process_iter(attrs):
+            yield process.info
+        return
+    pids = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                data = b"\0" + handle.read()
+        except OSError:
+            continue  # gone, or another user's (psutil would find no environment either)
+        if needle in data:
+            pids.append(int(name))
+    if not pids:
+        return
+    import psutil
+
+    for pid in pids:
+        try:
+            yield psutil.Process(pid).as_dict(attrs=attrs, ad_value=None)
+        except psutil.NoSuchProcess:
+            continue
 
 
 def _self_and_ancestors() -> set[int]:

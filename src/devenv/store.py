@@ -526,12 +526,12 @@ def _stamp(record: InputRecord, *, racy: bool) -> tuple[str, str]:
 
 def input_record(path: str) -> InputRecord:
     """Size, mtime and sha256 of `path` (all None when it does not exist)."""
-    import hashlib
+    from devenv.digest import sha256
 
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest = sha256(handle.read()).hexdigest()
     except FileNotFoundError:
         return {"path": path, "size": None, "mtime_ns": None, "sha256": None}
     return {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest}

@@ -23,6 +23,9 @@ NOT_NEEDED = {
     "logging": "imported by dotenv.main",
     "devenv.venv": "a refresh never changes the venv",
     "devenv.requirements": "[python].packages are checked by sync",
+    "_hashlib": "digest.sha256 needs no OpenSSL",
+    "urllib.parse": "masking imports it where it quotes",
+    "psutil": "nothing here looks at processes",
 }
 
 
