@@ -586,6 +586,11 @@ def lock(
     document = read_document(root)
     previous = document["python"] if document is not None else None
     if check:
+        from devenv.stamp import lock_current_since_sync
+
+        if previous is not None and lock_current_since_sync(root, previous["lock"]):
+            _progress(f"{os.path.basename(previous['lock'])} is current for envspec.toml [python]")
+            return 0
         current, reasons = check_lock(spec, previous)
         if current is None:
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")

@@ -16,11 +16,11 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from devenv.masking import mask_url
+from devenv.records import dataclass
 
 Cause: TypeAlias = Literal[
     "refused",
@@ -403,16 +403,21 @@ def probe_command(
     It runs in its own session so a timeout kills everything it started, and its output is
     kept only to quote its last line when it fails.
     """
+    from devenv.daemons import forget, spawning
+
     try:
-        child = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # Noted as this process's own child: inside `devenv up` it is no orphan to adopt.
+        with spawning() as note:
+            child = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            note(child.pid)
     except OSError as exc:
         return ServiceStatus(
             reachable=False, cause="failed", detail=f"cannot run {command[0]!r}: {exc.strerror}"
@@ -426,6 +431,8 @@ def probe_command(
         return ServiceStatus(
             reachable=False, cause="timeout", detail=f"the command ran longer than {timeout:g} s"
         )
+    finally:
+        forget(child.pid)
     if child.returncode == 0:
         return ServiceStatus(reachable=True)
     lines = [line for line in output.decode("utf-8", "replace").splitlines() if line.strip()]

@@ -9,7 +9,7 @@ asks for more than the shells' environment (overrides, another instance).
 
 import os
 
-from devenv.environment import PROFILE_KEY
+from devenv.environment import INSTANCE_KEY, PROFILE_KEY
 from devenv.snapshot import check_sync_finished, read_snapshot
 
 TYPE_CHECKING = False
@@ -53,7 +53,7 @@ def fresh_env(
 
         env = refresh(root, outer, frozen=frozen).env
     # The snapshot carries the default instance already: comparing with it costs no hash.
-    if not overrides and (instance is None or instance == env.variables.get("DEVENV_INSTANCE")):
+    if not overrides and (instance is None or instance == env.variables.get(INSTANCE_KEY)):
         return env
     from devenv.project import resolve_env
 

@@ -11,12 +11,13 @@ import os
 import shlex
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
+from devenv.environment import FINGERPRINT_KEY, ROOT_KEY
 from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
 from devenv.layout import state_dir
 from devenv.masking import Masker
+from devenv.records import dataclass
 
 if TYPE_CHECKING:
     # Types only: each check imports what it runs, so a failing early check (an invalid
@@ -228,7 +229,7 @@ class _Doctor:
 
     def check_packages(self, spec: Spec) -> None:
         from devenv.resolver import venv_python
-        from devenv.venv import installed_packages
+        from devenv.stamp import unchanged
 
         if not self.interpreter_ok or self.document is None:
             self.add(_skip("packages", "no usable interpreter"))
@@ -244,13 +245,22 @@ class _Doctor:
                 )
             )
             return
-        python = venv_python(spec)
+        recorded = set(record["installed"])
+        if unchanged(self.root, frozen=False):
+            # sync.nul: the venv's site-packages (and interpreter, lock, spec) are as the last
+            # sync left them, which is what a no-op `devenv sync` trusts too; no need to start
+            # the interpreter to list them again.
+            self.add(
+                _ok("packages", f"{len(recorded)} installed, as recorded by the last sync (unchanged since)")
+            )
+            return
+        from devenv.venv import installed_packages
+
         try:
-            current = set(installed_packages(python))
+            current = set(installed_packages(venv_python(spec)))
         except DevenvError as error:
             self.add(_fail("packages", str(error), SYNC))
             return
-        recorded = set(record["installed"])
         added = sorted(current - recorded)
         removed = sorted(recorded - current)
         if not added and not removed:
@@ -395,7 +405,7 @@ def shell_drift(env: CanonicalEnv, outer: Mapping[str, str]) -> Check:
     from devenv.drift import compare, few, problems_of
 
     diff = compare(0, "shell", outer, env)
-    loaded = outer.get("DEVENV_ROOT") == env.root and "DEVENV_FINGERPRINT" in outer
+    loaded = outer.get(ROOT_KEY) == env.root and FINGERPRINT_KEY in outer
     problems = problems_of(diff, env)
     undeclared = diff.undeclared  # without what the shell sets for itself (drift.SHELL_STATE_KEYS)
     note = (

@@ -9,11 +9,20 @@ every such case into an error naming `file:line`.
 from __future__ import annotations
 
 import io
+import os
 import re
-from dataclasses import dataclass
 
 from devenv.errors import DotenvError, Place, preview
+from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import ModuleType
+    from typing import IO
+
+    from dotenv.parser import Binding
 
 _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
@@ -29,10 +38,40 @@ class DotenvEntry:
     literal: bool
 
 
+#: python-dotenv's parser module once loaded here (see `_parse_stream`).
+_LOADED: dict[str, ModuleType] = {}
+
+
+def _parse_stream() -> Callable[[IO[str]], Iterator[Binding]]:
+    """python-dotenv's `dotenv.parser.parse_stream`, from its own `dotenv/parser.py` loaded
+    without the package's `__init__`, which imports `dotenv.main` and with it logging,
+    pathlib, urllib and tempfile: ~6 ms that a re-resolve after a `.env` edit does not need
+    (benchmarks/diagnostics.py). The parser imports nothing of its package, so this runs the
+    very code `import dotenv.parser` would; once dotenv is imported, that module is used."""
+    import sys
+
+    loaded = sys.modules.get("dotenv.parser") or _LOADED.get("parser")
+    if loaded is None:
+        from importlib.machinery import PathFinder, SourceFileLoader
+
+        package = PathFinder.find_spec("dotenv")
+        folders = package.submodule_search_locations if package is not None else None
+        if not folders:  # found by another finder: import it the usual way
+            from dotenv import parser
+
+            return parser.parse_stream
+        path = os.path.join(next(iter(folders)), "parser.py")
+        loaded = type(sys)("devenv._dotenv_parser")
+        loaded.__file__ = path
+        SourceFileLoader(loaded.__name__, path).exec_module(loaded)
+        _LOADED["parser"] = loaded
+    function: Callable[[IO[str]], Iterator[Binding]] = loaded.parse_stream
+    return function
+
+
 def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
     """Parse dotenv `text`; `name` (as the user knows the file) is used in every message."""
-    from dotenv.parser import parse_stream
-
+    parse_stream = _parse_stream()
     entries = []
     # python-dotenv reads files in text mode, where \r\n and \r become \n; a quoted value
     # spanning lines must read the same here.

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypedDict
 
-from devenv.environment import LABEL_KEYS, OVERRIDES_KEY, CanonicalEnv, apply_env
+from devenv.environment import (
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
+    LABEL_KEYS,
+    OVERRIDES_KEY,
+    CanonicalEnv,
+    apply_env,
+)
 from devenv.errors import PROCESS_GONE, DevenvError
 from devenv.layout import ENV_JSON
+from devenv.records import dataclass
 
 FingerprintStatus: TypeAlias = Literal["current", "stale", "absent"]
 PythonpathStatus: TypeAlias = Literal["same", "missing", "different", "unexpected"]
@@ -165,7 +172,7 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
     masker = Masker.from_values(
         secret_values(canonical.variables, declared) + secret_values(actual, declared)
     )
-    special = ("PYTHONPATH", "PATH", "DEVENV_FINGERPRINT")
+    special = ("PYTHONPATH", "PATH", FINGERPRINT_KEY)
     missing = tuple(key for key in canonical.variables if key not in actual and key not in special)
     different = tuple(
         ValueDiff(
@@ -196,9 +203,9 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
         pythonpath = "different"
     first = actual.get("PATH", "").split(os.pathsep)[0]
     fingerprint: FingerprintStatus
-    if "DEVENV_FINGERPRINT" not in actual:
+    if FINGERPRINT_KEY not in actual:
         fingerprint = "absent"
-    elif actual["DEVENV_FINGERPRINT"] == canonical.fingerprint:
+    elif actual[FINGERPRINT_KEY] == canonical.fingerprint:
         fingerprint = "current"
     else:
         fingerprint = "stale"
@@ -271,7 +278,7 @@ def expected_env(
     from devenv.runs import read_records
     from devenv.spec import load_spec
 
-    instance = instance or environ.get("DEVENV_INSTANCE") or default_instance(root)
+    instance = instance or environ.get(INSTANCE_KEY) or default_instance(root)
     overrides = overrides_of(environ)  # a layer it was launched with, not drift
     profile = environ.get(PROFILE_KEY, "")
     run_id = environ.get(RUN_ID_KEY)
@@ -543,7 +550,7 @@ def compare_documents(ours: Mapping[str, object], theirs: Mapping[str, object], 
     our_items, their_items = dict(_items(ours)), dict(_items(theirs))
     salt = str(theirs.get("salt", ""))
     for key in sorted(set(our_items) | set(their_items)):
-        if key == "DEVENV_FINGERPRINT":
+        if key == FINGERPRINT_KEY:
             continue
         mine, yours = our_items.get(key), their_items.get(key)
         if mine is None or yours is None:

@@ -44,12 +44,22 @@ def default_instance(root: str) -> str:
     names, file names and PostgreSQL identifiers. Not on the `print-env` path: the value is
     resolved into `.devenv/env.nul`, which a fresh launch reads as it is.
     """
-    import hashlib
+    from devenv.digest import sha256
 
     real = os.path.realpath(root)
-    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{_slug(os.path.basename(real))}_{digest[:_HASH_CHARS]}"
 
+
+#: The keys devenv sets in every environment it resolves: the project folder, the hash of the
+#: resolved environment (what `ps` and `diff` compare), the run's instance, and the
+#: variable naming the chosen `[profiles.NAME]` (read from the caller: `--profile NAME` is
+#: the same as `DEVENV_PROFILE=NAME`; set in every environment of that profile, removed
+#: from the base one, so a shell or a process always says which profile it runs).
+ROOT_KEY = "DEVENV_ROOT"
+FINGERPRINT_KEY = "DEVENV_FINGERPRINT"
+INSTANCE_KEY = "DEVENV_INSTANCE"
+PROFILE_KEY = "DEVENV_PROFILE"
 
 #: The keys a launcher sets on its own child to label it for `devenv ps`, `stop` and
 #: leftovers (the run record it belongs to, the service a start command runs for, who
@@ -66,10 +76,10 @@ MANAGED_KEYS = (
     "PYTHONPATH",
     "VIRTUAL_ENV",
     "PATH",
-    "DEVENV_ROOT",
-    "DEVENV_FINGERPRINT",
-    "DEVENV_INSTANCE",
-    "DEVENV_PROFILE",
+    ROOT_KEY,
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
+    PROFILE_KEY,
     *LABEL_KEYS,
 )
 
@@ -113,19 +123,14 @@ DEFAULT_PASS = (
     "PAGER",
 )
 
-#: The variable naming the chosen `[profiles.NAME]`: read from the caller (`--profile NAME` is
-#: the same as `DEVENV_PROFILE=NAME`), set in every environment of that profile, removed from
-#: the base one, so a shell or a process always says which profile it runs.
-PROFILE_KEY = "DEVENV_PROFILE"
-
 #: Which envspec.toml key controls each managed key (used in error messages).
 MANAGED_BY = {
     "PYTHONPATH": "[paths].pythonpath",
     "VIRTUAL_ENV": "[python].venv",
     "PATH": "[python].venv (its bin folder is put first on PATH)",
-    "DEVENV_ROOT": "the folder holding envspec.toml",
-    "DEVENV_FINGERPRINT": "devenv itself (a hash of the resolved environment)",
-    "DEVENV_INSTANCE": (
+    ROOT_KEY: "the folder holding envspec.toml",
+    FINGERPRINT_KEY: "devenv itself (a hash of the resolved environment)",
+    INSTANCE_KEY: (
         "the launcher (this checkout's default instance, its folder name + a hash of its path, for shells, "
         "run and up; --instance NAME; one per pytest session and xdist worker)"
     ),
@@ -187,7 +192,7 @@ class CanonicalEnv(Mapping[str, str]):
     @property
     def instance(self) -> str:
         """Its DEVENV_INSTANCE (the checkout's default one for an env that names none)."""
-        return self.variables.get("DEVENV_INSTANCE") or default_instance(self.root)
+        return self.variables.get(INSTANCE_KEY) or default_instance(self.root)
 
     def __iter__(self) -> "Iterator[str]":
         return iter(self.variables)

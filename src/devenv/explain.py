@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TypedDict
 
-from devenv.environment import MANAGED_BY, PROFILE_KEY, join_path
+from devenv.environment import INSTANCE_KEY, MANAGED_BY, PROFILE_KEY, join_path
 from devenv.errors import UsageError
+from devenv.records import dataclass
 from devenv.resolver import MANAGED_SOURCE, Resolution
 
 
@@ -159,7 +159,7 @@ def _explained(
                 source=variable.source,
                 overrode=variable.overrode,
                 managed_by=MANAGED_BY.get(variable.key) if variable.source == MANAGED_SOURCE else None,
-                instance=instance if variable.uses_instance or variable.key == "DEVENV_INSTANCE" else None,
+                instance=instance if variable.uses_instance or variable.key == INSTANCE_KEY else None,
             )
         )
     if resolution.path_prefix:
@@ -215,13 +215,13 @@ def format_explain(explanation: Explanation) -> str:
     for variable in explanation.variables:
         value = variable.value if variable.value.isprintable() else repr(variable.value)
         lines.append(f"{variable.key}={value}")
-        if variable.key == "DEVENV_INSTANCE" and variable.instance:
+        if variable.key == INSTANCE_KEY and variable.instance:
             origin = f"built-in: {variable.instance}"
         elif variable.managed_by:
             origin = f"managed by devenv, controlled by {variable.managed_by}"
         else:
             origin = f"from {variable.source}"
-        if variable.instance and variable.key != "DEVENV_INSTANCE":
+        if variable.instance and variable.key != INSTANCE_KEY:
             origin += f", using ${{DEVENV_INSTANCE}} ({variable.instance})"
         if variable.overrode:
             origin += f"; overrode {', '.join(reversed(variable.overrode))}"

@@ -10,18 +10,15 @@ never through pyenv's shims: a shim refuses to run a version that the folder's
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from devenv.errors import SpecError, SyncError
+from devenv.records import dataclass
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +85,8 @@ def probe_interpreter(
             if found is not None:
                 return found
     before = interpreter_cache.quiet_stamp(executable) if root is not None and remember else None
+    import subprocess  # here: a cached interpreter (doctor, lock --check) needs none
+
     started = time.time_ns()
     try:
         result = subprocess.run(
@@ -162,6 +161,8 @@ def _version_sort_key(path: str) -> tuple[int, ...]:
 
 def _pyenv_versions(environ: dict[str, str]) -> list[str]:
     root = environ.get("PYENV_ROOT") or os.path.join(environ.get("HOME", "~"), ".pyenv")
+    import glob
+
     found = glob.glob(os.path.join(glob.escape(os.path.expanduser(root)), "versions", "*", "bin", "python3"))
     return sorted(found, key=_version_sort_key)
 
@@ -174,6 +175,8 @@ def _uv_versions(environ: dict[str, str]) -> list[str]:
         "uv",
         "python",
     )
+    import glob
+
     found = glob.glob(os.path.join(glob.escape(os.path.expanduser(root)), "*", "bin", "python3"))
     return sorted(found, key=_version_sort_key)
 
@@ -188,6 +191,8 @@ def _on_path(environ: dict[str, str]) -> list[str]:
         for folder in search.split(os.pathsep):
             if not folder or os.path.normpath(folder) == os.path.normpath(shims):
                 continue
+            import shutil
+
             path = shutil.which(name, path=folder)
             if path:
                 found.append(path)

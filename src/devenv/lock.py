@@ -18,10 +18,10 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SpecError
+from devenv.records import dataclass
 from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 

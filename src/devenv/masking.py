@@ -9,14 +9,12 @@ base64), since a program rarely prints a secret exactly as it was set.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import quote, quote_plus, unquote
 
 from devenv.environment import CanonicalEnv
+from devenv.records import dataclass, field
 
 MASK = "***"
 
@@ -132,6 +130,8 @@ def mask_value(key: str, value: str, declared: Iterable[str] = ()) -> str:
 
 def secret_values(variables: Mapping[str, str], declared: Iterable[str] = ()) -> list[str]:
     """Every value in `variables` that must never be shown: secret keys' values, URL passwords."""
+    from urllib.parse import unquote  # here: a re-resolve imports this module, not urllib
+
     declared = tuple(declared)
     found: list[str] = []
     for key, value in variables.items():
@@ -144,6 +144,9 @@ def secret_values(variables: Mapping[str, str], declared: Iterable[str] = ()) ->
 
 def encoded_forms(secret: str) -> list[str]:
     """`secret` as it may appear in text: raw, per line, URL-, JSON-, shell- and base64-encoded."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
     forms = [secret]
     forms += [line for line in secret.splitlines() if line.strip()]
     forms += [quote(secret, safe=""), quote_plus(secret, safe="")]

@@ -7,7 +7,9 @@ declared probe while watching for an early exit; `launch` returns right after th
 `trees.stop_trees` (SIGTERM to the main process, then SIGKILL to the group, the session,
 every descendant seen and anything carrying the run's DEVENV_RUN_ID marker): nothing may
 outlive a stop. One thread notes the descendants of every running process, from one /proc
-scan per tick.
+scan per tick. Inside `devenv up` the same thread adopts what a process leaves running when
+its main process exits (daemons.py): such a daemon is listed in its run record, supervised
+and stopped as that process, and reaped when it exits.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
-from devenv.environment import LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
+from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
+from devenv.environment import INSTANCE_KEY, LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
 from devenv.exits import exit_meaning, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
-from devenv.runs import Launcher, RunRecord, clear_stop_request, write_record
+from devenv.runs import Launcher, RunRecord, clear_stop_request, is_zombie, write_record
 from devenv.spec import AmqpQueueReady, CommandReady, HttpReady, LogReady, Spec, TcpReady, Unit
-from devenv.trees import ProcTable, StopTarget, note_descendants, scan, stop_trees
+from devenv.trees import ProcTable, StopTarget, note_descendants, read_stat, scan, stop_trees
 
 if TYPE_CHECKING:
     import psutil
@@ -124,6 +127,14 @@ class ProcessHandle:
         self._record_path = ""
         #: Descendants noted while it ran, keyed by (pid, start ticks).
         self._descendants: dict[tuple[int, int], psutil.Process] = {}
+        #: Orphans of its tree adopted by `devenv up` (daemons.py), keyed like descendants,
+        #: while they run; and the exit codes of those that exited, in order.
+        self._daemons: dict[tuple[int, int], psutil.Process] = {}
+        self._daemon_codes: list[int] = []
+        #: time.time() when its main process was first seen gone (0 while it runs).
+        self._exited_at = 0.0
+        self._start_ticks = 0
+        self._record: RunRecord | None = None
         self._stopped = False
         self._probe: Probe | None = None
         self._spawned = 0.0
@@ -189,14 +200,103 @@ class ProcessHandle:
         return Masker.for_logs(self.env, self.secret_keys).mask(self.tail(lines))
 
     def tree(self) -> list[psutil.Process]:
-        """The main process and every descendant alive now."""
+        """The main process and every descendant alive now, and every daemon it left (with
+        their descendants)."""
+        import psutil
+
+        found: list[psutil.Process] = []
+        with self._lock:
+            tops = [*self._daemons.values()]
+        with contextlib.suppress(psutil.Error):
+            tops.insert(0, psutil.Process(self.pid))
+        for top in tops:
+            with contextlib.suppress(psutil.Error):
+                found += [top, *top.children(recursive=True)]
+        return found
+
+    def daemons(self) -> list[psutil.Process]:
+        """What its tree left running after its main process exited, adopted by the `devenv up`
+        that launched it (daemons.py); empty for the fixture and the API."""
+        with self._lock:
+            return list(self._daemons.values())
+
+    def exit_code(self) -> int | None:
+        """None while it runs: its main process, or, after that exited 0, a daemon it left.
+        Otherwise the main process's exit code, or that of its last daemon to exit."""
+        code = self.returncode
+        if code != 0:
+            return code
+        adopt_orphans()  # the orphans were re-parented at the main process's exit
+        with self._lock:
+            if self._daemons:
+                return None
+            return self._daemon_codes[-1] if self._daemon_codes else 0
+
+    def _origin(self) -> Origin:
+        exited = self.returncode is not None
+        if exited and not self._exited_at:
+            self._exited_at = time.time()
+        with self._lock:
+            known = frozenset(self._descendants)
+        return Origin(
+            run_id=self.run_id,
+            pid=self.pid,
+            started=self._start_ticks,
+            exited=exited,
+            exited_at=self._exited_at,
+            known=known,
+        )
+
+    def _adopt(self, pid: int, ticks: int) -> None:
+        """Take the orphan `pid` as a daemon of this process: supervised, listed, stopped."""
         import psutil
 
         try:
-            main = psutil.Process(self.pid)
-            return [main, *main.children(recursive=True)]
+            proc = psutil.Process(pid)
+            shown = " ".join(proc.cmdline()) or proc.name()
         except psutil.Error:
-            return []
+            return
+        with self._lock:
+            self._daemons[(pid, ticks)] = proc
+            self._descendants.setdefault((pid, ticks), proc)
+        self._note(
+            f"{self.name} left pid {pid} running ({shown[:200]}); devenv up supervises it as {self.name}"
+        )
+        self._write_daemons()
+
+    def _reap_daemons(self) -> None:
+        """Collect the exit code of each daemon that exited (reaped here: no zombie)."""
+        with self._lock:
+            daemons = list(self._daemons.items())
+        gone = []
+        for key, proc in daemons:
+            code = reap(key[0])
+            if code is None and not is_zombie(proc):
+                continue  # still runs
+            # None: gone, but not reaped here (its exit code is unknown).
+            gone.append((key, 0 if code is None else code))
+        if gone:
+            with self._lock:
+                for key, code in gone:
+                    self._daemons.pop(key, None)
+                    self._daemon_codes.append(code)
+            self._write_daemons()
+
+    def _write_daemons(self) -> None:
+        """Rewrite the run record with the daemons now supervised (`devenv ps` lists them)."""
+        import psutil
+
+        record = self._record
+        if record is None or self._stopped:
+            return
+        listed = []
+        with self._lock:
+            for proc in self._daemons.values():
+                with contextlib.suppress(psutil.Error):
+                    listed.append([proc.pid, proc.create_time()])
+        record["daemons"] = listed
+        with contextlib.suppress(OSError):
+            write_record(self.spec.root, record)
 
     def refresh_descendants(self, table: ProcTable | None = None) -> None:
         """Remember every descendant now alive (from `table`, else a fresh /proc scan): after
@@ -204,6 +304,8 @@ class ProcessHandle:
         table = table if table is not None else scan()
         with self._lock:
             note_descendants(self._descendants, table, self.pid)
+            for daemon, _ in list(self._daemons):
+                note_descendants(self._descendants, table, daemon)
 
     def stop(self) -> int | None:
         """Stop the whole tree: SIGTERM the main process, wait, then SIGKILL what is left.
@@ -260,7 +362,7 @@ class ProcessHandle:
 
     def _check_ready(self) -> bool:
         probe = self._probe
-        code = self.returncode
+        code = self.exit_code()
         if code is None:
             # Descendants are noted by the watcher thread; a poll here only costs latency.
             if probe is None:
@@ -270,7 +372,7 @@ class ProcessHandle:
                 self._last = probe.poll()
                 ready = self._last.ready
             # Exiting right after the probe passed is still an early exit, not readiness.
-            code = self.returncode
+            code = self.exit_code()
             if ready and code is None:
                 self.ready_after = time.monotonic() - self._spawned
                 self._close_probe()
@@ -331,24 +433,26 @@ class ProcessHandle:
             self.log_offset = log.tell()
             self.started_at = time.time()
             try:
-                self._popen = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", SUBREAPER_SHIM, *command],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.cwd,
-                    env=child_env,
-                    close_fds=True,
-                    # Its own process group and session: killpg reaches everything it forks,
-                    # and a Ctrl-C in the terminal reaches devenv only, which stops it in order.
-                    start_new_session=True,
-                )
+                with SPAWN_LOCK:  # no adoption pass sees it before it is known as a main process
+                    self._popen = subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", SUBREAPER_SHIM, *command],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=self.cwd,
+                        env=child_env,
+                        close_fds=True,
+                        # Its own process group and session: killpg reaches everything it forks,
+                        # and a Ctrl-C in the terminal reaches devenv only, which stops it in order.
+                        start_new_session=True,
+                    )
             except OSError as exc:
                 if probe is not None:
                     probe.close()
                 why = f"cannot run {command[0]!r}: {exc.strerror}"
                 raise ProcessError(f"{kind} {name!r}: {why} ([{process.table}].command)") from None
         self.pid = self._popen.pid
+        self._start_ticks = _start_ticks(self.pid)
         self._spawned = time.monotonic()
         self._probe = probe
         self._record_path = _record(self)
@@ -461,6 +565,7 @@ def stop_processes(handles: Sequence[ProcessHandle]) -> None:
     """Stop the trees of `handles` at once, each with its own stop_timeout (`trees.stop_trees`);
     a handle already stopped is skipped."""
     todo: list[tuple[ProcessHandle, StopTarget, bool]] = []
+    daemons: list[StopTarget] = []
     for handle in handles:
         popen = handle._popen
         with handle._lock:
@@ -468,12 +573,21 @@ def stop_processes(handles: Sequence[ProcessHandle]) -> None:
                 continue
             handle._stopped = True
             known = dict(handle._descendants)
+            left = list(handle._daemons.values())
         _LIVE.discard(handle)
         target = StopTarget(
             pid=handle.pid, timeout=handle.stop_timeout, run_id=handle.run_id, known=known, popen=popen
         )
-        todo.append((handle, target, popen.poll() is None))
-    stop_trees([target for _, target, _ in todo])
+        running = popen.poll() is None
+        todo.append((handle, target, running))
+        # A daemon it left gets the SIGTERM and the grace its main process would have had.
+        daemons += [
+            StopTarget(pid=d.pid, timeout=handle.stop_timeout, run_id=handle.run_id, known=known, main=d)
+            for d in left
+        ]
+    stop_trees([target for _, target, _ in todo] + daemons)
+    for handle, _, _ in todo:
+        handle._reap_daemons()
     for handle, target, was_running in todo:
         if target.timed_out:
             handle._note(
@@ -655,9 +769,10 @@ def _record(handle: ProcessHandle) -> str:
         "fingerprint": handle.canonical.fingerprint,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "launcher": handle.launcher,
-        "instance": handle.canonical.variables.get("DEVENV_INSTANCE", ""),
+        "instance": handle.canonical.variables.get(INSTANCE_KEY, ""),
         "stop_timeout": handle.stop_timeout,
     }
+    handle._record = record
     return write_record(handle.spec.root, record)
 
 
@@ -678,14 +793,62 @@ def _watch(handle: ProcessHandle) -> None:
 
 def _watch_loop() -> None:
     while True:
-        live = [handle for handle in list(_LIVE) if handle.returncode is None]
+        with contextlib.suppress(Exception):
+            adopt_orphans()
+        live = [handle for handle in list(_LIVE) if handle.returncode is None or handle._daemons]
         if live:
             with contextlib.suppress(Exception):
                 # One scan for all of them (of their trees only): the idle cost of `devenv up`.
-                table = scan(handle.pid for handle in live)
+                roots = [handle.pid for handle in live]
+                roots += [pid for handle in live for pid, _ in list(handle._daemons)]
+                table = scan(roots)
                 for handle in live:
                     handle.refresh_descendants(table)
         time.sleep(WATCH_INTERVAL)
+
+
+#: Children of this process traced to no launched process (a service's daemon, a command it
+#: runs): looked at once, keyed by (pid, start ticks).
+_NOT_ORPHANS: set[tuple[int, int]] = set()
+
+
+def adopt_orphans() -> None:
+    """Inside `devenv up` (a child subreaper, daemons.py): reap the daemons of every running
+    handle that exited, and take each new orphan re-parented to this process as a daemon of
+    the process it came from (daemons.trace)."""
+    if not subreaper_active():
+        return
+    with SPAWN_LOCK:
+        handles = [handle for handle in list(_LIVE) if handle._popen is not None]
+        for handle in handles:
+            handle._reap_daemons()
+        mains = {handle.pid for handle in handles}
+        adopted = {key for handle in handles for key in list(handle._daemons)}
+        seen: set[tuple[int, int]] = set()
+        origins: list[Origin] | None = None
+        for pid in children():
+            if pid in mains:
+                continue
+            key = (pid, _start_ticks(pid))
+            seen.add(key)
+            if key in adopted or key in _NOT_ORPHANS:
+                continue
+            if origins is None:
+                origins = [handle._origin() for handle in handles]
+            origin = trace(pid, key[1], origins)
+            owner = next((h for h in handles if origin is not None and h.run_id == origin.run_id), None)
+            if owner is None:
+                _NOT_ORPHANS.add(key)
+            else:
+                owner._adopt(*key)
+        _NOT_ORPHANS.intersection_update(seen)
+
+
+def _start_ticks(pid: int) -> int:
+    parent: dict[int, int] = {}
+    started: dict[int, int] = {}
+    read_stat(pid, parent, started)
+    return started.get(pid, 0)
 
 
 def stop_all() -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import parse_dotenv_bytes
-from devenv.environment import PROFILE_KEY
+from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.records import dataclass
 from devenv.resolver import (
     DotenvSource,
     Resolution,
@@ -75,9 +75,12 @@ class ProjectState:
     racy: bool
 
 
-def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
+def read_input(
+    path: str, name: str, error: type[DevenvError], *, fix: str = "fix [dotenv].files"
+) -> bytes | None:
     """The bytes of an input file (None when absent), refusing anything that is not a
-    regular file (a FIFO would hang every command, a device never ends) and huge files."""
+    regular file (a FIFO would hang every command, a device never ends) and huge files.
+    `fix` ends the message for a file that is not regular (what else the user can do)."""
     import errno
     import stat
 
@@ -88,12 +91,12 @@ def read_input(path: str, name: str, error: type[DevenvError]) -> bytes | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket
-            raise _not_a_file(error, name, "a socket") from None
+            raise _not_a_file(error, name, "a socket", fix) from None
         raise error(f"{name}: cannot read: {exc.strerror}", place=Place(name)) from None
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        raise _not_a_file(error, name, _kind(mode))
+        raise _not_a_file(error, name, _kind(mode), fix)
     with open(descriptor, "rb") as handle:
         try:
             data = handle.read(MAX_INPUT_BYTES + 1)
@@ -122,10 +125,10 @@ def _kind(mode: int) -> str:
     return "a device"
 
 
-def _not_a_file(error: type[DevenvError], name: str, kind: str) -> DevenvError:
+def _not_a_file(error: type[DevenvError], name: str, kind: str, fix: str) -> DevenvError:
     return error(
         f"{name}: is {kind}, not a file; devenv reads only regular files (a FIFO or a device "
-        "would hang or never end): replace it with a file, or fix [dotenv].files",
+        f"would hang or never end): replace it with a file, or {fix}",
         place=Place(name),
         cause=NOT_A_FILE,
     )
@@ -178,11 +181,11 @@ def _stat(path: str) -> tuple[int, int, int] | None:
 
 
 def _record(path: str, stamp: tuple[int, int, int] | None, data: bytes | None) -> InputRecord:
-    import hashlib
+    from devenv.digest import sha256
 
     if stamp is None:
         return {"path": path, "size": None, "mtime_ns": None, "sha256": None}
-    digest = hashlib.sha256(data).hexdigest() if data is not None else input_record(path)["sha256"]
+    digest = sha256(data).hexdigest() if data is not None else input_record(path)["sha256"]
     return {"path": path, "size": stamp[0], "mtime_ns": stamp[1], "sha256": digest}
 
 
@@ -512,13 +515,13 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
 
 def _variables_of(resolution: Resolution) -> dict[str, str]:
     values = resolution.values()
-    values.pop("DEVENV_FINGERPRINT", None)
+    values.pop(FINGERPRINT_KEY, None)
     return values
 
 
 def _variables(document: EnvDocument) -> dict[str, str]:
     values = {key: item["value"] for key, item in document["variables"].items()}
-    values.pop("DEVENV_FINGERPRINT", None)
+    values.pop(FINGERPRINT_KEY, None)
     return values
 
 

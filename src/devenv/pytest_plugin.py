@@ -145,12 +145,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 
 def _find_root(option: object, config: pytest.Config) -> str | None:
+    from devenv.environment import ROOT_KEY
     from devenv.root import SPEC_FILENAME, find_root
 
     if option:
         root = os.path.abspath(str(option))
         return root if os.path.isfile(os.path.join(root, SPEC_FILENAME)) else None
-    declared = os.environ.get("DEVENV_ROOT")
+    declared = os.environ.get(ROOT_KEY)
     if declared and os.path.isfile(os.path.join(declared, SPEC_FILENAME)):
         return declared
     return find_root(str(config.rootpath)) or find_root(os.getcwd())

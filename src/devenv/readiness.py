@@ -17,10 +17,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from devenv.errors import ProcessError
+from devenv.records import dataclass
 
 if TYPE_CHECKING:
     import psutil

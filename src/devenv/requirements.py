@@ -8,15 +8,16 @@ instead of pip's "Invalid requirement: '@'" after a venv was built.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from devenv.errors import SpecError
+from devenv.records import dataclass
 from devenv.spec import Spec
 
 LineKind: TypeAlias = Literal[
@@ -145,14 +146,22 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
 def _read_pyproject(where: str, path: str) -> dict[str, Any]:
     import tomllib
 
+    data = _read_local(path, where)
+    if data is None:
+        raise SpecError(f"{where}: {path} does not exist")
     try:
-        with open(path, "rb") as handle:
-            document: dict[str, Any] = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SpecError(f"{where}: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise SpecError(f"{where}: cannot read {path} ({exc})") from None
     return document
+
+
+def _read_local(path: str, where: str) -> bytes | None:
+    """The bytes of a file of the project's packages (None when absent), read as every input
+    is (project.read_input): a FIFO or a device there is exit 2 naming it, never a hang."""
+    from devenv.project import read_input
+
+    return read_input(path, path, SpecError, fix=f"fix {where}")
 
 
 def _project_line(spec: Spec, where: str, index: int, text: str, match: re.Match[str]) -> PackageLine:
@@ -240,6 +249,15 @@ def _local_folder(root: str, value: str) -> str | None:
 
 
 def _require_project(where: str, folder: str) -> None:
+    import stat
+
+    for name in PROJECT_METADATA:
+        path = os.path.join(folder, name)
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                # pip and uv would hang on a FIFO there, or read a device forever: refused
+                # before either runs, as every input devenv reads is (project.read_input).
+                _read_local(path, where)
     if not any(os.path.isfile(os.path.join(folder, name)) for name in PROJECT_METADATA):
         raise SpecError(
             f"{where}: {folder} is not a Python project (no pyproject.toml, setup.cfg or setup.py)"
@@ -287,12 +305,17 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
     for line in lines:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
         if line.kind in ("requirements", "constraints", "project", "group"):
-            parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(line.path)
+            parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(
+                line.path, f"[python].packages entry {line.text!r}"
+            )
         elif line.is_local_project:
             for filename in PROJECT_METADATA:
                 path = os.path.join(line.path, filename)
-                if os.path.isfile(path):
-                    parts[f"file: {os.path.relpath(path, spec.root)}"] = _file_sha(path)
+                # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
+                if os.path.lexists(path):
+                    parts[f"file: {os.path.relpath(path, spec.root)}"] = _file_sha(
+                        path, f"[python].packages entry {line.text!r}"
+                    )
     return parts
 
 
@@ -311,9 +334,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return _sha(handle.read())
-    except OSError:
-        return "absent"
+def _file_sha(path: str, where: str) -> str:
+    data = _read_local(path, where)
+    return "absent" if data is None else _sha(data)

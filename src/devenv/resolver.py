@@ -10,11 +10,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from devenv.dotenvfile import DotenvEntry
-from devenv.environment import MANAGED_BY, MANAGED_KEYS, PROFILE_KEY, CanonicalEnv, default_instance
+from devenv.environment import (
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
+    MANAGED_BY,
+    MANAGED_KEYS,
+    PROFILE_KEY,
+    ROOT_KEY,
+    CanonicalEnv,
+    default_instance,
+)
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
+from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
 
 TYPE_CHECKING = False
@@ -233,9 +242,9 @@ def python_identity(record: PythonRecord | None) -> str:
     """What the fingerprint covers of the venv: interpreter and installed package set."""
     if record is None:
         return ""
-    import hashlib
+    from devenv.digest import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in (record["implementation"], record["version"], *record["installed"]):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
@@ -287,9 +296,9 @@ class _Layers:
         if name in self.variables:
             self.instance_read |= self.variables[name].uses_instance
             return self.variables[name].value
-        if name == "DEVENV_ROOT":
+        if name == ROOT_KEY:
             return self.spec.root
-        if name == "DEVENV_INSTANCE":
+        if name == INSTANCE_KEY:
             self.instance_read = True
             return self.instance
         return None
@@ -416,7 +425,7 @@ _EMPTY = Variable(key="", value="", source="")
 def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str, instance: str) -> Resolution:
     venv = venv_path(spec)
     pythonpath = pythonpath_entries(spec)
-    managed = {"DEVENV_ROOT": spec.root, "VIRTUAL_ENV": venv, "DEVENV_INSTANCE": instance}
+    managed = {ROOT_KEY: spec.root, "VIRTUAL_ENV": venv, INSTANCE_KEY: instance}
     unset = list(spec.env.unset)
     if spec.profile is not None:
         managed[PROFILE_KEY] = spec.profile.name
@@ -432,7 +441,7 @@ def _with_managed(spec: Spec, resolved: dict[str, Variable], python: str, instan
     path_prefix = (os.path.join(venv, "bin"),)
     values = {key: variable.value for key, variable in resolved.items()} | managed
     fingerprint = fingerprint_of(values, path_prefix, unset, python)
-    managed["DEVENV_FINGERPRINT"] = fingerprint
+    managed[FINGERPRINT_KEY] = fingerprint
     variables = dict(resolved)
     for key, value in managed.items():
         variables[key] = Variable(key=key, value=value, source=MANAGED_SOURCE)
@@ -452,11 +461,11 @@ def fingerprint_of(
 ) -> str:
     """A short sha256 over everything a launch sets and the code it runs (interpreter and
     installed packages): equal fingerprints, equal environments."""
-    import hashlib
+    from devenv.digest import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for key in sorted(values):
-        if key != "DEVENV_FINGERPRINT":
+        if key != FINGERPRINT_KEY:
             digest.update(f"{key}={values[key]}\0".encode("utf-8", "surrogateescape"))
     digest.update(("PATH-prefix=" + os.pathsep.join(path_prefix) + "\0").encode("utf-8", "surrogateescape"))
     digest.update(("unset=" + ",".join(sorted(unset)) + "\0").encode())

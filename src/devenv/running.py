@@ -3,7 +3,9 @@
 A process belongs to a project when its environment carries that project's DEVENV_ROOT,
 however it was started: `devenv up`, the pytest fixture, the Python API (these also carry a
 DEVENV_RUN_ID and a run record), `devenv run`, a nox session, or a shell that sourced
-.devenv/env.sh. `stop` ends them by the same path as `up` (`trees.stop_trees`): SIGTERM to the main
+.devenv/env.sh; and the daemons a run's record lists (what a process left running when its
+main process exited, adopted by `devenv up`: daemons.py), which may have cleared their
+environment. `stop` ends them by the same path as `up` (`trees.stop_trees`): SIGTERM to the main
 process, a grace period, then SIGKILL to its group, session and every descendant.
 """
 
@@ -12,20 +14,23 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypedDict
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TypeAlias, TypedDict
 
 from devenv.environment import (
+    FINGERPRINT_KEY,
+    INSTANCE_KEY,
     LAUNCHER_KEY,
     OVERRIDES_KEY,
     PROFILE_KEY,
+    ROOT_KEY,
     RUN_ID_KEY,
     SERVICE_KEY,
     CanonicalEnv,
     default_instance,
 )
 from devenv.errors import DevenvError, UsageError
+from devenv.records import dataclass
 from devenv.runs import RunRecord, owner_alive, read_records
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
@@ -122,21 +127,20 @@ def current_env(root: str, outer: Mapping[str, str], environ: Mapping[str, str])
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
     """Processes whose environment has DEVENV_ROOT = `root` (or any root), but not devenv's
     own process and its ancestors (the shell you typed `devenv ps` in)."""
-    import psutil
-
     from devenv.drift import compare, overrides_of
 
     wanted = os.path.normpath(root)
-    exclude = _self_and_ancestors()
+    exclude: set[int] = set()
     envs: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None] = {}
     records: dict[str, dict[str, RunRecord]] = {}
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
     found = []
-    for process in psutil.process_iter(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
-        info = process.info
+    for info in _processes(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
+        if not exclude:
+            exclude = _self_and_ancestors()
         environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
-        process_root = os.path.normpath(environ.get("DEVENV_ROOT", "")) if "DEVENV_ROOT" in environ else ""
+        process_root = os.path.normpath(environ.get(ROOT_KEY, "")) if ROOT_KEY in environ else ""
         if not process_root or info["pid"] in exclude:
             continue
         if not all_projects and process_root != wanted:
@@ -154,14 +158,14 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
             or info["name"]
             or "?"
         )
-        instance = environ.get("DEVENV_INSTANCE") or default_instance(process_root)
+        instance = environ.get(INSTANCE_KEY) or default_instance(process_root)
         profile = environ.get(PROFILE_KEY, "")
         overrides = overrides_of(environ)
         key = (process_root, instance, profile, record["name"] if record else "", overrides)
         if key not in envs:
             envs[key] = current_env(process_root, outer, environ)
         current = envs[key]
-        fingerprint = environ.get("DEVENV_FINGERPRINT", "")
+        fingerprint = environ.get(FINGERPRINT_KEY, "")
         found.append(
             ProcessInfo(
                 pid=info["pid"],
@@ -181,7 +185,101 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 undeclared=compare(0, "", environ, current).undeclared if current else (),
             )
         )
+    if not all_projects and wanted not in records:
+        records[wanted] = {record["run_id"]: record for _, record in read_records(wanted)}
+    found += _daemon_rows(records, outer, envs, exclude | {p.pid for p in found}, now)
     return sorted(found, key=lambda p: (p.root, p.run_id, p.pid))
+
+
+def _daemon_rows(
+    records: Mapping[str, Mapping[str, RunRecord]],
+    outer: Mapping[str, str],
+    envs: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], CanonicalEnv | None],
+    listed: set[int],
+    now: float,
+) -> list[ProcessInfo]:
+    """The daemons run records list that `ps` did not find by their environment (they
+    cleared it): under the declared name of the run that left them."""
+    import psutil
+
+    from devenv.runs import recorded_daemons
+
+    rows = []
+    for root, by_run in records.items():
+        for run_id, record in by_run.items():
+            for daemon in recorded_daemons(record):
+                if daemon.pid in listed:
+                    continue
+                instance = record.get("instance") or "main"
+                key = (root, instance, "", record["name"], ())
+                if key not in envs:
+                    environ = {ROOT_KEY: root, INSTANCE_KEY: instance, RUN_ID_KEY: run_id}
+                    envs[key] = current_env(root, outer, environ)
+                current = envs[key]
+                try:
+                    ppid, program, created = daemon.ppid(), daemon.name(), daemon.create_time()
+                except psutil.Error:
+                    continue
+                rows.append(
+                    ProcessInfo(
+                        pid=daemon.pid,
+                        ppid=ppid,
+                        name=record["name"],
+                        program=program or "?",
+                        launcher=record.get("launcher") or "up",
+                        run_id=run_id,
+                        instance=instance,
+                        profile="",
+                        root=root,
+                        age_seconds=max(0.0, now - created),
+                        fingerprint=record.get("fingerprint", ""),
+                        status="current"
+                        if current and record.get("fingerprint") == current.fingerprint
+                        else "stale",
+                        leftover=not owner_alive(record),
+                    )
+                )
+                listed.add(daemon.pid)
+    return rows
+
+
+def _processes(attrs: list[str]) -> Iterator[dict[str, Any]]:
+    """psutil's `info` (`attrs`, None where access is denied) of every process whose
+    environment names DEVENV_ROOT. On Linux, /proc/PID/environ is read once per process to
+    find them first, so psutil (its import, and five reads per process) is paid only for
+    those: `devenv ps` on a busy machine costs about one interpreter start
+    (benchmarks/diagnostics.py). Elsewhere, every process is asked."""
+    needle = f"\0{ROOT_KEY}=".encode()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = []
+    if not names:
+        import psutil
+
+        for process in psutil.process_iter(attrs):
+            yield process.info
+        return
+    pids = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                data = b"\0" + handle.read()
+        except OSError:
+            continue  # gone, or another user's (psutil would find no environment either)
+        if needle in data:
+            pids.append(int(name))
+    if not pids:
+        return
+    import psutil
+
+    for pid in pids:
+        try:
+            yield psutil.Process(pid).as_dict(attrs=attrs, ad_value=None)
+        except psutil.NoSuchProcess:
+            continue
 
 
 def _self_and_ancestors() -> set[int]:

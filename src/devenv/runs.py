@@ -47,6 +47,10 @@ class RunRecord(TypedDict):
     #: The checkout and user the run was started for (devenv/binding.py): a record without
     #: one, or with another's, is never acted on.
     binding: NotRequired[list[str]]
+    #: What the run left running after its main process exited (daemons.py), adopted by the
+    #: `devenv up` that started it: [pid, create_time] each. Such a daemon may have cleared
+    #: its environment, so this is how `devenv ps` and `devenv stop` find it.
+    daemons: NotRequired[list[list[float]]]
 
 
 def runs_dir(root: str) -> str:
@@ -179,7 +183,24 @@ def kill_run(record: RunRecord) -> list[psutil.Process]:
             killed += [main] if kill(main) else []
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(record["pid"], signal.SIGKILL)
+    for daemon in recorded_daemons(record):
+        killed += [daemon] if kill(daemon) else []
     return killed + kill_marked(record["run_id"])
+
+
+def recorded_daemons(record: RunRecord) -> list[psutil.Process]:
+    """The daemons the record lists that still run (checked against pid reuse)."""
+    import psutil
+
+    found = []
+    for entry in record.get("daemons") or []:
+        try:
+            pid, created = int(entry[0]), float(entry[1])
+            if matches(pid, created):
+                found.append(psutil.Process(pid))
+        except (psutil.Error, ValueError, TypeError, IndexError):
+            continue
+    return found
 
 
 def marked_processes(run_id: str) -> list[psutil.Process]:

@@ -14,7 +14,6 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from devenv.connect import (
@@ -27,9 +26,10 @@ from devenv.connect import (
     probe_redis,
     probe_tcp,
 )
-from devenv.environment import LAUNCHER_KEY, SERVICE_KEY, CanonicalEnv, apply_env
+from devenv.environment import FINGERPRINT_KEY, LAUNCHER_KEY, ROOT_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
 from devenv.masking import mask_url
+from devenv.records import dataclass
 from devenv.resolver import interpolate
 from devenv.spec import ServiceSpec
 
@@ -134,11 +134,11 @@ def _context_of(variables: Mapping[str, str]) -> CommandContext:
     """What a command check runs in when the caller gave only the canonical `variables`:
     them applied to this process's environment by `apply_env`, as every launch is, so an
     undeclared key of the caller's shell never reaches the check command either."""
-    root = variables.get("DEVENV_ROOT", os.getcwd())
+    root = variables.get(ROOT_KEY, os.getcwd())
     venv = variables.get("VIRTUAL_ENV")
     env = CanonicalEnv(
         root=root,
-        fingerprint=variables.get("DEVENV_FINGERPRINT", ""),
+        fingerprint=variables.get(FINGERPRINT_KEY, ""),
         variables=variables,
         path_prefix=(os.path.join(venv, "bin"),) if venv else (),
     )
@@ -228,7 +228,13 @@ def _leave_running(popen: subprocess.Popen[bytes]) -> None:
     a child still running, as it does for one it was dropped with."""
     import threading
 
-    threading.Thread(target=popen.wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
+    from devenv.daemons import forget
+
+    def wait() -> None:
+        popen.wait()
+        forget(popen.pid)
+
+    threading.Thread(target=wait, name=f"devenv-service-{popen.pid}", daemon=True).start()
 
 
 def _wait_reachable(
@@ -409,8 +415,14 @@ def _start_service(
         )
         log.flush()
         offset = log.tell()
-        # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker.
-        popen = spawn_logged(command, log, env=child_env, cwd=env.root)
+        from devenv.daemons import spawning
+
+        # Its own session: Ctrl-C on `devenv up` must stop the worker, not the broker. Noted
+        # as this process's own child until it is waited for: inside `devenv up` it is no
+        # orphan of a declared process, even if it clears its environment.
+        with spawning() as note:
+            popen = spawn_logged(command, log, env=child_env, cwd=env.root)
+            note(popen.pid)
     # The record says who started the service and where its output went (`devenv ps`).
     record = {
         "name": service.name,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from devenv.errors import DevenvError, Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
+from devenv.records import dataclass, field
 from devenv.root import SPEC_FILENAME
 
 SCHEMA_VERSION = 1
@@ -245,7 +245,7 @@ class Spec:
             return self
         for profile in self.profiles:
             if profile.name == name:
-                from dataclasses import replace
+                from devenv.records import replace
 
                 dotenv = DotenvSpec(
                     files=(*self.dotenv.files, *profile.dotenv),

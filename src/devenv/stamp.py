@@ -80,3 +80,16 @@ def nothing_to_sync(root: str, outer: "Mapping[str, str]", *, frozen: bool) -> b
         return False
     snapshot = read_snapshot(root)
     return snapshot is not None and snapshot.is_fresh(outer)
+
+
+def lock_current_since_sync(root: str, committed: str) -> bool:
+    """True when the last sync installed the committed lock `committed` (which it checked was
+    current for envspec.toml [python], the interpreter and the platform), and nothing sync.nul
+    records has changed since: the answer of `devenv lock --check` without parsing the lock or
+    the package lines (what a no-op `sync --frozen` trusts). A lock another tool wrote is
+    never answered here (it records no inputs: `lock --check` says so itself)."""
+    if not committed or not unchanged(root, frozen=True):
+        return False
+    from devenv.lock import recorded_tool
+
+    return isinstance(recorded_tool(os.path.join(root, committed)).get("inputs"), dict)

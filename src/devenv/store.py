@@ -122,6 +122,8 @@ def refuse_tracked(root: str) -> None:
     someone else's checkout (it could say "up to date" for values no `.env` may set).
     Costs one `git ls-files` on the slow path only; without git, or outside a repository,
     there is nothing to check."""
+    if not _in_repository(root):
+        return  # nothing to ask git: the stats above are all a refresh outside git pays
     import shutil
     import subprocess
 
@@ -145,6 +147,21 @@ def refuse_tracked(root: str) -> None:
             "devenv's state belongs to one checkout and is never taken from a repository: run "
             "`git rm -r --cached .devenv` and commit, then `devenv sync`"
         )
+
+
+def _in_repository(root: str) -> bool:
+    """Whether git could see `root` as part of a repository: a `.git` in it or a folder
+    above, or GIT_DIR / GIT_WORK_TREE set (git's own discovery stops at the same `.git`)."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return True
+    folder = os.path.abspath(root)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return True
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
 
 
 def _unusable(folder: str, exc: OSError) -> str:
@@ -212,7 +229,6 @@ def remove_orphaned_temporaries(folder: str) -> list[str]:
     without (`.tmp-lock-*`, `.tmp-local-*`: made by `devenv lock` and `sync`, which hold
     `.devenv/lock` for their whole run) when the caller holds the lock, as every caller does.
     Nothing is followed: a link is removed itself, a folder is removed with its contents."""
-    import shutil
     import stat
 
     removed = []
@@ -227,6 +243,8 @@ def remove_orphaned_temporaries(folder: str) -> list[str]:
             try:
                 info = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
+                    import shutil  # only for a leftover folder: every refresh comes here
+
                     shutil.rmtree(name, dir_fd=descriptor)
                 else:
                     os.unlink(name, dir_fd=descriptor)
@@ -508,12 +526,12 @@ def _stamp(record: InputRecord, *, racy: bool) -> tuple[str, str]:
 
 def input_record(path: str) -> InputRecord:
     """Size, mtime and sha256 of `path` (all None when it does not exist)."""
-    import hashlib
+    from devenv.digest import sha256
 
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest = sha256(handle.read()).hexdigest()
     except FileNotFoundError:
         return {"path": path, "size": None, "mtime_ns": None, "sha256": None}
     return {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest}

@@ -13,11 +13,11 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import EXIT_TIMEOUT, ProcessError
 from devenv.exits import exit_meaning, shell_code
+from devenv.records import dataclass
 from devenv.runs import Launcher
 from devenv.spec import Spec, TaskSpec
 

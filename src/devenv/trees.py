@@ -17,10 +17,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from devenv.environment import RUN_ID_KEY
+from devenv.records import dataclass, field
 from devenv.runs import KILL_GRACE, is_zombie, kill, wait_gone
 
 if TYPE_CHECKING:
@@ -75,11 +75,12 @@ def scan(roots: Iterable[int] | None = None) -> ProcTable:
     with entries:
         for entry in entries:
             if entry.name.isdigit():
-                _read_stat(int(entry.name), parent, started)
+                read_stat(int(entry.name), parent, started)
     return ProcTable(parent, started)
 
 
-def _read_stat(pid: int, parent: dict[int, int], started: dict[int, int]) -> None:
+def read_stat(pid: int, parent: dict[int, int], started: dict[int, int]) -> None:
+    """Add `pid`'s parent and start ticks from /proc/PID/stat (nothing if it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
@@ -103,7 +104,7 @@ def _scan_trees(roots: list[int]) -> ProcTable | None:
         if pid in seen:
             continue
         seen.add(pid)
-        _read_stat(pid, parent, started)
+        read_stat(pid, parent, started)
         try:
             threads = os.listdir(f"/proc/{pid}/task")
         except OSError:

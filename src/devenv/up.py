@@ -9,6 +9,11 @@ declared `restart = "on-failure"`. A process `devenv stop` ended is neither rest
 crash; when all are stopped that way up exits 0. Ctrl-C, SIGTERM and SIGHUP (a closed
 terminal) stop everything. Every stop goes level by level, what nothing needs first, each
 level at once.
+
+up is a child subreaper while it runs (daemons.py): a process whose main process exits 0
+and leaves a daemon (it double-forked) is reported so, and up keeps supervising the daemon
+as that process: listed by `devenv ps`, stopped by Ctrl-C and `devenv stop`, reported as a
+crash when it exits.
 """
 
 from __future__ import annotations
@@ -160,6 +165,7 @@ def run_up(
     when another `up` holds it); with `tee`, what `out` and `err` get also goes to the
     instance's combined log (a detached supervisor's output is that log already).
     """
+    from devenv.daemons import subreaper
     from devenv.supervisor import claim_instance
 
     err = err or sys.stderr
@@ -173,7 +179,11 @@ def run_up(
         prefixes[process.name] = (
             f"\x1b[{COLOURS[index % len(COLOURS)]}m{label} |\x1b[0m " if colour else f"{label} | "
         )
-    with claim_instance(spec.root, env.instance, list(needs), detached=detached) as claim:
+    with (
+        claim_instance(spec.root, env.instance, list(needs), detached=detached) as claim,
+        # Orphans of what up starts come to up, which traces, stops and reaps them.
+        subreaper(),
+    ):
         log = _open_combined_log(claim.log_path) if tee else None
         try:
             return _run(spec, wanted, needs, env, extra_args, base, claim.ready, prefixes, out, err, log)
@@ -221,13 +231,15 @@ def _run(
                     f"{handle.name} ready after {handle.ready_after or 0:.2f} s "
                     f"(pid {handle.pid}, log {_shown_path(handle.log_path, spec.root)})",
                 )
+                if handle.returncode == 0:
+                    _say(err, _daemon_message(handle))
                 streams.append(_Stream(handle, prefixes[handle.name]))
             on_ready()
             return _follow(streams, out, err, spec.root)
         except Interrupted as interrupted:
             running = [h for h in handles.values() if not h.stopped]
             if running:
-                _say(err, "stopping " + ", ".join(f"{h.name} (pid {h.pid})" for h in reversed(running)))
+                _say(err, "stopping " + ", ".join(f"{h.name} ({_pids(h)})" for h in reversed(running)))
             return interrupted.exit_code
         finally:
             for level in stop_levels(needs, [name for name in needs if name in handles]):
@@ -314,20 +326,25 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
     """Stream every log until one process dies for good, or all were stopped on request;
     return up's exit code."""
     restarts = {stream.handle.name: 0 for stream in streams}
+    # Processes whose main process exited 0 leaving a daemon, once said (see _start_all too).
+    announced = {stream.handle.name for stream in streams if stream.handle.returncode == 0}
     while streams:
         busy = False
         for stream in list(streams):
             handle = stream.handle
-            # Descendants are noted by the launcher's watcher thread; here only the exit.
-            running = handle.returncode is None
+            # Descendants are noted by the launcher's watcher thread; here only the exit
+            # (of the main process, or of the daemons it left when it exited 0).
+            code = handle.exit_code()
             busy |= stream.pump(out)
-            if running:
+            if code is None:
+                if handle.returncode == 0 and handle.name not in announced:
+                    announced.add(handle.name)
+                    _say(err, _daemon_message(handle))
                 if time.time() - handle.started_at > STABLE_AFTER:
                     restarts[handle.name] = 0
                 continue
+            announced.discard(handle.name)
             stream.pump(out, flush_partial=True)
-            code = handle.returncode
-            assert code is not None
             if stop_requested(root, handle.run_id):
                 handle.stop()  # whatever it forked goes with it
                 streams.remove(stream)
@@ -361,11 +378,29 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
     return 0
 
 
+def _pids(handle: ProcessHandle) -> str:
+    """`pid N` of its main process, or of the daemons it left once that exited."""
+    daemons = handle.daemons() if handle.returncode is not None else []
+    return ", ".join(f"pid {daemon.pid}" for daemon in daemons) or f"pid {handle.pid}"
+
+
+def _daemon_message(handle: ProcessHandle) -> str:
+    pids = ", ".join(f"pid {daemon.pid}" for daemon in handle.daemons()) or "nothing"
+    return (
+        f"{handle.name}: its main process (pid {handle.pid}) exited 0 and left {pids} running "
+        f"(it daemonized); up supervises that as {handle.name}: `devenv ps` lists it, "
+        f"`devenv stop {handle.name}` or Ctrl-C stops it"
+    )
+
+
 def _crash_message(handle: ProcessHandle, code: int, root: str, *, restarts: int) -> str:
     why = f" (after {restarts} restart(s))" if restarts else ""
     tail = handle.masked_tail().rstrip()
+    who = f"{handle.name} (pid {handle.pid})"
+    if handle.returncode == 0:
+        who = f"the daemon {handle.name} left (its main process, pid {handle.pid}, exited 0)"
     return (
-        f"{handle.name} (pid {handle.pid}) exited with code {code} after it was ready{why}: "
+        f"{who} exited with code {code} after it was ready{why}: "
         f"{exit_meaning(code, handle.command)}; stopping the others\n"
         f"log: {_shown_path(handle.log_path, root)}\n"
         + (f"--- last lines of its log ---\n{tail}\n--- end of log ---" if tail else "(its log is empty)")

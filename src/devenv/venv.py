@@ -15,9 +15,9 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from devenv.environment import ROOT_KEY
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, counted, installer_for
 from devenv.interpreters import Interpreter, find_interpreter, probe_interpreter
@@ -34,6 +34,7 @@ from devenv.lock import (
     stale_reasons,
     standard_problems,
 )
+from devenv.records import dataclass
 from devenv.requirements import PackageLine, parse_packages
 from devenv.resolver import pythonpath_entries, venv_path, venv_python
 from devenv.spec import Spec, line_of
@@ -160,7 +161,7 @@ def _refuse_foreign(spec: Spec, venv: str, where: str, outer: Mapping[str, str])
             f"{where} is the venv devenv made for another project ({(marker or {}).get('project')}); "
             f"syncing would change that project's packages: {fix}"
         )
-    active_root = outer.get("DEVENV_ROOT")
+    active_root = outer.get(ROOT_KEY)
     active = outer.get("VIRTUAL_ENV")
     if (
         active

@@ -105,6 +105,21 @@ def test_packages_changed_in_spec_since_sync(project: Project) -> None:
     )
 
 
+def test_packages_unchanged_since_the_sync_are_not_listed_again(tmp_path: Path) -> None:
+    """sync.nul says the venv's site-packages are as the sync left them: doctor trusts that, as
+    a no-op sync does, instead of starting the interpreter to list them; once they change
+    (even by a folder that is no distribution), it lists them again."""
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv")
+    project.sync()
+    check = doctor(project).check("packages")
+    assert check.status == "ok" and "(unchanged since)" in check.detail, check
+    site = next((project.root / ".devenv" / "venv" / "lib").glob("python3*/site-packages"))
+    (site / "not-a-distribution").mkdir()
+    check = doctor(project).check("packages")
+    assert check.status == "ok" and "as recorded by the last sync" in check.detail
+    assert "(unchanged since)" not in check.detail
+
+
 def test_packages_installed_and_removed_by_hand(tmp_path: Path) -> None:
     # Its own venv, made by devenv: "installing by hand" must not touch the venv other tests share.
     project = Project.create(tmp_path / "proj", venv=".devenv/venv")

@@ -154,6 +154,19 @@ def test_an_envspec_that_is_a_fifo_is_exit_2_at_once(project: Project) -> None:
     assert_clean_error(project.devenv("sync", timeout=20), "envspec.toml: is a FIFO")
 
 
+@pytest.mark.parametrize("entry", ["-e ./app", "-r app/pyproject.toml[dev]"])
+def test_a_local_project_s_pyproject_that_is_a_fifo_is_exit_2_naming_it(project: Project, entry: str) -> None:
+    # Its metadata is hashed for the lock (and read for -r); a plain open() of a FIFO with
+    # no writer waited forever, and pip would have after it.
+    spec = DEFAULT_SPEC.format(venv=project.venv)
+    project.write("envspec.toml", spec.replace("[paths]", f'packages = ["{entry}"]\n\n[paths]', 1))
+    project.write("app/setup.py", "from setuptools import setup\nsetup(name='app')\n")
+    os.mkfifo(project.root / "app" / "pyproject.toml")
+    fifo = project.root / "app" / "pyproject.toml"
+    for args in (("lock",), ("sync",)):
+        assert_clean_error(project.devenv(*args, timeout=20), f"{fifo}: is a FIFO, not a file")
+
+
 def test_deeply_nested_toml_is_a_clean_error_with_its_line(project: Project) -> None:
     spec = DEFAULT_SPEC.format(venv=project.venv) + "\n[x]\ny = " + "[" * 600 + "]" * 600 + "\n"
     path = project.write("envspec.toml", spec)
@@ -353,6 +366,7 @@ def test_in_place_writers_against_readers_serve_no_torn_read(shared_venv: str, t
     project.write(".env", torn.text(0))
     project.sync()
     result = torn.storm(DEVENV, str(project.root), hermetic_env(), writes=60, readers=3, seed=18)
-    assert result.reads >= 3, result  # readers ran during the storm (waiting while it wrote)
-    assert not result.torn, f"{len(result.torn)} of {result.reads} reads were served torn: {result.torn[:5]}"
+    # Reads were served between bursts, and some began mid-burst (so the check had work to do).
+    assert result.served >= 3 and result.waited >= 1, result
+    assert not result.torn, f"{len(result.torn)} of {result.served} reads were served torn: {result.torn[:5]}"
     assert print_env_json(project)[torn.KEY] == "v000059-end", "the last complete write is served afterwards"

@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from devenv.records import dataclass
 
 if TYPE_CHECKING:
     from devenv.interpreters import Interpreter

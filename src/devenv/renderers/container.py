@@ -9,12 +9,12 @@ PYTHONPATH and every other value naming a path under the root are rewritten to D
 
 from __future__ import annotations
 
-from devenv.environment import CanonicalEnv
+from devenv.environment import ROOT_KEY, CanonicalEnv
 
 #: Always left out: the image has its own PATH and interpreter.
 HOST_ONLY = ("PATH", "VIRTUAL_ENV")
 #: Left out unless the root is mapped: they name folders of this checkout.
-ROOT_RELATIVE = ("DEVENV_ROOT", "PYTHONPATH")
+ROOT_RELATIVE = (ROOT_KEY, "PYTHONPATH")
 
 
 def _map_root(value: str, root: str, target: str) -> str:

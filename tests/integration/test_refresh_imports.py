@@ -1,0 +1,57 @@
+"""A re-resolve after a `.env` edit (print-env, run, the shell hook's refresh) loads only what
+resolving needs: not the venv machinery, packaging, subprocess, dataclasses or the side of
+python-dotenv that is not its parser (benchmarks/diagnostics.py measures what that saves)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.projects import DEVENV, Project, hermetic_env
+
+#: What a refresh outside a git repository never needs.
+NOT_NEEDED = {
+    "dataclasses": "records are devenv.records classes",
+    "inspect": "imported by dataclasses",
+    "packaging": "[python].requires is a plain specifier",
+    "subprocess": "no git repository to ask, no venv to probe",
+    "tempfile": "store writes its own temporary files",
+    "logging": "imported by dotenv.main",
+    "devenv.venv": "a refresh never changes the venv",
+    "devenv.requirements": "[python].packages are checked by sync",
+    "_hashlib": "digest.sha256 needs no OpenSSL",
+    "urllib.parse": "masking imports it where it quotes",
+    "psutil": "nothing here looks at processes",
+}
+
+
+def _edit(project: Project) -> None:
+    """Change a value, then date the file 2 s back: the refresh need not wait for it to settle."""
+    project.write(".env", f"EDITED={time.time_ns()}\n")
+    past = time.time_ns() - 2_000_000_000
+    os.utime(project.root / ".env", ns=(past, past))
+
+
+@pytest.mark.parametrize("command", [["print-env"], ["run", "--", "true"]], ids=["print-env", "run"])
+def test_a_refresh_imports_only_what_resolving_needs(project: Project, command: list[str]) -> None:
+    project.sync()
+    _edit(project)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", DEVENV, *command],
+        cwd=project.root,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "devenv.project" in imported, "the edit did not make it refresh"
+    assert "tomllib" in imported and "devenv.dotenvfile" in imported
+    loaded = {name: why for name, why in NOT_NEEDED.items() if name in imported}
+    assert not loaded, loaded
+    again = project.devenv("print-env", "--format", "json")
+    assert "EDITED" in again.stdout
