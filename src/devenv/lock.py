@@ -389,6 +389,7 @@ def finish_lock(
     extra_index_urls: tuple[str, ...] = (),
     universal: bool,
     portable: bool = True,
+    requires_python: str = "",
 ) -> tuple[str, dict[str, Any]]:
     """The pylock.toml text, and the document it holds, from what the installer resolved,
     whose directory entries carry absolute paths: requires-python, environments and
@@ -398,7 +399,9 @@ def finish_lock(
     A universal lock (uv) keeps local projects as directory entries relative to the lock's
     folder, and covers [python].platforms (all of PLATFORMS when empty). A one-platform lock
     (pip) leaves them out (pip writes them without a hash, which fails under hash checking):
-    they are installed from the root with --no-deps after the lock."""
+    they are installed from the root with --no-deps after the lock. `requires_python`: the
+    Python versions a universal lock covers (`venv.covered_pythons`)."""
+    requires_python = requires_python or spec.python.requires
     folder = os.path.dirname(os.path.abspath(target))
     packages = []
     for package in resolved.get("packages", []):
@@ -410,7 +413,7 @@ def finish_lock(
             package = {**package, "directory": {**directory, "path": relative}}
         packages.append(_scrub(package))
     if universal and spec.python.platforms:
-        packages = narrow(packages, spec.python.platforms, spec.python.requires)
+        packages = narrow(packages, spec.python.platforms, requires_python)
     tool: dict[str, Any] = {
         "installer": installer,
         installer: tool_version,
@@ -425,7 +428,11 @@ def finish_lock(
         if spec.python.platforms:
             document["environments"] = [platform_environment(name) for name in spec.python.platforms]
             tool["platforms"] = list(spec.python.platforms)
-        document["requires-python"] = spec.python.requires or str(resolved.get("requires-python", ""))
+        document["requires-python"] = requires_python or str(resolved.get("requires-python", ""))
+        if not spec.python.requires and requires_python:
+            # Not declared: the floor is the Python of the machine that locked; another
+            # machine's older Python is refused by name (venv.refuse_below_floor).
+            tool["python-floor"] = requires_python.removeprefix(">=")
     else:
         assert interpreter is not None, "a one-platform lock is made for one interpreter"
         document["environments"] = [platform_marker(interpreter.markers)]

@@ -447,6 +447,9 @@ def sync(
     parse_packages(state.spec)
     with locked(root):
         previous = read_document(root, repairing=True)
+        # Before anything is installed: a failing --frozen or --check changes nothing (no
+        # venv left half-synced for `devenv run` to refuse).
+        _refuse_changed_variables(previous, resolve_env(root, outer).resolution, frozen=frozen, check=check)
         record, installed = sync_venv(
             state.spec,
             previous["python"] if previous else None,
@@ -457,15 +460,7 @@ def sync(
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
         state = resolve_env(root, outer, python=record)
-        if (
-            (frozen or check)
-            and previous is not None
-            and _variables(previous) != _variables_of(state.resolution)
-        ):
-            raise StaleError(
-                f"{'--frozen' if frozen else '--check'}: the resolved variables differ from "
-                ".devenv/env.json; run `devenv sync`"
-            )
+        _refuse_changed_variables(previous, state.resolution, frozen=frozen, check=check)
         if check and previous is not None:
             if snapshot_fresh(root, outer):
                 return previous, False
@@ -511,6 +506,17 @@ def _write_stamp(spec: Spec, record: PythonRecord) -> None:
     paths += [*site_packages(venv), os.path.join(venv, "bin", "python"), record["base_interpreter"]]
     text = encode_stamp(spec.root, paths, locked=bool(record["lock"]) or not spec.python.packages)
     write_atomic(state_path(spec.root, SYNC_STAMP), text.encode("utf-8", "surrogateescape"))
+
+
+def _refuse_changed_variables(
+    previous: EnvDocument | None, resolution: Resolution, *, frozen: bool, check: bool
+) -> None:
+    """--frozen and --check: a StaleError when `resolution` differs from the last sync's."""
+    if (frozen or check) and previous is not None and _variables(previous) != _variables_of(resolution):
+        raise StaleError(
+            f"{'--frozen' if frozen else '--check'}: the resolved variables differ from "
+            ".devenv/env.json; run `devenv sync`"
+        )
 
 
 def _variables_of(resolution: Resolution) -> dict[str, str]:

@@ -352,6 +352,7 @@ def _make_lock(
         extra_index_urls=index[1],
         portable=portable,
         target=path,
+        requires_python=covered_pythons(spec, interpreter),
     )
     document = installer.lock(request, progress)
     # pip outside --isolated (a private lock) resolves with this machine's pip configuration.
@@ -368,12 +369,39 @@ def _make_lock(
         extra_index_urls=() if machine else index[1],
         universal=installer.universal,
         portable=portable,
+        requires_python=request.requires_python,
     )
     if not portable:
         text = text.replace("# Written by `devenv lock`", "# Written by `devenv sync` (no committed lock)", 1)
     data = text.encode("utf-8")
     _write_visible(path, data, private=not portable)
     return lock_from(path, data, written)  # what was just written: not parsed again (~0.1 s)
+
+
+def covered_pythons(spec: Spec, interpreter: Interpreter | None) -> str:
+    """The Python versions a universal lock covers: [python].requires, else the minor version
+    of the interpreter devenv chose and every newer one (what `uv lock` does without a
+    requires-python), never uv's guess of 3.8, which most current packages no longer support."""
+    if spec.python.requires or interpreter is None:
+        return spec.python.requires
+    return f">={interpreter.minor}"
+
+
+def refuse_below_floor(spec: Spec, lock: Lock, interpreter: Interpreter) -> None:
+    """A lock whose Python floor came from the machine that locked (no [python].requires)
+    cannot serve an older Python: say which key fixes it, instead of re-locking for it."""
+    floor = str(lock.tool.get("python-floor", ""))
+    if spec.python.requires or not floor or lock.standard:
+        return
+    from packaging.version import Version
+
+    if Version(interpreter.minor) < Version(floor):
+        raise LockError(
+            f"{os.path.basename(lock.path)} covers Python >={floor} (the Python of the machine "
+            f"that ran `devenv lock`: {spec.path} has no [python].requires), and this machine's "
+            f"Python is {interpreter.version}; set [python].requires in envspec.toml "
+            f'(e.g. requires = ">={interpreter.minor}") and run `devenv lock`, or install Python {floor}'
+        )
 
 
 def _write_visible(path: str, data: bytes, *, private: bool) -> None:
@@ -418,6 +446,8 @@ def _choose(
             root=spec.root,
             remember=remember,
         )
+    if lock is not None:
+        refuse_below_floor(spec, lock, interpreter)
     reasons = stale_reasons(spec, lines, lock, python_version=interpreter.version) if lock else []
     return _Choice(interpreter=interpreter, lock=lock, reasons=reasons)
 
@@ -749,9 +779,11 @@ def lock_project(
         raise SpecError(f"{spec.path}: [python].packages is empty; there is nothing to lock")
     installer = installer_for(spec.python.installer)
     interpreter = None  # a universal lock (uv) is made for every Python requires allows
-    if not installer.universal:  # pip locks with the venv's pinned pip, for its interpreter
+    # pip locks with the venv's pinned pip, for its interpreter; uv without [python].requires
+    # for the minor version of the one devenv chooses and newer (covered_pythons).
+    if not installer.universal or not spec.python.requires:
         preferred = previous["base_interpreter"] if previous else None
-        found = find_interpreter(
+        interpreter = find_interpreter(
             spec.python.requires,
             named=spec.python.interpreter,
             preferred=preferred,
@@ -759,8 +791,9 @@ def lock_project(
             root=spec.root,
             remember=True,
         )
-        ensure_venv(spec, found, progress)
-        interpreter = probe_interpreter(venv_python(spec), root=spec.root, remember=True) or found
+    if interpreter is not None and not installer.universal:
+        ensure_venv(spec, interpreter, progress)
+        interpreter = probe_interpreter(venv_python(spec), root=spec.root, remember=True) or interpreter
     path = os.path.join(spec.root, lock_filename(name))
     existing = recorded_tool(path) if os.path.isfile(path) else {}
     return _make_lock(

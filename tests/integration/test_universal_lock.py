@@ -272,3 +272,76 @@ def test_an_interpreter_path_that_does_not_run_is_exit_2(tmp_path: Path) -> None
     result = run(project, "sync")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "[python].interpreter = '/nowhere/python3.12' does not run" in result.stderr
+
+
+def test_without_python_requires_the_lock_covers_the_chosen_python_and_newer(tmp_path: Path) -> None:
+    # Most projects declare no [python].requires; uv alone would resolve from Python 3.8,
+    # where celery 5.7 has no release ("No solution found ... split").
+    spec = '[project]\nname = "noreq"\n[python]\npackages = ["celery[redis]==5.7.0"]\n'
+    project = Project.create(tmp_path / "noreq", venv=".devenv/venv", spec=spec)
+    subprocess.run(["git", "init", "-q", str(project.root)], check=True)
+    synced = run(project, "sync")
+    assert synced.returncode == 0, synced.stderr
+    version = json.loads((project.root / ".devenv" / "env.json").read_text())["python"]["version"]
+    minor = ".".join(version.split(".")[:2])
+    assert run(project, "lock").returncode == 0
+    lock = tomllib.loads((project.root / "pylock.toml").read_text())
+    assert lock["requires-python"] == f">={minor}"
+    assert lock["tool"]["devenv"]["python-floor"] == minor
+    assert run(project, "lock", "--check").returncode == 0
+    assert run(project, "sync", "--frozen").returncode == 0
+    # Another machine, whose Python is older than the floor: told which key to set.
+    text = (project.root / "pylock.toml").read_text()
+    text = text.replace(f'requires-python = ">={minor}"', 'requires-python = ">=3.99"')
+    (project.root / "pylock.toml").write_text(
+        text.replace(f'python-floor = "{minor}"', 'python-floor = "3.99"')
+    )
+    for command in (("sync", "--frozen"), ("sync",), ("lock", "--check")):
+        refused = run(project, *command)
+        assert refused.returncode == 2, refused.stderr
+        assert "has no [python].requires" in refused.stderr and "set [python].requires" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
+def test_a_python_range_no_release_fits_names_python_requires_not_the_packages(tmp_path: Path) -> None:
+    spec = '[project]\nname = "old"\n[python]\nrequires = ">=3.8"\npackages = ["celery==5.7.0"]\n'
+    project = Project.create(tmp_path / "old", venv=".devenv/venv", spec=spec)
+    for command in ("lock", "sync"):
+        failed = run(project, command)
+        assert failed.returncode == 2, failed.stderr
+        assert "set [python].requires in envspec.toml" in failed.stderr
+        assert "fix [python].packages" not in failed.stderr and "Traceback" not in failed.stderr
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under `folder`: (size, mtime_ns, first bytes)."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            info = path.stat()
+            state[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns, path.read_bytes()[:4096])
+    return state
+
+
+def test_a_failing_frozen_or_check_sync_changes_nothing(tmp_path: Path) -> None:
+    spec = '[project]\nname = "pulled"\n[vars]\nGREETING = "{greeting}"\n[python]\nrequires = ">=3.11"\npackages = [{packages}]\n'
+    project = Project.create(
+        tmp_path / "pulled",
+        venv=".devenv/venv",
+        spec=spec.format(greeting="hi", packages='"iniconfig==2.0.0"'),
+    )
+    assert run(project, "lock").returncode == 0
+    assert run(project, "sync", "--frozen").returncode == 0
+    # A pull that changed both the packages (and their lock) and a variable.
+    project.write("envspec.toml", spec.format(greeting="hello", packages='"iniconfig==2.0.0", "six==1.17.0"'))
+    assert run(project, "lock").returncode == 0
+    before = tree_state(project.root / ".devenv")
+    ran_before = run(project, "run", "--", "true")
+    for flag in ("--frozen", "--check"):
+        refused = run(project, "sync", flag)
+        assert refused.returncode == 2, refused.stderr
+        assert "the resolved variables differ" in refused.stderr
+        assert tree_state(project.root / ".devenv") == before  # the venv included: six not installed
+    ran = run(project, "run", "--", "true")
+    assert (ran.returncode, ran.stderr) == (ran_before.returncode, ran_before.stderr)
+    assert "did not finish" not in ran.stderr

@@ -51,6 +51,9 @@ class LockRequest:
     portable: bool
     #: Where the lock will be written (local project paths are relative to its folder).
     target: str
+    #: The Python versions a universal lock covers: [python].requires, else `>=` the minor
+    #: version of the interpreter devenv chose (`venv.covered_pythons`).
+    requires_python: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -229,3 +232,21 @@ def _death_signal_setter() -> Callable[[int], None]:
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
     return lambda signum: libc.prctl(pr_set_pdeathsig, signum, 0, 0, 0)
+
+
+def failure_advice(output: str, what: str, command: str) -> str:
+    """The error for a failed resolve or install: when the installer's output says no version
+    fits the Python range, the fix is [python].requires, not the package lines."""
+    lowered = output.lower()
+    if (
+        "requires-python" in lowered
+        or "the requested python version" in lowered
+        or ("requires a different python" in lowered)
+    ):
+        fix = (
+            "set [python].requires in envspec.toml to the Python versions the project supports "
+            '(e.g. requires = ">=3.12")'
+        )
+    else:
+        fix = "fix [python].packages in envspec.toml"
+    return f"{what}; see the message above, {fix}, then run `{command}`"

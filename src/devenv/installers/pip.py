@@ -11,7 +11,15 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SyncError
-from devenv.installers import LockRequest, Progress, SyncRequest, counted, expand_url, run_guarded
+from devenv.installers import (
+    LockRequest,
+    Progress,
+    SyncRequest,
+    counted,
+    expand_url,
+    failure_advice,
+    run_guarded,
+)
 from devenv.layout import state_dir
 from devenv.requirements import requirements_text
 
@@ -162,8 +170,6 @@ def lock_base(spec: Spec, request: LockRequest) -> str:
 def _pip_or_fail(python: str, args: list[str], spec: Spec, what: str) -> None:
     result = run_pip(python, args, cwd=spec.root)
     if result.returncode != 0:
-        sys.stderr.write(quiet_pip_output(result.stdout + result.stderr))
-        raise SyncError(
-            f"{what} failed (exit {result.returncode}); see pip's output above, fix [python].packages "
-            "in envspec.toml, then run `devenv sync`"
-        )
+        output = quiet_pip_output(result.stdout + result.stderr)
+        sys.stderr.write(output)
+        raise SyncError(failure_advice(output, f"{what} failed (exit {result.returncode})", "devenv sync"))

@@ -16,7 +16,15 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SyncError
-from devenv.installers import LockRequest, Progress, SyncRequest, counted, expand_url, run_guarded
+from devenv.installers import (
+    LockRequest,
+    Progress,
+    SyncRequest,
+    counted,
+    expand_url,
+    failure_advice,
+    run_guarded,
+)
 from devenv.layout import state_dir
 from devenv.requirements import requirements_text
 
@@ -60,7 +68,7 @@ def lowest_minor(requires: str) -> str:
     """The lowest Python minor version `requires` allows (the universal lock starts there)."""
     from packaging.specifiers import SpecifierSet
 
-    allowed = SpecifierSet(requires or ">=3.8")
+    allowed = SpecifierSet(requires)
     for minor in range(8, 20):
         if any(allowed.contains(f"3.{minor}.{patch}", prereleases=True) for patch in range(0, 40)):
             return f"3.{minor}"
@@ -139,10 +147,10 @@ class UvInstaller:
         output = UvOutput(progress)
         result = run_guarded([uv_binary(), *args], cwd=cwd, env=uv_environ(), on_line=output)
         if result.returncode != 0:
-            sys.stderr.write(output.failure())
+            failure = output.failure()
+            sys.stderr.write(failure)
             raise SyncError(
-                f"{what} failed (exit {result.returncode}); see uv's message above, fix "
-                "[python].packages in envspec.toml, then run `devenv sync`"
+                failure_advice(failure, f"{what} failed (exit {result.returncode})", "devenv sync")
             )
 
     def _index_args(self, request_index: str, extras: tuple[str, ...]) -> list[str]:
@@ -165,7 +173,7 @@ class UvInstaller:
                 handle.write(requirements_text(request.lines))
             output = os.path.join(scratch, "pylock.toml")
             args = ["pip", "compile", "--no-config", "--universal", "--format", "pylock.toml"]
-            args += ["--python-version", lowest_minor(spec.python.requires), "--no-header"]
+            args += ["--python-version", lowest_minor(request.requires_python), "--no-header"]
             args += self._index_args(request.index_url, request.extra_index_urls)
             args += ["-o", output, requirements]
             progress(f"resolving {counted(len(request.lines), 'package line')} with uv for every platform")
