@@ -21,9 +21,9 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 from devenv.environment import RUN_ID_KEY, SERVICE_KEY
+from devenv.records import dataclass
 
 # prctl(2) options (linux/prctl.h).
 _PR_SET_CHILD_SUBREAPER = 36

@@ -254,7 +254,6 @@ class ProcessHandle:
         try:
             proc = psutil.Process(pid)
             shown = " ".join(proc.cmdline()) or proc.name()
-            created = proc.create_time()
         except psutil.Error:
             return
         with self._lock:
@@ -263,9 +262,10 @@ class ProcessHandle:
         self._note(
             f"{self.name} left pid {pid} running ({shown[:200]}); devenv up supervises it as {self.name}"
         )
-        self._write_daemons(extra=[[pid, created]])
+        self._write_daemons()
 
     def _reap_daemons(self) -> None:
+        """Collect the exit code of each daemon that exited (reaped here: no zombie)."""
         with self._lock:
             daemons = list(self._daemons.items())
         gone = []
@@ -282,19 +282,18 @@ class ProcessHandle:
                     self._daemon_codes.append(code)
             self._write_daemons()
 
-    def _write_daemons(self, extra: Sequence[list[float]] = ()) -> None:
+    def _write_daemons(self) -> None:
         """Rewrite the run record with the daemons now supervised (`devenv ps` lists them)."""
+        import psutil
+
         record = self._record
         if record is None or self._stopped:
             return
         listed = []
         with self._lock:
             for proc in self._daemons.values():
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(psutil.Error):
                     listed.append([proc.pid, proc.create_time()])
-        for entry in extra:
-            if entry not in listed:
-                listed.append(list(entry))
         record["daemons"] = listed
         with contextlib.suppress(OSError):
             write_record(self.spec.root, record)
