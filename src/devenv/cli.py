@@ -126,6 +126,11 @@ def _parse_fast(args: list[str]) -> "Call | None":
         return None
     command, rest = args[index], args[index + 1 :]
     frozen = False
+    if (command, *rest) in _PLAIN:
+        # A diagnostic with no options: argparse and its gettext would be a quarter of T0 of
+        # a command budgeted at 4-5x T0 (benchmarks/diagnostics.py).
+        function, arguments = _PLAIN[(command, *rest)]
+        return function, {"root_option": root, **arguments}
     if command == "sync" and rest in ([], ["--frozen"]):
         # Every nox session runs a sync that usually has nothing to do: decide that without
         # argparse (see the module docstring).
@@ -693,6 +698,20 @@ def deny(root_option: str | None) -> int:
 
 
 # -- the declaration -------------------------------------------------------------------------
+
+
+#: The diagnostics `_parse_fast` takes without argparse when given no options, with the
+#: arguments argparse gives them from `_commands` (tests/unit/test_cli_fast_parser.py
+#: compares the two).
+_PLAIN: "dict[tuple[str, ...], tuple[Callable[..., int], dict[str, object]]]" = {
+    ("doctor",): (doctor, {"as_json": False}),
+    ("explain",): (
+        explain,
+        {"key": None, "reveal": False, "as_json": False, "process": None, "instance": None},
+    ),
+    ("ps",): (ps, {"all_projects": False, "as_json": False}),
+    ("lock", "--check"): (lock, {"check": True, "name": None, "index_url": None, "extra_index_urls": []}),
+}
 
 
 class Command:
