@@ -584,7 +584,6 @@ def lock(
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
-    from devenv.venv import check_lock, check_venv_location, lock_project
 
     root = project_root(root_option)
     spec = load_spec(root)
@@ -596,6 +595,9 @@ def lock(
         if previous is not None and lock_current_since_sync(root, previous["lock"]):
             _progress(f"{os.path.basename(previous['lock'])} is current for envspec.toml [python]")
             return 0
+    from devenv.venv import check_lock, check_venv_location, lock_project  # the installers' machinery
+
+    if check:
         current, reasons = check_lock(spec, previous)
         if current is None:
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
