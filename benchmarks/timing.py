@@ -9,8 +9,10 @@ the shared machine hits all of them alike, and medians are compared (docs/archit
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +52,9 @@ def bare_venv(interpreter: str) -> str:
         text=True,
         check=True,
     ).stdout.strip()
-    folder = os.path.join(tempfile.mkdtemp(prefix="devenv-bench-t0-"), "venv")
+    parent = tempfile.mkdtemp(prefix="devenv-bench-t0-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    folder = os.path.join(parent, "venv")
     subprocess.run([base, "-m", "venv", "--without-pip", folder], check=True)
     return os.path.join(folder, "bin", "python")
 

@@ -126,6 +126,11 @@ def _parse_fast(args: list[str]) -> "Call | None":
         return None
     command, rest = args[index], args[index + 1 :]
     frozen = False
+    if (command, *rest) in _PLAIN:
+        # A diagnostic with no options: argparse and its gettext would be a quarter of T0 of
+        # a command budgeted at 4-5x T0 (benchmarks/diagnostics.py).
+        function, arguments = _PLAIN[(command, *rest)]
+        return function, {"root_option": root, **arguments}
     if command == "sync" and rest in ([], ["--frozen"]):
         # Every nox session runs a sync that usually has nothing to do: decide that without
         # argparse (see the module docstring).
@@ -579,7 +584,6 @@ def lock(
     """`devenv lock [--check]`: write pylock.toml, or say whether it is stale (exit 1)."""
     from devenv.spec import load_spec
     from devenv.store import locked, read_document
-    from devenv.venv import check_lock, check_venv_location, lock_project
 
     root = project_root(root_option)
     spec = load_spec(root)
@@ -591,6 +595,9 @@ def lock(
         if previous is not None and lock_current_since_sync(root, previous["lock"]):
             _progress(f"{os.path.basename(previous['lock'])} is current for envspec.toml [python]")
             return 0
+    from devenv.venv import check_lock, check_venv_location, lock_project  # the installers' machinery
+
+    if check:
         current, reasons = check_lock(spec, previous)
         if current is None:
             _progress("there is no pylock.toml; run `devenv lock` to create one, then commit it")
@@ -693,6 +700,20 @@ def deny(root_option: str | None) -> int:
 
 
 # -- the declaration -------------------------------------------------------------------------
+
+
+#: The diagnostics `_parse_fast` takes without argparse when given no options, with the
+#: arguments argparse gives them from `_commands` (tests/unit/test_cli_fast_parser.py
+#: compares the two).
+_PLAIN: "dict[tuple[str, ...], tuple[Callable[..., int], dict[str, object]]]" = {
+    ("doctor",): (doctor, {"as_json": False}),
+    ("explain",): (
+        explain,
+        {"key": None, "reveal": False, "as_json": False, "process": None, "instance": None},
+    ),
+    ("ps",): (ps, {"all_projects": False, "as_json": False}),
+    ("lock", "--check"): (lock, {"check": True, "name": None, "index_url": None, "extra_index_urls": []}),
+}
 
 
 class Command:

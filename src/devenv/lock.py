@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import datetime
 import glob
-import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from devenv import digest
 from devenv.errors import LockError, SpecError
 from devenv.records import dataclass
-from devenv.requirements import PackageLine, inputs_digest
 from devenv.spec import Spec
 
 if TYPE_CHECKING:
     from devenv.interpreters import Interpreter
+    from devenv.requirements import PackageLine
 
 
 LOCK_NAME = "pylock.toml"
@@ -161,7 +161,7 @@ def lock_from(path: str, data: bytes, document: dict[str, Any]) -> Lock:
     tool = document.get("tool", {}).get("devenv", {})
     return Lock(
         path=path,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest.sha256(data).hexdigest(),
         requires_python=str(document.get("requires-python", "")),
         environments=tuple(str(marker) for marker in document.get("environments", [])),
         packages={entry.name: entry.version for entry in entries},
@@ -208,7 +208,7 @@ def marker_holds(text: str, environment: dict[str, str | frozenset[str]]) -> boo
 def packages_digest(packages: list[dict[str, Any]]) -> str:
     """sha256 over the [[packages]] tables: a URL or hash edited by hand changes it."""
     text = json.dumps(packages, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return digest.sha256(text.encode()).hexdigest()
 
 
 def _normalise(name: str) -> str:
@@ -271,6 +271,8 @@ def stale_reasons(
         return []
     reasons = []
     recorded = lock.tool["inputs"]
+    from devenv.requirements import inputs_digest
+
     current = inputs_digest(spec, lines)
     for key in sorted(set(recorded) | set(current)):
         if key not in recorded:
@@ -401,6 +403,8 @@ def finish_lock(
     (pip) leaves them out (pip writes them without a hash, which fails under hash checking):
     they are installed from the root with --no-deps after the lock. `requires_python`: the
     Python versions a universal lock covers (`venv.covered_pythons`)."""
+    from devenv.requirements import inputs_digest
+
     requires_python = requires_python or spec.python.requires
     folder = os.path.dirname(os.path.abspath(target))
     packages = []

@@ -356,7 +356,9 @@ def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
     return {key: outer.get(key) for key in (*spec.env.inherit, PROFILE_KEY)}
 
 
-def _write(state: ProjectState, python: PythonRecord, outer: Mapping[str, str]) -> EnvDocument:
+def _write(
+    state: ProjectState, python: PythonRecord, outer: Mapping[str, str], git_index: list[str] | None
+) -> EnvDocument:
     return write_state(
         state.spec.root,
         state.resolution,
@@ -364,6 +366,7 @@ def _write(state: ProjectState, python: PythonRecord, outer: Mapping[str, str]) 
         inputs=state.inputs,
         inherited=_inherited(state.spec, outer),
         racy=state.racy,
+        git_index=git_index,
     )
 
 
@@ -375,8 +378,14 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
     behind a writer. Whichever write lands last, its record names the bytes it resolved,
     and a later reader sees whether they are still current.
     """
-    refuse_tracked(root)
-    document = read_document(root)
+    try:
+        # Bound to this checkout and this user's (read_document), so its record of the git
+        # index may spare the `git ls-files` below; a committed copy is never bound here.
+        known = read_document(root)
+    except DevenvError:
+        known = None
+    git_index = refuse_tracked(root, untracked_at=known.get("git_index") if known else None)
+    document = known if known is not None else read_document(root)
     if document is None:
         raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
     if os.path.normpath(document["root"]) != os.path.normpath(root):
@@ -404,7 +413,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
             )
     with locked(root, wait=False) as mine:
         if mine:
-            _write(state, python, outer)
+            _write(state, python, outer, git_index)
     from devenv.snapshot import ABSENT
 
     stamps = [
@@ -441,7 +450,7 @@ def sync(
     from devenv.requirements import parse_packages
     from devenv.venv import check_venv_location, clear_incomplete, sync_venv
 
-    refuse_tracked(root)
+    git_index = refuse_tracked(root)
     state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)
     parse_packages(state.spec)
@@ -465,7 +474,7 @@ def sync(
             if snapshot_fresh(root, outer):
                 return previous, False
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
-        document = _write(state, record, outer)
+        document = _write(state, record, outer, git_index)
         clear_incomplete(root)
         compile_devenv()
         _write_stamp(state.spec, record)

@@ -136,7 +136,8 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
     declared: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     now = time.time()
     found = []
-    for info in _processes(["pid", "ppid", "name", "create_time", "environ", "cmdline"]):
+    attrs = ["pid", "ppid", "name", "create_time", "environ", "cmdline"]
+    for info in _processes(attrs, None if all_projects else wanted):
         if not exclude:
             exclude = _self_and_ancestors()
         environ = info.get("environ") or {}  # None for other users' processes (AccessDenied)
@@ -200,13 +201,15 @@ def _daemon_rows(
 ) -> list[ProcessInfo]:
     """The daemons run records list that `ps` did not find by their environment (they
     cleared it): under the declared name of the run that left them."""
-    import psutil
-
     from devenv.runs import recorded_daemons
 
     rows = []
     for root, by_run in records.items():
         for run_id, record in by_run.items():
+            if not record.get("daemons"):
+                continue  # most runs leave none: psutil is imported only for those that do
+            import psutil
+
             for daemon in recorded_daemons(record):
                 if daemon.pid in listed:
                     continue
@@ -243,11 +246,11 @@ def _daemon_rows(
     return rows
 
 
-def _processes(attrs: list[str]) -> Iterator[dict[str, Any]]:
+def _processes(attrs: list[str], root: str | None) -> Iterator[dict[str, Any]]:
     """psutil's `info` (`attrs`, None where access is denied) of every process whose
-    environment names DEVENV_ROOT. On Linux, /proc/PID/environ is read once per process to
-    find them first, so psutil (its import, and five reads per process) is paid only for
-    those: `devenv ps` on a busy machine costs about one interpreter start
+    environment names DEVENV_ROOT (= `root`, when given). On Linux, /proc/PID/environ is read
+    once per process to find them first, so psutil (its import, and five reads per process)
+    is paid only for those: `devenv ps` on a busy machine costs about one interpreter start
     (benchmarks/diagnostics.py). Elsewhere, every process is asked."""
     needle = f"\0{ROOT_KEY}=".encode()
     try:
@@ -269,7 +272,11 @@ def _processes(attrs: list[str]) -> Iterator[dict[str, Any]]:
                 data = b"\0" + handle.read()
         except OSError:
             continue  # gone, or another user's (psutil would find no environment either)
-        if needle in data:
+        start = data.find(needle)
+        if start < 0:
+            continue
+        value = data[start + len(needle) :].partition(b"\0")[0]
+        if root is None or os.path.normpath(os.fsdecode(value)) == root:
             pids.append(int(name))
     if not pids:
         return

@@ -72,6 +72,8 @@ class EnvDocument(TypedDict):
     secret: list[str]
     inherited: dict[str, str | None]
     inputs: list[InputRecord]
+    #: The git index under which .devenv/ was last seen untracked (`refuse_tracked`).
+    git_index: NotRequired[list[str]]
 
 
 def ensure_state_dir(root: str) -> str:
@@ -117,19 +119,29 @@ def _refuse_foreign_owner(path: str, info: os.stat_result) -> None:
         )
 
 
-def refuse_tracked(root: str) -> None:
+def refuse_tracked(root: str, *, untracked_at: list[str] | None = None) -> list[str] | None:
     """Refuse a `.devenv/` that git tracks: state committed to a repository was written for
     someone else's checkout (it could say "up to date" for values no `.env` may set).
     Costs one `git ls-files` on the slow path only; without git, or outside a repository,
-    there is nothing to check."""
+    there is nothing to check.
+
+    Returns the stamp of the git index (path, size, mtime, inode) taken before git was asked
+    and found nothing tracked, which write_state records in env.json (`git_index`); given
+    back as `untracked_at` while the index still has that stamp, git is not asked again:
+    tracking a file means `git add`, which rewrites the index. None when there is nothing to
+    stamp (no repository, or GIT_DIR / GIT_WORK_TREE / GIT_INDEX_FILE set)."""
     if not _in_repository(root):
-        return  # nothing to ask git: the stats above are all a refresh outside git pays
+        return None  # nothing to ask git: the stats above are all a refresh outside git pays
+    index = _git_index(root)
+    stamp = _index_stamp(index) if index is not None else None
+    if stamp is not None and stamp == untracked_at:
+        return stamp
     import shutil
     import subprocess
 
     git = shutil.which("git")
     if git is None:
-        return
+        return None
     try:
         result = subprocess.run(
             [git, "-C", root, "ls-files", "-z", "--", STATE_DIR],
@@ -139,7 +151,7 @@ def refuse_tracked(root: str) -> None:
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
     except (OSError, subprocess.TimeoutExpired):
-        return
+        return None
     tracked = [name for name in result.stdout.decode("utf-8", "replace").split("\0") if name]
     if result.returncode == 0 and tracked:
         raise StateError(
@@ -147,6 +159,7 @@ def refuse_tracked(root: str) -> None:
             "devenv's state belongs to one checkout and is never taken from a repository: run "
             "`git rm -r --cached .devenv` and commit, then `devenv sync`"
         )
+    return stamp if result.returncode == 0 else None
 
 
 def _in_repository(root: str) -> bool:
@@ -154,14 +167,48 @@ def _in_repository(root: str) -> bool:
     above, or GIT_DIR / GIT_WORK_TREE set (git's own discovery stops at the same `.git`)."""
     if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
         return True
+    return _git_entry(root) is not None
+
+
+def _git_entry(root: str) -> str | None:
+    """The nearest `.git` (folder, or a worktree's file) in `root` or a folder above."""
     folder = os.path.abspath(root)
     while True:
-        if os.path.lexists(os.path.join(folder, ".git")):
-            return True
+        entry = os.path.join(folder, ".git")
+        if os.path.lexists(entry):
+            return entry
         parent = os.path.dirname(folder)
         if parent == folder:
-            return False
+            return None
         folder = parent
+
+
+def _git_index(root: str) -> str | None:
+    """The index file git reads for `root` (None when the environment may point git at
+    another one, or the `.git` entry is not one devenv reads)."""
+    if any(key in os.environ for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")):
+        return None
+    entry = _git_entry(root)
+    if entry is None or os.path.islink(entry):
+        return None
+    if os.path.isdir(entry):
+        return os.path.join(entry, "index")
+    try:
+        with open(entry, encoding="utf-8") as handle:  # a worktree: "gitdir: PATH"
+            line = handle.readline().strip()
+    except (OSError, UnicodeError):
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    return os.path.join(os.path.dirname(entry), line[len("gitdir: ") :], "index")
+
+
+def _index_stamp(index: str) -> list[str] | None:
+    try:
+        info = os.stat(index)
+    except OSError:
+        return None
+    return [index, str(info.st_size), str(info.st_mtime_ns), str(info.st_ino)]
 
 
 def _unusable(folder: str, exc: OSError) -> str:
@@ -441,9 +488,11 @@ def write_state(
     inputs: Sequence[InputRecord],
     inherited: dict[str, str | None],
     racy: bool = False,
+    git_index: list[str] | None = None,
 ) -> EnvDocument:
     """Write every file under `.devenv/` for `resolution`; env.nul last, since its presence
-    with fresh stamps is what tells readers the rest is current.
+    with fresh stamps is what tells readers the rest is current. `git_index`: what
+    `refuse_tracked` returned (recorded so that the next refresh need not ask git again).
 
     `inputs` must describe exactly the bytes `resolution` came from. `racy` means an input
     changed so recently that a further change could keep its size and mtime: the stamps are
@@ -495,6 +544,8 @@ def write_state(
         "inherited": dict(sorted(inherited.items())),
         "inputs": list(inputs),
     }
+    if git_index is not None:
+        document["git_index"] = git_index
     # One item a line, without indentation: `indent=` would force json's pure-Python encoder
     # (about 5x slower at 10 000 variables); these separators keep the C one.
     text = json.dumps(document, sort_keys=True, ensure_ascii=True, separators=(",\n", ": ")) + "\n"

@@ -559,7 +559,8 @@ def sync_venv(
         probe = threading.Thread(target=probe_interpreter, args=(python,), kwargs=remember, daemon=True)
         probe.start()
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
-    changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress) or created
+    changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress, created=created)
+    changed = changed or created
     if probe is not None:
         probe.join()
     record: PythonRecord = {
@@ -692,12 +693,15 @@ def _apply_lock(
     lock: Lock | None,
     lines: tuple[PackageLine, ...],
     progress: Progress,
+    *,
+    created: bool = False,
 ) -> bool:
     """Remove what the lock does not list, install what it lists and is missing, then the
-    local projects; True when anything changed."""
+    local projects; True when anything changed. `created`: the venv was made just now."""
     python = venv_python(spec)
     venv = venv_path(spec)
-    installed = installed_distributions(python)
+    # A venv the installer made just now holds nothing, unless it seeds its own tools (pip).
+    installed = {} if created and not installer.needs else installed_distributions(python)
     plan = _plan(installer, interpreter, lock, lines, installed)
     local_changed = previous is not None and lock is not None and previous.get("lock_sha256") != lock.sha256
     local = tuple(line for line in lines if line.is_local_project)

@@ -5,9 +5,11 @@ python-dotenv that is not its parser (benchmarks/diagnostics.py measures what th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +57,35 @@ def test_a_refresh_imports_only_what_resolving_needs(project: Project, command: 
     assert not loaded, loaded
     again = project.devenv("print-env", "--format", "json")
     assert "EDITED" in again.stdout
+
+
+def test_git_is_asked_again_only_when_its_index_changed(project: Project, tmp_path: Path) -> None:
+    """Outside a repository no git runs at all; inside one, a refresh asks `git ls-files`
+    once per change of the index (what tracking .devenv/ takes), so a tracked .devenv/ is
+    still refused at once."""
+    git = shutil.which("git")
+    assert git, "git is needed for this test"
+    calls = tmp_path / "git-calls"
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{git}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = hermetic_env(PATH=f"{wrapper.parent}:/usr/local/bin:/usr/bin:/bin")
+
+    def refreshes() -> int:
+        before = len(calls.read_text().splitlines()) if calls.exists() else 0
+        _edit(project)
+        result = project.devenv("print-env", env=env)
+        assert result.returncode == 0, result.stderr
+        return (len(calls.read_text().splitlines()) if calls.exists() else 0) - before
+
+    project.sync(env=env)
+    assert refreshes() == 0  # no repository
+    subprocess.run([git, "init", "-q", str(project.root)], check=True)
+    subprocess.run([git, "-C", str(project.root), "add", "envspec.toml"], check=True)  # an index
+    assert refreshes() == 1
+    assert refreshes() == 0  # the same index: git is not asked again
+    subprocess.run([git, "-C", str(project.root), "add", "-f", ".devenv/env.json"], check=True)
+    _edit(project)
+    refused = project.devenv("print-env", env=env)
+    assert refused.returncode != 0 and "tracked by git" in refused.stderr

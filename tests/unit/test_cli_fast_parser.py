@@ -1,5 +1,6 @@
-"""The hand-written parser of `print-env`, `run` and `sync` (`cli._parse_fast`) agrees with
-argparse on every command line it accepts, and leaves every other one to argparse."""
+"""The hand-written parser of `print-env`, `run`, `sync` and the plain diagnostics
+(`cli._parse_fast`) agrees with argparse on every command line it accepts, and leaves every
+other one to argparse."""
 
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ def test_the_fast_parser_agrees_with_argparse(root: list[str], command: str, res
     assert fast == cli._parse(args), args
 
 
+@pytest.mark.parametrize("root", [[], ["--root", "/r"], ["--root=/r"]])
+@pytest.mark.parametrize("words", sorted(cli._PLAIN))
+def test_plain_diagnostics_get_what_argparse_gives(root: list[str], words: tuple[str, ...]) -> None:
+    """doctor, explain, ps and lock --check without options skip argparse (cli._PLAIN)."""
+    args = [*root, *words]
+    assert cli._parse_fast(args) == cli._parse(args)
+
+
 def test_the_fast_parser_calls_the_declared_functions_with_every_parameter() -> None:
     declared = {command.name: command.function for command in cli._commands()}
     for args in (["print-env"], ["run", "--", "cmd"], ["sync"]):
@@ -75,7 +84,9 @@ def test_the_fast_parser_calls_the_declared_functions_with_every_parameter() -> 
         ["run", "--set", "noeq", "--", "cmd"],
         ["run", "--"],
         ["--traceback", "print-env"],
-        ["doctor"],
+        ["doctor", "--json"],
+        ["lock"],
+        ["explain", "KEY"],
     ],
 )
 def test_what_the_fast_parser_does_not_accept_goes_to_argparse(
