@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -67,13 +68,28 @@ class TaskStore:
         self.path = Path(path).absolute()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                # WAL lets the CLI read while a worker writes; the mode is stored in the file,
-                # so setting it on every open is a no-op after the first.
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
+            self._create()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open task database {self.path}: {exc}") from None
+
+    def _create(self) -> None:
+        """Set WAL mode and the schema, retrying while another process creates the same file."""
+        # SQLite does not call the busy handler when two connections switch a fresh file to
+        # WAL at the same moment: one gets "database is locked" at once, whatever the
+        # timeout. So retry that case here, within the same busy timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                with self._connect() as conn:
+                    # WAL lets the CLI read while a worker writes; the mode is stored in the
+                    # file, so setting it on every open is a no-op after the first.
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> TaskStore:
