@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,17 @@ def test_an_envspec_toml_that_is_not_a_file_still_marks_the_project(tmp_path: Pa
     assert find_root(str(tmp_path)) == str(tmp_path)
 
 
-def test_no_project_is_none_and_the_cli_names_the_fix(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert find_root(str(tmp_path)) is None
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match="run devenv inside a project or pass --root DIR"):
-        project_root(None)
+def test_no_project_is_none_and_the_cli_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not tmp_path: nox points TMPDIR inside this checkout (.nox/SESSION/tmp), which is a
+    # project. A folder directly under /tmp has no envspec.toml above it.
+    outside = tempfile.mkdtemp(dir="/tmp", prefix="devenv-no-project-")
+    try:
+        assert find_root(outside) is None
+        monkeypatch.chdir(outside)
+        with pytest.raises(UsageError, match="run devenv inside a project or pass --root DIR"):
+            project_root(None)
+    finally:
+        os.rmdir(outside)
 
 
 def test_root_option_must_hold_envspec_toml(tmp_path: Path) -> None:
