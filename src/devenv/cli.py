@@ -215,6 +215,7 @@ def print_env(
 ) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
     from devenv.renderers import lookup, render
+    from devenv.renderers import notes as format_notes
 
     entry = lookup(fmt)
     env = fresh_env(project_root(root_option), frozen=frozen, instance=instance)
@@ -223,13 +224,8 @@ def print_env(
     if entry.other_machine or for_container or root_in_container is not None:
         env, notes = _for_container(entry.name, env, root_in_container)
         base_path = None  # the container keeps its own PATH
-    if entry.name == "github":
-        from devenv.environment import exported
-        from devenv.renderers.github_env import refused
-
-        for key in refused(exported(env, base_path or "")):
-            notes.append(f"left out {key}: the GitHub Actions runner refuses it from $GITHUB_ENV")
     text = render(fmt, env, base_path=base_path)
+    notes += format_notes(fmt, env, base_path=base_path)
     for note in notes:
         progress(note)
     write_stdout(text, raw=True)
@@ -271,9 +267,13 @@ def _for_container(
     fmt: str, env: "CanonicalEnv", root_in_container: str | None
 ) -> "tuple[CanonicalEnv, list[str]]":
     """`env` for a container (host-only keys out, the root mapped), for the file formats."""
-    if fmt not in ("docker", "dotenv", "json"):
+    from devenv.renderers import REGISTRY
+
+    if not any(entry.container for entry in REGISTRY if entry.name == fmt):
+        names = [entry.name for entry in REGISTRY if entry.container]
         raise UsageError(
-            f"--for-container and --root-in-container go with --format docker, dotenv or json, not {fmt}"
+            "--for-container and --root-in-container go with --format "
+            f"{', '.join(names[:-1])} or {names[-1]}, not {fmt}"
         )
     if root_in_container is not None and not root_in_container.startswith("/"):
         raise UsageError(
