@@ -108,6 +108,10 @@ def test_what_the_fast_parser_does_not_accept_goes_to_argparse(
 
 def test_only_up_hands_the_words_after_dashes_to_its_process() -> None:
     function, arguments = cli._parse(["--root", "up", "up", "worker", "--", "--verbose"])
-    assert function is cli_commands.up and arguments["names"] == ["worker"] and arguments["extra"] == ["--verbose"]
+    assert (
+        function is cli_commands.up
+        and arguments["names"] == ["worker"]
+        and arguments["extra"] == ["--verbose"]
+    )
     function, arguments = cli._parse(["run", "--instance", "up", "--", "echo", "hi"])
     assert function is cli.run and arguments["instance"] == "up" and arguments["cmd"] == ["--", "echo", "hi"]
