@@ -284,15 +284,20 @@ def stale_reasons(
     installer = str(lock.tool.get("installer", "pip"))
     if installer != spec.python.installer:
         reasons.append(f"made by {installer}, and [python].installer is {spec.python.installer!r}")
+    from devenv.installers import installer_for
+    from devenv.spec import INSTALLERS
+
+    # A lock of an installer this devenv does not know is judged as the one in the spec's.
+    universal = installer_for(installer if installer in INSTALLERS else spec.python.installer).universal
     locked_python = str(lock.tool.get("python", ""))
-    if installer == "pip" and locked_python and minor_of(locked_python) != minor_of(python_version):
+    if not universal and locked_python and minor_of(locked_python) != minor_of(python_version):
         reasons.append(f"locked for Python {locked_python}, this interpreter is {python_version}")
-    elif installer != "pip" and lock.requires_python:
+    elif universal and lock.requires_python:
         from packaging.specifiers import SpecifierSet
 
         if not SpecifierSet(lock.requires_python).contains(python_version, prereleases=True):
             reasons.append(f"requires-python {lock.requires_python!r} excludes this Python {python_version}")
-    if installer != "pip" and list(lock.tool.get("platforms", [])) != list(spec.python.platforms):
+    if universal and list(lock.tool.get("platforms", [])) != list(spec.python.platforms):
         reasons.append("changed [python].platforms")
     if spec.python.index and lock.tool.get("index-url") != spec.python.index:
         reasons.append("changed [python].index")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -185,6 +186,14 @@ def _group_line(spec: Spec, where: str, index: int, text: str, value: str) -> Pa
 def expand_line(line: PackageLine, *, where: str = "") -> list[str]:
     """The requirements a `-r pyproject.toml[...]` or `--group` line stands for, read from the
     file without building the project (so a flat app without a build backend works)."""
+    return [requirement for part in declared_parts(line, where=where).values() for requirement in part]
+
+
+def declared_parts(line: PackageLine, *, where: str = "") -> dict[str, list[str]]:
+    """What a `-r pyproject.toml[...]` or `--group` line reads, by the table it comes from:
+    `[project].dependencies` and `[project.optional-dependencies].EXTRA` for each extra, or
+    `[dependency-groups].NAME` with its include-groups expanded. Exactly these are handed to
+    the resolver, so exactly these are the line's inputs (`inputs_digest`)."""
     where = where or line.text
     document = _read_pyproject(where, line.path)
     name = os.path.basename(os.path.dirname(line.path)) + "/pyproject.toml"
@@ -195,7 +204,7 @@ def expand_line(line: PackageLine, *, where: str = "") -> list[str]:
             raise SpecError(
                 f"{where}: {name} has no [dependency-groups].{line.group} (groups there: {known})"
             )
-        return _resolve_group(where, groups, line.group, ())
+        return {f"[dependency-groups].{line.group}": _resolve_group(where, groups, line.group, ())}
     project = document.get("project")
     if not isinstance(project, dict):
         raise SpecError(f"{where}: {name} has no [project] table; list the requirements instead")
@@ -204,13 +213,13 @@ def expand_line(line: PackageLine, *, where: str = "") -> list[str]:
             f"{where}: {name} declares its dependencies dynamic, so they cannot be read without "
             "building it; use -e PATH instead"
         )
-    found = [str(item) for item in project.get("dependencies", [])]
+    parts = {"[project].dependencies": [str(item) for item in project.get("dependencies", [])]}
     optional = project.get("optional-dependencies", {})
     for extra in line.extras:
         if not isinstance(optional, dict) or extra not in optional:
             raise SpecError(f"{where}: {name} has no [project.optional-dependencies].{extra}")
-        found += [str(item) for item in optional[extra]]
-    return found
+        parts[f"[project.optional-dependencies].{extra}"] = [str(item) for item in optional[extra]]
+    return parts
 
 
 def _resolve_group(where: str, groups: dict[str, Any], name: str, seen: tuple[str, ...]) -> list[str]:
@@ -299,24 +308,139 @@ def requirements_text(lines: tuple[PackageLine, ...], *, local: bool = True) -> 
 
 
 def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
-    """sha256 of each thing a lock is made from: `requires`, every line, the metadata of each
-    local project and each -r/-c file. Keys name the input (shown by `lock --check`)."""
+    """sha256 of each thing a lock is made from; keys name the input (shown by `lock --check`).
+
+    The inputs: `requires`; every line; each -r/-c file whole; for `-r pyproject.toml[...]`
+    and `--group`, the tables the line reads (`declared_parts`); for a local project, its
+    setup.cfg and setup.py whole, the parts of its pyproject.toml a build can read
+    (`build_inputs`) and the files setuptools reads its dependencies from (`dynamic_files`).
+    A pyproject.toml part is hashed as canonical JSON (sorted keys, no spaces), so an edit
+    elsewhere in the file, or to its comments or layout, leaves the lock current: editing
+    `[tool.ruff]` never makes pylock.toml stale."""
     parts: dict[str, str] = {"requires": _sha(spec.python.requires.encode())}
     for line in lines:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
-        if line.kind in ("requirements", "constraints", "project", "group"):
-            parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(
-                line.path, f"[python].packages entry {line.text!r}"
-            )
+        where = f"[python].packages entry {line.text!r}"
+        if line.kind in ("requirements", "constraints"):
+            parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(line.path, where)
+        elif line.kind in ("project", "group"):
+            label = os.path.relpath(line.path, spec.root)
+            for table, requirements in declared_parts(line, where=where).items():
+                parts[f"{label} {table}"] = _json_sha(requirements)
         elif line.is_local_project:
             for filename in PROJECT_METADATA:
                 path = os.path.join(line.path, filename)
+                label = os.path.relpath(path, spec.root)
                 # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
-                if os.path.lexists(path):
-                    parts[f"file: {os.path.relpath(path, spec.root)}"] = _file_sha(
-                        path, f"[python].packages entry {line.text!r}"
-                    )
+                if not os.path.lexists(path):
+                    continue
+                if filename != "pyproject.toml":
+                    parts[f"file: {label}"] = _file_sha(path, where)
+                    continue
+                document = _read_pyproject(where, path)
+                for table, value in build_inputs(document).items():
+                    parts[f"{label} {table}"] = _json_sha(value)
+                for read in dynamic_files(line.path, document):
+                    parts[f"file: {os.path.relpath(read, spec.root)}"] = _file_sha(read, where)
     return parts
+
+
+#: `[tool.X]` tables of tools that are not build backends or their plugins (linters, type
+#: checkers, formatters, test runners, release tools): no build reads them, so they cannot
+#: change a project's metadata or what is locked. Every other `[tool.X]` counts, since it
+#: may be a backend's ([tool.setuptools], [tool.hatch], [tool.poetry], [tool.pdm],
+#: [tool.flit], [tool.setuptools_scm], [tool.scikit-build], [tool.maturin]) or uv's
+#: ([tool.uv].sources, which `uv pip` reads for a local project).
+NOT_BUILD_TOOLS = frozenset(
+    {
+        "bandit",
+        "basedpyright",
+        "black",
+        "bumpversion",
+        "codespell",
+        "commitizen",
+        "coverage",
+        "deptry",
+        "django-stubs",
+        "docformatter",
+        "interrogate",
+        "isort",
+        "mypy",
+        "pydocstyle",
+        "pylint",
+        "pyright",
+        "pytest",
+        "ruff",
+        "semantic_release",
+        "towncrier",
+        "tox",
+        "typos",
+        "vulture",
+        "yapf",
+    }
+)
+
+
+def build_inputs(document: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a local project's pyproject.toml that a build (and so the resolver, and
+    the installed project) can depend on, by name: each `[project].KEY`, `[build-system]`,
+    each `[tool.X]` but those of NOT_BUILD_TOOLS, and any other top-level table. Left out:
+    `[dependency-groups]` (PEP 735: never part of a build's metadata; a `--group` line hashes
+    the group it reads) and the NOT_BUILD_TOOLS tables."""
+    parts: dict[str, Any] = {}
+    for table, value in document.items():
+        if table == "dependency-groups":
+            continue
+        if table == "project" and isinstance(value, dict):
+            parts.update({f"[project].{key}": item for key, item in value.items()})
+        elif table == "tool" and isinstance(value, dict):
+            parts.update(
+                {f"[tool.{name}]": item for name, item in value.items() if name not in NOT_BUILD_TOOLS}
+            )
+        else:
+            parts[f"[{table}]"] = value
+    return parts
+
+
+def dynamic_files(folder: str, document: dict[str, Any]) -> list[str]:
+    """The files setuptools reads a local project's dependencies, extras or version from
+    (`[tool.setuptools.dynamic] dependencies = {file = ["requirements.in"]}`): inputs of the
+    lock as much as pyproject.toml. A readme or description file cannot change what is
+    locked, and an `attr` names code, which is not hashed."""
+    tool = document.get("tool")
+    setuptools = tool.get("setuptools") if isinstance(tool, dict) else None
+    dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
+    if not isinstance(dynamic, dict):
+        return []
+    extras = dynamic.get("optional-dependencies")
+    entries = [dynamic.get("dependencies"), dynamic.get("version")]
+    entries += list(extras.values()) if isinstance(extras, dict) else []
+    found = []
+    for entry in entries:
+        names = entry.get("file", []) if isinstance(entry, dict) else []
+        for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
+            if isinstance(name, str):
+                found.append(os.path.normpath(os.path.join(folder, name)))
+    return found
+
+
+def read_elsewhere(lines: tuple[PackageLine, ...]) -> list[str]:
+    """The names of the local projects whose dependencies are read from files besides
+    pyproject.toml, setup.py and setup.cfg (`dynamic_files`). uv serves a directory's metadata
+    from its cache until one of those three changes (its default `cache-keys`), so a lock
+    made after an edit of requirements.in alone would keep the old dependencies: uv is told
+    to refresh these (`--refresh-package`)."""
+    names = []
+    for line in lines:
+        pyproject = os.path.join(line.path, "pyproject.toml")
+        if not line.is_local_project or not os.path.isfile(pyproject):
+            continue
+        document = _read_pyproject(line.text, pyproject)
+        project = document.get("project")
+        name = project.get("name") if isinstance(project, dict) else None
+        if isinstance(name, str) and dynamic_files(line.path, document):
+            names.append(name)
+    return names
 
 
 def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
@@ -327,11 +451,22 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
             files.append(line.path)
         elif line.is_local_project:
             files += [os.path.join(line.path, filename) for filename in PROJECT_METADATA]
+            pyproject = os.path.join(line.path, "pyproject.toml")
+            if os.path.isfile(pyproject):
+                with contextlib.suppress(SpecError):  # the sync that calls this has read it
+                    files += dynamic_files(line.path, _read_pyproject(line.text, pyproject))
     return files
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _json_sha(value: Any) -> str:
+    """sha256 of a TOML value's canonical JSON (a TOML date or time as its ISO text)."""
+    return _sha(
+        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    )
 
 
 def _file_sha(path: str, where: str) -> str:

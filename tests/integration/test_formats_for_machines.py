@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from devenv.renderers import REGISTRY
 from tests.integration.test_shell_roundtrip import docker_env_file
 from tests.support.github_env import parse as parse_github_env
 from tests.support.projects import Project
@@ -53,7 +54,9 @@ def test_root_in_container_maps_every_path_under_the_project(
     assert "left out PATH, VIRTUAL_ENV" in notes
 
 
-@pytest.mark.parametrize("fmt", ["dotenv", "json"])
+@pytest.mark.parametrize(
+    "fmt", [entry.name for entry in REGISTRY if entry.container and not entry.other_machine]
+)
 def test_dotenv_and_json_for_a_container_when_asked(project: Project, fmt: str) -> None:
     # Without LITERAL='${NOT_EXPANDED}', which python-dotenv and VS Code would expand.
     project.write(".env.defaults", "DATABASE_URL=sqlite:///${DEVENV_ROOT}/demo.db\n")
@@ -74,7 +77,7 @@ def test_dotenv_and_json_for_a_container_when_asked(project: Project, fmt: str) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "sh", "--for-container"], "go with --format docker, dotenv or json, not sh"),
+        (["--format", "sh", "--for-container"], "go with --format dotenv, json or docker, not sh"),
         (
             ["--format", "docker", "--root-in-container", "app"],
             "--root-in-container 'app': give the absolute",

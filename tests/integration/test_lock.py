@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.spec import INSTALLERS
 from tests.support.processes import wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
 
@@ -76,7 +77,7 @@ def install_by_hand(project: Project, *args: str) -> None:
     )
 
 
-@pytest.fixture(scope="module", params=["uv", "pip"])
+@pytest.fixture(scope="module", params=INSTALLERS)
 def locked(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Project:
     base = tmp_path_factory.mktemp(f"lock-{request.param}") / "a folder with spaces"
     package = base / "my pkg"
@@ -351,7 +352,7 @@ def test_diff_compares_secrets_by_hash_and_never_shows_them(project: Project, tm
     assert theirs not in changed.stdout + changed.stderr
 
 
-@pytest.mark.parametrize("installer", ["uv", "pip"])
+@pytest.mark.parametrize("installer", INSTALLERS)
 def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path, installer: str) -> None:
     import psutil
 

@@ -29,6 +29,9 @@ requires = ["setuptools>=69"]
 build-backend = "setuptools.build_meta"
 """
 
+#: Settings of tools that are not build backends: editing them leaves the lock current.
+TOOLS = '\n[tool.ruff]\nline-length = 120\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
+
 
 def env(**extra: str) -> dict[str, str]:
     # The machine's pip configuration (an extra file:// index) and its CA bundle stay in
@@ -77,6 +80,47 @@ def test_a_linux_sync_installs_neither(universal: Project) -> None:
     assert {"pytest", "macapp", "iniconfig"} <= names
     assert not {"colorama", "appnope"} & names
     assert run(universal, "sync", "--check").returncode == 0
+
+
+def test_only_what_a_build_reads_of_a_local_projects_pyproject_is_a_lock_input(universal: Project) -> None:
+    pyproject = universal.root / "macapp" / "pyproject.toml"
+    lock = (universal.root / "pylock.toml").read_bytes()
+    try:
+        pyproject.write_text(MACAPP + TOOLS)  # other tools' settings: no build reads them
+        assert run(universal, "lock", "--check").returncode == 0
+        result = run(universal, "sync")
+        assert result.returncode == 0 and "locking again" not in result.stderr, result.stderr
+        assert "nothing to install" in result.stderr
+        assert (universal.root / "pylock.toml").read_bytes() == lock
+        edited = MACAPP.replace("dependencies = [", 'dependencies = ["six", ') + TOOLS
+        pyproject.write_text(edited + "\n[tool.setuptools]\npackages = ['macapp']\n")
+        check = run(universal, "lock", "--check")
+        assert check.returncode == 1, check.stderr
+        assert "changed macapp/pyproject.toml [project].dependencies" in check.stderr
+        assert "added macapp/pyproject.toml [tool.setuptools]" in check.stderr  # the backend's own
+        assert "[tool.ruff]" not in check.stderr and "[tool.pytest" not in check.stderr
+    finally:
+        pyproject.write_text(MACAPP)
+    assert run(universal, "lock", "--check").returncode == 0
+
+
+def test_the_file_setuptools_reads_dependencies_from_is_a_lock_input(tmp_path: Path) -> None:
+    spec = '[python]\nrequires = ">=3.11"\npackages = ["-e ./app"]\n'
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec=spec)
+    dynamic = '\n[tool.setuptools.dynamic]\ndependencies = { file = ["requirements.in"] }\n'
+    project.write(
+        "app/pyproject.toml", MACAPP.replace("dependencies = [", 'dynamic = ["dependencies"]\n#[') + dynamic
+    )
+    project.write("app/macapp/__init__.py", "")
+    project.write("app/requirements.in", "six\n")
+    assert run(project, "lock").returncode == 0
+    assert run(project, "sync", "--frozen").returncode == 0 and "six" in installed(project)
+    project.write("app/requirements.in", "six\niniconfig\n")
+    check = run(project, "lock", "--check")
+    assert check.returncode == 1 and "changed file: app/requirements.in" in check.stderr, check.stderr
+    result = run(project, "sync")
+    assert result.returncode == 0 and "locking again" in result.stderr, result.stderr
+    assert "iniconfig" in installed(project)
 
 
 @pytest.mark.parametrize(
@@ -209,9 +253,25 @@ def test_a_flat_unbuildable_app_is_declared_by_its_pyproject(tmp_path: Path, lin
     assert result.returncode == 0, result.stderr
     assert {"six", "iniconfig"} <= installed(project) and "flatapp" not in installed(project)
     pyproject = "app/pyproject.toml" if "app/" in line else "pyproject.toml"
-    project.write(pyproject, FLAT_APP.replace('["six"]', '["six", "packaging"]'))
+    lock = (project.root / "pylock.toml").read_bytes()
+    project.write(pyproject, FLAT_APP + TOOLS)
+    assert run(project, "lock", "--check").returncode == 0
+    result = run(project, "sync")
+    assert result.returncode == 0 and "locking again" not in result.stderr, result.stderr
+    assert "nothing to install" in result.stderr
+    assert (project.root / "pylock.toml").read_bytes() == lock
+    more_dependencies = FLAT_APP.replace('dependencies = ["six"]', 'dependencies = ["six", "packaging"]')
+    edited, table = more_dependencies, "[project].dependencies"
+    if line.startswith("--group"):  # reads the group (and the one it includes), not [project]
+        project.write(pyproject, more_dependencies)
+        assert run(project, "lock", "--check").returncode == 0
+        edited, table = (
+            FLAT_APP.replace('lint = ["six"]', 'lint = ["six", "packaging"]'),
+            "[dependency-groups].dev",
+        )
+    project.write(pyproject, edited)
     check = run(project, "lock", "--check")
-    assert check.returncode == 1 and f"changed file: {pyproject}" in check.stderr
+    assert check.returncode == 1 and f"changed {pyproject} {table}" in check.stderr, check.stderr
 
 
 def test_a_package_changed_in_place_fails_sync_check(universal: Project) -> None:

@@ -287,10 +287,13 @@ def test_pwsh_is_powershell() -> None:
 
 
 def test_the_registry_says_what_each_format_carries() -> None:
-    carries = {entry.name: (entry.unsets, entry.newlines, entry.other_machine) for entry in REGISTRY}
-    assert carries["docker"] == (False, False, True)
-    assert carries["sh"] == (True, True, False)
-    assert carries["dotenv"] == (False, True, False)
+    carries = {
+        entry.name: (entry.unsets, entry.newlines, entry.other_machine, entry.container) for entry in REGISTRY
+    }
+    assert carries["docker"] == (False, False, True, True)
+    assert carries["sh"] == (True, True, False, False)
+    assert carries["dotenv"] == (False, True, False, True)
+    assert [name for name, (*_, container) in carries.items() if container] == ["dotenv", "json", "docker"]
     with pytest.raises(RenderError, match="newline"):
         render("docker", make_env({"K": "a\nb"}))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import SpecError
-from devenv.requirements import parse_packages, requirements_text
+from devenv.requirements import inputs_digest, parse_packages, requirements_text
 from devenv.resolver import fingerprint_of
 from devenv.spec import Spec, load_spec
 
@@ -59,3 +59,78 @@ def test_the_fingerprint_covers_the_installed_package_set() -> None:
         values, ["/v/bin"], [], "pkgs-2"
     )
     assert fingerprint_of(values, ["/v/bin"], []) == fingerprint_of(values, ["/v/bin"], [], "")
+
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "app"
+version = "0.1"
+dynamic = ["readme"]
+dependencies = ["six"]
+
+[dependency-groups]
+dev = ["pytest"]
+
+[tool.setuptools.dynamic]
+readme = { file = "README.md" }
+
+[tool.ruff]
+line-length = 110
+"""
+
+
+def _digest_after(tmp_path: Path, edit: tuple[str, str]) -> dict[str, str]:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    spec = spec_with(tmp_path, "-e .")
+    before = inputs_digest(spec, parse_packages(spec))
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace(*edit))
+    after = inputs_digest(spec, parse_packages(spec))
+    return {key: value for key, value in after.items() if before.get(key) != value} | {
+        key: "removed" for key in before.keys() - after.keys()
+    }
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("line-length = 110", "line-length = 120"),  # another tool's settings
+        (
+            "[tool.ruff]",
+            "[tool.mypy]\nstrict = true\n\n[tool.pytest.ini_options]\naddopts = '-q'\n\n[tool.ruff]",
+        ),
+        ('dev = ["pytest"]', 'dev = ["pytest", "hypothesis"]'),  # PEP 735: not in a build's metadata
+        ('version = "0.1"\n', 'version = "0.1"  # a comment\n\n'),  # layout and comments
+        ('name = "app"\nversion = "0.1"', 'version = "0.1"\nname = "app"'),  # key order
+    ],
+)
+def test_a_local_projects_lock_inputs_ignore_what_no_build_reads(
+    tmp_path: Path, edit: tuple[str, str]
+) -> None:
+    assert _digest_after(tmp_path, edit) == {}
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (('["six"]', '["six>=1.16"]'), "pyproject.toml [project].dependencies"),
+        (('version = "0.1"', 'version = "0.2"'), "pyproject.toml [project].version"),
+        (('"setuptools>=69"', '"setuptools>=80"'), "pyproject.toml [build-system]"),
+        (('"README.md"', '"README.rst"'), "pyproject.toml [tool.setuptools]"),
+        (
+            ("[tool.ruff]", "[tool.uv.sources]\nsix = { path = '../six' }\n\n[tool.ruff]"),
+            "pyproject.toml [tool.uv]",
+        ),
+        (
+            ("[tool.ruff]", "[tool.hatch.metadata]\nallow-direct-references = true\n\n[tool.ruff]"),
+            "pyproject.toml [tool.hatch]",
+        ),
+    ],
+)
+def test_a_local_projects_lock_inputs_name_the_part_of_pyproject_that_changed(
+    tmp_path: Path, edit: tuple[str, str], key: str
+) -> None:
+    assert list(_digest_after(tmp_path, edit)) == [key]

@@ -105,14 +105,17 @@ def counted(count: int, noun: str) -> str:
 
 
 def installer_for(name: str) -> Installer:
-    """The installer `[python].installer` names."""
+    """The installer `[python].installer` names (one of spec.INSTALLERS, which the spec has
+    checked; a name missing here is a bug, never a silent fall back to another installer)."""
+    if name == "uv":
+        from devenv.installers.uv import UvInstaller
+
+        return UvInstaller()
     if name == "pip":
         from devenv.installers.pip import PipInstaller
 
         return PipInstaller()
-    from devenv.installers.uv import UvInstaller
-
-    return UvInstaller()
+    raise ValueError(f"no installer named {name!r}: add it to devenv.installers.installer_for")
 
 
 def expand_url(url: str, environ: dict[str, str] | None = None) -> str:

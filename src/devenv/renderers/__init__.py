@@ -24,6 +24,7 @@ class Format:
     __slots__ = (
         "aliases",
         "consumers",
+        "container",
         "module",
         "name",
         "newlines",
@@ -42,6 +43,7 @@ class Format:
         whole_path: bool,
         newlines: bool,
         other_machine: bool = False,
+        container: bool = False,
         consumers: str,
     ) -> None:
         self.name = name
@@ -57,6 +59,8 @@ class Format:
         self.newlines = newlines
         #: Meant for another machine (a container): host-only keys are left out.
         self.other_machine = other_machine
+        #: Can be written for a container (`--for-container`, `--root-in-container`).
+        self.container = container or other_machine
         #: The programs that read it, against which the tests check every hostile value.
         self.consumers = consumers
 
@@ -67,9 +71,10 @@ REGISTRY = (
     Format("fish", "fish", unsets=True, whole_path=False, newlines=True, consumers="fish"),
     Format("powershell", "powershell", aliases=("pwsh",), unsets=True, whole_path=False, newlines=True,
            consumers="PowerShell (documented quoting rules; not run in the tests)"),
-    Format("dotenv", "dotenv_file", unsets=False, whole_path=True, newlines=True,
+    Format("dotenv", "dotenv_file", unsets=False, whole_path=True, newlines=True, container=True,
            consumers="python-dotenv, npm dotenv, VS Code's envFile parser, direnv's dotenv"),
-    Format("json", "json_object", unsets=False, whole_path=True, newlines=True, consumers="any JSON parser"),
+    Format("json", "json_object", unsets=False, whole_path=True, newlines=True, container=True,
+           consumers="any JSON parser"),
     Format("github", "github_env", unsets=False, whole_path=True, newlines=True,
            consumers="the GitHub Actions runner ($GITHUB_ENV)"),
     Format("docker", "docker_env_file", unsets=False, whole_path=True, newlines=False, other_machine=True,
@@ -116,6 +121,14 @@ def render(fmt: str, env: "CanonicalEnv", *, base_path: str | None = None, leave
     if entry.whole_path:
         return module.render(env, base_path)  # type: ignore[no-any-return]
     return module.render(env)  # type: ignore[no-any-return]
+
+
+def notes(fmt: str, env: "CanonicalEnv", *, base_path: str | None = None) -> list[str]:
+    """What the rendering of `env` in `fmt` leaves out, for stderr: a format's module says so
+    with a `notes(env, base_path)` function (github: keys the runner refuses)."""
+    module = __import__(f"devenv.renderers.{lookup(fmt).module}", fromlist=["render"])
+    told = getattr(module, "notes", None)
+    return list(told(env, base_path)) if told is not None else []
 
 
 def each_value(values: "Iterable[str]", quoting: "Callable[[str], str]") -> list[str]:

@@ -22,6 +22,16 @@ def refused(variables: dict[str, str]) -> list[str]:
     return [key for key in variables if key.upper() in RUNNER_REFUSES]
 
 
+def notes(env: CanonicalEnv, base_path: str | None) -> list[str]:
+    """One line per key `render` leaves out (print-env shows them on stderr)."""
+    from devenv.environment import exported
+
+    return [
+        f"left out {key}: the GitHub Actions runner refuses it from $GITHUB_ENV"
+        for key in refused(exported(env, base_path or ""))
+    ]
+
+
 def delimiter() -> str:
     """A fresh `ghadelimiter_<32 hex>` (128 random bits, like the toolkit's uuid)."""
     return "ghadelimiter_" + os.urandom(16).hex()
