@@ -311,12 +311,12 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
     """sha256 of each thing a lock is made from; keys name the input (shown by `lock --check`).
 
     The inputs: `requires`; every line; each -r/-c file whole; for `-r pyproject.toml[...]`
-    and `--group`, the tables the line reads (`declared_parts`); for a local project, its
-    setup.cfg and setup.py whole, the parts of its pyproject.toml a build can read
-    (`build_inputs`) and the files setuptools reads its dependencies from (`dynamic_files`).
-    A pyproject.toml part is hashed as canonical JSON (sorted keys, no spaces), so an edit
-    elsewhere in the file, or to its comments or layout, leaves the lock current: editing
-    `[tool.ruff]` never makes pylock.toml stale."""
+    and `--group`, the tables the line reads (`declared_parts`); for a local project, the
+    parts of its pyproject.toml and setup.cfg a build can read (`build_inputs`,
+    `setup_cfg_inputs`), its setup.py whole and the files setuptools reads its dependencies
+    from (`dynamic_files`). Each part is hashed as canonical JSON (sorted keys, no spaces),
+    so an edit elsewhere in the file, or to its comments or layout, leaves the lock current:
+    editing `[tool.ruff]` never makes pylock.toml stale."""
     parts: dict[str, str] = {"requires": _sha(spec.python.requires.encode())}
     for line in lines:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
@@ -328,20 +328,32 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
             for table, requirements in declared_parts(line, where=where).items():
                 parts[f"{label} {table}"] = _json_sha(requirements)
         elif line.is_local_project:
-            for filename in PROJECT_METADATA:
-                path = os.path.join(line.path, filename)
-                label = os.path.relpath(path, spec.root)
-                # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
-                if not os.path.lexists(path):
-                    continue
-                if filename != "pyproject.toml":
-                    parts[f"file: {label}"] = _file_sha(path, where)
-                    continue
-                document = _read_pyproject(where, path)
-                for table, value in build_inputs(document).items():
-                    parts[f"{label} {table}"] = _json_sha(value)
-                for read in dynamic_files(line.path, document):
-                    parts[f"file: {os.path.relpath(read, spec.root)}"] = _file_sha(read, where)
+            parts.update(_local_project_inputs(spec, line, where))
+    return parts
+
+
+def _local_project_inputs(spec: Spec, line: PackageLine, where: str) -> dict[str, str]:
+    """`inputs_digest` of one local project: its metadata files, each by its parts."""
+    parts: dict[str, str] = {}
+    for filename in PROJECT_METADATA:
+        path = os.path.join(line.path, filename)
+        label = os.path.relpath(path, spec.root)
+        # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
+        if not os.path.lexists(path):
+            continue
+        if filename == "pyproject.toml":
+            document = _read_pyproject(where, path)
+            tables = build_inputs(document)
+            for read in dynamic_files(line.path, document):
+                parts[f"file: {os.path.relpath(read, spec.root)}"] = _file_sha(read, where)
+        else:
+            data = _read_local(path, where)
+            sections = setup_cfg_inputs(data) if filename == "setup.cfg" and data is not None else None
+            if sections is None:  # setup.py, or a setup.cfg configparser cannot read
+                parts[f"file: {label}"] = "absent" if data is None else _sha(data)
+                continue
+            tables = sections
+        parts.update({f"{label} {name}": _json_sha(value) for name, value in tables.items()})
     return parts
 
 
@@ -363,9 +375,12 @@ NOT_BUILD_TOOLS = frozenset(
         "deptry",
         "django-stubs",
         "docformatter",
+        "flake8",
         "interrogate",
         "isort",
         "mypy",
+        "pep8",
+        "pycodestyle",
         "pydocstyle",
         "pylint",
         "pyright",
@@ -400,6 +415,26 @@ def build_inputs(document: dict[str, Any]) -> dict[str, Any]:
         else:
             parts[f"[{table}]"] = value
     return parts
+
+
+def setup_cfg_inputs(data: bytes) -> dict[str, Any] | None:
+    """The sections of a local project's setup.cfg that a build can read, by name (`[metadata]`,
+    `[options]`, `[options.extras_require]`, `[egg_info]`...): every one but those of
+    NOT_BUILD_TOOLS (`[flake8]`, `[tool:pytest]`, `[mypy-foo.*]`, `[coverage:run]`). None when
+    configparser cannot read it: then the whole file is the input."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(data.decode("utf-8"))
+    except (UnicodeDecodeError, configparser.Error):
+        return None
+    sections: dict[str, Any] = {}
+    for name in parser.sections():
+        tool = re.split(r"[:.\-]", name.removeprefix("tool:"), maxsplit=1)[0]
+        if tool not in NOT_BUILD_TOOLS:
+            sections[f"[{name}]"] = dict(parser.items(name))
+    return sections
 
 
 def dynamic_files(folder: str, document: dict[str, Any]) -> list[str]:
