@@ -9,7 +9,10 @@ of `.env` is rewritten with the same length and the file's mtime set 2 s into th
 the command measured is the resolution itself, not the 0.1 s wait for a file that was just
 written (`project.QUIET_NS`). Every command runs in a small hermetic environment. Usage:
 
-    devenv run -- python benchmarks/diagnostics.py [--rounds 20] [--devenv PATH]
+    devenv run -- python benchmarks/diagnostics.py [--rounds 20] [--devenv PATH] [--only re-resolve]
+
+`--only TEXT` times T0 and the rows whose name contains TEXT (and makes only the projects
+those rows use).
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--devenv", default=shutil.which("devenv"), help="devenv script to measure")
     parser.add_argument("--keep", action="store_true", help="keep the temp projects (prints where)")
+    parser.add_argument("--only", default="", metavar="TEXT", help="time only the rows whose name has TEXT")
     options = parser.parse_args()
     if not options.devenv:
         raise SystemExit("no devenv on PATH; run this through `devenv run -- python ...`")
@@ -110,25 +114,34 @@ def main() -> int:
     interpreter = shebang_interpreter(devenv)
     env = _hermetic(os.path.dirname(interpreter))
     folder = tempfile.mkdtemp(prefix="devenv-bench-diag-")
+    projects: dict[str, str] = {}
+
+    def project(name: str, keys: int, packages: str = "") -> str:
+        if name not in projects:
+            projects[name] = _project(folder, name, keys, packages, devenv, env)
+        return projects[name]
+
+    def bench() -> str:
+        return project("bench", 10, '"python-dotenv==1.2.4"')
+
+    def re_resolve(keys: int) -> Step:
+        root = project(f"keys{keys}", keys)
+        return Step([devenv, "print-env"], root, env, before=_editor(root, keys))
+
+    rows: dict[str, Callable[[], Step]] = {
+        "re-resolve after a .env edit (10 keys)": lambda: re_resolve(10),
+        "re-resolve after a .env edit (10 000 keys)": lambda: re_resolve(10_000),
+        "devenv ps": lambda: Step([devenv, "ps"], bench(), env),
+        "devenv explain": lambda: Step([devenv, "explain"], bench(), env),
+        "devenv doctor (no services)": lambda: Step([devenv, "doctor"], bench(), env),
+        "devenv lock --check": lambda: Step([devenv, "lock", "--check"], bench(), env),
+    }
     try:
-        bench = _project(folder, "bench", 10, '"python-dotenv==1.2.4"', devenv, env)
-        keys10 = _project(folder, "keys10", 10, "", devenv, env)
-        keys10000 = _project(folder, "keys10000", 10_000, "", devenv, env)
-        steps = {
-            T0: t0_step(interpreter),
-            "re-resolve after a .env edit (10 keys)": Step(
-                [devenv, "print-env"], keys10, env, before=_editor(keys10, 10)
-            ),
-            "re-resolve after a .env edit (10 000 keys)": Step(
-                [devenv, "print-env"], keys10000, env, before=_editor(keys10000, 10_000)
-            ),
-            "devenv ps": Step([devenv, "ps"], bench, env),
-            "devenv explain": Step([devenv, "explain"], bench, env),
-            "devenv doctor (no services)": Step([devenv, "doctor"], bench, env),
-            "devenv lock --check": Step([devenv, "lock", "--check"], bench, env),
-        }
+        steps = {T0: t0_step(interpreter)}
+        steps |= {name: make() for name, make in rows.items() if options.only in name}
         samples = measure(steps, options.rounds)
-        held = report(samples, BUDGETS, f"{options.rounds} interleaved rounds, devenv {devenv}")
+        budgets = {name: ratio for name, ratio in BUDGETS.items() if name in steps}
+        held = report(samples, budgets, f"{options.rounds} interleaved rounds, devenv {devenv}")
     finally:
         if options.keep:
             print(f"\nprojects kept in {folder}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from bisect import bisect_left
 
 from devenv.errors import DotenvError, Place, preview
 from devenv.records import dataclass
@@ -38,14 +39,14 @@ class DotenvEntry:
     literal: bool
 
 
-#: python-dotenv's parser module once loaded here (see `_parse_stream`).
+#: python-dotenv's parser module once loaded here (see `_parser`).
 _LOADED: dict[str, ModuleType] = {}
 
 
-def _parse_stream() -> Callable[[IO[str]], Iterator[Binding]]:
-    """python-dotenv's `dotenv.parser.parse_stream`, from its own `dotenv/parser.py` loaded
-    without the package's `__init__`, which imports `dotenv.main` and with it logging,
-    pathlib, urllib and tempfile: ~6 ms that a re-resolve after a `.env` edit does not need
+def _parser() -> ModuleType:
+    """python-dotenv's `dotenv.parser`, from its own `dotenv/parser.py` loaded without the
+    package's `__init__`, which imports `dotenv.main` and with it logging, pathlib, urllib
+    and tempfile: ~6 ms that a re-resolve after a `.env` edit does not need
     (benchmarks/diagnostics.py). The parser imports nothing of its package, so this runs the
     very code `import dotenv.parser` would; once dotenv is imported, that module is used."""
     import sys
@@ -59,49 +60,218 @@ def _parse_stream() -> Callable[[IO[str]], Iterator[Binding]]:
         if not folders:  # found by another finder: import it the usual way
             from dotenv import parser
 
-            return parser.parse_stream
+            return parser
         path = os.path.join(next(iter(folders)), "parser.py")
         loaded = type(sys)("devenv._dotenv_parser")
         loaded.__file__ = path
         SourceFileLoader(loaded.__name__, path).exec_module(loaded)
         _LOADED["parser"] = loaded
-    function: Callable[[IO[str]], Iterator[Binding]] = loaded.parse_stream
+    return loaded
+
+
+def _parse_stream() -> Callable[[IO[str]], Iterator[Binding]]:
+    function: Callable[[IO[str]], Iterator[Binding]] = _parser().parse_stream
     return function
+
+
+def parser_path() -> str | None:
+    """The file python-dotenv's parser was loaded from (None when it came from elsewhere)."""
+    path: str | None = getattr(_parser(), "__file__", None)
+    return path
+
+
+class Parse:
+    """A parse of one dotenv text that succeeded, binding by binding, in the form the next
+    parse of the same file reuses (`parse_text`) and `.devenv/` keeps (devenv/parsecache.py).
+
+    `text` is what python-dotenv's reader parsed (newlines made LF, one byte order mark
+    dropped). Binding `i` starts at offset `starts[i]` on line `lines[i]`; `keys[i]` is None
+    for a blank or comment binding, else the binding is the entry (`keys[i]`, `values[i]`,
+    `entry_lines[i]`, `literals[i]`).
+    """
+
+    __slots__ = ("entry_lines", "keys", "lines", "literals", "starts", "text", "values")
+
+    def __init__(
+        self,
+        text: str,
+        starts: list[int],
+        lines: list[int],
+        keys: list[str | None],
+        values: list[str],
+        entry_lines: list[int],
+        literals: list[bool],
+    ) -> None:
+        self.text = text
+        self.starts = starts
+        self.lines = lines
+        self.keys = keys
+        self.values = values
+        self.entry_lines = entry_lines
+        self.literals = literals
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Parse):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable
+
+    def entries(self) -> tuple[DotenvEntry, ...]:
+        """The `KEY=value` entries, in file order."""
+        return tuple(
+            DotenvEntry(key=key, value=value, line=line, literal=literal)
+            for key, value, line, literal in zip(
+                self.keys, self.values, self.entry_lines, self.literals, strict=True
+            )
+            if key is not None
+        )
 
 
 def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
     """Parse dotenv `text`; `name` (as the user knows the file) is used in every message."""
-    parse_stream = _parse_stream()
-    entries = []
-    # python-dotenv reads files in text mode, where \r\n and \r become \n; a quoted value
-    # spanning lines must read the same here.
-    for binding in parse_stream(io.StringIO(text, newline=None)):
-        original, line = _own_lines(binding.original.string, binding.original.line)
+    return parse_text(text, name=name).entries()
+
+
+def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
+    """Parse dotenv `text` (`name` is used in every message), reusing what `previous`, a
+    parse of an earlier version of the same file, has of the text both share: the result
+    is exactly python-dotenv's parse of the whole text (tests/unit/test_dotenvfile_reparse.py).
+
+    python-dotenv's `parse_stream` reads one binding after another, each a contiguous slice
+    of the text, and carries nothing from one to the next but the position and the line
+    number; a binding read from a position depends only on the text from there on (its
+    patterns are matched at the position, with no look-behind, `^` or `\\b`). So:
+
+    - a binding of `previous` that ends before the first changed character was read from
+      the same characters and reads the same now (the parser looks at most at the character
+      just past a binding, and only when the binding runs to the end of the text, which one
+      ending before a change does not);
+    - once the new parse reaches a position in the unchanged end of the text that is the
+      start of a binding of `previous`, everything after it reads as before, its lines moved
+      by how many lines the edit added.
+
+    Only the bindings in between are read again, by python-dotenv itself.
+    """
+    string = io.StringIO(text, newline=None).read().removeprefix("\ufeff")  # what the reader parses
+    parse = Parse(string, [], [], [], [], [], [])
+    position, line, tail = 0, 1, None
+    if previous is not None:
+        old = previous.text
+        same = _common_prefix(old, string)
+        # Bindings 0..kept-1 end before `same`: the first binding that does not starts at
+        # starts[kept], and is read again.
+        kept = max(0, bisect_left(previous.starts, same) - 1)
+        # The reader drops a byte order mark at the start of what it is given: never start
+        # it on one (parse from a binding earlier, or from the start as a full parse does).
+        while kept and string[previous.starts[kept]] == "\ufeff":
+            kept -= 1
+        if kept:
+            position, line = previous.starts[kept], previous.lines[kept]
+            _extend(parse, previous, 0, kept, 0, 0)
+        unchanged = _common_suffix(old, string, min(len(old), len(string)) - same)
+        tail = (previous, len(string) - unchanged, len(string) - len(old))
+    stream = io.StringIO(text, newline=None) if position == 0 else io.StringIO(string[position:], newline="")
+    bindings = _parse_stream()(stream)
+    offset = line - 1  # the reader counts lines from 1 at `position`
+    while position < len(string):
+        if tail is not None and position >= tail[1]:
+            before, shift = tail[0], tail[2]
+            index = bisect_left(before.starts, position - shift)
+            if index < len(before.starts) and before.starts[index] == position - shift:
+                _extend(parse, before, index, len(before.starts), shift, line - before.lines[index])
+                return parse
+        binding = next(bindings)
+        line = offset + binding.original.line
+        key, value, entry_line, literal = _checked(binding, line, name)
+        parse.starts.append(position)
+        parse.lines.append(line)
+        parse.keys.append(key)
+        parse.values.append(value)
+        parse.entry_lines.append(entry_line)
+        parse.literals.append(literal)
+        position += len(binding.original.string)
+        line += binding.original.string.count("\n")
+    return parse
+
+
+def _extend(parse: Parse, previous: Parse, first: int, last: int, shift: int, lines: int) -> None:
+    """Append bindings first..last-1 of `previous`, `shift` characters and `lines` lines on."""
+    parse.starts += (
+        [start + shift for start in previous.starts[first:last]] if shift else previous.starts[first:last]
+    )
+    if lines:
+        parse.lines += [line + lines for line in previous.lines[first:last]]
+        parse.entry_lines += [line + lines for line in previous.entry_lines[first:last]]
+    else:
+        parse.lines += previous.lines[first:last]
+        parse.entry_lines += previous.entry_lines[first:last]
+    parse.keys += previous.keys[first:last]
+    parse.values += previous.values[first:last]
+    parse.literals += previous.literals[first:last]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of `a` and `b` (comparisons in C, halving)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 1:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the longest common suffix of `a` and `b`, at most `limit`."""
+    if limit <= 0:
+        return 0
+    if a[len(a) - limit :] == b[len(b) - limit :]:
+        return limit
+    low, high = 0, limit  # the last `low` characters agree, the last `high` do not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[len(a) - middle : len(a) - low] == b[len(b) - middle : len(b) - low]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _checked(binding: Binding, line: int, name: str) -> tuple[str | None, str, int, bool]:
+    """One binding read at `line` as (key, value, line, literal), key None for a blank or a
+    comment; a DotenvError for anything python-dotenv would drop or misread silently."""
+    original, line = _own_lines(binding.original.string, line)
+    if binding.error:
         where = Place(name, line)
-        if binding.error:
-            raise DotenvError(_unparseable_message(where, original), place=where)
-        if "\ufeff" in original.partition("=")[0]:
-            raise DotenvError(f"{where}: {_BOM_IN_NAME}", place=where)
-        if binding.key is None:
-            continue  # blank line or comment
-        if not KEY_PATTERN.match(binding.key):
-            raise DotenvError(
-                f"{where}: {preview(binding.key)} is not a valid variable name "
-                "(letters, digits and _, not starting with a digit); rename it",
-                place=where,
-            )
-        if binding.value is None:
-            # A line without '=' is as often a pasted secret as a forgotten value: name
-            # only its start.
-            raise DotenvError(
-                f"{where}: the line starting {preview(binding.key)} has no '='; write KEY=value "
-                "(or KEY= for an empty value)",
-                place=where,
-            )
-        literal = _is_single_quoted(original)
-        _check_swallowed(where, binding.key, original, line)
-        entries.append(DotenvEntry(key=binding.key, value=binding.value, line=line, literal=literal))
-    return tuple(entries)
+        raise DotenvError(_unparseable_message(where, original), place=where)
+    if "\ufeff" in original.partition("=")[0]:
+        where = Place(name, line)
+        raise DotenvError(f"{where}: {_BOM_IN_NAME}", place=where)
+    if binding.key is None:
+        return None, "", line, False  # blank line or comment
+    if not KEY_PATTERN.match(binding.key):
+        where = Place(name, line)
+        raise DotenvError(
+            f"{where}: {preview(binding.key)} is not a valid variable name "
+            "(letters, digits and _, not starting with a digit); rename it",
+            place=where,
+        )
+    if binding.value is None:
+        # A line without '=' is as often a pasted secret as a forgotten value: name
+        # only its start.
+        where = Place(name, line)
+        raise DotenvError(
+            f"{where}: the line starting {preview(binding.key)} has no '='; write KEY=value "
+            "(or KEY= for an empty value)",
+            place=where,
+        )
+    if "\n" in original.rstrip("\r\n"):
+        _check_swallowed(Place(name, line), binding.key, original, line)
+    return binding.key, binding.value, line, _is_single_quoted(original)
 
 
 def _own_lines(original: str, line: int) -> tuple[str, int]:
@@ -128,6 +298,11 @@ def read_dotenv(path: str, *, name: str) -> tuple[DotenvEntry, ...]:
 
 def parse_dotenv_bytes(data: bytes, *, name: str) -> tuple[DotenvEntry, ...]:
     """Decode (UTF-8, an optional BOM is ignored) and parse the bytes of a dotenv file."""
+    return parse_dotenv(decode_dotenv(data, name=name), name=name)
+
+
+def decode_dotenv(data: bytes, *, name: str) -> str:
+    """The text of a dotenv file's bytes: UTF-8, an optional BOM dropped."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -141,7 +316,7 @@ def parse_dotenv_bytes(data: bytes, *, name: str) -> tuple[DotenvEntry, ...]:
         # joined): python-dotenv drops it silently, and other readers keep it in the name.
         where = Place(name, 1)
         raise DotenvError(f"{where}: {_BOM_IN_NAME}", place=where)
-    return parse_dotenv(text, name=name)
+    return text
 
 
 _BOM_IN_NAME = "a byte order mark (U+FEFF) is part of the variable name; save the file as UTF-8 without a BOM"

@@ -123,6 +123,11 @@ class UsageError(DevenvError):
     """The command line itself is wrong."""
 
 
+class OutputError(DevenvError):
+    """devenv's output cannot be written: stdout is a full disk (`> /dev/full`) or a file
+    that refuses it. Exit 2, not 1: 1 says that a check found problems."""
+
+
 class CommandNotFoundError(DevenvError):
     """`devenv run` was asked to run a command that does not exist (exit 127, like the shells)."""
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from devenv.dotenvfile import parse_dotenv_bytes
+from devenv.dotenvfile import Parse, decode_dotenv, parse_text
 from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY
 from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
-from devenv.records import dataclass
+from devenv.records import dataclass, field
 from devenv.resolver import (
     DotenvSource,
     Resolution,
@@ -73,6 +73,9 @@ class ProjectState:
     resolution: Resolution
     inputs: tuple[InputRecord, ...]
     racy: bool
+    #: The parse of each dotenv file (by path), which the next resolution reuses
+    #: (devenv/parsecache.py; kept by `refresh` and `sync` with the rest of `.devenv/`).
+    parses: dict[str, Parse] = field(default_factory=dict)
 
 
 def read_input(
@@ -134,7 +137,11 @@ def _not_a_file(error: type[DevenvError], name: str, kind: str, fix: str) -> Dev
     )
 
 
-def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
+def _dotenv_source(
+    spec: Spec, name: str, data: bytes | None, previous: Parse | None, parses: dict[str, Parse]
+) -> DotenvSource:
+    """The entries of dotenv file `name`; its parse goes into `parses` (by path), reusing
+    `previous` (devenv/parsecache.py)."""
     if data is None:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
@@ -143,7 +150,9 @@ def _dotenv_source(spec: Spec, name: str, data: bytes | None) -> DotenvSource:
             "create it, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
-    return DotenvSource(name=name, entries=parse_dotenv_bytes(data, name=name))
+    parse = parse_text(decode_dotenv(data, name=name), name=name, previous=previous)
+    parses[os.path.join(spec.root, name)] = parse
+    return DotenvSource(name=name, entries=parse.entries())
 
 
 def check_pythonpath(spec: Spec) -> None:
@@ -200,6 +209,7 @@ def _read_once(
     profile: str | None = None,
     unit_name: str | None = None,
     expand_overrides: bool = True,
+    previous: dict[str, Parse] | None = None,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -226,9 +236,12 @@ def _read_once(
         dotenv_data[path] = read_input(path, name, DotenvError)
     if check_paths:
         check_pythonpath(spec)
-    sources = [
-        _dotenv_source(spec, name, dotenv_data[os.path.join(root, name)]) for name in spec.dotenv.files
-    ]
+    previous = previous if previous is not None else {}
+    parses: dict[str, Parse] = {}
+    sources = []
+    for name in spec.dotenv.files:
+        path = os.path.join(root, name)
+        sources.append(_dotenv_source(spec, name, dotenv_data[path], previous.get(path), parses))
     resolution = resolve(
         spec,
         dotenv=sources,
@@ -247,7 +260,7 @@ def _read_once(
     inputs = tuple(_record(path, stamp, data.get(path)) for path, stamp in before.items())
     now = time.time_ns()
     racy = any(record["mtime_ns"] is not None and now - record["mtime_ns"] < RACY_NS for record in inputs)
-    return ProjectState(spec=spec, resolution=resolution, inputs=inputs, racy=racy)
+    return ProjectState(spec=spec, resolution=resolution, inputs=inputs, racy=racy, parses=parses)
 
 
 def resolve_env(
@@ -286,6 +299,9 @@ def resolve_env(
     """
     if python is None:
         python = last_python(root)
+    from devenv import parsecache
+
+    previous = parsecache.load(root)
     deadline = time.monotonic() + QUIET_WAIT
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
@@ -301,6 +317,7 @@ def resolve_env(
                 outer.get(PROFILE_KEY) if profile is None else profile,
                 unit,
                 expand_overrides,
+                previous,
             )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
@@ -359,6 +376,11 @@ def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
 def _write(
     state: ProjectState, python: PythonRecord, outer: Mapping[str, str], git_index: list[str] | None
 ) -> EnvDocument:
+    """Write `.devenv/` for `state`, and keep its dotenv parses for the next resolution
+    (the caller holds `.devenv/lock`)."""
+    from devenv import parsecache
+
+    parsecache.save(state.spec.root, state.parses)
     return write_state(
         state.spec.root,
         state.resolution,

@@ -311,11 +311,12 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
     """sha256 of each thing a lock is made from; keys name the input (shown by `lock --check`).
 
     The inputs: `requires`; every line; each -r/-c file whole; for `-r pyproject.toml[...]`
-    and `--group`, the tables the line reads (`declared_parts`); for a local project, its
-    setup.cfg and setup.py whole and the parts of its pyproject.toml a build can read
-    (`build_inputs`). A pyproject.toml part is hashed as canonical JSON (sorted keys, no
-    spaces), so an edit elsewhere in the file, or to its comments or layout, leaves the lock
-    current: editing `[tool.ruff]` never makes pylock.toml stale."""
+    and `--group`, the tables the line reads (`declared_parts`); for a local project, the
+    parts of its pyproject.toml and setup.cfg a build can read (`build_inputs`,
+    `setup_cfg_inputs`), its setup.py whole and the files setuptools reads its dependencies
+    from (`dynamic_files`). Each part is hashed as canonical JSON (sorted keys, no spaces),
+    so an edit elsewhere in the file, or to its comments or layout, leaves the lock current:
+    editing `[tool.ruff]` never makes pylock.toml stale."""
     parts: dict[str, str] = {"requires": _sha(spec.python.requires.encode())}
     for line in lines:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
@@ -327,17 +328,32 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
             for table, requirements in declared_parts(line, where=where).items():
                 parts[f"{label} {table}"] = _json_sha(requirements)
         elif line.is_local_project:
-            for filename in PROJECT_METADATA:
-                path = os.path.join(line.path, filename)
-                label = os.path.relpath(path, spec.root)
-                # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
-                if not os.path.lexists(path):
-                    continue
-                if filename != "pyproject.toml":
-                    parts[f"file: {label}"] = _file_sha(path, where)
-                    continue
-                for table, value in build_inputs(_read_pyproject(where, path)).items():
-                    parts[f"{label} {table}"] = _json_sha(value)
+            parts.update(_local_project_inputs(spec, line, where))
+    return parts
+
+
+def _local_project_inputs(spec: Spec, line: PackageLine, where: str) -> dict[str, str]:
+    """`inputs_digest` of one local project: its metadata files, each by its parts."""
+    parts: dict[str, str] = {}
+    for filename in PROJECT_METADATA:
+        path = os.path.join(line.path, filename)
+        label = os.path.relpath(path, spec.root)
+        # lexists, not isfile: a FIFO there is refused here, before pip would hang on it.
+        if not os.path.lexists(path):
+            continue
+        if filename == "pyproject.toml":
+            document = _read_pyproject(where, path)
+            tables = build_inputs(document)
+            for read in dynamic_files(line.path, document):
+                parts[f"file: {os.path.relpath(read, spec.root)}"] = _file_sha(read, where)
+        else:
+            data = _read_local(path, where)
+            sections = setup_cfg_inputs(data) if filename == "setup.cfg" and data is not None else None
+            if sections is None:  # setup.py, or a setup.cfg configparser cannot read
+                parts[f"file: {label}"] = "absent" if data is None else _sha(data)
+                continue
+            tables = sections
+        parts.update({f"{label} {name}": _json_sha(value) for name, value in tables.items()})
     return parts
 
 
@@ -359,9 +375,12 @@ NOT_BUILD_TOOLS = frozenset(
         "deptry",
         "django-stubs",
         "docformatter",
+        "flake8",
         "interrogate",
         "isort",
         "mypy",
+        "pep8",
+        "pycodestyle",
         "pydocstyle",
         "pylint",
         "pyright",
@@ -398,6 +417,67 @@ def build_inputs(document: dict[str, Any]) -> dict[str, Any]:
     return parts
 
 
+def setup_cfg_inputs(data: bytes) -> dict[str, Any] | None:
+    """The sections of a local project's setup.cfg that a build can read, by name (`[metadata]`,
+    `[options]`, `[options.extras_require]`, `[egg_info]`...): every one but those of
+    NOT_BUILD_TOOLS (`[flake8]`, `[tool:pytest]`, `[mypy-foo.*]`, `[coverage:run]`). None when
+    configparser cannot read it: then the whole file is the input."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(data.decode("utf-8"))
+    except (UnicodeDecodeError, configparser.Error):
+        return None
+    sections: dict[str, Any] = {}
+    for name in parser.sections():
+        tool = re.split(r"[:.\-]", name.removeprefix("tool:"), maxsplit=1)[0]
+        if tool not in NOT_BUILD_TOOLS:
+            sections[f"[{name}]"] = dict(parser.items(name))
+    return sections
+
+
+def dynamic_files(folder: str, document: dict[str, Any]) -> list[str]:
+    """The files setuptools reads a local project's dependencies, extras or version from
+    (`[tool.setuptools.dynamic] dependencies = {file = ["requirements.in"]}`): inputs of the
+    lock as much as pyproject.toml. A readme or description file cannot change what is
+    locked, and an `attr` names code, which is not hashed."""
+    tool = document.get("tool")
+    setuptools = tool.get("setuptools") if isinstance(tool, dict) else None
+    dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
+    if not isinstance(dynamic, dict):
+        return []
+    extras = dynamic.get("optional-dependencies")
+    entries = [dynamic.get("dependencies"), dynamic.get("version")]
+    entries += list(extras.values()) if isinstance(extras, dict) else []
+    found = []
+    for entry in entries:
+        names = entry.get("file", []) if isinstance(entry, dict) else []
+        for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
+            if isinstance(name, str):
+                found.append(os.path.normpath(os.path.join(folder, name)))
+    return found
+
+
+def read_elsewhere(lines: tuple[PackageLine, ...]) -> list[str]:
+    """The names of the local projects whose dependencies are read from files besides
+    pyproject.toml, setup.py and setup.cfg (`dynamic_files`). uv serves a directory's metadata
+    from its cache until one of those three changes (its default `cache-keys`), so a lock
+    made after an edit of requirements.in alone would keep the old dependencies: uv is told
+    to refresh these (`--refresh-package`)."""
+    names = []
+    for line in lines:
+        pyproject = os.path.join(line.path, "pyproject.toml")
+        if not line.is_local_project or not os.path.isfile(pyproject):
+            continue
+        document = _read_pyproject(line.text, pyproject)
+        project = document.get("project")
+        name = project.get("name") if isinstance(project, dict) else None
+        if isinstance(name, str) and dynamic_files(line.path, document):
+            names.append(name)
+    return names
+
+
 def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
     """Absolute paths of the files `inputs_digest` hashes (for the no-op sync's stat check)."""
     files = []
@@ -406,6 +486,10 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
             files.append(line.path)
         elif line.is_local_project:
             files += [os.path.join(line.path, filename) for filename in PROJECT_METADATA]
+            pyproject = os.path.join(line.path, "pyproject.toml")
+            if os.path.isfile(pyproject):
+                with contextlib.suppress(SpecError):  # the sync that calls this has read it
+                    files += dynamic_files(line.path, _read_pyproject(line.text, pyproject))
     return files
 
 

@@ -25,6 +25,7 @@ from devenv.environment import (
 from devenv.errors import REQUIRED_MISSING, Place, ResolveError, SpecError, preview
 from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN, ProcessSpec, Spec, TaskSpec, line_of
+from devenv.trust import CODE_EXECUTION_KEYS, CODE_EXECUTION_PREFIXES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,47 +106,77 @@ def interpolate(
     A `${...}` that is not a reference is part of the value, maybe a password: messages show
     only its first characters, and with `secret` (a secret's value) the same for names.
     """
+    try:
+        return _expanded(text, lookup)
+    except _Unexpandable as problem:
+        raise _unexpandable(problem, where, secret) from None
 
-    def expand(inner: str) -> str:
-        name, has_default, default = inner.partition(":-")
-        if not KEY_PATTERN.match(name):
-            raise ResolveError(
-                f"{where}: the ${{...}} starting {preview(inner)} is not a reference devenv understands; "
-                "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)",
-                place=_place(where),
-            )
-        value = lookup(name)
-        if has_default and not value:
-            return interpolate(default, lookup, where=where, secret=secret)
-        if value is None and secret:
-            raise ResolveError(
-                f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
-                "it earlier or add it to [env].inherit (single-quote the value if its ${ is literal)",
-                place=_place(where),
-            )
-        if value is None:
-            raise ResolveError(
-                f"{where} references ${{{name}}}, which is not defined; add {name} to "
-                "[env].inherit to take it from the outer environment, or define it earlier",
-                place=_place(where),
-                keys=(name,),
-            )
-        return value
 
+class _Unexpandable(Exception):
+    """A `${...}` of a value that `_expanded` cannot expand: `inner` is its text, `name`
+    the undefined name (None when it is no reference at all)."""
+
+    def __init__(self, inner: str, name: str | None) -> None:
+        super().__init__(inner)
+        self.inner = inner
+        self.name = name
+
+
+def _expanded(text: str, lookup: Callable[[str], str | None]) -> str:
+    """`interpolate` without the message: where and whether it is a secret are worked out
+    only when a value fails (`_unexpandable`), not for each of 10 000 that do not."""
+    start = text.find("${")
+    if start < 0:
+        return text
     parts = []
     position = 0
-    while (start := text.find("${", position)) >= 0:
+    while start >= 0:
         end = _closing_brace(text, start + 2)
         if end < 0:
             break
-        parts += [text[position:start], expand(text[start + 2 : end])]
+        inner = text[start + 2 : end]
+        name, has_default, default = inner.partition(":-")
+        if not KEY_PATTERN.match(name):
+            raise _Unexpandable(inner, None)
+        value = lookup(name)
+        if has_default and not value:
+            value = _expanded(default, lookup)
+        elif value is None:
+            raise _Unexpandable(inner, name)
+        parts += [text[position:start], value]
         position = end + 1
+        start = text.find("${", position)
     return "".join(parts) + text[position:]
+
+
+def _unexpandable(problem: _Unexpandable, where: str | Place, secret: bool) -> ResolveError:
+    if problem.name is None:
+        return ResolveError(
+            f"{where}: the ${{...}} starting {preview(problem.inner)} is not a reference devenv understands; "
+            "write ${NAME} or ${NAME:-default} (for a literal ${, single-quote the value)",
+            place=_place(where),
+        )
+    name = problem.name
+    if secret:
+        return ResolveError(
+            f"{where} references a ${{...}} starting {preview(name)}, which is not defined; define "
+            "it earlier or add it to [env].inherit (single-quote the value if its ${ is literal)",
+            place=_place(where),
+        )
+    return ResolveError(
+        f"{where} references ${{{name}}}, which is not defined; add {name} to "
+        "[env].inherit to take it from the outer environment, or define it earlier",
+        place=_place(where),
+        keys=(name,),
+    )
 
 
 def _closing_brace(text: str, start: int) -> int:
     """The index of the `}` closing the `${` before `start` (nested `${...}` counted), or -1.
     Unbalanced, the first `}` closes it: `${a ${B}` stays the error it always was."""
+    first = text.find("}", start)
+    if first < 0 or text.find("${", start, first) < 0:
+        return first  # no nested `${` before the first `}`: that one closes it
     depth = 1
     index = start
     while index < len(text):
@@ -158,7 +189,7 @@ def _closing_brace(text: str, start: int) -> int:
             if depth == 0:
                 return index
         index += 1
-    return text.find("}", start)
+    return first
 
 
 def _place(where: str | Place) -> Place | None:
@@ -313,6 +344,10 @@ class _Layers:
             )
         check_not_unset(self.spec, key, where)
         check_value(where, key, value)
+        self.put(key, value, source)
+
+    def put(self, key: str, value: str, source: str) -> None:
+        """`set` for a key and value that passed its checks."""
         previous = self.variables.get(key)
         overrode = (*previous.overrode, previous.source) if previous else ()
         uses, self.instance_read = self.instance_read, False
@@ -381,15 +416,7 @@ def resolve(
     for index, source in enumerate(dotenv):
         if profile is not None and index == base_files:
             declared(profile.vars, f"profiles.{profile.name}.vars")
-        for entry in source.entries or ():
-            where = Place(source.name, entry.line)
-            check_trusted(spec, entry.key, where)
-            if not entry.literal:
-                secret_value = secret(entry.key, entry.value)
-                value = interpolate(entry.value, layers.lookup, where=where, secret=secret_value)
-            else:
-                value = entry.value
-            layers.set(entry.key, value, str(where), where)
+        _dotenv_layer(spec, layers, source, secret)
     if profile is not None and base_files == len(dotenv):
         declared(profile.vars, f"profiles.{profile.name}.vars")
     for key, value in layers.inherited.items():
@@ -417,6 +444,38 @@ def resolve(
             cause=REQUIRED_MISSING,
         )
     return _with_managed(spec, layers.variables, python, instance)
+
+
+def _dotenv_layer(
+    spec: Spec, layers: _Layers, source: DotenvSource, secret: Callable[[str, str], bool]
+) -> None:
+    """The entries of one dotenv file, each checked as `check_trusted` and `_Layers.set`
+    check it. A file may hold 10 000 keys (benchmarks/diagnostics.py): the checks that pass
+    are made inline, and a place, a secret's classification or a message is made only for
+    an entry that fails one."""
+    risky = _RUNS_CODE_KEYS.difference(spec.env.trusted)
+    refused = _MANAGED.union(spec.env.unset)
+    prefix = f"{source.name}:"
+    for entry in source.entries or ():
+        key, value = entry.key, entry.value
+        if key in risky or key.startswith(_RUNS_CODE_PREFIXES):
+            check_trusted(spec, key, Place(source.name, entry.line))
+        if not entry.literal and "${" in value:
+            try:
+                value = _expanded(value, layers.lookup)
+            except _Unexpandable as problem:
+                raise _unexpandable(problem, Place(source.name, entry.line), secret(key, value)) from None
+        if key in refused or "\0" in value or 4 * (len(key) + len(value)) + 2 > MAX_VALUE_BYTES:
+            where = Place(source.name, entry.line)
+            layers.set(key, value, str(where), where)
+        else:
+            layers.put(key, value, f"{prefix}{entry.line}")
+
+
+#: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).
+_MANAGED = frozenset(MANAGED_KEYS)
+_RUNS_CODE_KEYS = frozenset(CODE_EXECUTION_KEYS)
+_RUNS_CODE_PREFIXES = tuple(CODE_EXECUTION_PREFIXES)
 
 
 _EMPTY = Variable(key="", value="", source="")
@@ -464,9 +523,9 @@ def fingerprint_of(
     from devenv.digest import sha256
 
     digest = sha256()
-    for key in sorted(values):
-        if key != FINGERPRINT_KEY:
-            digest.update(f"{key}={values[key]}\0".encode("utf-8", "surrogateescape"))
+    # One update of the joined text hashes what one update a key did, without 10 000 calls.
+    text = "".join([f"{key}={values[key]}\0" for key in sorted(values) if key != FINGERPRINT_KEY])
+    digest.update(text.encode("utf-8", "surrogateescape"))
     digest.update(("PATH-prefix=" + os.pathsep.join(path_prefix) + "\0").encode("utf-8", "surrogateescape"))
     digest.update(("unset=" + ",".join(sorted(unset)) + "\0").encode())
     if python:

@@ -226,6 +226,40 @@ def test_print_env_before_sync_says_what_to_do(project: Project) -> None:
     assert "run `devenv sync` first" in result.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["print-env"], ["print-env", "--format", "json"], ["explain"]])
+def test_output_to_a_full_disk_is_one_line_and_exit_2(project: Project, args: list[str]) -> None:
+    """`> /dev/full` (every write fails with ENOSPC): a one-line error, not a traceback, and not
+    exit 1, which says a check found problems."""
+    project.sync()
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [DEVENV, *args],
+            cwd=project.root,
+            env=hermetic_env(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 2
+    assert result.stderr == "devenv: error: cannot write the output: No space left on device\n"
+
+
+def test_print_env_with_stdout_closed_is_one_line_and_exit_2(project: Project) -> None:
+    project.sync()
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" print-env >&-', DEVENV],
+        cwd=project.root,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "devenv: error: cannot write the output: stdout is closed\n",
+    )
+
+
 def test_concurrent_print_env_after_an_edit_all_agree(project: Project) -> None:
     project.sync()
     project.write(".env", "GREETING=concurrent\n" + "".join(f"K{i}=value {i}\n" for i in range(50)))

@@ -1,5 +1,7 @@
-"""A re-resolve after a `.env` edit (print-env, run, the shell hook's refresh) loads only what
-resolving needs: not the venv machinery, packaging, subprocess, dataclasses or the side of
+"""What `print-env` and `run` import. On a fresh record: nothing beyond what the interpreter
+loads for `python -c pass` but devenv's start-up modules (benchmarks/cli_startup.py measures
+the cost of each). After a `.env` edit (print-env, run, the shell hook's refresh): only what
+resolving needs, not the venv machinery, packaging, subprocess, dataclasses or the side of
 python-dotenv that is not its parser (benchmarks/diagnostics.py measures what that saves)."""
 
 from __future__ import annotations
@@ -31,6 +33,32 @@ NOT_NEEDED = {
 }
 
 
+def _imported(argv: list[str], cwd: Path) -> set[str]:
+    """The modules `argv` (run by devenv's interpreter) imports, as -X importtime lists them."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        cwd=cwd,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()[1:]}
+
+
+@pytest.mark.parametrize("command", [["print-env"], ["run", "--", "true"]], ids=["print-env", "run"])
+def test_a_fresh_launch_imports_only_the_start_up_path(project: Project, command: list[str]) -> None:
+    """No module of the standard library beyond the interpreter's own start, and of devenv
+    not the declaration of the other commands (cli_commands, with argparse behind it)."""
+    project.sync()
+    imported = _imported([DEVENV, *command], project.root)
+    assert "devenv.cli" in imported and "devenv.snapshot" in imported
+    assert "devenv.project" not in imported, "the record was not fresh"
+    beyond_python = imported - _imported(["-c", "pass"], project.root)
+    assert {name for name in beyond_python if not name.startswith("devenv")} == set()
+    assert "devenv.cli_commands" not in imported
+
+
 def _edit(project: Project) -> None:
     """Change a value, then date the file 2 s back: the refresh need not wait for it to settle."""
     project.write(".env", f"EDITED={time.time_ns()}\n")
@@ -42,15 +70,7 @@ def _edit(project: Project) -> None:
 def test_a_refresh_imports_only_what_resolving_needs(project: Project, command: list[str]) -> None:
     project.sync()
     _edit(project)
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", DEVENV, *command],
-        cwd=project.root,
-        env=hermetic_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    imported = _imported([DEVENV, *command], project.root)
     assert "devenv.project" in imported, "the edit did not make it refresh"
     assert "tomllib" in imported and "devenv.dotenvfile" in imported
     loaded = {name: why for name, why in NOT_NEEDED.items() if name in imported}

@@ -322,6 +322,49 @@ def test_a_damaged_env_json_is_a_clean_error_and_sync_repairs_it(project: Projec
     assert project.devenv("doctor").returncode == 0
 
 
+def test_every_edit_is_read_afresh_whatever_the_kept_parse_holds(project: Project) -> None:
+    """A re-resolve reuses the last parse of each dotenv file (.devenv/dotenv.nul) where the
+    text is unchanged; the values are those of the file as it is now, edit after edit, and a
+    damaged or foreign kept parse is a full parse, never a value."""
+    from dotenv import dotenv_values
+
+    project.sync()
+    dotenv = project.root / ".env"
+    lines = [f"KEY_{n}=value-{n}\n" for n in range(300)]
+    versions = []
+    lines[150] = "KEY_150=changed\n"
+    versions.append("".join(lines))
+    lines.insert(100, "INSERTED='one\ntwo'\n# comment\n\n")
+    versions.append("".join(lines))
+    del lines[10:20]
+    versions.append("".join(lines))
+    versions.append("".join(lines).replace("\n", "\r\n"))
+    versions.append("".join(lines).rstrip("\n"))
+    versions.append("export " + "".join(lines[:50]) + 'OPEN="a\nb"\n' + "".join(lines[50:]))
+    kept = project.root / ".devenv" / "dotenv.nul"
+    for number, text in enumerate([*versions, "damaged", versions[0], "foreign", versions[2]]):
+        if text == "damaged":
+            kept.write_bytes(kept.read_bytes()[:-40] + b"KEY_299=not-what-the-file-says\n" + b"x" * 8)
+            continue
+        if text == "foreign":
+            data = kept.read_bytes().split(b"\0", 2)
+            kept.write_bytes(data[0] + b"\0" + b"0" * len(data[1]) + b"\0" + data[2])
+            continue
+        dotenv.write_text(text, encoding="utf-8", newline="")
+        past = time.time_ns() - 2_000_000_000 + number  # no wait for a file written just now
+        os.utime(dotenv, ns=(past, past))
+        expected = {key: value for key, value in dotenv_values(dotenv, interpolate=False).items()}
+        resolved = print_env_json(project)
+        assert {key: resolved.get(key) for key in expected} == expected, f"version {number}"
+        assert kept.exists()
+    # What the re-resolve wrote is byte for byte what a resolution from a full parse writes.
+    written = ("env.sh", "env.fish", "env.ps1", "env.dotenv", "env.json", "env.nul")
+    reused = {name: (project.root / ".devenv" / name).read_bytes() for name in written}
+    kept.unlink()
+    project.sync()
+    assert {name: (project.root / ".devenv" / name).read_bytes() for name in written} == reused
+
+
 def test_a_dotenv_that_is_a_folder_is_a_clean_error(project: Project) -> None:
     project.sync()
     (project.root / ".env").mkdir()

@@ -104,6 +104,25 @@ def test_only_what_a_build_reads_of_a_local_projects_pyproject_is_a_lock_input(u
     assert run(universal, "lock", "--check").returncode == 0
 
 
+def test_the_file_setuptools_reads_dependencies_from_is_a_lock_input(tmp_path: Path) -> None:
+    spec = '[python]\nrequires = ">=3.11"\npackages = ["-e ./app"]\n'
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec=spec)
+    dynamic = '\n[tool.setuptools.dynamic]\ndependencies = { file = ["requirements.in"] }\n'
+    project.write(
+        "app/pyproject.toml", MACAPP.replace("dependencies = [", 'dynamic = ["dependencies"]\n#[') + dynamic
+    )
+    project.write("app/macapp/__init__.py", "")
+    project.write("app/requirements.in", "six\n")
+    assert run(project, "lock").returncode == 0
+    assert run(project, "sync", "--frozen").returncode == 0 and "six" in installed(project)
+    project.write("app/requirements.in", "six\niniconfig\n")
+    check = run(project, "lock", "--check")
+    assert check.returncode == 1 and "changed file: app/requirements.in" in check.stderr, check.stderr
+    result = run(project, "sync")
+    assert result.returncode == 0 and "locking again" in result.stderr, result.stderr
+    assert "iniconfig" in installed(project)
+
+
 @pytest.mark.parametrize(
     ("sys_platform", "machine", "system", "tag", "wanted", "unwanted"),
     [

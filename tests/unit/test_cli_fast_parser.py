@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from devenv import cli
+from devenv import cli, cli_commands
 
 #: Words a command line is made of: every option of the three commands in each spelling,
 #: their values (good and bad), other commands, `--` and command words that look like options.
@@ -58,15 +58,15 @@ def test_the_fast_parser_agrees_with_argparse(root: list[str], command: str, res
 
 
 @pytest.mark.parametrize("root", [[], ["--root", "/r"], ["--root=/r"]])
-@pytest.mark.parametrize("words", sorted(cli._PLAIN))
+@pytest.mark.parametrize("words", sorted(cli_commands.PLAIN))
 def test_plain_diagnostics_get_what_argparse_gives(root: list[str], words: tuple[str, ...]) -> None:
-    """doctor, explain, ps and lock --check without options skip argparse (cli._PLAIN)."""
+    """doctor, explain, ps and lock --check without options skip argparse (cli_commands.PLAIN)."""
     args = [*root, *words]
     assert cli._parse_fast(args) == cli._parse(args)
 
 
 def test_the_fast_parser_calls_the_declared_functions_with_every_parameter() -> None:
-    declared = {command.name: command.function for command in cli._commands()}
+    declared = {command.name: command.function for command in cli_commands.commands()}
     for args in (["print-env"], ["run", "--", "cmd"], ["sync"]):
         call = cli._parse_fast(args)
         assert call is not None
@@ -100,7 +100,7 @@ def test_what_the_fast_parser_does_not_accept_goes_to_argparse(
             parsed.append(given)
             raise SystemExit(2)
 
-    monkeypatch.setattr(cli, "_parser", Parser)
+    monkeypatch.setattr(cli_commands, "build_parser", Parser)
     with pytest.raises(SystemExit):
         cli.main(args)
     assert parsed == [args]
@@ -108,6 +108,10 @@ def test_what_the_fast_parser_does_not_accept_goes_to_argparse(
 
 def test_only_up_hands_the_words_after_dashes_to_its_process() -> None:
     function, arguments = cli._parse(["--root", "up", "up", "worker", "--", "--verbose"])
-    assert function is cli.up and arguments["names"] == ["worker"] and arguments["extra"] == ["--verbose"]
+    assert (
+        function is cli_commands.up
+        and arguments["names"] == ["worker"]
+        and arguments["extra"] == ["--verbose"]
+    )
     function, arguments = cli._parse(["run", "--instance", "up", "--", "echo", "hi"])
     assert function is cli.run and arguments["instance"] == "up" and arguments["cmd"] == ["--", "echo", "hi"]

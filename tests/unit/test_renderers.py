@@ -296,3 +296,39 @@ def test_the_registry_says_what_each_format_carries() -> None:
     assert [name for name, (*_, container) in carries.items() if container] == ["dotenv", "json", "docker"]
     with pytest.raises(RenderError, match="newline"):
         render("docker", make_env({"K": "a\nb"}))
+
+
+def _one_by_one(fmt: str, env: object, *, leave_out: bool) -> str:
+    """What `render` wrote before it quoted all values at once: each line made on its own
+    from the format's per-value quoting (the same functions the tests above check)."""
+    from devenv.renderers import dotenv_file, fish, posix, powershell
+
+    assert isinstance(env, type(SMALL))
+    lines = {
+        "sh": [f"export {key}={posix.quote(value)}" for key, value in env.variables.items()],
+        "fish": [f"set -gx {key} {fish.quote(value)}" for key, value in env.variables.items()],
+        "powershell": [f"$env:{key} = {powershell.quote(value)}" for key, value in env.variables.items()],
+    }.get(fmt)
+    if lines is None:  # dotenv
+        lines = []
+        for key, value in env.variables.items():
+            problem = dotenv_file.refusal(key, value)
+            if problem is None:
+                lines.append(f"{key}={dotenv_file.encode(value)}")
+            else:
+                assert leave_out
+                lines.append(f"# {key} is left out: {problem}; use devenv run or --format json")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("fmt", ["sh", "fish", "powershell", "dotenv"])
+def test_quoting_every_value_at_once_writes_what_quoting_each_one_writes(fmt: str) -> None:
+    from tests.data.hostile_values import HOSTILE
+
+    values = {f"V_{n}": value for n, (_, value) in enumerate(HOSTILE)}
+    values |= {f"_{n}": value for n, (_, value) in enumerate(HOSTILE[:5])}  # names VS Code skips
+    values |= {f"PLAIN_{n}": f"value-{n} with spaces/and:colons" for n in range(50)}
+    env = make_env(values)
+    text = render(fmt, env, leave_out=True)
+    assert _one_by_one(fmt, env, leave_out=True) in text
+    assert render(fmt, make_env({})) == f"{HEADER}\n"  # no value: no line (not one empty one)

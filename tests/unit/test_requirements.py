@@ -83,11 +83,14 @@ line-length = 110
 """
 
 
-def _digest_after(tmp_path: Path, edit: tuple[str, str]) -> dict[str, str]:
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+def _digest_after(
+    tmp_path: Path, edit: tuple[str, str], name: str = "pyproject.toml", text: str = PYPROJECT
+) -> dict[str, str]:
+    """The input keys of `-e .` whose hash an edit of its file `name` changes."""
+    (tmp_path / name).write_text(text)
     spec = spec_with(tmp_path, "-e .")
     before = inputs_digest(spec, parse_packages(spec))
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace(*edit))
+    (tmp_path / name).write_text(text.replace(*edit))
     after = inputs_digest(spec, parse_packages(spec))
     return {key: value for key, value in after.items() if before.get(key) != value} | {
         key: "removed" for key in before.keys() - after.keys()
@@ -134,3 +137,45 @@ def test_a_local_projects_lock_inputs_name_the_part_of_pyproject_that_changed(
     tmp_path: Path, edit: tuple[str, str], key: str
 ) -> None:
     assert list(_digest_after(tmp_path, edit)) == [key]
+
+
+SETUP_CFG = """\
+[metadata]
+name = app
+
+[options]
+install_requires =
+    six
+
+[flake8]
+max-line-length = 110
+
+[tool:pytest]
+addopts = -q
+
+[mypy-six.*]
+ignore_missing_imports = True
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "changed"),
+    [
+        (("max-line-length = 110", "max-line-length = 120"), []),
+        (("addopts = -q", "addopts = -q -x"), []),
+        (("ignore_missing_imports = True", "ignore_missing_imports = False"), []),
+        (("[flake8]", "# a comment\n[flake8]"), []),
+        (("    six\n", "    six\n    iniconfig\n"), ["setup.cfg [options]"]),
+        (("name = app", "name = app\nversion = 2"), ["setup.cfg [metadata]"]),
+        (("[flake8]", "[bdist_wheel]\nuniversal = 1\n\n[flake8]"), ["setup.cfg [bdist_wheel]"]),
+    ],
+)
+def test_a_setup_cfg_counts_by_the_sections_a_build_reads(
+    tmp_path: Path, edit: tuple[str, str], changed: list[str]
+) -> None:
+    assert list(_digest_after(tmp_path, edit, "setup.cfg", SETUP_CFG)) == changed
+
+
+def test_a_setup_cfg_configparser_cannot_read_counts_whole(tmp_path: Path) -> None:
+    broken = "install_requires = six\n[flake8]\nmax-line-length = 110\n"  # no section header first
+    assert list(_digest_after(tmp_path, ("110", "120"), "setup.cfg", broken)) == ["file: setup.cfg"]

@@ -26,7 +26,7 @@ from devenv.installers import (
     run_guarded,
 )
 from devenv.layout import state_dir
-from devenv.requirements import requirements_text
+from devenv.requirements import read_elsewhere, requirements_text
 
 if TYPE_CHECKING:
     from devenv.interpreters import Interpreter
@@ -175,6 +175,7 @@ class UvInstaller:
             args = ["pip", "compile", "--no-config", "--universal", "--format", "pylock.toml"]
             args += ["--python-version", lowest_minor(request.requires_python), "--no-header"]
             args += self._index_args(request.index_url, request.extra_index_urls)
+            args += [f"--refresh-package={name}" for name in read_elsewhere(request.lines)]
             args += ["-o", output, requirements]
             progress(f"resolving {counted(len(request.lines), 'package line')} with uv for every platform")
             try:

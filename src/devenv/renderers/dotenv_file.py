@@ -26,6 +26,7 @@ promises that a value a format cannot carry is refused, never changed.
 from __future__ import annotations
 
 import os
+import re
 
 from devenv.environment import exported
 from devenv.errors import RenderError
@@ -46,6 +47,8 @@ _JS_LINE_BREAKS = ("\u2028", "\u2029")
 # JavaScript's `\s` beyond Python's str.isspace(): npm dotenv and VS Code trim them.
 _JS_SPACE = "\ufeff"
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+#: A value without any of these is written `'value'` (`render`).
+_NEEDS_CARE = re.compile(r"['\\$\n\r\u2028\u2029]")
 
 
 def python_dotenv_quote(value: str) -> str:
@@ -143,9 +146,15 @@ def render(env: CanonicalEnv, base_path: str | None, *, leave_out: bool = False)
     else:
         variables = exported(env, base_path)
     for key, value in variables.items():
-        problem = refusal(key, value)
+        if not _NEEDS_CARE.search(value) and key[0] != "_":
+            # No quote, backslash, $, line break or U+2028/9: every reader keeps it
+            # single-quoted (what `encode` would say, without its ten checks).
+            lines.append(f"{key}='{value}'")
+            continue
+        encoded = encode(value)
+        problem = None if encoded is not None and key[0] != "_" else refusal(key, value)
         if problem is None:
-            lines.append(f"{key}={encode(value)}")
+            lines.append(f"{key}={encoded}")
         elif leave_out:
             lines.append(f"# {key} is left out: {problem}; use devenv run or --format json")
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devenv.renderers import HEADER
+from devenv.renderers import HEADER, each_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,14 +15,19 @@ def quote(value: str) -> str:
     Unlike sh, fish decodes backslash escapes inside single quotes, so POSIX quoting would
     lose backslashes (virtualenv's shlex-based fish activation script did).
     """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + _escape(value) + "'"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def render(env: CanonicalEnv) -> str:
     """`set -e`/`set -gx` lines, then fish code that puts `env.path_prefix` first on PATH."""
     lines = [HEADER]
     lines += [f"set -e {key}" for key in env.unset]
-    lines += [f"set -gx {key} {quote(value)}" for key, value in env.variables.items()]
+    quoted = each_value(env.variables.values(), _escape)
+    lines += [f"set -gx {key} '{value}'" for key, value in zip(env.variables, quoted, strict=True)]
     if env.path_prefix:
         folders = " ".join(quote(folder) for folder in env.path_prefix)
         lines += [

@@ -1,6 +1,6 @@
 """POSIX sh renderer: one file that dash, bash and zsh all read the same way."""
 
-from devenv.renderers import HEADER
+from devenv.renderers import HEADER, each_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,14 +12,19 @@ def quote(value: str) -> str:
 
     Never `$'...'`: dash 0.5.12 reads `$'a\\nb'` as the literal `$a\\nb` (no ANSI-C quoting).
     """
-    return "'" + value.replace("'", "'\\''") + "'"
+    return "'" + _escape(value) + "'"
+
+
+def _escape(value: str) -> str:
+    return value.replace("'", "'\\''")
 
 
 def render(env: "CanonicalEnv") -> str:
     """`unset`/`export` lines, then shell code that puts `env.path_prefix` first on PATH."""
     lines = [HEADER]
     lines += [f"unset -v {key}" for key in env.unset]
-    lines += [f"export {key}={quote(value)}" for key, value in env.variables.items()]
+    quoted = each_value(env.variables.values(), _escape)
+    lines += [f"export {key}='{value}'" for key, value in zip(env.variables, quoted, strict=True)]
     if env.path_prefix:
         lines += _path_code(env.path_prefix)
     return "\n".join(lines) + "\n"

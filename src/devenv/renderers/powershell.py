@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devenv.renderers import HEADER
+from devenv.renderers import HEADER, each_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,16 +15,21 @@ _QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
 
 def quote(value: str) -> str:
     """`value` as one verbatim PowerShell string: each single-quote character is doubled."""
+    return "'" + _escape(value) + "'"
+
+
+def _escape(value: str) -> str:
     for mark in _QUOTES:
         value = value.replace(mark, mark + mark)
-    return "'" + value + "'"
+    return value
 
 
 def render(env: CanonicalEnv) -> str:
     """`Remove-Item`/`$env:` lines, then code that puts `env.path_prefix` first on PATH."""
     lines = [HEADER]
     lines += [f"Remove-Item Env:{key} -ErrorAction SilentlyContinue" for key in env.unset]
-    lines += [f"$env:{key} = {quote(value)}" for key, value in env.variables.items()]
+    quoted = each_value(env.variables.values(), _escape)
+    lines += [f"$env:{key} = '{value}'" for key, value in zip(env.variables, quoted, strict=True)]
     if env.path_prefix:
         folders = ", ".join(quote(folder) for folder in env.path_prefix)
         lines += [
