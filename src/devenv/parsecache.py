@@ -145,4 +145,6 @@ def save(root: str, parses: dict[str, Parse]) -> None:
     if digest is None:
         return
     head = f"{MAGIC}\0{digest}\0{zlib.crc32(data)}\0".encode()
-    write_atomic(state_path(root, PARSE_CACHE), head + data)
+    # No fsync: after a power cut a lost or damaged file fails its CRC-32, and the next
+    # resolution parses in full.
+    write_atomic(state_path(root, PARSE_CACHE), head + data, durable=False)

@@ -131,9 +131,11 @@ def _expanded(text: str, lookup: Callable[[str], str | None]) -> str:
     parts = []
     position = 0
     while start >= 0:
-        end = _closing_brace(text, start + 2)
+        end = text.find("}", start + 2)
         if end < 0:
             break
+        if text.find("${", start + 2, end) >= 0:
+            end = _closing_brace(text, start + 2)  # a nested reference
         inner = text[start + 2 : end]
         name, has_default, default = inner.partition(":-")
         if not KEY_PATTERN.match(name):
@@ -456,6 +458,7 @@ def _dotenv_layer(
     risky = _RUNS_CODE_KEYS.difference(spec.env.trusted)
     refused = _MANAGED.union(spec.env.unset)
     prefix = f"{source.name}:"
+    variables = layers.variables
     for entry in source.entries or ():
         key, value = entry.key, entry.value
         if key in risky or key.startswith(_RUNS_CODE_PREFIXES):
@@ -468,8 +471,10 @@ def _dotenv_layer(
         if key in refused or "\0" in value or 4 * (len(key) + len(value)) + 2 > MAX_VALUE_BYTES:
             where = Place(source.name, entry.line)
             layers.set(key, value, str(where), where)
-        else:
+        elif key in variables or layers.instance_read:
             layers.put(key, value, f"{prefix}{entry.line}")
+        else:  # what `put` makes of a first value that read no ${DEVENV_INSTANCE}
+            variables[key] = Variable(key=key, value=value, source=f"{prefix}{entry.line}")
 
 
 #: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).
