@@ -415,6 +415,18 @@ def _write(
     )
 
 
+def _refuse_tracked_since_known(root: str) -> tuple[EnvDocument | None, list[str] | None]:
+    """The last sync's document (None when unreadable) and `refuse_tracked`'s stamp of the
+    git index. The document is bound to this checkout and this user's (read_document), so
+    its record of the git index may spare the `git ls-files`; a committed copy is never
+    bound here."""
+    try:
+        known = read_document(root, variables=False)  # both callers rewrite them: not decoded
+    except DevenvError:
+        known = None
+    return known, refuse_tracked(root, untracked_at=known.get("git_index") if known else None)
+
+
 def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
     """Make `.devenv/` current for `outer` and return the fresh snapshot.
 
@@ -438,13 +450,7 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
 
 
 def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
-    try:
-        # Bound to this checkout and this user's (read_document), so its record of the git
-        # index may spare the `git ls-files` below; a committed copy is never bound here.
-        known = read_document(root, variables=False)  # rewritten below: not decoded
-    except DevenvError:
-        known = None
-    git_index = refuse_tracked(root, untracked_at=known.get("git_index") if known else None)
+    known, git_index = _refuse_tracked_since_known(root)
     document = known if known is not None else read_document(root, variables=False)
     if document is None:
         raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
@@ -511,7 +517,7 @@ def sync(
     from devenv.requirements import parse_packages
     from devenv.venv import check_venv_location, clear_incomplete, sync_venv
 
-    git_index = refuse_tracked(root)
+    _, git_index = _refuse_tracked_since_known(root)
     state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)
     parse_packages(state.spec)
@@ -526,6 +532,7 @@ def sync(
             frozen=frozen,
             progress=progress,
             check=check,
+            meanwhile=() if check else (compile_devenv,),
         )
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
@@ -537,7 +544,6 @@ def sync(
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
         document = _write(state, record, outer, git_index)
         clear_incomplete(root)
-        compile_devenv()
         _write_stamp(state.spec, record)
     return document, installed
 
