@@ -24,7 +24,7 @@ from devenv.layout import PARSE_CACHE, state_path
 
 MAGIC = "devenv-dotenv-parses"
 #: Bump when the layout below changes.
-FORMAT = "1"
+FORMAT = "2"
 
 
 def code_digest() -> str | None:
@@ -74,19 +74,18 @@ def _decode(body: str) -> dict[str, Parse]:
     files = int(count)
     meta = rest.split("\0", 3 * files)
     sizes = [(meta[3 * n], int(meta[3 * n + 1]), int(meta[3 * n + 2])) for n in range(files)]
-    fields = meta[-1].split("\0", sum(4 + 2 * bindings for _, _, bindings in sizes))
+    fields = meta[-1].split("\0", sum(3 + 2 * bindings for _, _, bindings in sizes))
     texts = fields[-1]
     parses = {}
     at = 0
     offset = 0
     for path, length, bindings in sizes:
         starts = _numbers(fields[at], bindings)
-        lines = _numbers(fields[at + 1], bindings)
-        entry_lines = _numbers(fields[at + 2], bindings)
-        kinds = fields[at + 3]
-        keys = fields[at + 4 : at + 4 + bindings]
-        values = fields[at + 4 + bindings : at + 4 + 2 * bindings]
-        at += 4 + 2 * bindings
+        entry_lines = _numbers(fields[at + 1], bindings)
+        kinds = fields[at + 2]
+        keys = fields[at + 3 : at + 3 + bindings]
+        values = fields[at + 3 + bindings : at + 3 + 2 * bindings]
+        at += 3 + 2 * bindings
         text = texts[offset : offset + length]
         offset += length
         # Checked with map() and C predicates: a loop in Python would cost a few ms a file.
@@ -99,9 +98,7 @@ def _decode(body: str) -> dict[str, Parse]:
         if not kinds.strip("-01") == "" or not all(map(operator.eq, map(bool, keys), map("-".__ne__, kinds))):
             raise ValueError("keys and kinds disagree")
         literals = list(map("1".__eq__, kinds))
-        parses[path] = Parse(
-            text, starts, lines, [key or None for key in keys], values, entry_lines, literals
-        )
+        parses[path] = Parse(text, starts, [key or None for key in keys], values, entry_lines, literals)
     if offset != len(texts):
         raise ValueError("trailing text")
     return parses
@@ -133,7 +130,6 @@ def save(root: str, parses: dict[str, Parse]) -> None:
         )
         fields += [
             ",".join(map(str, parse.starts)),
-            ",".join(map(str, parse.lines)),
             ",".join(map(str, parse.entry_lines)),
             kinds,
             *[key or "" for key in parse.keys],

@@ -128,6 +128,14 @@ def _expanded(text: str, lookup: Callable[[str], str | None]) -> str:
     start = text.find("${")
     if start < 0:
         return text
+    end = text.find("}", start + 2)
+    if end > 0 and text.find("${", start + 2) < 0:
+        # One reference, `${NAME}` and defined: the common case, without the loop below.
+        name = text[start + 2 : end]
+        if ":-" not in name and KEY_PATTERN.match(name):
+            value = lookup(name)
+            if value is not None:
+                return text[:start] + value + text[end + 1 :]
     parts = []
     position = 0
     while start >= 0:
