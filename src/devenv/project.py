@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import Parse, decode_dotenv, parse_text
 from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY, CanonicalEnv
-from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.errors import (
+    NOT_A_FILE,
+    REQUIRED_MISSING,
+    DevenvError,
+    DotenvError,
+    Place,
+    ResolveError,
+    SpecError,
+    StaleError,
+)
 from devenv.records import dataclass, field
 from devenv.resolver import (
     DotenvSource,
@@ -154,9 +163,10 @@ def _dotenv_source(
     if data is None:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
+        create = _copy_hint(spec.root, [name]) or "create it"
         raise DotenvError(
             f"{name}: not found (listed in {line_of(spec.path, 'dotenv', 'files')} [dotenv].files); "
-            "create it, or add it to [dotenv].optional if it may be absent",
+            f"{create}, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
     path = os.path.join(spec.root, name)
@@ -164,6 +174,28 @@ def _dotenv_source(
     parse = parse_text(text, name=name, previous=kept(path) if len(text) >= KEEP_PARSES_FROM else None)
     parses[path] = parse
     return DotenvSource(name=name, entries=parse.entries())
+
+
+#: What a project names the dotenv file to copy (`.env.example` for `.env`), in that order.
+TEMPLATE_SUFFIXES = (".example", ".sample", ".template")
+
+
+def _copy_hint(root: str, absent: Sequence[str]) -> str:
+    """`copy .env.example to .env and fill it in` for each of the `absent` dotenv files that
+    has such a file beside it ("" when none has): a fresh clone's first error says the step."""
+    hints = []
+    for name in absent:
+        template = next(
+            (
+                name + suffix
+                for suffix in TEMPLATE_SUFFIXES
+                if os.path.isfile(os.path.join(root, name + suffix))
+            ),
+            None,
+        )
+        if template is not None:
+            hints.append(f"copy {template} to {name} and fill it in")
+    return "; ".join(hints)
 
 
 def check_pythonpath(spec: Spec) -> None:
@@ -252,16 +284,24 @@ def _read_once(
     for name in spec.dotenv.files:
         path = os.path.join(root, name)
         sources.append(_dotenv_source(spec, name, dotenv_data[path], kept, parses))
-    resolution = resolve(
-        spec,
-        dotenv=sources,
-        outer=outer,
-        overrides=overrides,
-        python=python_identity(python),
-        instance=instance,
-        unit=unit,
-        expand_overrides=expand_overrides,
-    )
+    try:
+        resolution = resolve(
+            spec,
+            dotenv=sources,
+            outer=outer,
+            overrides=overrides,
+            python=python_identity(python),
+            instance=instance,
+            unit=unit,
+            expand_overrides=expand_overrides,
+        )
+    except ResolveError as error:
+        absent = [source.name for source in sources if source.entries is None]
+        if error.cause != REQUIRED_MISSING or not (hint := _copy_hint(root, absent)):
+            raise
+        raise ResolveError(
+            f"{error}; {hint}", place=error.place, keys=error.keys, cause=error.cause
+        ) from None
     after = {path: _stat(path) for path in before}
     if after != before:
         seen.update(after)
