@@ -39,10 +39,20 @@ def environment(name: str) -> dict[str, str]:
     return env
 
 
+#: Rows that split a ratio into what devenv's code costs and what it cannot avoid: the venv
+#: devenv runs from (its site-packages and .pth files, which T0's bare venv lacks), and that
+#: venv's Python doing nothing but exec `true`, the floor of any Python front end of `run`.
+VENV_T0 = "python -c pass (devenv's own venv)"
+EXEC_FLOOR = "python -c 'os.execv(true)' (devenv's own venv: the floor of run)"
+
+
 def commands(devenv: str, root: str) -> dict[str, Step]:
     """Every command to time, by the name shown in the table."""
     python = shebang_interpreter(devenv)
+    true = shutil.which("true") or "/bin/true"
     named = {
+        VENV_T0: [python, "-c", "pass"],
+        EXEC_FLOOR: [python, "-c", f"import os; os.execv({true!r}, ['true'])"],
         "devenv print-env": [devenv, "print-env"],
         "devenv run -- true": [devenv, "run", "--", "true"],
         "devenv print-env" + NO_WRITES: [devenv, "print-env"],

@@ -38,3 +38,31 @@ def foreign_owner(info: os.stat_result) -> bool:
     """True when a file under `.devenv/` (its `fstat`) belongs to another user: never trusted
     and never rewritten, since that user's programs would then run with our values."""
     return info.st_uid != os.getuid()
+
+
+def read_bound_json(root: str, name: str, schema: int) -> "dict[str, object] | None":
+    """The JSON record `name` of `root`'s `.devenv/` (written with `"schema": schema` and
+    `"binding": binding_fields(root)`), or None when it is absent, unreadable, reached through
+    a link, another user's, of another schema or bound to another checkout."""
+    import json
+
+    from devenv.layout import state_dir, state_path
+
+    if os.path.islink(state_dir(root)):
+        return None
+    try:
+        descriptor = os.open(state_path(root, name), os.O_RDONLY | os.O_NOFOLLOW)
+        with open(descriptor, encoding="utf-8") as handle:
+            if foreign_owner(os.fstat(descriptor)):
+                return None
+            document = json.load(handle)
+    except (OSError, ValueError, UnicodeError, RecursionError):
+        return None
+    if (
+        isinstance(document, dict)
+        and document.get("schema") == schema
+        and isinstance(document.get("binding"), list)
+        and bound_here([str(field) for field in document["binding"]], root)
+    ):
+        return document
+    return None

@@ -243,22 +243,36 @@ def _is_glob(pattern: str) -> bool:
     return "*" in pattern or "?" in pattern
 
 
-def _split(pass_through: "Iterable[str]") -> "tuple[set[str], list[str]]":
-    patterns = (*DEFAULT_PASS, *pass_through)
-    return {p for p in patterns if not _is_glob(p)}, [p for p in patterns if _is_glob(p)]
+class _PassSet:
+    """DEFAULT_PASS and [env].pass sorted for matching: names, the globs that are only a
+    prefix and `*` (LC_*, PIP_*: one `startswith` for all of them), and the other globs.
+    `apply_env` asks it of every key of the caller's environment on the `run` path."""
 
+    __slots__ = ("globs", "names", "prefixes")
 
-def _passes(key: str, names: "set[str]", globs: "list[str]") -> bool:
-    if key in names:
-        return key not in LABEL_KEYS
-    return key not in LABEL_KEYS and any(_glob(key, pattern) for pattern in globs)
+    def __init__(self, pass_through: "Iterable[str]") -> None:
+        self.names: set[str] = set()
+        self.globs: list[str] = []
+        prefixes = []
+        for pattern in (*DEFAULT_PASS, *pass_through):
+            if not _is_glob(pattern):
+                self.names.add(pattern)
+            elif pattern[-1] == "*" and not _is_glob(pattern[:-1]):
+                prefixes.append(pattern[:-1])
+            else:
+                self.globs.append(pattern)
+        self.prefixes = tuple(prefixes)
+
+    def passes(self, key: str) -> bool:
+        if key in LABEL_KEYS:
+            return False
+        return key in self.names or key.startswith(self.prefixes) or any(_glob(key, p) for p in self.globs)
 
 
 def passes(key: str, pass_through: "Iterable[str]" = ()) -> bool:
     """True when a launched process gets `key` from its launcher's environment: DEFAULT_PASS
     or an [env].pass name or glob, and never a label key (a launch labels its own child)."""
-    names, globs = _split(pass_through)
-    return _passes(key, names, globs)
+    return _PassSet(pass_through).passes(key)
 
 
 def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
@@ -269,8 +283,8 @@ def apply_env(env: CanonicalEnv, base: "Mapping[str, str]") -> dict[str, str]:
     from nox, from the fixture or from CI gets the same environment. An inherited PYTHONPATH
     is replaced, never appended to, which is what keeps launchers equal.
     """
-    names, globs = _split(env.pass_through)
-    result = {key: value for key, value in base.items() if _passes(key, names, globs)}
+    passing = _PassSet(env.pass_through).passes
+    result = {key: value for key, value in base.items() if passing(key)}
     for key in env.unset:
         result.pop(key, None)
     result.update(env.variables)

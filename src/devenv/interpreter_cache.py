@@ -25,8 +25,8 @@ import os
 import time
 from typing import Any
 
-from devenv.binding import binding_fields, bound_here, foreign_owner
-from devenv.layout import INTERPRETERS, state_dir, state_path
+from devenv.binding import binding_fields, read_bound_json
+from devenv.layout import INTERPRETERS
 
 SCHEMA = 1
 #: A file changed less than this before a probe started may have changed after the probe
@@ -68,24 +68,10 @@ def _entries(root: str) -> dict[str, Any]:
         return _READ[root]
     entries: dict[str, Any] = {}
     _READ[root] = entries
-    if os.path.islink(state_dir(root)):
-        return entries
-    try:
-        descriptor = os.open(state_path(root, INTERPRETERS), os.O_RDONLY | os.O_NOFOLLOW)
-        with open(descriptor, encoding="utf-8") as handle:
-            if foreign_owner(os.fstat(descriptor)):
-                return entries
-            document = json.load(handle)
-    except (OSError, ValueError, UnicodeError, RecursionError):
-        return entries
-    if (
-        isinstance(document, dict)
-        and document.get("schema") == SCHEMA
-        and isinstance(document.get("binding"), list)
-        and bound_here([str(field) for field in document["binding"]], root)
-        and isinstance(document.get("interpreters"), dict)
-    ):
-        entries.update(document["interpreters"])
+    document = read_bound_json(root, INTERPRETERS, SCHEMA) or {}
+    interpreters = document.get("interpreters")
+    if isinstance(interpreters, dict):
+        entries.update(interpreters)
     return entries
 
 

@@ -22,6 +22,8 @@ PARSE_CACHE = "dotenv.nul"
 SYNC_STAMP = "sync.nul"
 #: What probing each interpreter found, while it is unchanged (devenv/interpreter_cache.py).
 INTERPRETERS = "interpreters.json"
+#: What parsing each lock found, while its bytes are unchanged (devenv/lock_cache.py).
+LOCKS = "locks.json"
 #: flock()ed by every writer of `.devenv/`.
 LOCK = "lock"
 #: Present while a sync changes the venv (or after one was killed): nothing may launch.

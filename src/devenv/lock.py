@@ -113,14 +113,21 @@ def lock_files(root: str) -> list[str]:
     return found + sorted(glob.glob(os.path.join(glob.escape(root), "pylock.*.toml")))
 
 
-def read_lock(path: str) -> Lock:
-    """Parse a pylock.toml; a broken one is a LockError naming the file."""
+def read_lock(path: str, *, root: str | None = None) -> Lock:
+    """Parse a pylock.toml; a broken one is a LockError naming the file. `root`: the project
+    whose `.devenv/locks.json` may hold the parse of exactly these bytes (lock_cache.py)."""
     import tomllib
 
     from devenv.project import read_input
     from devenv.spec import too_deep
 
     data = read_input(path, path, LockError) or b""
+    if root is not None:
+        from devenv import lock_cache
+
+        cached = lock_cache.lookup(root, path, data)
+        if cached is not None:
+            return cached
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -235,7 +242,7 @@ def select_lock(root: str, environment: dict[str, str]) -> Lock | None:
     lock is for another platform (saying how to add one for this one)."""
     others = []
     for path in lock_files(root):
-        lock = read_lock(path)
+        lock = read_lock(path, root=root)
         if matches_platform(lock, environment):
             return lock
         others.append(f"{os.path.basename(path)} ({'; '.join(lock.environments)})")

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
@@ -39,6 +39,8 @@ from devenv.trees import ProcTable, StopTarget, note_descendants, read_stat, sca
 
 if TYPE_CHECKING:
     import psutil
+
+    from devenv.masking import Masker
 
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
@@ -193,11 +195,17 @@ class ProcessHandle:
         """The last `lines` lines of this run's output, extended to include a whole traceback."""
         return log_tail(self.log_path, self.log_offset, lines=lines)
 
-    def masked_tail(self, lines: int = TAIL_LINES) -> str:
-        """`tail()` with every secret the process printed masked (for messages and CI output)."""
+    def output_masker(self) -> Masker:
+        """The one masking rule for what this run printed, wherever devenv shows it: `up`'s
+        terminal and combined log, `devenv task`'s stdout, log tails in errors, what a probe
+        quotes. The log file itself keeps the output as the program wrote it."""
         from devenv.masking import Masker
 
-        return Masker.for_logs(self.env, self.secret_keys).mask(self.tail(lines))
+        return Masker.for_logs(self.env, self.secret_keys)
+
+    def masked_tail(self, lines: int = TAIL_LINES) -> str:
+        """`tail()` with every secret the process printed masked (for messages and CI output)."""
+        return self.output_masker().mask(self.tail(lines))
 
     def tree(self) -> list[psutil.Process]:
         """The main process and every descendant alive now, and every daemon it left (with
@@ -679,13 +687,14 @@ def _make_probe(handle: ProcessHandle, *, log_path: str) -> Probe | None:
             words[0] = resolve_word(words[0], handle.env, spec.root)
         except CommandNotFoundError as error:
             raise ProcessError(f"process {process.name!r}: readiness {error} ({where})") from None
-        mask = _log_masker(handle)
+        mask = handle.output_masker().mask
         return CommandProbe(words, env=handle.env, cwd=spec.root, timeout=ready.timeout, mask=mask)
     if isinstance(ready, TcpReady | HttpReady):
         (address,) = expand([ready.address if isinstance(ready, TcpReady) else ready.url], env, where=where)
         try:
             if isinstance(ready, HttpReady):
-                return HttpProbe(address, status=ready.status, owners=handle.tree, mask=_log_masker(handle))
+                mask = handle.output_masker().mask
+                return HttpProbe(address, status=ready.status, owners=handle.tree, mask=mask)
             return TcpProbe(address, owners=handle.tree)
         except ValueError as exc:
             raise ProcessError(f"{where}: {exc}") from None
@@ -701,13 +710,6 @@ def _make_probe(handle: ProcessHandle, *, log_path: str) -> Probe | None:
         )
     (queue,) = expand([ready.queue], env, where=f"[processes.{process.name}].ready")
     return AmqpQueueProbe(service_url(amqp[0], env.variables), queue, ready.consumers, owners=handle.tree)
-
-
-def _log_masker(handle: ProcessHandle) -> Callable[[str], str]:
-    """Masks the process's secrets in what a probe quotes of it (its answer, its output)."""
-    from devenv.masking import Masker
-
-    return Masker.for_logs(handle.env, handle.secret_keys).mask
 
 
 def _header(

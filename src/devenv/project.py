@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import Parse, decode_dotenv, parse_text
-from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY
-from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY, CanonicalEnv
+from devenv.errors import (
+    NOT_A_FILE,
+    REQUIRED_MISSING,
+    DevenvError,
+    DotenvError,
+    Place,
+    ResolveError,
+    SpecError,
+    StaleError,
+)
 from devenv.package_inputs import changed_parts, recorded_paths, recording, stale_detail, watch
 from devenv.records import dataclass, field
 from devenv.resolver import (
@@ -64,6 +73,11 @@ RETRY_PAUSE = 0.005
 #: it in pieces); a file still being written after QUIET_WAIT seconds is an error.
 QUIET_NS = 100_000_000
 QUIET_WAIT = 2.0
+
+#: The dotenv files whose parse is kept for the next resolution (devenv/parsecache.py):
+#: those of at least this many characters. A shorter one parses in a millisecond or two,
+#: about what keeping its parse costs.
+KEEP_PARSES_FROM = 4096
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -139,21 +153,50 @@ def _not_a_file(error: type[DevenvError], name: str, kind: str, fix: str) -> Dev
 
 
 def _dotenv_source(
-    spec: Spec, name: str, data: bytes | None, previous: Parse | None, parses: dict[str, Parse]
+    spec: Spec,
+    name: str,
+    data: bytes | None,
+    kept: Callable[[str], Parse | None],
+    parses: dict[str, Parse],
 ) -> DotenvSource:
     """The entries of dotenv file `name`; its parse goes into `parses` (by path), reusing
-    `previous` (devenv/parsecache.py)."""
+    the one `kept` has for its path when it is long enough to be worth it."""
     if data is None:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
+        create = _copy_hint(spec.root, [name]) or "create it"
         raise DotenvError(
             f"{name}: not found (listed in {line_of(spec.path, 'dotenv', 'files')} [dotenv].files); "
-            "create it, or add it to [dotenv].optional if it may be absent",
+            f"{create}, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
-    parse = parse_text(decode_dotenv(data, name=name), name=name, previous=previous)
-    parses[os.path.join(spec.root, name)] = parse
+    path = os.path.join(spec.root, name)
+    text = decode_dotenv(data, name=name)
+    parse = parse_text(text, name=name, previous=kept(path) if len(text) >= KEEP_PARSES_FROM else None)
+    parses[path] = parse
     return DotenvSource(name=name, entries=parse.entries())
+
+
+#: What a project names the dotenv file to copy (`.env.example` for `.env`), in that order.
+TEMPLATE_SUFFIXES = (".example", ".sample", ".template")
+
+
+def _copy_hint(root: str, absent: Sequence[str]) -> str:
+    """`copy .env.example to .env and fill it in` for each of the `absent` dotenv files that
+    has such a file beside it ("" when none has): a fresh clone's first error says the step."""
+    hints = []
+    for name in absent:
+        template = next(
+            (
+                name + suffix
+                for suffix in TEMPLATE_SUFFIXES
+                if os.path.isfile(os.path.join(root, name + suffix))
+            ),
+            None,
+        )
+        if template is not None:
+            hints.append(f"copy {template} to {name} and fill it in")
+    return "; ".join(hints)
 
 
 def check_pythonpath(spec: Spec) -> None:
@@ -212,7 +255,7 @@ def _read_once(
     profile: str | None = None,
     unit_name: str | None = None,
     expand_overrides: bool = True,
-    previous: dict[str, Parse] | None = None,
+    kept: Callable[[str], Parse | None] = lambda path: None,
 ) -> ProjectState | None:
     """One attempt: stat every input, read and resolve, stat again; None if anything moved.
 
@@ -239,22 +282,29 @@ def _read_once(
         dotenv_data[path] = read_input(path, name, DotenvError)
     if check_paths:
         check_pythonpath(spec)
-    previous = previous if previous is not None else {}
     parses: dict[str, Parse] = {}
     sources = []
     for name in spec.dotenv.files:
         path = os.path.join(root, name)
-        sources.append(_dotenv_source(spec, name, dotenv_data[path], previous.get(path), parses))
-    resolution = resolve(
-        spec,
-        dotenv=sources,
-        outer=outer,
-        overrides=overrides,
-        python=python_identity(python),
-        instance=instance,
-        unit=unit,
-        expand_overrides=expand_overrides,
-    )
+        sources.append(_dotenv_source(spec, name, dotenv_data[path], kept, parses))
+    try:
+        resolution = resolve(
+            spec,
+            dotenv=sources,
+            outer=outer,
+            overrides=overrides,
+            python=python_identity(python),
+            instance=instance,
+            unit=unit,
+            expand_overrides=expand_overrides,
+        )
+    except ResolveError as error:
+        absent = [source.name for source in sources if source.entries is None]
+        if error.cause != REQUIRED_MISSING or not (hint := _copy_hint(root, absent)):
+            raise
+        raise ResolveError(
+            f"{error}; {hint}", place=error.place, keys=error.keys, cause=error.cause
+        ) from None
     after = {path: _stat(path) for path in before}
     if after != before:
         seen.update(after)
@@ -302,9 +352,15 @@ def resolve_env(
     """
     if python is None:
         python = last_python(root)
-    from devenv import parsecache
+    loaded: list[dict[str, Parse]] = []
 
-    previous = parsecache.load(root)
+    def kept(path: str) -> Parse | None:
+        if not loaded:  # read once, and only when a dotenv file is long enough to use it
+            from devenv import parsecache
+
+            loaded.append(parsecache.load(root))
+        return loaded[0].get(path)
+
     deadline = time.monotonic() + QUIET_WAIT
     for attempt in range(MAX_ATTEMPTS):
         seen: dict[str, object] = {}
@@ -320,7 +376,7 @@ def resolve_env(
                 outer.get(PROFILE_KEY) if profile is None else profile,
                 unit,
                 expand_overrides,
-                previous,
+                kept,
             )
         except DevenvError:
             if attempt + 1 < MAX_ATTEMPTS and _changing(seen):
@@ -377,13 +433,19 @@ def _inherited(spec: Spec, outer: Mapping[str, str]) -> dict[str, str | None]:
 
 
 def _write(
-    state: ProjectState, python: PythonRecord, outer: Mapping[str, str], git_index: list[str] | None
+    state: ProjectState,
+    python: PythonRecord,
+    outer: Mapping[str, str],
+    git_index: list[str] | None,
+    env: CanonicalEnv | None = None,
 ) -> EnvDocument:
     """Write `.devenv/` for `state`, and keep its dotenv parses for the next resolution
     (the caller holds `.devenv/lock`)."""
-    from devenv import parsecache
+    worth = {path: parse for path, parse in state.parses.items() if len(parse.text) >= KEEP_PARSES_FROM}
+    if worth:
+        from devenv import parsecache
 
-    parsecache.save(state.spec.root, state.parses)
+        parsecache.save(state.spec.root, worth)
     return write_state(
         state.spec.root,
         state.resolution,
@@ -392,7 +454,20 @@ def _write(
         inherited=_inherited(state.spec, outer),
         racy=state.racy,
         git_index=git_index,
+        env=env,
     )
+
+
+def _refuse_tracked_since_known(root: str) -> tuple[EnvDocument | None, list[str] | None]:
+    """The last sync's document (None when unreadable) and `refuse_tracked`'s stamp of the
+    git index. The document is bound to this checkout and this user's (read_document), so
+    its record of the git index may spare the `git ls-files`; a committed copy is never
+    bound here."""
+    try:
+        known = read_document(root, variables=False)  # both callers rewrite them: not decoded
+    except DevenvError:
+        known = None
+    return known, refuse_tracked(root, untracked_at=known.get("git_index") if known else None)
 
 
 def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Snapshot:
@@ -403,14 +478,23 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
     behind a writer. Whichever write lands last, its record names the bytes it resolved,
     and a later reader sees whether they are still current.
     """
+    import gc
+
+    # A refresh of 10 000 keys makes some 200 000 objects that all live until it returns,
+    # none in a cycle: the cyclic collector would walk them again and again for nothing
+    # (~8% of the re-resolve, benchmarks/diagnostics.py). Off for the refresh only.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        # Bound to this checkout and this user's (read_document), so its record of the git
-        # index may spare the `git ls-files` below; a committed copy is never bound here.
-        known = read_document(root)
-    except DevenvError:
-        known = None
-    git_index = refuse_tracked(root, untracked_at=known.get("git_index") if known else None)
-    document = known if known is not None else read_document(root)
+        return _refresh(root, outer, frozen=frozen)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
+    known, git_index = _refuse_tracked_since_known(root)
+    document = known if known is not None else read_document(root, variables=False)
     if document is None:
         raise StaleError(f"{root}: no .devenv/ environment yet; run `devenv sync` first")
     if os.path.normpath(document["root"]) != os.path.normpath(root):
@@ -427,16 +511,17 @@ def refresh(root: str, outer: Mapping[str, str], *, frozen: bool = False) -> Sna
                 f"--frozen: .devenv/ is out of date ({', '.join(changed)} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
             )
+    env = state.resolution.canonical()
     with locked(root, wait=False) as mine:
         if mine:
-            _write(state, python, outer, git_index)
+            _write(state, python, outer, git_index, env)
     from devenv.snapshot import ABSENT
 
     stamps = [
         (r["path"], ABSENT, ABSENT) if r["size"] is None else (r["path"], str(r["size"]), str(r["mtime_ns"]))
         for r in state.inputs
     ]
-    return Snapshot(state.resolution.canonical(), stamps, sorted(inherited.items()))
+    return Snapshot(env, stamps, sorted(inherited.items()))
 
 
 def _changed_inputs(
@@ -492,7 +577,7 @@ def sync(
     from devenv.requirements import parse_packages
     from devenv.venv import check_venv_location, clear_incomplete, sync_venv
 
-    git_index = refuse_tracked(root)
+    _, git_index = _refuse_tracked_since_known(root)
     state = resolve_env(root, outer)
     check_venv_location(state.spec, outer)
     parse_packages(state.spec)
@@ -510,6 +595,7 @@ def sync(
             frozen=frozen,
             progress=progress,
             check=check,
+            meanwhile=() if check else (compile_devenv,),
         )
         if watched is not None:
             record = recording(record, watched)
@@ -526,7 +612,6 @@ def sync(
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
         document = _write(state, record, outer, git_index)
         clear_incomplete(root)
-        compile_devenv()
         _write_stamp(state.spec, record)
     return document, installed
 

@@ -128,12 +128,22 @@ def _expanded(text: str, lookup: Callable[[str], str | None]) -> str:
     start = text.find("${")
     if start < 0:
         return text
+    end = text.find("}", start + 2)
+    if end > 0 and text.find("${", start + 2) < 0:
+        # One reference, `${NAME}` and defined: the common case, without the loop below.
+        name = text[start + 2 : end]
+        if ":-" not in name and KEY_PATTERN.match(name):
+            value = lookup(name)
+            if value is not None:
+                return text[:start] + value + text[end + 1 :]
     parts = []
     position = 0
     while start >= 0:
-        end = _closing_brace(text, start + 2)
+        end = text.find("}", start + 2)
         if end < 0:
             break
+        if text.find("${", start + 2, end) >= 0:
+            end = _closing_brace(text, start + 2)  # a nested reference
         inner = text[start + 2 : end]
         name, has_default, default = inner.partition(":-")
         if not KEY_PATTERN.match(name):
@@ -396,9 +406,10 @@ def resolve(
             )
     for key in spec.env.inherit:
         check_not_unset(spec, key, f"{spec.path}: [env].inherit")
-    from devenv.masking import is_secret_key, looks_like_token
 
     def secret(key: str, value: str) -> bool:
+        from devenv.masking import is_secret_key, looks_like_token  # only for a message
+
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)
 
     layers = _Layers(spec, outer, instance)
@@ -456,20 +467,24 @@ def _dotenv_layer(
     risky = _RUNS_CODE_KEYS.difference(spec.env.trusted)
     refused = _MANAGED.union(spec.env.unset)
     prefix = f"{source.name}:"
-    for entry in source.entries or ():
-        key, value = entry.key, entry.value
+    variables = layers.variables
+    lookup = layers.lookup
+    longest = (MAX_VALUE_BYTES - 2) // 4  # characters of KEY + value that surely fit
+    for key, value, line, literal in source.entries or ():
         if key in risky or key.startswith(_RUNS_CODE_PREFIXES):
-            check_trusted(spec, key, Place(source.name, entry.line))
-        if not entry.literal and "${" in value:
+            check_trusted(spec, key, Place(source.name, line))
+        if not literal and "${" in value:
             try:
-                value = _expanded(value, layers.lookup)
+                value = _expanded(value, lookup)
             except _Unexpandable as problem:
-                raise _unexpandable(problem, Place(source.name, entry.line), secret(key, value)) from None
-        if key in refused or "\0" in value or 4 * (len(key) + len(value)) + 2 > MAX_VALUE_BYTES:
-            where = Place(source.name, entry.line)
+                raise _unexpandable(problem, Place(source.name, line), secret(key, value)) from None
+        if key in refused or "\0" in value or len(key) + len(value) > longest:
+            where = Place(source.name, line)
             layers.set(key, value, str(where), where)
-        else:
-            layers.put(key, value, f"{prefix}{entry.line}")
+        elif key in variables or layers.instance_read:
+            layers.put(key, value, f"{prefix}{line}")
+        else:  # what `put` makes of a first value that read no ${DEVENV_INSTANCE}
+            variables[key] = Variable(key=key, value=value, source=f"{prefix}{line}")
 
 
 #: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).

@@ -123,6 +123,14 @@ def read_snapshot(root: str) -> "Snapshot | None":
         while index < end:
             tag = fields[index]
             if tag == "V":
+                rest = fields[index:end:3]
+                if (end - index) % 3 == 0 and rest.count("V") == len(rest):
+                    # Only variables from here on (encode_snapshot writes them last): all of
+                    # them at once, not 10 000 turns of this loop.
+                    variables.update(
+                        zip(fields[index + 1 : end : 3], fields[index + 2 : end : 3], strict=True)
+                    )
+                    break
                 variables[fields[index + 1]] = fields[index + 2]
                 index += 3
             elif tag == "I":

@@ -107,6 +107,8 @@ def run_task(
     began = time.monotonic()
     handle.spawn()  # a task has no readiness probe: it is done when it exits 0
     offset = handle.log_offset
+    # Masked as `devenv up` masks a process's output; the log file keeps it as written.
+    mask = handle.output_masker().mask if output is not None else str
     code: int | None = None
     try:
         while True:
@@ -114,7 +116,7 @@ def run_task(
             if output is not None:
                 # Once it has exited, its last line may lack a newline: copy it too, before
                 # the stop below appends devenv's own note.
-                offset = _copy_new(handle.log_path, offset, output, final=code is not None)
+                offset = _copy_new(handle.log_path, offset, output, mask, final=code is not None)
             if code is not None:
                 break
             if time.monotonic() - began > task.timeout:
@@ -163,9 +165,11 @@ def _task_meaning(code: int, command: Sequence[str]) -> str:
     return exit_meaning(code, command)
 
 
-def _copy_new(path: str, offset: int, output: Callable[[str], None], *, final: bool = False) -> int:
-    """Hand what was appended to the log since `offset` to `output`, without devenv's own
-    `==== devenv:` notes; returns the new offset (whole lines only, unless `final`)."""
+def _copy_new(
+    path: str, offset: int, output: Callable[[str], None], mask: Callable[[str], str], *, final: bool = False
+) -> int:
+    """Hand what was appended to the log since `offset` to `output`, masked and without
+    devenv's own `==== devenv:` notes; returns the new offset (whole lines only, unless `final`)."""
     with contextlib.suppress(OSError), open(path, "rb") as log:
         log.seek(offset)
         chunk = log.read()
@@ -174,7 +178,7 @@ def _copy_new(path: str, offset: int, output: Callable[[str], None], *, final: b
             lines = chunk[:end].decode("utf-8", "replace").splitlines(keepends=True)
             text = "".join(line for line in lines if not line.startswith("==== devenv:"))
             if text:
-                output(text)
+                output(mask(text))
             return offset + end
     return offset
 

@@ -95,13 +95,10 @@ class _Stream:
     """One process's log, read incrementally and written to the terminal line by line."""
 
     def __init__(self, handle: ProcessHandle, prefix: str) -> None:
-        from devenv.masking import Masker
-
         self.handle = handle
         self.prefix = prefix
-        # The terminal gets the same masking as every other output of a process's log
-        # (`ProcessHandle.masked_tail`): a worker printing its broker URL must not show it.
-        self.masker = Masker.for_logs(handle.env, handle.secret_keys)
+        # A worker printing its broker URL must not show it (ProcessHandle.output_masker).
+        self.masker = handle.output_masker()
         self.reset()
 
     def reset(self) -> None:

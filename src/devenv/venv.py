@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from devenv import lock_cache
 from devenv.environment import ROOT_KEY
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, counted, installer_for
@@ -43,29 +44,27 @@ from devenv.store import PythonRecord, write_atomic
 #: Written into every venv devenv creates; only a venv holding it is ever cleared or rebuilt.
 MARKER = "devenv-venv.json"
 
-#: name -> [version, local project folder] of every distribution on the interpreter's path.
-#: Read from each dist-info's METADATA header and direct_url.json, without importlib.metadata,
-#: re or urllib at start-up (they and the e-mail parser took 0.2 s of each listing of a
-#: 65-package venv here; this takes ~0.05 s); an .egg-info (setuptools leaves one in the
-#: source folder of an editable install) goes through importlib.metadata unless a
-#: distribution of its name came first, which is the one kept.
+#: `name NUL version NUL direct_url.json NUL` of every distribution on the interpreter's
+#: path, the first of each name. Read from each dist-info's METADATA header, without
+#: importlib.metadata, json, re or urllib at start-up: they and the e-mail parser took 0.2 s
+#: of each listing of a 65-package venv here, and json (which imports re) and urllib alone 7
+#: of this script's 23 ms; `installed_distributions` reads direct_url.json in devenv's own
+#: process. An .egg-info (setuptools leaves one in the source folder of an editable install)
+#: goes through importlib.metadata unless a distribution of its name came first.
 _INSTALLED = (
-    "import json, os, sys\n"
+    "import os, sys\n"
     "found = {}\n"
     "def key_of(name):\n"
     "    key = name.lower().replace('_', '-').replace('.', '-')\n"
     "    while '--' in key:\n        key = key.replace('--', '-')\n"
     "    return key\n"
     "def add(name, version, folder):\n"
-    "    local = ''\n"
+    "    if key_of(name) in found:\n        return\n"
     "    try:\n"
     "        with open(os.path.join(folder, 'direct_url.json'), 'rb') as f:\n"
-    "            info = json.loads(f.read() or b'null')\n"
-    "    except (OSError, ValueError):\n        info = None\n"
-    "    if isinstance(info, dict) and 'dir_info' in info and str(info.get('url', '')).startswith('file:'):\n"
-    "        from urllib.parse import unquote, urlsplit\n"
-    "        local = os.path.normpath(unquote(urlsplit(info['url']).path))\n"
-    "    found.setdefault(key_of(name), [version, local])\n"
+    "            url = f.read().replace(b'\\0', b'')\n"
+    "    except OSError:\n        url = b''\n"
+    "    found[key_of(name)] = (version, url)\n"
     "for path in sys.path:\n"
     "    try:\n        entries = sorted(os.listdir(path or '.'))\n"
     "    except OSError:\n        continue\n"
@@ -87,7 +86,13 @@ _INSTALLED = (
     "            fields = {'Name': d.metadata['Name'] or '', 'Version': d.version or ''}\n"
     "        if fields.get('Name'):\n"
     "            add(fields['Name'], fields.get('Version', ''), folder)\n"
-    "print(json.dumps(found, sort_keys=True))\n"
+    "out = bytearray()\n"
+    "for key in sorted(found):\n"
+    "    version, url = found[key]\n"
+    "    for text in (key, version):\n"
+    "        out += text.replace('\\0', '').encode('utf-8', 'replace') + b'\\0'\n"
+    "    out += url + b'\\0'\n"
+    "sys.stdout.buffer.write(bytes(out))\n"
 )
 
 
@@ -313,11 +318,30 @@ def _refuse_running(venv: str) -> None:
 
 def installed_distributions(python: str) -> dict[str, tuple[str, str]]:
     """name -> (version, local project folder or "") of everything installed for `python`."""
-    result = subprocess.run([python, "-I", "-c", _INSTALLED], capture_output=True, text=True, check=False)
+    result = subprocess.run([python, "-I", "-c", _INSTALLED], capture_output=True, check=False)
     if result.returncode != 0:
-        raise SyncError(f"{python}: cannot list installed packages: {result.stderr.strip()}")
-    found: dict[str, list[str]] = json.loads(result.stdout)
-    return {name: (item[0], item[1]) for name, item in found.items()}
+        stderr = result.stderr.decode("utf-8", "replace").strip()
+        raise SyncError(f"{python}: cannot list installed packages: {stderr}")
+    fields = result.stdout.split(b"\0")
+    found = {}
+    for at in range(0, len(fields) - 2, 3):
+        name, version = (fields[at + i].decode("utf-8", "replace") for i in (0, 1))
+        found[name] = (version, _local_folder(fields[at + 2]))
+    return found
+
+
+def _local_folder(direct_url: bytes) -> str:
+    """The folder of a distribution installed from a local project (its direct_url.json
+    names a `file:` directory), else ""."""
+    try:
+        info = json.loads(direct_url or b"null")
+    except ValueError:
+        return ""
+    if isinstance(info, dict) and "dir_info" in info and str(info.get("url", "")).startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        return os.path.normpath(unquote(urlsplit(str(info["url"])).path))
+    return ""
 
 
 def installed_packages(python: str) -> list[str]:
@@ -528,11 +552,18 @@ def lock_index(
 
 
 def sync_venv(
-    spec: Spec, previous: PythonRecord | None, *, frozen: bool, progress: Progress, check: bool = False
+    spec: Spec,
+    previous: PythonRecord | None,
+    *,
+    frozen: bool,
+    progress: Progress,
+    check: bool = False,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> tuple[PythonRecord, bool]:
     """Bring the venv in line with the lock (made first when there is none or it is stale);
     returns the record and whether anything changed. `check`: change nothing, raise
-    StaleError when something would change."""
+    StaleError when something would change. `meanwhile`: work of the caller's that needs
+    nothing from the venv, done while the installer runs."""
     check_venv_location(spec)
     lines = parse_packages(spec)
     choice = _choose(spec, previous, lines, remember=not check)
@@ -545,24 +576,24 @@ def sync_venv(
         return _check_only(spec, installer, previous, choice, lines)
     created = ensure_venv(spec, choice.interpreter, progress)
     python = venv_python(spec)
+    jobs = list(meanwhile)
+    if choice.lock is not None and not choice.reasons:
+        parsed = choice.lock
+        jobs.insert(0, lambda: lock_cache.remember(spec.root, parsed))
     # The pip installer needs the venv's own pip version; uv needs nothing from inside it, but
     # a venv made just now is probed once all the same, so that doctor finds it in the cache:
     # while uv installs (the probe took 0.12-0.15 s of a 2 s sync here, benchmarks/packages.py).
     interpreter = choice.interpreter
-    probe = None
     if not installer.universal:
         interpreter = probe_interpreter(python, root=spec.root, remember=True) or choice.interpreter
     elif created:
-        import threading
-
-        remember = {"root": spec.root, "remember": True}
-        probe = threading.Thread(target=probe_interpreter, args=(python,), kwargs=remember, daemon=True)
-        probe.start()
+        jobs.append(lambda: probe_interpreter(python, root=spec.root, remember=True))
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
-    changed = _apply_lock(spec, installer, previous, interpreter, lock, lines, progress, created=created)
+    with _alongside(jobs) as start:
+        changed = _apply_lock(
+            spec, installer, previous, interpreter, lock, lines, progress, created=created, start=start
+        )
     changed = changed or created
-    if probe is not None:
-        probe.join()
     record: PythonRecord = {
         "base_interpreter": choice.interpreter.base,
         "interpreter": python,
@@ -685,6 +716,39 @@ def _repair_advice(spec: Spec, names: list[str]) -> str:
     return f"reinstall {', '.join(names)} in {venv} (devenv did not create it, so it will not remove it)"
 
 
+@contextlib.contextmanager
+def _alongside(jobs: Sequence[Callable[[], object]]) -> Iterator[Callable[[], None]]:
+    """Yields `start`, which runs `jobs` in order in a thread; they are done (their first
+    error raised here) when the block ends, inline if `start` was never called, not at all
+    when the block fails before it. The thread starts just before the installer, so that
+    its Python does not delay the installer's start; it is always waited for, since its
+    jobs write `.devenv/`, which only the holder of `.devenv/lock` may do."""
+    import threading
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for job in jobs:
+                job()
+        except BaseException as error:  # re-raised in the calling thread below
+            failed.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    try:
+        yield thread.start
+    except BaseException:
+        if thread.ident is not None:
+            thread.join()
+        raise
+    if thread.ident is None:
+        run()
+    else:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
 def _apply_lock(
     spec: Spec,
     installer: Installer,
@@ -695,9 +759,11 @@ def _apply_lock(
     progress: Progress,
     *,
     created: bool = False,
+    start: Callable[[], None] = lambda: None,
 ) -> bool:
     """Remove what the lock does not list, install what it lists and is missing, then the
-    local projects; True when anything changed. `created`: the venv was made just now."""
+    local projects; True when anything changed. `created`: the venv was made just now.
+    `start` is called just before the installer runs (`_alongside`)."""
     python = venv_python(spec)
     venv = venv_path(spec)
     # A venv the installer made just now holds nothing, unless it seeds its own tools (pip).
@@ -746,6 +812,7 @@ def _apply_lock(
         install_lock=plan.install_lock,
         local=install_local,
     )
+    start()
     installer.sync(request, progress)
     return True
 

@@ -244,6 +244,36 @@ def test_devenv_task_runs_what_it_needs_shows_its_output_and_keeps_a_log_per_run
     assert unknown.returncode == 2 and "declared: createdb, migrate" in unknown.stderr
 
 
+LEAKS = [
+    "python",
+    "-c",
+    "import os, sys; print('key is', os.environ['DJANGO_SECRET_KEY']); print('pw', os.environ['DB_PASSWORD'],"
+    " 'rejected'); print('url', os.environ['BROKER_URL'], flush=True); sys.exit(3)",
+]
+
+
+def test_devenv_task_masks_secrets_in_its_output_as_up_does(tmp_path: Path, shared_venv: str) -> None:
+    spec = TASKS_SPEC.format(venv=shared_venv, migrate=json.dumps(LEAKS), timeout=60).replace(
+        'PYTHONUNBUFFERED = "1"\n',
+        'PYTHONUNBUFFERED = "1"\nDJANGO_SECRET_KEY = "k3y-with-$-and-quotes"\nDB_PASSWORD = "k9z"\n'
+        'BROKER_URL = "amqp://guest:brokerpass@127.0.0.1:5672//"\n',
+    )
+    project = Project.create(tmp_path / "proj", venv=shared_venv, spec=spec, dotenv="")
+    project.sync()
+    result = project.devenv("task", "migrate")
+    assert result.returncode == 3, result.stderr
+    # What up's terminal (and its combined log) shows of a process, the task's stdout shows:
+    # secret values, short secrets standing as a word, and URL passwords as ***.
+    assert result.stdout == "created\nkey is ***\npw *** rejected\nurl amqp://guest:***@127.0.0.1:5672//\n"
+    assert "key is ***" in result.stderr and "pw *** rejected" in result.stderr
+    for secret in ("k3y-with-$-and-quotes", "k9z", "brokerpass"):
+        assert secret not in result.stdout + result.stderr
+    # The task's own log keeps what it printed, as a process's log under up does; its header
+    # (devenv's own lines) is masked.
+    (log,) = (project.root / ".devenv" / "logs").glob("migrate-*.log")
+    assert "key is k3y-with-$-and-quotes" in log.read_text()
+
+
 def test_a_task_that_outruns_its_timeout_is_stopped_and_reported(tmp_path: Path, shared_venv: str) -> None:
     slow = ["python", "-c", "import time; print('waiting for a lock', flush=True); time.sleep(600)"]
     project = tasks_project(tmp_path, shared_venv, slow, timeout=1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from devenv.environment import (
     DEFAULT_PASS,
@@ -115,6 +118,22 @@ def test_env_pass_names_and_globs_reach_the_child_unresolved() -> None:
         "XAWS_A": None,
     }
     assert passes("AWS_REGION", PASSING.pass_through) and not passes("AWS", PASSING.pass_through)
+
+
+@given(
+    key=st.text(alphabet="AB_*?", max_size=5),
+    pattern=st.text(alphabet="AB_*?", min_size=1, max_size=5),
+)
+@example(key="", pattern="*")
+@example(key="AB", pattern="A*")
+@example(key="A_B", pattern="A*B*")
+def test_a_pass_glob_matches_what_fnmatchcase_matches(key: str, pattern: str) -> None:
+    """`*` any run, `?` one character, nothing else special: the rule of fnmatch without its
+    `[...]` classes, which [env].pass names never need (and `re` is too slow to import on the
+    `run` path)."""
+    if key in DEFAULT_PASS or any(fnmatch.fnmatchcase(key, default) for default in DEFAULT_PASS):
+        return  # passes whatever the pattern says
+    assert passes(key, (pattern,)) == fnmatch.fnmatchcase(key, pattern)
 
 
 def test_label_keys_never_come_from_the_caller_even_through_a_glob() -> None:

@@ -58,3 +58,20 @@ def test_a_linked_state_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / ".devenv").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(StateError):
         read_document(str(tmp_path))
+
+
+def test_a_document_read_without_its_variables_is_the_rest_of_it(project: Project) -> None:
+    project.write(".env", "".join(f"KEY_{n}=value-{n}\n" for n in range(100)) + "variables=x\n")
+    project.sync()
+    whole = read_document(str(project.root))
+    assert whole is not None and len(whole["variables"]) > 100
+    head = read_document(str(project.root), variables=False)
+    assert head == {**whole, "variables": {}}
+    # Laid out otherwise (another writer): decoded whole, as read_document always did.
+    path = project.root / ".devenv" / "env.json"
+    path.write_text(json.dumps(whole, indent=2))
+    assert read_document(str(project.root), variables=False) == whole
+    # Damaged before the variables: the same error as a whole read.
+    path.write_text(json.dumps({**whole, "python": 3}, sort_keys=True, separators=(",\n", ": ")) + "\n")
+    with pytest.raises(StaleError, match="not the shape devenv writes"):
+        read_document(str(project.root), variables=False)
