@@ -255,6 +255,16 @@ class _Doctor:
                 )
             )
             return
+        from devenv.package_inputs import changed_parts, stale_detail
+
+        try:
+            changes, _ = changed_parts(spec, record)
+        except DevenvError as error:  # a file they read that cannot be read or parsed
+            self.add(_fail("packages", str(error), _edit(error.place.path) if error.place else SYNC))
+            return
+        if changes:
+            self.add(_fail("packages", stale_detail(changes), SYNC))
+            return
         recorded = set(record["installed"])
         if unchanged(self.root, frozen=False):
             # sync.nul: the venv's site-packages (and interpreter, lock, spec) are as the last

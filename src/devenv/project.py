@@ -24,6 +24,7 @@ from devenv.errors import (
     SpecError,
     StaleError,
 )
+from devenv.package_inputs import changed_parts, recorded_paths, recording, stale_detail, watch
 from devenv.records import dataclass, field
 from devenv.resolver import (
     DotenvSource,
@@ -209,10 +210,12 @@ def check_pythonpath(spec: Spec) -> None:
             )
 
 
-def input_paths(spec: Spec) -> list[str]:
-    """Files whose change means the environment must be resolved again."""
+def input_paths(spec: Spec, python: PythonRecord | None = None) -> list[str]:
+    """Files whose change means the environment must be resolved again, and (from `python`,
+    the last sync's record) the files [python].packages reads, whose change means checking
+    that the venv is still what they declare (`package_inputs`)."""
     dotenv = [os.path.join(spec.root, name) for name in spec.dotenv.files]
-    return [spec.path, *dotenv, venv_python(spec)]
+    return list(dict.fromkeys([spec.path, *dotenv, venv_python(spec), *recorded_paths(python)]))
 
 
 def last_python(root: str) -> PythonRecord | None:
@@ -269,7 +272,7 @@ def _read_once(
     unit = None
     if unit_name:
         unit = spec.task(unit_name) if unit_name in spec.task_names() else spec.process(unit_name)
-    paths = input_paths(spec)[1:]
+    paths = input_paths(spec, python)[1:]
     for path in paths:
         before[path] = _stat(path)
     seen.update(before)
@@ -498,23 +501,14 @@ def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
         raise StaleError(
             f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
         )
-    python = document["python"]
-    state = resolve_env(root, outer, python=python)
-    _check_python_unchanged(state.spec, python)
+    state = resolve_env(root, outer, python=document["python"])
+    python = _check_python_unchanged(state.spec, document["python"])
     inherited = _inherited(state.spec, outer)
     if frozen:
-        recorded = {record["path"]: record["sha256"] for record in document["inputs"]}
-        changed = [
-            os.path.relpath(record["path"], root)
-            for record in state.inputs
-            if recorded.get(record["path"], "") != record["sha256"]
-        ]
-        changed += [
-            f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value
-        ]
-        if changed or set(document["inherited"]) != set(inherited):
+        changed = _changed_inputs(document, state, inherited)
+        if changed:
             raise StaleError(
-                f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'its inputs'} changed since the "
+                f"--frozen: .devenv/ is out of date ({', '.join(changed)} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
             )
     env = state.resolution.canonical()
@@ -530,7 +524,29 @@ def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
     return Snapshot(env, stamps, sorted(inherited.items()))
 
 
-def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
+def _changed_inputs(
+    document: EnvDocument, state: ProjectState, inherited: Mapping[str, str | None]
+) -> list[str]:
+    """The inputs and outer keys whose value differs from what `document` was written from
+    (empty when `.devenv/` describes them exactly). The files [python].packages reads count
+    by their parts, which `_check_python_unchanged` compared: an edit of `[tool.ruff]` in
+    pyproject.toml changes nothing `.devenv/` holds."""
+    recorded = {record["path"]: record["sha256"] for record in document["inputs"]}
+    by_parts = set(recorded_paths(document["python"]))
+    changed = [
+        os.path.relpath(record["path"], state.spec.root)
+        for record in state.inputs
+        if record["path"] not in by_parts and recorded.get(record["path"], "") != record["sha256"]
+    ]
+    changed += [f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value]
+    if not changed and set(document["inherited"]) != set(inherited):
+        changed.append("its inputs")
+    return changed
+
+
+def _check_python_unchanged(spec: Spec, python: PythonRecord) -> PythonRecord:
+    """Refuse (StaleError) when [python], or a part of a file its packages read, changed
+    since the last sync; the record to write (new stats of those files, `package_inputs`)."""
     if not os.path.exists(venv_python(spec)):
         raise StaleError(
             f"{line_of(spec.path, 'python', 'venv')}: {venv_python(spec)}: the venv is missing; "
@@ -545,6 +561,10 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
             f"{line_of(spec.path, 'python')}: [python] changed since the last `devenv sync`; "
             "run `devenv sync`"
         )
+    changes, record = changed_parts(spec, python)
+    if changes:
+        raise StaleError(f"{stale_detail(changes)}; run `devenv sync`")
+    return record
 
 
 def sync(
@@ -566,6 +586,9 @@ def sync(
         # Before anything is installed: a failing --frozen or --check changes nothing (no
         # venv left half-synced for `devenv run` to refuse).
         _refuse_changed_variables(previous, resolve_env(root, outer).resolution, frozen=frozen, check=check)
+        # The files [python].packages reads, stat-ed and read before the installer reads
+        # them: an edit made while it runs is looked at again by the next launch.
+        watched = None if check else watch(state.spec)
         record, installed = sync_venv(
             state.spec,
             previous["python"] if previous else None,
@@ -574,12 +597,17 @@ def sync(
             check=check,
             meanwhile=() if check else (compile_devenv,),
         )
+        if watched is not None:
+            record = recording(record, watched)
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
         state = resolve_env(root, outer, python=record)
         _refuse_changed_variables(previous, state.resolution, frozen=frozen, check=check)
         if check and previous is not None:
-            if snapshot_fresh(root, outer):
+            changes, _ = changed_parts(state.spec, previous["python"])
+            if changes:
+                raise StaleError(f"--check: {stale_detail(changes)}; run `devenv sync`")
+            if snapshot_fresh(root, outer, previous["python"]):
                 return previous, False
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
         document = _write(state, record, outer, git_index)
@@ -647,7 +675,12 @@ def _variables(document: EnvDocument) -> dict[str, str]:
     return values
 
 
-def snapshot_fresh(root: str, outer: Mapping[str, str]) -> bool:
-    """True when env.nul exists and none of its inputs changed."""
+def snapshot_fresh(root: str, outer: Mapping[str, str], python: PythonRecord) -> bool:
+    """True when env.nul exists and none of its inputs changed; the files [python].packages
+    reads (recorded in `python`) count by their parts, which `changed_parts` compares."""
     snapshot = read_snapshot(root)
-    return snapshot is not None and snapshot.is_fresh(outer)
+    if snapshot is None:
+        return False
+    by_parts = set(recorded_paths(python))
+    inputs = [entry for entry in snapshot.inputs if entry[0] not in by_parts]
+    return Snapshot(snapshot.env, inputs, snapshot.inherited).is_fresh(outer)
