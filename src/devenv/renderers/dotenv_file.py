@@ -145,10 +145,13 @@ def render(env: CanonicalEnv, base_path: str | None, *, leave_out: bool = False)
             lines.append(f"# PATH is not set here: devenv puts these folders first: {folders}")
     else:
         variables = exported(env, base_path)
-    # No value needing care at all (the common case): no search of each one.
-    plain = not _NEEDS_CARE.search("".join(variables.values()))
+    if not _NEEDS_CARE.search("".join(variables.values())) and "_" not in {key[0] for key in variables}:
+        # No value needing care and no name VS Code skips (the common case): each is
+        # written 'value', as below, without a check of each one.
+        lines += [f"{key}='{value}'" for key, value in variables.items()]
+        return "\n".join(lines) + "\n"
     for key, value in variables.items():
-        if (plain or not _NEEDS_CARE.search(value)) and key[0] != "_":
+        if not _NEEDS_CARE.search(value) and key[0] != "_":
             # No quote, backslash, $, line break or U+2028/9: every reader keeps it
             # single-quoted (what `encode` would say, without its ten checks).
             lines.append(f"{key}='{value}'")
