@@ -12,9 +12,11 @@ import io
 import os
 import re
 from bisect import bisect_left
+from functools import partial
+from itertools import compress
+from typing import NamedTuple
 
 from devenv.errors import DotenvError, Place, preview
-from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN
 
 TYPE_CHECKING = False
@@ -29,9 +31,11 @@ _ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DotenvEntry:
-    """One `KEY=value` line: `literal` when single-quoted (no `${...}` interpolation)."""
+class DotenvEntry(NamedTuple):
+    """One `KEY=value` line: `literal` when single-quoted (no `${...}` interpolation).
+
+    A named tuple rather than a record (devenv/records.py): a file of 10 000 keys makes
+    10 000 of them on every re-resolve, and a tuple is made in C (`Parse.entries`)."""
 
     key: str
     value: str
@@ -85,18 +89,17 @@ class Parse:
     parse of the same file reuses (`parse_text`) and `.devenv/` keeps (devenv/parsecache.py).
 
     `text` is what python-dotenv's reader parsed (newlines made LF, one byte order mark
-    dropped). Binding `i` starts at offset `starts[i]` on line `lines[i]`; `keys[i]` is None
+    dropped). Binding `i` starts at offset `starts[i]` (on line `line_at(starts[i])`); `keys[i]` is None
     for a blank or comment binding, else the binding is the entry (`keys[i]`, `values[i]`,
     `entry_lines[i]`, `literals[i]`).
     """
 
-    __slots__ = ("entry_lines", "keys", "lines", "literals", "starts", "text", "values")
+    __slots__ = ("entry_lines", "keys", "literals", "starts", "text", "values")
 
     def __init__(
         self,
         text: str,
         starts: list[int],
-        lines: list[int],
         keys: list[str | None],
         values: list[str],
         entry_lines: list[int],
@@ -104,7 +107,6 @@ class Parse:
     ) -> None:
         self.text = text
         self.starts = starts
-        self.lines = lines
         self.keys = keys
         self.values = values
         self.entry_lines = entry_lines
@@ -117,15 +119,16 @@ class Parse:
 
     __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable
 
+    def line_at(self, offset: int) -> int:
+        """The line number python-dotenv's reader counts at `offset` of `text`."""
+        return self.text.count("\n", 0, offset) + 1
+
     def entries(self) -> tuple[DotenvEntry, ...]:
         """The `KEY=value` entries, in file order."""
-        return tuple(
-            DotenvEntry(key=key, value=value, line=line, literal=literal)
-            for key, value, line, literal in zip(
-                self.keys, self.values, self.entry_lines, self.literals, strict=True
-            )
-            if key is not None
+        fields = compress(
+            zip(self.keys, self.values, self.entry_lines, self.literals, strict=True), self.keys
         )
+        return tuple(map(partial(tuple.__new__, DotenvEntry), fields))
 
 
 def parse_dotenv(text: str, *, name: str) -> tuple[DotenvEntry, ...]:
@@ -154,7 +157,7 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
     Only the bindings in between are read again, by python-dotenv itself.
     """
     string = io.StringIO(text, newline=None).read().removeprefix("\ufeff")  # what the reader parses
-    parse = Parse(string, [], [], [], [], [], [])
+    parse = Parse(string, [], [], [], [], [])
     position, line, tail = 0, 1, None
     if previous is not None:
         old = previous.text
@@ -167,7 +170,8 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
         while kept and string[previous.starts[kept]] == "\ufeff":
             kept -= 1
         if kept:
-            position, line = previous.starts[kept], previous.lines[kept]
+            position = previous.starts[kept]
+            line = previous.line_at(position)
             _extend(parse, previous, 0, kept, 0, 0)
         unchanged = _common_suffix(old, string, min(len(old), len(string)) - same)
         tail = (previous, len(string) - unchanged, len(string) - len(old))
@@ -179,13 +183,13 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
             before, shift = tail[0], tail[2]
             index = bisect_left(before.starts, position - shift)
             if index < len(before.starts) and before.starts[index] == position - shift:
-                _extend(parse, before, index, len(before.starts), shift, line - before.lines[index])
+                lines = line - before.line_at(position - shift)
+                _extend(parse, before, index, len(before.starts), shift, lines)
                 return parse
         binding = next(bindings)
         line = offset + binding.original.line
         key, value, entry_line, literal = _checked(binding, line, name)
         parse.starts.append(position)
-        parse.lines.append(line)
         parse.keys.append(key)
         parse.values.append(value)
         parse.entry_lines.append(entry_line)
@@ -197,15 +201,10 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
 
 def _extend(parse: Parse, previous: Parse, first: int, last: int, shift: int, lines: int) -> None:
     """Append bindings first..last-1 of `previous`, `shift` characters and `lines` lines on."""
-    parse.starts += (
-        [start + shift for start in previous.starts[first:last]] if shift else previous.starts[first:last]
-    )
-    if lines:
-        parse.lines += [line + lines for line in previous.lines[first:last]]
-        parse.entry_lines += [line + lines for line in previous.entry_lines[first:last]]
-    else:
-        parse.lines += previous.lines[first:last]
-        parse.entry_lines += previous.entry_lines[first:last]
+    starts = previous.starts[first:last]
+    parse.starts += [start + shift for start in starts] if shift else starts
+    entry_lines = previous.entry_lines[first:last]
+    parse.entry_lines += [line + lines for line in entry_lines] if lines else entry_lines
     parse.keys += previous.keys[first:last]
     parse.values += previous.values[first:last]
     parse.literals += previous.literals[first:last]

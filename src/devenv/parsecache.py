@@ -15,6 +15,7 @@ dotenv text, secrets included).
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 from itertools import islice
@@ -24,9 +25,12 @@ from devenv.layout import PARSE_CACHE, state_path
 
 MAGIC = "devenv-dotenv-parses"
 #: Bump when the layout below changes.
-FORMAT = "1"
+FORMAT = "3"
+#: bytes(literals) -> "0" and "1".
+_LITERAL = bytes.maketrans(b"\0\1", b"01")
 
 
+@functools.cache
 def code_digest() -> str | None:
     """A digest of the code a kept parse came from: python-dotenv's parser and devenv's
     reading of its bindings (dotenvfile.py). Another version of either: another digest;
@@ -74,19 +78,18 @@ def _decode(body: str) -> dict[str, Parse]:
     files = int(count)
     meta = rest.split("\0", 3 * files)
     sizes = [(meta[3 * n], int(meta[3 * n + 1]), int(meta[3 * n + 2])) for n in range(files)]
-    fields = meta[-1].split("\0", sum(4 + 2 * bindings for _, _, bindings in sizes))
+    fields = meta[-1].split("\0", sum(3 + 2 * bindings for _, _, bindings in sizes))
     texts = fields[-1]
     parses = {}
     at = 0
     offset = 0
     for path, length, bindings in sizes:
         starts = _numbers(fields[at], bindings)
-        lines = _numbers(fields[at + 1], bindings)
-        entry_lines = _numbers(fields[at + 2], bindings)
-        kinds = fields[at + 3]
-        keys = fields[at + 4 : at + 4 + bindings]
-        values = fields[at + 4 + bindings : at + 4 + 2 * bindings]
-        at += 4 + 2 * bindings
+        entry_lines = _numbers(fields[at + 1], bindings)
+        kinds = fields[at + 2]
+        keys = fields[at + 3 : at + 3 + bindings]
+        values = fields[at + 3 + bindings : at + 3 + 2 * bindings]
+        at += 3 + 2 * bindings
         text = texts[offset : offset + length]
         offset += length
         # Checked with map() and C predicates: a loop in Python would cost a few ms a file.
@@ -96,12 +99,10 @@ def _decode(body: str) -> dict[str, Parse]:
             raise ValueError("bindings outside the text")
         if not all(map(int.__lt__, starts, islice(starts, 1, None))):
             raise ValueError("bindings out of order")
-        if not kinds.strip("-01") == "" or not all(map(operator.eq, map(bool, keys), map("-".__ne__, kinds))):
-            raise ValueError("keys and kinds disagree")
+        if kinds.strip("01") or not all(map(operator.or_, map(bool, keys), map("0".__eq__, kinds))):
+            raise ValueError("a literal blank binding")
         literals = list(map("1".__eq__, kinds))
-        parses[path] = Parse(
-            text, starts, lines, [key or None for key in keys], values, entry_lines, literals
-        )
+        parses[path] = Parse(text, starts, [key or None for key in keys], values, entry_lines, literals)
     if offset != len(texts):
         raise ValueError("trailing text")
     return parses
@@ -122,21 +123,16 @@ def save(root: str, parses: dict[str, Parse]) -> None:
 
     from devenv.store import write_atomic
 
-    kept = {path: parse for path, parse in parses.items() if not any("\0" in value for value in parse.values)}
+    kept = {path: parse for path, parse in parses.items() if "\0" not in "".join(parse.values)}
     meta = [str(len(kept))]
     fields: list[str] = []
     for path, parse in kept.items():
         meta += [path, str(len(parse.text)), str(len(parse.starts))]
-        kinds = "".join(
-            "-" if key is None else "1" if literal else "0"
-            for key, literal in zip(parse.keys, parse.literals, strict=True)
-        )
         fields += [
             ",".join(map(str, parse.starts)),
-            ",".join(map(str, parse.lines)),
             ",".join(map(str, parse.entry_lines)),
-            kinds,
-            *[key or "" for key in parse.keys],
+            bytes(parse.literals).translate(_LITERAL).decode("ascii"),  # "0" or "1" a binding
+            *["" if key is None else key for key in parse.keys],  # "": a blank or a comment
             *parse.values,
         ]
     body = "\0".join([*meta, *fields, "".join(parse.text for parse in kept.values())])

@@ -128,6 +128,14 @@ def _expanded(text: str, lookup: Callable[[str], str | None]) -> str:
     start = text.find("${")
     if start < 0:
         return text
+    end = text.find("}", start + 2)
+    if end > 0 and text.find("${", start + 2) < 0:
+        # One reference, `${NAME}` and defined: the common case, without the loop below.
+        name = text[start + 2 : end]
+        if ":-" not in name and KEY_PATTERN.match(name):
+            value = lookup(name)
+            if value is not None:
+                return text[:start] + value + text[end + 1 :]
     parts = []
     position = 0
     while start >= 0:
@@ -398,9 +406,10 @@ def resolve(
             )
     for key in spec.env.inherit:
         check_not_unset(spec, key, f"{spec.path}: [env].inherit")
-    from devenv.masking import is_secret_key, looks_like_token
 
     def secret(key: str, value: str) -> bool:
+        from devenv.masking import is_secret_key, looks_like_token  # only for a message
+
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)
 
     layers = _Layers(spec, outer, instance)
@@ -459,22 +468,23 @@ def _dotenv_layer(
     refused = _MANAGED.union(spec.env.unset)
     prefix = f"{source.name}:"
     variables = layers.variables
-    for entry in source.entries or ():
-        key, value = entry.key, entry.value
+    lookup = layers.lookup
+    longest = (MAX_VALUE_BYTES - 2) // 4  # characters of KEY + value that surely fit
+    for key, value, line, literal in source.entries or ():
         if key in risky or key.startswith(_RUNS_CODE_PREFIXES):
-            check_trusted(spec, key, Place(source.name, entry.line))
-        if not entry.literal and "${" in value:
+            check_trusted(spec, key, Place(source.name, line))
+        if not literal and "${" in value:
             try:
-                value = _expanded(value, layers.lookup)
+                value = _expanded(value, lookup)
             except _Unexpandable as problem:
-                raise _unexpandable(problem, Place(source.name, entry.line), secret(key, value)) from None
-        if key in refused or "\0" in value or 4 * (len(key) + len(value)) + 2 > MAX_VALUE_BYTES:
-            where = Place(source.name, entry.line)
+                raise _unexpandable(problem, Place(source.name, line), secret(key, value)) from None
+        if key in refused or "\0" in value or len(key) + len(value) > longest:
+            where = Place(source.name, line)
             layers.set(key, value, str(where), where)
         elif key in variables or layers.instance_read:
-            layers.put(key, value, f"{prefix}{entry.line}")
+            layers.put(key, value, f"{prefix}{line}")
         else:  # what `put` makes of a first value that read no ${DEVENV_INSTANCE}
-            variables[key] = Variable(key=key, value=value, source=f"{prefix}{entry.line}")
+            variables[key] = Variable(key=key, value=value, source=f"{prefix}{line}")
 
 
 #: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).

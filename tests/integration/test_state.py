@@ -221,13 +221,51 @@ def test_a_stale_env_file_without_devenv_says_so_on_stderr(
     assert result.stdout == "hello demo"
 
 
-def test_a_stale_env_file_whose_refresh_fails_loads_nothing(project: Project) -> None:
+def after_source(shell: str, project: Project, then: str, *, errexit: bool = False) -> tuple[int, str]:
+    """Source the env file in `shell` (under `set -e` with `errexit`), then run `then`."""
+    name, status = ("env.fish", "$status") if shell == "fish" else ("env.sh", "$?")
+    argv = ["fish", "--no-config"] if shell == "fish" else [shell, *(["-e"] if errexit else [])]
+    command = f". ./.devenv/{name}; {then.replace('STATUS', status)}"
+    run = subprocess.run(
+        [*argv, "-c", command],
+        cwd=project.root,
+        env=hermetic_env(PATH="/usr/bin:/bin"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return run.returncode, run.stdout
+
+
+@pytest.mark.parametrize("shell", list(SOURCE))
+def test_a_stale_env_file_whose_refresh_fails_loads_nothing_and_fails(project: Project, shell: str) -> None:
     project.sync()
     project.write(".env", "GREETING='never closed\n")
-    result = source_in("bash", project, "/usr/bin:/bin")
+    result = source_in(shell, project, "/usr/bin:/bin")
     assert "devenv: error: .env:1" in result.stderr
     assert "refreshing it failed (see above); nothing was loaded" in result.stderr
-    assert result.stdout == ""
+    assert result.stdout == ""  # `. .devenv/env.sh && cmd` does not run cmd
+    assert after_source(shell, project, "echo STATUS") == (0, "1\n")
+    if shell != "fish":  # a `set -e` script stops at the failed `.`
+        assert after_source(shell, project, "echo on", errexit=True) == (1, "")
+
+
+@pytest.mark.parametrize("kind", ["bash", "zsh", "fish"])
+def test_a_failed_load_leaves_an_interactive_shell_running(project: Project, kind: str) -> None:
+    from tests.support.interactive import InteractiveShell
+
+    project.sync()
+    project.write(".env", "GREETING='never closed\n")
+    shell = InteractiveShell(
+        kind, require_tool(kind), cwd=project.root, env=hermetic_env(PATH="/usr/bin:/bin")
+    )
+    try:
+        name = "env.fish" if kind == "fish" else "env.sh"
+        shown = shell.type(f"source ./.devenv/{name}; echo status=$" + ("status" if kind == "fish" else "?"))
+        assert "nothing was loaded" in shown and "status=1" in shown
+        assert "still here" in shell.type("echo still here")
+    finally:
+        shell.close()
 
 
 # -- [env].unset and keys that run code ------------------------------------------------------

@@ -143,7 +143,7 @@ def test_a_full_parse_is_python_dotenv_binding_by_binding(text: str) -> None:
         return  # refused: tests/unit/test_dotenvfile.py holds what is refused and why
     bindings = _python_dotenv(text)
     assert parse.starts == [sum(len(b[2]) for b in bindings[:n]) for n in range(len(bindings))]
-    assert parse.lines == [b[3] for b in bindings]
+    assert [parse.line_at(start) for start in parse.starts] == [b[3] for b in bindings]
     assert parse.keys == [b[0] for b in bindings]
     assert [v for k, v in zip(parse.keys, parse.values, strict=True) if k] == [b[1] for b in bindings if b[0]]
 

@@ -6,7 +6,8 @@ with a check that costs only a few `stat` calls: is any input newer than this fi
 gives the file the newest input's mtime when it writes it), or has one appeared or vanished,
 or does the shell's DEVENV_PROFILE name another profile than the one the file holds?
 If so it asks devenv for the current values instead, through the devenv that wrote it, else
-the one on PATH; when neither exists it says so on stderr and loads the old values.
+the one on PATH; when neither exists it says so on stderr and loads the old values. When
+the refresh fails, nothing is loaded and the `.` / `source` itself fails (status 1).
 
 `print-env` output never carries this guard: it is current by construction.
 """
@@ -63,7 +64,7 @@ def _posix(
     note = _NOTE.format(own=own)
     return "\n".join(
         [
-            "_devenv_loaded=",
+            "_devenv_loaded= _devenv_failed=",
             f"if {stale}; then",
             f"    _devenv_cmd={quote(devenv)}",
             '    if [ -z "$_devenv_cmd" ] || [ ! -x "$_devenv_cmd" ]; then',
@@ -74,6 +75,7 @@ def _posix(
             '            eval "$_devenv_text"',
             "        else",
             f"            printf '%s\\n' {quote(note + _FAILED)} >&2",
+            "            _devenv_failed=1",
             "        fi",
             "        _devenv_loaded=1",
             "    else",
@@ -84,6 +86,13 @@ def _posix(
             body.rstrip("\n"),
             "fi",
             "unset -v _devenv_loaded _devenv_cmd _devenv_text",
+            # The last command's status is the `.`'s: `. .devenv/env.sh && cmd` must not run
+            # cmd with nothing loaded. `false`, not `return`: an interactive shell stays.
+            'if [ -n "$_devenv_failed" ]; then',
+            "    unset -v _devenv_failed; false",
+            "else",
+            "    unset -v _devenv_failed",
+            "fi",
             "",
         ]
     )
@@ -104,6 +113,7 @@ def _fish(
         [
             "set -l _devenv_loaded",
             "set -l _devenv_cmd",
+            "set -l _devenv_failed",
             f"if {stale}",
             f"    set _devenv_cmd {quote(devenv)}",
             '    if test -z "$_devenv_cmd"; or not test -x "$_devenv_cmd"',
@@ -113,6 +123,7 @@ def _fish(
             f'        "$_devenv_cmd" --root {quote(root)} print-env --format fish | source',
             "        if test $pipestatus[1] -ne 0",
             f"            printf '%s\\n' {quote(note + _FAILED)} >&2",
+            "            set _devenv_failed 1",
             "        end",
             "        set _devenv_loaded 1",
             "    else",
@@ -125,6 +136,8 @@ def _fish(
             body.rstrip("\n"),
             "end",
             "set -e _devenv_loaded _devenv_cmd",
+            # `source`'s status is the last command's, as for sh above.
+            'if test -n "$_devenv_failed"; set -e _devenv_failed; false; end',
             "",
         ]
     )
