@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
+from devenv.exits import exit_status
 from devenv.masking import mask_url
 from devenv.records import dataclass
 
@@ -437,7 +438,7 @@ def probe_command(
         return ServiceStatus(reachable=True)
     lines = [line for line in output.decode("utf-8", "replace").splitlines() if line.strip()]
     said = f": {lines[-1].strip()[:200]}" if lines else " (no output)"
-    return ServiceStatus(reachable=False, cause="failed", detail=f"exit code {child.returncode}{said}")
+    return ServiceStatus(reachable=False, cause="failed", detail=f"{exit_status(child.returncode)}{said}")
 
 
 def _socket_cause(error: BaseException, text: str) -> ServiceStatus:

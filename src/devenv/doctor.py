@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
-from devenv.environment import FINGERPRINT_KEY, ROOT_KEY
-from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, DevenvError
+from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY, ROOT_KEY
+from devenv.errors import NOT_A_FILE, REQUIRED_MISSING, UNKNOWN_PROFILE, DevenvError, Place
 from devenv.layout import state_dir
 from devenv.masking import Masker
 from devenv.records import dataclass
@@ -116,8 +116,16 @@ def _sync_fix(root: str) -> str:
     return SYNC
 
 
-def _edit(path: str) -> str:
-    return f"${{EDITOR:-vi}} {shlex.quote(path)}"
+def _edit(path: str, line: int | None = None) -> str:
+    # The line as a comment, not `+N`: not every $EDITOR takes that.
+    return f"${{EDITOR:-vi}} {shlex.quote(path)}" + (f"  # line {line}" if line is not None else "")
+
+
+def _then_sync(fix: str) -> str:
+    """`fix`, then `devenv sync` (before its comment): what a stale .devenv/ needs when the
+    variables do not resolve, since sync alone fails with the same error."""
+    command, hash_mark, comment = fix.partition("  # ")
+    return f"{command} && {SYNC}" + (f"  # {comment}" if hash_mark else "")
 
 
 class _Doctor:
@@ -131,6 +139,8 @@ class _Doctor:
         self.document: EnvDocument | None = None
         self.interpreter_ok = False
         self.resolution: Resolution | None = None
+        #: The variables check's fix when they do not resolve (sync would fail the same way).
+        self.variables_fix = ""
 
     def add(self, check: Check) -> None:
         self.checks.append(check)
@@ -175,8 +185,8 @@ class _Doctor:
         try:
             self.spec = load_spec(self.root)
         except DevenvError as error:
-            path = error.place.path if error.place is not None else os.path.join(self.root, SPEC_FILENAME)
-            self.add(_fail("spec", str(error), _edit(path)))
+            place = error.place or Place(os.path.join(self.root, SPEC_FILENAME))
+            self.add(_fail("spec", str(error), _edit(place.path, place.line)))
             return
         counts = f"{len(self.spec.services)} service(s), {len(self.spec.processes)} process(es)"
         self.add(_ok("spec", f"{SPEC_FILENAME} is valid (schema 1; {counts})"))
@@ -245,6 +255,16 @@ class _Doctor:
                 )
             )
             return
+        from devenv.package_inputs import changed_parts, stale_detail
+
+        try:
+            changes, _ = changed_parts(spec, record)
+        except DevenvError as error:  # a file they read that cannot be read or parsed
+            self.add(_fail("packages", str(error), _edit(error.place.path) if error.place else SYNC))
+            return
+        if changes:
+            self.add(_fail("packages", stale_detail(changes), SYNC))
+            return
         recorded = set(record["installed"])
         if unchanged(self.root, frozen=False):
             # sync.nul: the venv's site-packages (and interpreter, lock, spec) are as the last
@@ -307,7 +327,8 @@ class _Doctor:
             state = resolve_env(spec.root, self.outer, python=python, check_paths=False)
             self.resolution = state.resolution
         except DevenvError as error:
-            self.add(_fail("variables", str(error), _variables_fix(spec, error)))
+            self.variables_fix = _variables_fix(spec, error, self.outer)
+            self.add(_fail("variables", str(error), self.variables_fix))
             return
         count = len(self.resolution.variables)
         required = f", all {len(spec.dotenv.required)} required set" if spec.dotenv.required else ""
@@ -363,7 +384,7 @@ class _Doctor:
                 "state",
                 f".devenv/ is stale: {', '.join(changed) or 'inputs'} changed since the last sync; "
                 "a sourced shell or running process still has the old values",
-                SYNC,
+                _then_sync(self.variables_fix) if self.variables_fix else SYNC,
             )
         )
 
@@ -435,7 +456,7 @@ def _snapshot_env(root: str) -> CanonicalEnv | None:
     return snapshot.env if snapshot is not None else None
 
 
-def _variables_fix(spec: Spec, error: DevenvError) -> str:
+def _variables_fix(spec: Spec, error: DevenvError, outer: Mapping[str, str]) -> str:
     """The fix for a failed resolution, from the error's fields (never from its wording)."""
     # Missing keys go where the user keeps values: the last dotenv file (it wins).
     target = spec.dotenv.files[-1] if spec.dotenv.files else spec.path
@@ -444,7 +465,22 @@ def _variables_fix(spec: Spec, error: DevenvError) -> str:
     if error.cause == NOT_A_FILE and error.place is not None:
         path = shlex.quote(error.place.path)
         return f"mv {path} {path}.folder  # it must be a file"
-    return _edit(error.place.path if error.place is not None else target)
+    if error.cause == UNKNOWN_PROFILE:
+        return _profile_fix(spec, outer.get(PROFILE_KEY, ""))
+    place = error.place or Place(target)
+    return _edit(place.path, place.line)
+
+
+def _profile_fix(spec: Spec, name: str) -> str:
+    """Choose a declared profile (the closest to `name`), or none, or declare `name`."""
+    import difflib
+
+    declared = [profile.name for profile in spec.profiles]
+    declare = f"or declare it in {os.path.basename(spec.path)} [profiles]"
+    if not declared:
+        return f"unset {PROFILE_KEY}  # or drop --profile; {declare}"
+    pick = shlex.quote((difflib.get_close_matches(name, declared, n=1) or declared)[0])
+    return f"export {PROFILE_KEY}={pick}  # or --profile {pick}; {declare}"
 
 
 #: The causes of services.ServiceStatus that waiting or starting cannot fix: the URL is wrong.

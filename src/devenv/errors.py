@@ -66,6 +66,8 @@ REQUIRED_MISSING = "required-missing"
 PROCESS_GONE = "process-gone"
 #: An input that must be a file is a folder (`place` names it).
 NOT_A_FILE = "not-a-file"
+#: --profile / DEVENV_PROFILE names no [profiles.NAME] (`place` is envspec.toml [profiles]).
+UNKNOWN_PROFILE = "unknown-profile"
 
 
 class DevenvError(Exception):

@@ -24,15 +24,42 @@ GENERIC_EXIT_CODES = {
 }
 
 
+#: What a signal that ended a process says about why (`ended` has already named it).
+SIGNAL_MEANINGS = {
+    signal.SIGKILL.value: "a kill -9, or the kernel's out-of-memory killer (dmesg says which)",
+    signal.SIGSEGV.value: "it crashed (a fault in native code)",
+    signal.SIGBUS.value: "it crashed (a fault in native code)",
+    signal.SIGABRT.value: "it aborted (a failed check in native code, or abort())",
+    signal.SIGTERM.value: "something other than devenv asked it to stop",
+    signal.SIGINT.value: "something other than devenv interrupted it",
+    signal.SIGHUP.value: "its terminal or session went away",
+}
+
+
 def exit_meaning(code: int, command: Sequence[str] = ()) -> str:
     """What an exit code means (Dramatiq's codes for a Dramatiq command); negative = signal."""
     if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
+        return SIGNAL_MEANINGS.get(-code, "a signal from outside devenv ended it")
     table = DRAMATIQ_EXIT_CODES if is_dramatiq(command) else GENERIC_EXIT_CODES
     return table.get(code, "a failure code of the program's own; see its log")
+
+
+def exit_status(code: int) -> str:
+    """`exit code 3`, or `killed by SIGKILL (exit 137)` for Python's -9: the code a shell
+    (and `devenv up`'s own exit) reports, 128+N for signal N, as the README uses."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"killed by {name} (exit {shell_code(code)})"
+
+
+def ended(code: int) -> str:
+    """How a process ended, to follow its name: `exited with code 3`, `was killed by SIGKILL
+    (exit 137)`."""
+    return f"exited with code {code}" if code >= 0 else f"was {exit_status(code)}"
 
 
 def is_dramatiq(command: Sequence[str]) -> bool:

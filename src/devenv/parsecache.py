@@ -15,6 +15,7 @@ dotenv text, secrets included).
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 from itertools import islice
@@ -24,9 +25,12 @@ from devenv.layout import PARSE_CACHE, state_path
 
 MAGIC = "devenv-dotenv-parses"
 #: Bump when the layout below changes.
-FORMAT = "2"
+FORMAT = "3"
+#: bytes(literals) -> "0" and "1".
+_LITERAL = bytes.maketrans(b"\0\1", b"01")
 
 
+@functools.cache
 def code_digest() -> str | None:
     """A digest of the code a kept parse came from: python-dotenv's parser and devenv's
     reading of its bindings (dotenvfile.py). Another version of either: another digest;
@@ -95,8 +99,8 @@ def _decode(body: str) -> dict[str, Parse]:
             raise ValueError("bindings outside the text")
         if not all(map(int.__lt__, starts, islice(starts, 1, None))):
             raise ValueError("bindings out of order")
-        if not kinds.strip("-01") == "" or not all(map(operator.eq, map(bool, keys), map("-".__ne__, kinds))):
-            raise ValueError("keys and kinds disagree")
+        if kinds.strip("01") or not all(map(operator.or_, map(bool, keys), map("0".__eq__, kinds))):
+            raise ValueError("a literal blank binding")
         literals = list(map("1".__eq__, kinds))
         parses[path] = Parse(text, starts, [key or None for key in keys], values, entry_lines, literals)
     if offset != len(texts):
@@ -119,20 +123,16 @@ def save(root: str, parses: dict[str, Parse]) -> None:
 
     from devenv.store import write_atomic
 
-    kept = {path: parse for path, parse in parses.items() if not any("\0" in value for value in parse.values)}
+    kept = {path: parse for path, parse in parses.items() if "\0" not in "".join(parse.values)}
     meta = [str(len(kept))]
     fields: list[str] = []
     for path, parse in kept.items():
         meta += [path, str(len(parse.text)), str(len(parse.starts))]
-        kinds = "".join(
-            "-" if key is None else "1" if literal else "0"
-            for key, literal in zip(parse.keys, parse.literals, strict=True)
-        )
         fields += [
             ",".join(map(str, parse.starts)),
             ",".join(map(str, parse.entry_lines)),
-            kinds,
-            *[key or "" for key in parse.keys],
+            bytes(parse.literals).translate(_LITERAL).decode("ascii"),  # "0" or "1" a binding
+            *["" if key is None else key for key in parse.keys],  # "": a blank or a comment
             *parse.values,
         ]
     body = "\0".join([*meta, *fields, "".join(parse.text for parse in kept.values())])

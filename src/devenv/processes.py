@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
 from devenv.environment import INSTANCE_KEY, LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
 from devenv.errors import CommandNotFoundError, ProcessError
-from devenv.exits import exit_meaning, shell_code
+from devenv.exits import ended, exit_meaning, exit_status, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
 from devenv.runs import Launcher, RunRecord, clear_stop_request, is_zombie, write_record
@@ -604,7 +604,7 @@ def stop_processes(handles: Sequence[ProcessHandle]) -> None:
             )
         if was_running:
             handle._note(
-                f"stopped {handle.name} (pid {handle.pid}, exit code {handle.returncode}) "
+                f"stopped {handle.name} (pid {handle.pid}, {exit_status(handle.returncode or 0)}) "
                 f"in {target.seconds:.2f} s"
             )
         with contextlib.suppress(FileNotFoundError):
@@ -656,7 +656,7 @@ def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str,
 
 def _early_exit_message(handle: ProcessHandle, code: int, after: float) -> str:
     return (
-        f"process {handle.name!r} exited with code {code} before it was ready "
+        f"process {handle.name!r} {ended(code)} before it was ready "
         f"(after {after:.2f} s): {exit_meaning(code, handle.command)}\n"
         f"command: {shown_command(handle)}\n"
         f"cwd: {handle.cwd}\n"

@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING
 
 from devenv.dotenvfile import Parse, decode_dotenv, parse_text
 from devenv.environment import FINGERPRINT_KEY, PROFILE_KEY, CanonicalEnv
-from devenv.errors import NOT_A_FILE, DevenvError, DotenvError, Place, SpecError, StaleError
+from devenv.errors import (
+    NOT_A_FILE,
+    REQUIRED_MISSING,
+    DevenvError,
+    DotenvError,
+    Place,
+    ResolveError,
+    SpecError,
+    StaleError,
+)
+from devenv.package_inputs import changed_parts, recorded_paths, recording, stale_detail, watch
 from devenv.records import dataclass, field
 from devenv.resolver import (
     DotenvSource,
@@ -154,9 +164,10 @@ def _dotenv_source(
     if data is None:
         if name in spec.dotenv.optional:
             return DotenvSource(name=name, entries=None)
+        create = _copy_hint(spec.root, [name]) or "create it"
         raise DotenvError(
             f"{name}: not found (listed in {line_of(spec.path, 'dotenv', 'files')} [dotenv].files); "
-            "create it, or add it to [dotenv].optional if it may be absent",
+            f"{create}, or add it to [dotenv].optional if it may be absent",
             place=Place(name),
         )
     path = os.path.join(spec.root, name)
@@ -164,6 +175,28 @@ def _dotenv_source(
     parse = parse_text(text, name=name, previous=kept(path) if len(text) >= KEEP_PARSES_FROM else None)
     parses[path] = parse
     return DotenvSource(name=name, entries=parse.entries())
+
+
+#: What a project names the dotenv file to copy (`.env.example` for `.env`), in that order.
+TEMPLATE_SUFFIXES = (".example", ".sample", ".template")
+
+
+def _copy_hint(root: str, absent: Sequence[str]) -> str:
+    """`copy .env.example to .env and fill it in` for each of the `absent` dotenv files that
+    has such a file beside it ("" when none has): a fresh clone's first error says the step."""
+    hints = []
+    for name in absent:
+        template = next(
+            (
+                name + suffix
+                for suffix in TEMPLATE_SUFFIXES
+                if os.path.isfile(os.path.join(root, name + suffix))
+            ),
+            None,
+        )
+        if template is not None:
+            hints.append(f"copy {template} to {name} and fill it in")
+    return "; ".join(hints)
 
 
 def check_pythonpath(spec: Spec) -> None:
@@ -177,10 +210,12 @@ def check_pythonpath(spec: Spec) -> None:
             )
 
 
-def input_paths(spec: Spec) -> list[str]:
-    """Files whose change means the environment must be resolved again."""
+def input_paths(spec: Spec, python: PythonRecord | None = None) -> list[str]:
+    """Files whose change means the environment must be resolved again, and (from `python`,
+    the last sync's record) the files [python].packages reads, whose change means checking
+    that the venv is still what they declare (`package_inputs`)."""
     dotenv = [os.path.join(spec.root, name) for name in spec.dotenv.files]
-    return [spec.path, *dotenv, venv_python(spec)]
+    return list(dict.fromkeys([spec.path, *dotenv, venv_python(spec), *recorded_paths(python)]))
 
 
 def last_python(root: str) -> PythonRecord | None:
@@ -237,7 +272,7 @@ def _read_once(
     unit = None
     if unit_name:
         unit = spec.task(unit_name) if unit_name in spec.task_names() else spec.process(unit_name)
-    paths = input_paths(spec)[1:]
+    paths = input_paths(spec, python)[1:]
     for path in paths:
         before[path] = _stat(path)
     seen.update(before)
@@ -252,16 +287,24 @@ def _read_once(
     for name in spec.dotenv.files:
         path = os.path.join(root, name)
         sources.append(_dotenv_source(spec, name, dotenv_data[path], kept, parses))
-    resolution = resolve(
-        spec,
-        dotenv=sources,
-        outer=outer,
-        overrides=overrides,
-        python=python_identity(python),
-        instance=instance,
-        unit=unit,
-        expand_overrides=expand_overrides,
-    )
+    try:
+        resolution = resolve(
+            spec,
+            dotenv=sources,
+            outer=outer,
+            overrides=overrides,
+            python=python_identity(python),
+            instance=instance,
+            unit=unit,
+            expand_overrides=expand_overrides,
+        )
+    except ResolveError as error:
+        absent = [source.name for source in sources if source.entries is None]
+        if error.cause != REQUIRED_MISSING or not (hint := _copy_hint(root, absent)):
+            raise
+        raise ResolveError(
+            f"{error}; {hint}", place=error.place, keys=error.keys, cause=error.cause
+        ) from None
     after = {path: _stat(path) for path in before}
     if after != before:
         seen.update(after)
@@ -458,23 +501,14 @@ def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
         raise StaleError(
             f"{root}: .devenv/ was made for {document['root']} (the project moved); run `devenv sync`"
         )
-    python = document["python"]
-    state = resolve_env(root, outer, python=python)
-    _check_python_unchanged(state.spec, python)
+    state = resolve_env(root, outer, python=document["python"])
+    python = _check_python_unchanged(state.spec, document["python"])
     inherited = _inherited(state.spec, outer)
     if frozen:
-        recorded = {record["path"]: record["sha256"] for record in document["inputs"]}
-        changed = [
-            os.path.relpath(record["path"], root)
-            for record in state.inputs
-            if recorded.get(record["path"], "") != record["sha256"]
-        ]
-        changed += [
-            f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value
-        ]
-        if changed or set(document["inherited"]) != set(inherited):
+        changed = _changed_inputs(document, state, inherited)
+        if changed:
             raise StaleError(
-                f"--frozen: .devenv/ is out of date ({', '.join(changed) or 'its inputs'} changed since the "
+                f"--frozen: .devenv/ is out of date ({', '.join(changed)} changed since the "
                 "last sync); run `devenv sync` without --frozen to update it"
             )
     env = state.resolution.canonical()
@@ -490,7 +524,29 @@ def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
     return Snapshot(env, stamps, sorted(inherited.items()))
 
 
-def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
+def _changed_inputs(
+    document: EnvDocument, state: ProjectState, inherited: Mapping[str, str | None]
+) -> list[str]:
+    """The inputs and outer keys whose value differs from what `document` was written from
+    (empty when `.devenv/` describes them exactly). The files [python].packages reads count
+    by their parts, which `_check_python_unchanged` compared: an edit of `[tool.ruff]` in
+    pyproject.toml changes nothing `.devenv/` holds."""
+    recorded = {record["path"]: record["sha256"] for record in document["inputs"]}
+    by_parts = set(recorded_paths(document["python"]))
+    changed = [
+        os.path.relpath(record["path"], state.spec.root)
+        for record in state.inputs
+        if record["path"] not in by_parts and recorded.get(record["path"], "") != record["sha256"]
+    ]
+    changed += [f"outer {key}" for key, value in inherited.items() if document["inherited"].get(key) != value]
+    if not changed and set(document["inherited"]) != set(inherited):
+        changed.append("its inputs")
+    return changed
+
+
+def _check_python_unchanged(spec: Spec, python: PythonRecord) -> PythonRecord:
+    """Refuse (StaleError) when [python], or a part of a file its packages read, changed
+    since the last sync; the record to write (new stats of those files, `package_inputs`)."""
     if not os.path.exists(venv_python(spec)):
         raise StaleError(
             f"{line_of(spec.path, 'python', 'venv')}: {venv_python(spec)}: the venv is missing; "
@@ -505,6 +561,10 @@ def _check_python_unchanged(spec: Spec, python: PythonRecord) -> None:
             f"{line_of(spec.path, 'python')}: [python] changed since the last `devenv sync`; "
             "run `devenv sync`"
         )
+    changes, record = changed_parts(spec, python)
+    if changes:
+        raise StaleError(f"{stale_detail(changes)}; run `devenv sync`")
+    return record
 
 
 def sync(
@@ -526,6 +586,9 @@ def sync(
         # Before anything is installed: a failing --frozen or --check changes nothing (no
         # venv left half-synced for `devenv run` to refuse).
         _refuse_changed_variables(previous, resolve_env(root, outer).resolution, frozen=frozen, check=check)
+        # The files [python].packages reads, stat-ed and read before the installer reads
+        # them: an edit made while it runs is looked at again by the next launch.
+        watched = None if check else watch(state.spec)
         record, installed = sync_venv(
             state.spec,
             previous["python"] if previous else None,
@@ -534,12 +597,17 @@ def sync(
             check=check,
             meanwhile=() if check else (compile_devenv,),
         )
+        if watched is not None:
+            record = recording(record, watched)
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
         state = resolve_env(root, outer, python=record)
         _refuse_changed_variables(previous, state.resolution, frozen=frozen, check=check)
         if check and previous is not None:
-            if snapshot_fresh(root, outer):
+            changes, _ = changed_parts(state.spec, previous["python"])
+            if changes:
+                raise StaleError(f"--check: {stale_detail(changes)}; run `devenv sync`")
+            if snapshot_fresh(root, outer, previous["python"]):
                 return previous, False
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
         document = _write(state, record, outer, git_index)
@@ -607,7 +675,12 @@ def _variables(document: EnvDocument) -> dict[str, str]:
     return values
 
 
-def snapshot_fresh(root: str, outer: Mapping[str, str]) -> bool:
-    """True when env.nul exists and none of its inputs changed."""
+def snapshot_fresh(root: str, outer: Mapping[str, str], python: PythonRecord) -> bool:
+    """True when env.nul exists and none of its inputs changed; the files [python].packages
+    reads (recorded in `python`) count by their parts, which `changed_parts` compares."""
     snapshot = read_snapshot(root)
-    return snapshot is not None and snapshot.is_fresh(outer)
+    if snapshot is None:
+        return False
+    by_parts = set(recorded_paths(python))
+    inputs = [entry for entry in snapshot.inputs if entry[0] not in by_parts]
+    return Snapshot(snapshot.env, inputs, snapshot.inherited).is_fresh(outer)

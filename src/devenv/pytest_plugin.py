@@ -331,8 +331,10 @@ def devenv_process(
 
 
 def _died_message(handle: ProcessHandle, code: int, meaning: str) -> str:
+    from devenv.exits import ended
+
     return (
-        f"{handle.name} (pid {handle.pid}) died during the test session with exit code {code} "
+        f"{handle.name} (pid {handle.pid}) {ended(code)} during the test session "
         f"({meaning}); log {handle.log_path}, last lines:\n{handle.masked_tail()}"
     )
 

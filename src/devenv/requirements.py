@@ -17,7 +17,7 @@ import shlex
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
-from devenv.errors import SpecError
+from devenv.errors import Place, SpecError
 from devenv.records import dataclass
 from devenv.spec import Spec
 
@@ -149,11 +149,11 @@ def _read_pyproject(where: str, path: str) -> dict[str, Any]:
 
     data = _read_local(path, where)
     if data is None:
-        raise SpecError(f"{where}: {path} does not exist")
+        raise SpecError(f"{where}: {path} does not exist", place=Place(path))
     try:
         document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise SpecError(f"{where}: cannot read {path} ({exc})") from None
+        raise SpecError(f"{where}: cannot read {path} ({exc})", place=Place(path)) from None
     return document
 
 

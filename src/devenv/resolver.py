@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import NamedTuple
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import (
@@ -44,9 +46,11 @@ MANAGED_SOURCE = "managed"
 INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Variable:
-    """A resolved variable, where its value came from, and what it replaced (lowest first)."""
+class Variable(NamedTuple):
+    """A resolved variable, where its value came from, and what it replaced (lowest first).
+
+    A named tuple rather than a record (devenv/records.py): a `.env` of 10 000 keys makes
+    10 000 of them on every re-resolve, made in C (`_NEW_VARIABLE`)."""
 
     key: str
     value: str
@@ -406,18 +410,24 @@ def resolve(
             )
     for key in spec.env.inherit:
         check_not_unset(spec, key, f"{spec.path}: [env].inherit")
-    from devenv.masking import is_secret_key, looks_like_token
 
     def secret(key: str, value: str) -> bool:
+        from devenv.masking import is_secret_key, looks_like_token  # only for a message
+
         return is_secret_key(key, spec.env.secret) or looks_like_token(value)
 
     layers = _Layers(spec, outer, instance)
 
+    def expanded(key: str, raw: str, where: str | Place) -> str:
+        try:
+            return _expanded(raw, layers.lookup)
+        except _Unexpandable as problem:  # whether it is a secret matters only for the message
+            raise _unexpandable(problem, where, secret(key, raw)) from None
+
     def declared(pairs: Sequence[tuple[str, str]], table: str) -> None:
         for key, raw in pairs:
             where = Place(spec.path, item=f"[{table}].{key}")
-            value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
-            layers.set(key, value, f"envspec.toml [{table}]", where)
+            layers.set(key, expanded(key, raw, where), f"envspec.toml [{table}]", where)
 
     profile = spec.profile
     # A profile's files come after the base ones (Spec.with_profile); its [vars] between.
@@ -437,9 +447,7 @@ def resolve(
         # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
         # '${X}_x' in single quotes and a fixture's overrides reach here as written.
         label = f"{SET_SOURCE} {key}"
-        value = (
-            interpolate(raw, layers.lookup, where=label, secret=secret(key, raw)) if expand_overrides else raw
-        )
+        value = expanded(key, raw, label) if expand_overrides else raw
         check_override(spec, key, value, where=SET_SOURCE)
         layers.set(key, value, SET_SOURCE, label)
 
@@ -467,23 +475,27 @@ def _dotenv_layer(
     refused = _MANAGED.union(spec.env.unset)
     prefix = f"{source.name}:"
     variables = layers.variables
-    for entry in source.entries or ():
-        key, value = entry.key, entry.value
+    lookup = layers.lookup
+    longest = (MAX_VALUE_BYTES - 2) // 4  # characters of KEY + value that surely fit
+    for key, value, line, literal in source.entries or ():
         if key in risky or key.startswith(_RUNS_CODE_PREFIXES):
-            check_trusted(spec, key, Place(source.name, entry.line))
-        if not entry.literal and "${" in value:
+            check_trusted(spec, key, Place(source.name, line))
+        if not literal and "${" in value:
             try:
-                value = _expanded(value, layers.lookup)
+                value = _expanded(value, lookup)
             except _Unexpandable as problem:
-                raise _unexpandable(problem, Place(source.name, entry.line), secret(key, value)) from None
-        if key in refused or "\0" in value or 4 * (len(key) + len(value)) + 2 > MAX_VALUE_BYTES:
-            where = Place(source.name, entry.line)
+                raise _unexpandable(problem, Place(source.name, line), secret(key, value)) from None
+        if key in refused or "\0" in value or len(key) + len(value) > longest:
+            where = Place(source.name, line)
             layers.set(key, value, str(where), where)
         elif key in variables or layers.instance_read:
-            layers.put(key, value, f"{prefix}{entry.line}")
+            layers.put(key, value, f"{prefix}{line}")
         else:  # what `put` makes of a first value that read no ${DEVENV_INSTANCE}
-            variables[key] = Variable(key=key, value=value, source=f"{prefix}{entry.line}")
+            variables[key] = _NEW_VARIABLE((key, value, f"{prefix}{line}", (), False))
 
+
+#: `Variable(key, value, source, overrode, uses_instance)` from one tuple, without a call in Python.
+_NEW_VARIABLE = partial(tuple.__new__, Variable)
 
 #: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).
 _MANAGED = frozenset(MANAGED_KEYS)

@@ -28,6 +28,7 @@ from devenv.connect import (
 )
 from devenv.environment import FINGERPRINT_KEY, LAUNCHER_KEY, ROOT_KEY, SERVICE_KEY, CanonicalEnv, apply_env
 from devenv.errors import ServiceError
+from devenv.exits import ended
 from devenv.masking import mask_url
 from devenv.records import dataclass
 from devenv.resolver import interpolate
@@ -199,8 +200,7 @@ def ensure_service(
     if code is not None:
         raise ServiceError(
             f"service {service.name!r}: its start command {' '.join(service.start)!r} "
-            f"exited with code {code}\n{_start_output(started)}\n"
-            + _unreachable_message(service, url, status),
+            f"{ended(code)}\n{_start_output(started)}\n" + _unreachable_message(service, url, status),
             cause=status.cause or "",
         )
     raise ServiceError(

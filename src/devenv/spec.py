@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
 
-from devenv.errors import DevenvError, Place, SpecError, preview
+from devenv.errors import UNKNOWN_PROFILE, DevenvError, Place, SpecError, preview
 from devenv.layout import DEFAULT_VENV
 from devenv.records import dataclass, field
 from devenv.root import SPEC_FILENAME
@@ -256,7 +256,9 @@ class Spec:
         known = ", ".join(p.name for p in self.profiles) or "none"
         raise SpecError(
             f"{self.path}: no profile named {name[:40]!r} in [profiles] (declared: {known}); "
-            "check --profile or DEVENV_PROFILE"
+            "check --profile or DEVENV_PROFILE",
+            place=Place(self.path, item="[profiles]"),
+            cause=UNKNOWN_PROFILE,
         )
 
     def task(self, name: str) -> TaskSpec:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import EXIT_TIMEOUT, ProcessError
-from devenv.exits import exit_meaning, shell_code
+from devenv.exits import ended, exit_meaning, shell_code
 from devenv.records import dataclass
 from devenv.runs import Launcher
 from devenv.spec import Spec, TaskSpec
@@ -139,7 +139,7 @@ def run_task(
     failure = None
     if code != 0:
         failure = TaskError(
-            f"task {task.name!r} exited with code {code} after {seconds:.2f} s: "
+            f"task {task.name!r} {ended(code)} after {seconds:.2f} s: "
             f"{_task_meaning(code, handle.command)}\n"
             f"command: {shown_command(handle)}\n"
             f"cwd: {handle.cwd}\n"

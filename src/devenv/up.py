@@ -31,7 +31,7 @@ from typing import BinaryIO, TextIO, cast
 
 from devenv.environment import CanonicalEnv
 from devenv.errors import EXIT_INTERRUPTED, UsageError
-from devenv.exits import exit_meaning, shell_code
+from devenv.exits import ended, exit_meaning, shell_code
 from devenv.needs import startable, stop_levels
 from devenv.processes import POLL_INTERVAL as READY_POLL
 from devenv.processes import ProcessHandle, StaleConsumersWarning, launch, stop_processes
@@ -356,7 +356,7 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
                 restarts[handle.name] = count + 1
                 _say(
                     err,
-                    f"{handle.name} exited with code {code} ({exit_meaning(code, handle.command)}); "
+                    f"{handle.name} {ended(code)} ({exit_meaning(code, handle.command)}); "
                     f"restart {count + 1} of {len(RESTART_DELAYS)} in {delay:g} s "
                     '(restart = "on-failure")',
                 )
@@ -397,7 +397,7 @@ def _crash_message(handle: ProcessHandle, code: int, root: str, *, restarts: int
     if handle.returncode == 0:
         who = f"the daemon {handle.name} left (its main process, pid {handle.pid}, exited 0)"
     return (
-        f"{who} exited with code {code} after it was ready{why}: "
+        f"{who} {ended(code)} after it was ready{why}: "
         f"{exit_meaning(code, handle.command)}; stopping the others\n"
         f"log: {_shown_path(handle.log_path, root)}\n"
         + (f"--- last lines of its log ---\n{tail}\n--- end of log ---" if tail else "(its log is empty)")

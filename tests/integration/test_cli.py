@@ -329,6 +329,30 @@ def test_bad_input_is_exit_2_with_one_line_naming_the_place(
     assert project.user_files_digest() == before
 
 
+@pytest.mark.parametrize("template", [".env.example", ".env.sample", ".env.template", None])
+@pytest.mark.parametrize("optional", [False, True], ids=["listed", "optional"])
+def test_a_fresh_clone_without_dotenv_is_told_to_copy_the_template_beside_it(
+    project: Project, template: str | None, optional: bool
+) -> None:
+    # DATABASE_URL is required and only .env would set it; a clone has the template only.
+    project.write(".env.defaults", "GREETING=hi\n")
+    if not optional:
+        spec = (project.root / "envspec.toml").read_text()
+        project.write("envspec.toml", spec.replace('optional = [".env"]\n', ""))
+    if template is not None:
+        project.write(template, "DATABASE_URL=\n")
+    result = project.devenv("sync")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    hint = f"copy {template} to .env and fill it in"
+    if template is None:
+        assert "copy" not in line
+    elif optional:
+        assert "required variable(s) not set: DATABASE_URL" in line and line.endswith(f"; {hint}")
+    else:
+        assert line.startswith("devenv: error: .env: not found") and f"; {hint}, or add it to" in line
+
+
 def test_missing_pythonpath_folder_names_the_entry(project: Project) -> None:
     (project.root / "lib-b" / "src").rmdir()
     result = project.devenv("sync")

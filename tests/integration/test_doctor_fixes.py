@@ -41,3 +41,40 @@ def test_a_code_key_from_set_says_to_remove_the_set_not_a_line(project: Project)
     result = project.devenv("run", "--set", "BASH_ENV=/tmp/x.sh", "--", "true")
     assert result.returncode == 2
     assert "or remove the --set" in result.stderr and "remove the line" not in result.stderr
+
+
+def doctor_fixes(project: Project, *args: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """`devenv [ARGS] doctor`'s failed checks, name -> fix, from its human output."""
+    result = project.devenv(*args, "doctor", env=env)
+    fixes = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("FAIL"):
+            name = line[6:19].strip()
+            fixes[name] = line.partition("  (fix: ")[2].removesuffix(")")
+    return fixes
+
+
+def test_an_unknown_profile_gets_a_fix_naming_a_declared_profile_not_an_editor_on_dotenv(
+    project: Project,
+) -> None:
+    spec = project.root / "envspec.toml"
+    spec.write_text(spec.read_text() + '\n[profiles.local]\nvars = { SERVICE = "local" }\n')
+    project.sync()
+    fixes = doctor_fixes(project, "--profile", "lcal")
+    assert fixes["variables"] == (
+        "export DEVENV_PROFILE=local  # or --profile local; or declare it in envspec.toml [profiles]"
+    )
+    assert fixes["state"].startswith("export DEVENV_PROFILE=local && devenv sync  #")
+    # Pasted: the profile it names resolves, and so does sync.
+    assert "variables" not in doctor_fixes(project, env=hermetic_env(DEVENV_PROFILE="local"))
+    assert project.sync(env=hermetic_env(DEVENV_PROFILE="local")).returncode == 0
+
+
+def test_a_broken_dotenv_line_gets_a_fix_naming_its_file_and_line_not_a_bare_sync(project: Project) -> None:
+    project.sync()
+    project.write(".env", "GREETING=ok\nBROKEN LINE\n")
+    fixes = doctor_fixes(project)
+    assert fixes["variables"] == "${EDITOR:-vi} .env  # line 2"
+    # sync alone fails with the same error: the state fix edits the line first.
+    assert project.devenv("sync").returncode == 2
+    assert fixes["state"] == "${EDITOR:-vi} .env && devenv sync  # line 2"

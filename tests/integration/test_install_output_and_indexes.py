@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.projects import DEVENV, Project, hermetic_env
+from tests.support.projects import DEVENV, Project, index_env
 from tests.support.tiny_index import LocalIndex, write_sdist, write_wheel
 
 #: What uv itself prints (to the pipe devenv reads): none of it may reach the user.
@@ -46,11 +46,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
 
 def env(cache: Path, **extra: str) -> dict[str, str]:
     # A cache of its own: uv downloads (and builds) what the step under test needs.
-    base = hermetic_env(UV_CACHE_DIR=str(cache), **extra)
-    for key in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_CERT", "SSL_CERT_FILE"):
-        if key in os.environ:
-            base[key] = os.environ[key]
-    return base
+    return index_env(UV_CACHE_DIR=str(cache), **extra)
 
 
 def on_a_terminal(project: Project, args: list[str], environ: dict[str, str]) -> tuple[int, str]:

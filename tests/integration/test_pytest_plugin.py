@@ -470,7 +470,7 @@ def test_a_process_killed_mid_session_errors_the_next_test_at_once(plugin_projec
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 passed, 1 error" in result.stdout
     (killed,) = read_jsonl(project.root / "notes.jsonl")
-    died = f"sleeper (pid {killed['pid']}) died during the test session with exit code -9 (killed by SIGKILL)"
+    died = f"sleeper (pid {killed['pid']}) was killed by SIGKILL (exit 137) during the test session ("
     assert died in result.stdout
     # The message ends with the log tail: what the process printed before it died.
     after = result.stdout.split("last lines:", 1)[1].splitlines()
@@ -506,7 +506,7 @@ def test_a_dead_process_is_reported_once_then_can_be_started_again(plugin_projec
     result = run_pytest(project)
     assert "2 passed, 1 error" in result.stdout, result.stdout + result.stderr
     assert "ERROR at setup of test_next" in result.stdout
-    assert "died during the test session with exit code -9" in result.stdout
+    assert "was killed by SIGKILL (exit 137) during the test session" in result.stdout
 
 
 FAILS_ON_START = """\

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.projects import Project, hermetic_env
+from tests.support.projects import Project, index_env
 
 UV = os.path.join(os.path.dirname(sys.executable), "uv")
 
@@ -33,18 +33,8 @@ build-backend = "setuptools.build_meta"
 TOOLS = '\n[tool.ruff]\nline-length = 120\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
 
 
-def env(**extra: str) -> dict[str, str]:
-    # The machine's pip configuration (an extra file:// index) and its CA bundle stay in
-    # effect, as for a user: neither may reach a lock.
-    base = hermetic_env(**extra)
-    for key in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_CERT", "SSL_CERT_FILE"):
-        if key in os.environ:
-            base[key] = os.environ[key]
-    return base
-
-
 def run(project: Project, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return project.devenv(*args, env=env(**extra), timeout=300)
+    return project.devenv(*args, env=index_env(**extra), timeout=300)
 
 
 def installed(project: Project) -> set[str]:
@@ -191,7 +181,7 @@ def test_a_lock_written_by_uv_pip_compile_syncs_frozen_and_is_never_overwritten(
             "pylock.toml",
         ],
         cwd=project.root,
-        env=env(),
+        env=index_env(),
         capture_output=True,
         text=True,
     )

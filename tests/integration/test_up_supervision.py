@@ -235,12 +235,18 @@ def test_devenv_stop_of_a_restart_on_failure_process_is_not_restarted(
     assert running.interrupt() == 130
 
 
-def test_devenv_stop_of_a_process_without_restart_is_no_crash_and_up_exits_0(
-    project: Project, spawn: Spawn, tmp_path: Path
-) -> None:
+def up_one_worker(project: Project, spawn: Spawn, tmp_path: Path) -> Up:
+    """`devenv up worker` of a project declaring only that one process, once it is ready."""
     make_project(project, unit("worker"))
     running = up(spawn, project, tmp_path, "worker")
     wait_ready(running, "worker")
+    return running
+
+
+def test_devenv_stop_of_a_process_without_restart_is_no_crash_and_up_exits_0(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    running = up_one_worker(project, spawn, tmp_path)
     result = project.devenv("stop", "worker")
     assert result.returncode == 0, result.stderr
     assert running.popen.wait(timeout=30) == 0, running.stderr()
@@ -261,6 +267,19 @@ def test_sighup_stops_every_process_like_ctrl_c(project: Project, spawn: Spawn, 
     assert not launched_under(tmp_path), "processes outlived a hung-up devenv up"
     for name in names:
         assert re.search(rf"stopped {name} \(pid \d+, exit code 0\)", stop_notes(project, name))
+
+
+def test_a_process_killed_by_a_signal_is_reported_as_a_shell_reports_it(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    running = up_one_worker(project, spawn, tmp_path)
+    (row,) = [row for row in json.loads(project.devenv("ps", "--json").stdout) if row["name"] == "worker"]
+    os.kill(row["pid"], signal.SIGKILL)
+    # 137 = 128 + 9, as the shell says it and up exits with it; never Python's -9.
+    assert running.popen.wait(timeout=30) == 137, running.stderr()
+    errors = running.stderr()
+    assert f"worker (pid {row['pid']}) was killed by SIGKILL (exit 137) after it was ready: " in errors
+    assert "code -9" not in errors
 
 
 @contextlib.contextmanager

@@ -70,6 +70,16 @@ def hermetic_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def index_env(**extra: str) -> dict[str, str]:
+    """`hermetic_env` plus the machine's pip configuration (an extra file:// index) and CA
+    bundle: what a user's devenv reaches an index with (none of it may reach a lock)."""
+    base = hermetic_env(**extra)
+    for key in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_CERT", "SSL_CERT_FILE"):
+        if key in os.environ:
+            base[key] = os.environ[key]
+    return base
+
+
 @dataclass
 class Project:
     """A project folder with an envspec.toml; `devenv()` runs the real CLI inside it."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from devenv.exits import exit_meaning, is_dramatiq, shell_code
+from devenv.exits import ended, exit_meaning, exit_status, is_dramatiq, shell_code
 
 
 @pytest.mark.parametrize(
     ("code", "command", "meaning"),
     [
-        (-9, ["python", "worker.py"], "killed by SIGKILL"),
-        (-15, [], "killed by SIGTERM"),
-        (-200, [], "killed by signal 200"),
+        (-9, ["python", "worker.py"], "a kill -9, or the kernel's out-of-memory killer (dmesg says which)"),
+        (-15, [], "something other than devenv asked it to stop"),
+        (-200, [], "a signal from outside devenv ended it"),
         (
             3,
             ["python", "-m", "dramatiq", "app"],
@@ -47,3 +47,11 @@ def test_a_signal_is_reported_as_a_shell_reports_it() -> None:
     assert shell_code(-15) == 143
     assert shell_code(-2) == 130
     assert shell_code(4) == 4
+
+
+def test_how_a_process_ended_uses_the_shells_128_plus_n_never_pythons_negative_code() -> None:
+    assert ended(3) == "exited with code 3"
+    assert ended(-9) == "was killed by SIGKILL (exit 137)"
+    assert exit_status(-15) == "killed by SIGTERM (exit 143)"
+    assert exit_status(-200) == "killed by signal 200 (exit 328)"
+    assert exit_status(0) == "exit code 0"

@@ -115,11 +115,15 @@ def render(fmt: str, env: "CanonicalEnv", *, base_path: str | None = None, leave
     values) comments out a value the dotenv dialect cannot carry instead of refusing it.
     """
     entry = lookup(fmt)
-    _check(fmt, env, base_path)
+    if not _RENDERED or _RENDERED[0] is not env:
+        _check(fmt, env)  # what it checks holds for every format once it holds for one
+        _RENDERED[:] = [env, {}]
+    if base_path is not None and "\0" in base_path:
+        raise RenderError(f"devenv cannot write PATH in {fmt} format: the base PATH contains NUL")
     # What the text depends on besides `env`: a refresh writes env.sh and print-env then
     # prints the same text, which is rendered once (10 000 keys: ~2 ms).
     depends = (entry.name, base_path if entry.whole_path else None, leave_out and entry.name == "dotenv")
-    if _RENDERED and _RENDERED[0] is env and depends in _RENDERED[1]:
+    if depends in _RENDERED[1]:
         known: str = _RENDERED[1][depends]
         return known
     module = __import__(f"devenv.renderers.{entry.module}", fromlist=["render"])
@@ -129,14 +133,13 @@ def render(fmt: str, env: "CanonicalEnv", *, base_path: str | None = None, leave
         text = module.render(env, base_path)
     else:
         text = module.render(env)
-    if not _RENDERED or _RENDERED[0] is not env:
-        _RENDERED[:] = [env, {}]
     _RENDERED[1][depends] = text
     return text
 
 
 #: The env last rendered (kept, so that `is` never matches another env at the same address;
-#: an env is never changed once made) and its texts by what else they depend on.
+#: an env is never changed once made), checked (`_check`), and its texts by what else they
+#: depend on.
 _RENDERED: "list[Any]" = []
 
 
@@ -160,7 +163,7 @@ def each_value(values: "Iterable[str]", quoting: "Callable[[str], str]") -> list
     return quoting(joined).split("\0") if values else []
 
 
-def _check(fmt: str, env: "CanonicalEnv", base_path: str | None) -> None:
+def _check(fmt: str, env: "CanonicalEnv") -> None:
     """Refuse what no format can carry; messages name the key, never the value (secrets)."""
     if not _names_valid((*env.variables, *env.unset)):
         for key in (*env.variables, *env.unset):
@@ -184,8 +187,6 @@ def _check(fmt: str, env: "CanonicalEnv", base_path: str | None) -> None:
                 f"devenv cannot write PATH in {fmt} format: a PATH prefix folder is empty or"
                 f" contains NUL or {os.pathsep!r}; fix [python].venv"
             )
-    if base_path is not None and "\0" in base_path:
-        raise RenderError(f"devenv cannot write PATH in {fmt} format: the base PATH contains NUL")
 
 
 def _names_valid(keys: "tuple[str, ...]") -> bool:

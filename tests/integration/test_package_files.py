@@ -1,0 +1,154 @@
+"""The files `[python].packages` reads (pyproject.toml through `-r` and `--group`, a `-r`
+requirements file) are inputs of the sync: a change to what they declare stops every launch
+and fails doctor as a changed `[python]` table does, an edit of anything else stops nothing.
+Real uv, real PyPI, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.projects import DEVENV, Project, index_env
+
+APP = """\
+[project]
+name = "flatapp"
+version = "0.1"
+dependencies = ["six"]
+
+[dependency-groups]
+dev = ["iniconfig"]
+"""
+
+SPEC = """\
+[python]
+requires = ">=3.11"
+packages = {packages}
+
+[tasks.hello]
+command = ["python", "-c", "print('task ran')"]
+"""
+
+
+def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return project.devenv(*args, env=index_env(), timeout=300)
+
+
+def synced(project: Project) -> dict[str, object]:
+    result = run(project, "sync")
+    assert result.returncode == 0, result.stderr
+    python: dict[str, object] = json.loads((project.root / ".devenv" / "env.json").read_text())["python"]
+    return python
+
+
+def flat_app(tmp_path: Path, packages: str) -> Project:
+    project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec=SPEC.format(packages=packages))
+    project.write("pyproject.toml", APP)  # no build backend: read, never built
+    project.write("flatapp/__init__.py", "")
+    return project
+
+
+def assert_stopped(project: Project, what: str) -> None:
+    """Every launch refuses with `what` and the fix, as for a changed [python] table; doctor
+    fails its packages line with the same words."""
+    message = f"{what} changed since the last `devenv sync`; run `devenv sync`"
+    for args in (
+        ("run", "--", "python", "-c", "print('launched')"),
+        ("print-env",),
+        ("task", "hello"),
+        ("up", "-d"),
+    ):
+        result = run(project, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "launched" not in result.stdout and "task ran" not in result.stdout
+        assert "Traceback" not in result.stderr
+    doctor = run(project, "doctor")
+    assert doctor.returncode == 1, doctor.stdout
+    line = next(line for line in doctor.stdout.splitlines() if " packages " in line)
+    assert line.startswith("FAIL") and what in line and "(fix: devenv sync)" in line, doctor.stdout
+
+
+def assert_fresh(project: Project, module: str) -> None:
+    result = run(project, "run", "--", "python", "-c", f"import {module}; print('imported')")
+    assert result.returncode == 0 and result.stdout == "imported\n", result.stderr
+    task = run(project, "task", "hello")
+    assert task.returncode == 0 and "task ran" in task.stdout, task.stderr
+    doctor = run(project, "doctor")
+    assert doctor.returncode == 0, doctor.stdout
+    assert next(line for line in doctor.stdout.splitlines() if " packages " in line).startswith("ok")
+
+
+def test_a_dependency_added_to_pyproject_stops_every_launch_until_a_sync(tmp_path: Path) -> None:
+    project = flat_app(tmp_path, '["-r pyproject.toml", "--group dev"]')
+    synced(project)
+    assert_fresh(project, "six")
+    edited = APP.replace('["six"]', '["six", "idna>=3"]')
+    project.write("pyproject.toml", edited)
+    assert_stopped(project, "pyproject.toml [project].dependencies")
+    assert run(project, "sync", "--check").returncode == 2
+    synced(project)
+    assert_fresh(project, "idna")
+    project.write("pyproject.toml", edited.replace('["iniconfig"]', '["iniconfig", "packaging"]'))
+    assert_stopped(project, "pyproject.toml [dependency-groups].dev")
+
+
+def test_a_group_line_does_not_read_the_project_dependencies(tmp_path: Path) -> None:
+    project = flat_app(tmp_path, '["--group dev"]')
+    synced(project)
+    project.write("pyproject.toml", APP.replace('["six"]', '["six", "idna>=3"]'))
+    assert_fresh(project, "iniconfig")
+
+
+def test_an_edit_of_a_tool_table_stops_nothing_and_syncs_nothing(tmp_path: Path) -> None:
+    project = flat_app(tmp_path, '["-r pyproject.toml", "--group dev"]')
+    before = synced(project)
+    site = next((project.root / ".devenv" / "venv" / "lib").glob("python3*/site-packages"))
+    installed = {path.name: path.stat().st_mtime_ns for path in site.glob("*.dist-info")}
+    project.write("pyproject.toml", APP + "\n# linters\n[tool.ruff]\nline-length = 120\n")
+    assert_fresh(project, "six")
+    assert run(project, "sync", "--check").returncode == 0
+    after = json.loads((project.root / ".devenv" / "env.json").read_text())["python"]
+    assert after["installed"] == before["installed"]
+    assert {path.name: path.stat().st_mtime_ns for path in site.glob("*.dist-info")} == installed
+    # The check found nothing relevant and kept the file's new stat: the next launch reads
+    # only env.nul again, without resolving (what its start-up budget needs).
+    importtime = subprocess.run(
+        [sys.executable, "-X", "importtime", DEVENV, "run", "--", "true"],
+        cwd=project.root,
+        env=index_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "devenv.project" not in importtime.stderr
+
+
+def test_an_edited_requirements_file_stops_every_launch_until_a_sync(tmp_path: Path) -> None:
+    project = Project.create(
+        tmp_path / "proj", venv=".devenv/venv", spec=SPEC.format(packages='["-r requirements.txt"]')
+    )
+    project.write("requirements.txt", "six\n")
+    synced(project)
+    assert_fresh(project, "six")
+    project.write("requirements.txt", "six\nidna>=3\n")
+    assert_stopped(project, "requirements.txt")
+    synced(project)
+    assert_fresh(project, "idna")
+
+
+@pytest.mark.parametrize("broken", ["[project\n", "not toml at all = = =\n"])
+def test_a_pyproject_that_no_longer_parses_is_exit_2_naming_it(tmp_path: Path, broken: str) -> None:
+    project = flat_app(tmp_path, '["-r pyproject.toml"]')
+    synced(project)
+    project.write("pyproject.toml", broken)
+    result = run(project, "run", "--", "true")
+    assert result.returncode == 2 and "pyproject.toml" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    doctor = run(project, "doctor")
+    line = next(line for line in doctor.stdout.splitlines() if " packages " in line)
+    assert line.startswith("FAIL") and "pyproject.toml" in line.split("(fix:")[1], doctor.stdout
