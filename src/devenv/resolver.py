@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import NamedTuple
 
 from devenv.dotenvfile import DotenvEntry
 from devenv.environment import (
@@ -44,9 +46,11 @@ MANAGED_SOURCE = "managed"
 INSTANCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Variable:
-    """A resolved variable, where its value came from, and what it replaced (lowest first)."""
+class Variable(NamedTuple):
+    """A resolved variable, where its value came from, and what it replaced (lowest first).
+
+    A named tuple rather than a record (devenv/records.py): a `.env` of 10 000 keys makes
+    10 000 of them on every re-resolve, made in C (`_NEW_VARIABLE`)."""
 
     key: str
     value: str
@@ -414,11 +418,16 @@ def resolve(
 
     layers = _Layers(spec, outer, instance)
 
+    def expanded(key: str, raw: str, where: str | Place) -> str:
+        try:
+            return _expanded(raw, layers.lookup)
+        except _Unexpandable as problem:  # whether it is a secret matters only for the message
+            raise _unexpandable(problem, where, secret(key, raw)) from None
+
     def declared(pairs: Sequence[tuple[str, str]], table: str) -> None:
         for key, raw in pairs:
             where = Place(spec.path, item=f"[{table}].{key}")
-            value = interpolate(raw, layers.lookup, where=where, secret=secret(key, raw))
-            layers.set(key, value, f"envspec.toml [{table}]", where)
+            layers.set(key, expanded(key, raw, where), f"envspec.toml [{table}]", where)
 
     profile = spec.profile
     # A profile's files come after the base ones (Spec.with_profile); its [vars] between.
@@ -438,9 +447,7 @@ def resolve(
         # Expanded like a dotenv line: a shell expands `$X` before devenv sees it, but
         # '${X}_x' in single quotes and a fixture's overrides reach here as written.
         label = f"{SET_SOURCE} {key}"
-        value = (
-            interpolate(raw, layers.lookup, where=label, secret=secret(key, raw)) if expand_overrides else raw
-        )
+        value = expanded(key, raw, label) if expand_overrides else raw
         check_override(spec, key, value, where=SET_SOURCE)
         layers.set(key, value, SET_SOURCE, label)
 
@@ -484,8 +491,11 @@ def _dotenv_layer(
         elif key in variables or layers.instance_read:
             layers.put(key, value, f"{prefix}{line}")
         else:  # what `put` makes of a first value that read no ${DEVENV_INSTANCE}
-            variables[key] = Variable(key=key, value=value, source=f"{prefix}{line}")
+            variables[key] = _NEW_VARIABLE((key, value, f"{prefix}{line}", (), False))
 
+
+#: `Variable(key, value, source, overrode, uses_instance)` from one tuple, without a call in Python.
+_NEW_VARIABLE = partial(tuple.__new__, Variable)
 
 #: What `check_trusted` and `_Layers.set` refuse, as sets (trust.py keeps them in order).
 _MANAGED = frozenset(MANAGED_KEYS)

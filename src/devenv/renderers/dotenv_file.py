@@ -145,8 +145,10 @@ def render(env: CanonicalEnv, base_path: str | None, *, leave_out: bool = False)
             lines.append(f"# PATH is not set here: devenv puts these folders first: {folders}")
     else:
         variables = exported(env, base_path)
+    # No value needing care at all (the common case): no search of each one.
+    plain = not _NEEDS_CARE.search("".join(variables.values()))
     for key, value in variables.items():
-        if not _NEEDS_CARE.search(value) and key[0] != "_":
+        if (plain or not _NEEDS_CARE.search(value)) and key[0] != "_":
             # No quote, backslash, $, line break or U+2028/9: every reader keeps it
             # single-quoted (what `encode` would say, without its ten checks).
             lines.append(f"{key}='{value}'")
