@@ -403,6 +403,10 @@ def test_help_explains_commands() -> None:
     result = subprocess.run([DEVENV, "--help"], capture_output=True, text=True, check=True)
     for command in ("sync", "print-env", "run"):
         assert command in result.stdout
+    # The global options the README's Commands section lists, --profile among them.
+    assert result.stdout.startswith(
+        "usage: devenv [-h] [--version] [--root DIR] [--profile NAME] [--traceback]"
+    )
     result = subprocess.run([DEVENV, "print-env", "--help"], capture_output=True, text=True, check=True)
     assert "dotenv" in result.stdout and "docker" in result.stdout
 
