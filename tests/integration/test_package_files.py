@@ -67,6 +67,11 @@ def assert_stopped(project: Project, what: str) -> None:
         assert message in result.stderr, (args, result.stderr)
         assert "launched" not in result.stdout and "task ran" not in result.stdout
         assert "Traceback" not in result.stderr
+    # The Python API, which the pytest fixtures launch through.
+    api = project.python(
+        "import devenv\ntry:\n    devenv.load()\nexcept devenv.StaleError as e:\n    print(e)"
+    )
+    assert api.stdout.strip() == message, api.stderr
     doctor = run(project, "doctor")
     assert doctor.returncode == 1, doctor.stdout
     line = next(line for line in doctor.stdout.splitlines() if " packages " in line)
