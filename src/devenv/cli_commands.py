@@ -782,6 +782,13 @@ def build_parser() -> "argparse.ArgumentParser":
         metavar="DIR",
         help="project folder (default: nearest folder upward with envspec.toml)",
     )
+    # Never seen here: cli._take_profile takes it out of any position first. Declared for
+    # --help only.
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="use [profiles.NAME] of envspec.toml (same as DEVENV_PROFILE=NAME; anywhere among the options)",
+    )
     parser.add_argument(
         "--traceback", action="store_true", help="show a traceback on errors (for bug reports)"
     )

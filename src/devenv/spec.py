@@ -906,21 +906,26 @@ class _SpecReader:
         if not isinstance(value, dict):
             raise self.fail(where, "ready", 'must be a table like { log = "regex" }')
         kinds = [kind for kind in READY_KINDS if kind in value]
-        if len(kinds) != 1:
+        if len(kinds) > 1:
             raise self.fail(where, "ready", f"must have exactly one of {', '.join(READY_KINDS)}")
-        kind = kinds[0]
-        allowed = {
-            "amqp_queue": ("amqp_queue", "consumers"),
-            "http": ("http", "status"),
-            "command": ("command", "timeout"),
-            "log": ("log",),
-            "tcp": ("tcp",),
-        }[kind]
+        options = {"amqp_queue": ("consumers",), "http": ("status",), "command": ("timeout",)}
+        if kinds:
+            allowed = (kinds[0], *options.get(kinds[0], ()))
+            expected = f"with {kinds[0]}: {', '.join(allowed)}"
+        else:
+            allowed = (*READY_KINDS, *(option for more in options.values() for option in more))
+            expected = f"expected one of: {', '.join(READY_KINDS)}"
         for key in value:
             if key not in allowed:
-                raise self.fail(
-                    where, "ready", f"has unknown key {key!r} (with {kind}: {', '.join(allowed)})"
+                # A typo (`comand`) is named like any unknown key, not as a missing probe.
+                place, name = self.where(where, "ready"), f"[{where}].ready.{key}"
+                raise SpecError(
+                    f"{place}: {name} is not a known key ({expected})",
+                    place=Place(place.path, place.line, name),
                 )
+        if not kinds:
+            raise self.fail(where, "ready", f"must have exactly one of {', '.join(READY_KINDS)}")
+        kind = kinds[0]
         if kind == "command":
             words = value["command"]
             if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):

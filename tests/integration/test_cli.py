@@ -353,6 +353,22 @@ def test_a_fresh_clone_without_dotenv_is_told_to_copy_the_template_beside_it(
         assert line.startswith("devenv: error: .env: not found") and f"; {hint}, or add it to" in line
 
 
+def test_a_typo_in_a_readiness_probe_names_the_key_and_the_valid_ones(project: Project) -> None:
+    project.sync()
+    spec = (project.root / "envspec.toml").read_text()
+    project.write(
+        "envspec.toml", spec + '\n[processes.worker]\ncommand = ["true"]\nready = { comand = ["true"] }\n'
+    )
+    line = len(spec.splitlines()) + 4
+    for command in ("sync", "up"):
+        result = project.devenv(command)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            f"devenv: error: {project.root}/envspec.toml:{line}: [processes.worker].ready.comand is not a "
+            "known key (expected one of: amqp_queue, http, command, log, tcp)\n"
+        )
+
+
 def test_missing_pythonpath_folder_names_the_entry(project: Project) -> None:
     (project.root / "lib-b" / "src").rmdir()
     result = project.devenv("sync")
@@ -387,6 +403,10 @@ def test_help_explains_commands() -> None:
     result = subprocess.run([DEVENV, "--help"], capture_output=True, text=True, check=True)
     for command in ("sync", "print-env", "run"):
         assert command in result.stdout
+    # The global options the README's Commands section lists, --profile among them.
+    assert result.stdout.startswith(
+        "usage: devenv [-h] [--version] [--root DIR] [--profile NAME] [--traceback]"
+    )
     result = subprocess.run([DEVENV, "print-env", "--help"], capture_output=True, text=True, check=True)
     assert "dotenv" in result.stdout and "docker" in result.stdout
 

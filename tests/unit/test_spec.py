@@ -159,7 +159,7 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { http = 'http://h/', consumers = 1 }\n",
-            "has unknown key 'consumers' (with http: http, status)",
+            "/p/envspec.toml:3: [processes.w].ready.consumers is not a known key (with http: http, status)",
             id="http-probe-unknown-key",
         ),
         pytest.param(
@@ -179,6 +179,17 @@ def test_an_empty_spec_has_defaults() -> None:
         ),
         pytest.param(
             "[processes.w]\ncommand = []\n", "[processes.w].command is required", id="empty-command"
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { comand = ['true'] }\n",
+            "/p/envspec.toml:3: [processes.w].ready.comand is not a known key "
+            "(expected one of: amqp_queue, http, command, log, tcp)",
+            id="probe-kind-typo",
+        ),
+        pytest.param(
+            "[processes.w]\ncommand = ['x']\nready = { timeout = 3 }\n",
+            "must have exactly one of amqp_queue, http, command, log, tcp",
+            id="no-probe",
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { log = 'a', tcp = 'h:1' }\n",
