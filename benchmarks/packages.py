@@ -6,7 +6,13 @@ medians and ratios, as README "Performance" describes):
 - lock: `devenv lock` against `uv pip compile --universal --format pylock.toml` of the same
   package lines.
 
-    .devenv/venv/bin/python benchmarks/packages.py [--rounds 5]
+    .devenv/venv/bin/python benchmarks/packages.py [--rounds 5] [--offline]
+
+A warm cache does not spare uv the network: it revalidates every wheel a pylock.toml names,
+and where the index answers "modified" (as here) it downloads them all again, on both sides
+(`uv pip sync -v`: "Found modified response ... Downloading ruff"); that is most of each
+side's time and of its spread. `--offline` sets UV_OFFLINE=1 for both (devenv hands it on to
+uv): installs from the cache alone, so what devenv adds weighs more in the ratio.
 """
 
 from __future__ import annotations
@@ -26,16 +32,23 @@ DEVENV = os.path.join(BIN, "devenv")
 UV = os.path.join(BIN, "uv")
 
 
+ENV = dict(os.environ)
+
+
 def timed(command: list[str], cwd: str) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=ENV)
     return time.perf_counter() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--offline", action="store_true", help="UV_OFFLINE=1 for both: the cache alone")
+    options = parser.parse_args()
+    rounds = options.rounds
+    if options.offline:
+        ENV["UV_OFFLINE"] = "1"
     with tempfile.TemporaryDirectory() as scratch:
         clone = os.path.join(scratch, "clone")
         subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
@@ -50,13 +63,13 @@ def main() -> int:
         results: dict[str, list[float]] = {name: [] for name in ("sync", "uv sync", "lock", "uv lock")}
         venv = os.path.join(clone, ".devenv", "venv")
         other = os.path.join(scratch, "uv-venv")
-        subprocess.run([DEVENV, "sync", "--frozen"], cwd=clone, check=True, capture_output=True)  # warm
+        timed([DEVENV, "sync", "--frozen"], clone)  # warm
         for _ in range(rounds):
             shutil.rmtree(venv)
             results["sync"].append(timed([DEVENV, "sync", "--frozen"], clone))
             shutil.rmtree(other, ignore_errors=True)
             start = time.perf_counter()
-            subprocess.run([UV, "venv", "-q", "--no-config", "-p", python, other], check=True)
+            subprocess.run([UV, "venv", "-q", "--no-config", "-p", python, other], check=True, env=ENV)
             subprocess.run(
                 [
                     UV,
@@ -72,6 +85,7 @@ def main() -> int:
                 ],
                 cwd=clone,
                 check=True,
+                env=ENV,
             )
             results["uv sync"].append(time.perf_counter() - start)
             results["lock"].append(timed([DEVENV, "lock"], clone))
@@ -86,7 +100,8 @@ def main() -> int:
             results["uv lock"].append(timed(compile_, clone))
     median = {name: statistics.median(values) for name, values in results.items()}
     load = os.getloadavg()[0]
-    print(f"rounds {rounds}, load average {load:.2f}")
+    offline = ", offline (UV_OFFLINE=1)" if options.offline else ""
+    print(f"rounds {rounds}, load average {load:.2f}{offline}")
     for name, value in median.items():
         print(f"{name:8} median {value * 1000:7.0f} ms")
     print(f"sync ratio {median['sync'] / median['uv sync']:.2f}x (budget 1.3x)")

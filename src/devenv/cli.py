@@ -17,7 +17,7 @@ else, including `--help` and every mistake, goes to argparse.
 import os
 import sys
 
-from devenv.current import fresh_env
+from devenv.current import fresh_env, fresh_env_and_text
 from devenv.environment import LAUNCHER_KEY, PROFILE_KEY
 from devenv.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, DevenvError, OutputError, UsageError, preview
 from devenv.root import project_root
@@ -140,8 +140,6 @@ def _parse_fast(args: list[str]) -> "Call | None":
             return sync, {"root_option": root, "frozen": bool(rest), "check": False}
         return None
     if command == "print-env":
-        from devenv.renderers import FORMATS  # print_env imports it anyway
-
         fmt = "sh"
         position = 0
         while position < len(rest):
@@ -155,8 +153,13 @@ def _parse_fast(args: list[str]) -> "Call | None":
                 fmt = word[len("--format=") :]
             else:
                 return None
-            if fmt not in FORMATS:
-                return None  # argparse checks every --format given and says which there are
+            if fmt != "sh":
+                # The registry, only for another format: a fresh env.nul carries the default
+                # format's text, printed without importing a renderer.
+                from devenv.renderers import FORMATS
+
+                if fmt not in FORMATS:
+                    return None  # argparse checks every --format given and says which there are
             position += 1
         return print_env, {
             "root_option": root,
@@ -214,11 +217,18 @@ def print_env(
     instance: str | None = None,
 ) -> int:
     """`devenv print-env`: the canonical environment in a shell's or a tool's format."""
+    root = project_root(root_option)
+    if for_container or root_in_container is not None or instance is not None:
+        env = fresh_env(root, frozen=frozen, instance=instance)
+    else:
+        env, text = fresh_env_and_text(root, fmt, frozen=frozen)
+        if text is not None:  # the default format, as written into a fresh env.nul
+            write_stdout(text, raw=True)
+            return 0
     from devenv.renderers import lookup, render
     from devenv.renderers import notes as format_notes
 
     entry = lookup(fmt)
-    env = fresh_env(project_root(root_option), frozen=frozen, instance=instance)
     base_path: str | None = os.environ.get("PATH", os.defpath)
     notes: list[str] = []
     if entry.other_machine or for_container or root_in_container is not None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from devenv.environment import CanonicalEnv
+    from devenv.snapshot import Snapshot
 
 
 def fresh_env(
@@ -44,17 +45,30 @@ def fresh_env(
         # The profile is what DEVENV_PROFILE says (project.resolve_env): choosing one here is
         # that same value, so the snapshot's freshness and a refresh both see it.
         outer = {**outer, PROFILE_KEY: profile}
-    check_sync_finished(root)
-    snapshot = read_snapshot(root)
-    if snapshot is not None and snapshot.is_fresh(outer):
-        env = snapshot.env
-    else:
-        from devenv.project import refresh
-
-        env = refresh(root, outer, frozen=frozen).env
+    env, _ = _current(root, outer, frozen)
     # The snapshot carries the default instance already: comparing with it costs no hash.
     if not overrides and (instance is None or instance == env.variables.get(INSTANCE_KEY)):
         return env
     from devenv.project import resolve_env
 
     return resolve_env(root, outer, overrides=overrides, instance=instance).resolution.canonical()
+
+
+def fresh_env_and_text(root: str, fmt: str, *, frozen: bool = False) -> "tuple[CanonicalEnv, str | None]":
+    """`fresh_env(root, frozen=frozen)` for this process's environment, and the text of `fmt`
+    when a fresh env.nul carries it from the renderer installed now (`Snapshot.text_of`):
+    what print-env prints then, without importing a renderer. None: render the env."""
+    env, snapshot = _current(root, os.environ, frozen)
+    return env, snapshot.text_of(fmt) if snapshot is not None else None
+
+
+def _current(root: str, outer: "Mapping[str, str]", frozen: bool) -> "tuple[CanonicalEnv, Snapshot | None]":
+    """The env of `.devenv/` made current, and the snapshot it came from when that was fresh
+    (None: it was refreshed)."""
+    check_sync_finished(root)
+    snapshot = read_snapshot(root)
+    if snapshot is not None and snapshot.is_fresh(outer):
+        return snapshot.env, snapshot
+    from devenv.project import refresh
+
+    return refresh(root, outer, frozen=frozen).env, None

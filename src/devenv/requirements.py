@@ -9,7 +9,6 @@ instead of pip's "Invalid requirement: '@'" after a venv was built.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import shlex
 from typing import Any, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
+from devenv import digest
 from devenv.errors import Place, SpecError
 from devenv.records import dataclass
 from devenv.spec import Spec
@@ -494,7 +494,7 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return digest.sha256(data).hexdigest()
 
 
 def _json_sha(value: Any) -> str:

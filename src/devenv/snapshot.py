@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 MAGIC = "devenv-snapshot"
 #: 3: DEVENV_INSTANCE defaults to the checkout's own (environment.default_instance); a
 #: version-2 file still says `main`, and reading it as stale resolves it again.
-VERSION = "3"
+#: 4: carries TEXT_FORMAT's text; a version-3 file is resolved again once to get it.
+VERSION = "4"
 ABSENT = "-"
 #: Written instead of size and mtime when an input changed too recently for them to be trusted
 #: (a second write in the same clock tick keeps both); such a snapshot is never fresh.
@@ -28,22 +29,42 @@ RACY = "racy"
 #: Size and mtime of an input that exists but cannot be stat-ed (a folder on its way this
 #: user may not search): never fresh.
 UNREADABLE = "?"
+#: The format whose text env.nul carries (print-env's default): a fresh print-env prints it
+#: without importing a renderer, a quarter of its cost beyond T0 (docs/architecture.md,
+#: "Start-up budget"). Kept with the stat of the renderer's files, relative to the devenv
+#: package, so that another or an edited renderer renders again.
+TEXT_FORMAT = "sh"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Snapshot:
     """A read snapshot: the environment plus what it was resolved from."""
 
-    __slots__ = ("env", "inherited", "inputs")
+    __slots__ = ("env", "inherited", "inputs", "text", "text_sources")
 
     def __init__(
         self,
         env: CanonicalEnv,
         inputs: list[tuple[str, str, str]],
         inherited: list[tuple[str, str | None]],
+        text: str | None = None,
+        text_sources: "list[tuple[str, str, str]] | None" = None,
     ) -> None:
         self.env = env
         self.inputs = inputs
         self.inherited = inherited
+        self.text = text
+        self.text_sources = text_sources or []
+
+    def text_of(self, fmt: str) -> str | None:
+        """What `render(fmt, env)` gives, as written with the snapshot, while the renderer's
+        files are the ones that wrote it; None for another format or another renderer."""
+        if fmt != TEXT_FORMAT or self.text is None:
+            return None
+        for relative, size, mtime in self.text_sources:
+            if stat_fields(os.path.join(_PACKAGE, relative)) != (size, mtime):
+                return None
+        return self.text
 
     def is_fresh(self, outer: "Mapping[str, str]") -> bool:
         """True when every input still has its recorded size and mtime and every inherited
@@ -117,6 +138,8 @@ def read_snapshot(root: str) -> "Snapshot | None":
     passed: list[str] = []
     inputs: list[tuple[str, str, str]] = []
     inherited: list[tuple[str, str | None]] = []
+    text: str | None = None
+    text_sources: list[tuple[str, str, str]] = []
     index = 3 + FIELDS
     end = len(fields) - 1
     try:
@@ -151,6 +174,12 @@ def read_snapshot(root: str) -> "Snapshot | None":
             elif tag == "A":
                 passed.append(fields[index + 1])
                 index += 2
+            elif tag == "T":
+                text_sources.append((fields[index + 1], fields[index + 2], fields[index + 3]))
+                index += 4
+            elif tag == "R":
+                text = fields[index + 1]
+                index += 2
             else:
                 return None
     except IndexError:
@@ -164,7 +193,7 @@ def read_snapshot(root: str) -> "Snapshot | None":
         secret=secret,
         pass_through=passed,
     )
-    return Snapshot(env, inputs, inherited)
+    return Snapshot(env, inputs, inherited, text, text_sources)
 
 
 def encode_snapshot(
@@ -186,7 +215,39 @@ def encode_snapshot(
         fields += ["S", key]
     for pattern in env.pass_through:
         fields += ["A", pattern]
-    for key, value in env.variables.items():
+    rendered = _rendered(env)
+    if rendered is not None:
+        text, sources = rendered
+        for relative, size, mtime in sources:
+            fields += ["T", relative, size, mtime]
+        fields += ["R", text]
+    for key, value in env.variables.items():  # last: read_snapshot takes them all at once
         fields += ["V", key, value]
     fields.append("end")
     return "\0".join(fields)
+
+
+def _rendered(env: CanonicalEnv) -> "tuple[str, list[tuple[str, str, str]]] | None":
+    """TEXT_FORMAT's text of `env` and the stat records of the renderer's files it came from
+    (the registry and the format's module), or None when the text depends on more than `env`
+    (the caller's PATH, notes for stderr) or the format cannot carry `env`."""
+    import importlib
+
+    from devenv import renderers
+    from devenv.errors import RenderError
+
+    entry = renderers.lookup(TEXT_FORMAT)
+    module = importlib.import_module(f"devenv.renderers.{entry.module}")
+    if entry.whole_path or getattr(module, "notes", None) is not None:
+        return None
+    try:
+        text = renderers.render(TEXT_FORMAT, env)  # the text env.sh was given: no second rendering
+    except RenderError:
+        return None
+    sources = []
+    for path in (renderers.__file__, module.__file__):
+        size, mtime = stat_fields(path) if path is not None else (ABSENT, ABSENT)
+        if path is None or size in (ABSENT, UNREADABLE):
+            return None  # not files (a zip, a frozen build): nothing to tell another renderer by
+        sources.append((os.path.relpath(path, _PACKAGE), size, mtime))
+    return text, sources

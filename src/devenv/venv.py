@@ -10,14 +10,13 @@ interpreter changed, and loses packages only when devenv made it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from devenv import lock_cache
+from devenv import digest, lock_cache
 from devenv.environment import ROOT_KEY
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, counted, installer_for
@@ -622,10 +621,10 @@ def _warn_other_patch_version(choice: _Choice, progress: Progress) -> None:
 
 
 def _inputs_sha(lock: Lock | None, interpreter: Interpreter) -> str:
-    digest = hashlib.sha256()
+    inputs = digest.sha256()
     for part in (lock.sha256 if lock else "", interpreter.implementation, interpreter.version):
-        digest.update(part.encode() + b"\0")
-    return digest.hexdigest()
+        inputs.update(part.encode() + b"\0")
+    return inputs.hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -679,8 +678,11 @@ def _check_only(
     elif lines and lock is None:
         private = state_path(spec.root, PRIVATE_LOCK)
         lock = read_lock(private) if os.path.isfile(private) else None
-        if lock is None or stale_reasons(spec, lines, lock, python_version=choice.interpreter.version):
-            problems.append("[python].packages changed since the last sync")
+        reasons = stale_reasons(spec, lines, lock, python_version=choice.interpreter.version) if lock else []
+        if lock is None or reasons:
+            # The reasons name a file's part too ("changed pyproject.toml [project].dependencies").
+            shown = f" ({'; '.join(reasons)})" if reasons else ""
+            problems.append(f"[python].packages changed since the last sync{shown}")
     if choice.reasons:
         problems.append(f"the lock is stale ({'; '.join(choice.reasons)})")
     if os.path.exists(python) and not problems:

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from devenv.environment import CanonicalEnv
-from devenv.snapshot import encode_snapshot, read_snapshot, stat_record
+from devenv.renderers import render
+from devenv.snapshot import TEXT_FORMAT, encode_snapshot, read_snapshot, stat_record
 
 
 def write(root: Path, text: str) -> None:
@@ -83,3 +84,32 @@ def test_a_snapshot_written_for_another_checkout_or_user_is_never_read(tmp_path:
         write(tmp_path, text.replace(f"\0{field}\0", f"\0{forged}\0", 1))
         assert read_snapshot(str(tmp_path)) is None, f"{field} -> {forged} was trusted"
     assert device
+
+
+def test_the_default_format_text_is_kept_for_the_renderer_that_wrote_it(tmp_path: Path) -> None:
+    """print-env's default output comes from env.nul only while the renderer's files are the
+    ones that rendered it: an edited or another devenv renders again (None)."""
+    env = CanonicalEnv(
+        root=str(tmp_path), fingerprint="abc", variables={"A": "it's", "B": "x\ny"}, path_prefix=["/v/bin"]
+    )
+    text = encode_snapshot(env, [], [])
+    write(tmp_path, text)
+    snapshot = read_snapshot(str(tmp_path))
+    assert snapshot is not None
+    assert snapshot.text_of(TEXT_FORMAT) == render(TEXT_FORMAT, env)
+    assert snapshot.text_of("fish") is None and snapshot.text_of("bash") is None
+    fields = text.split("\0")
+    size = fields.index("renderers/posix.py") + 1
+    fields[size] = str(int(fields[size]) + 1)  # posix.py as another devenv has it
+    write(tmp_path, "\0".join(fields))
+    other = read_snapshot(str(tmp_path))
+    assert other is not None and other.env.variables == env.variables
+    assert other.text_of(TEXT_FORMAT) is None
+
+
+def test_an_env_the_default_format_cannot_carry_still_has_a_snapshot(tmp_path: Path) -> None:
+    env = CanonicalEnv(root=str(tmp_path), fingerprint="abc", variables={"not-a-name": "1"})
+    write(tmp_path, encode_snapshot(env, [], []))
+    snapshot = read_snapshot(str(tmp_path))
+    assert snapshot is not None and snapshot.env.variables == {"not-a-name": "1"}
+    assert snapshot.text_of(TEXT_FORMAT) is None  # print-env renders, and says what is wrong

@@ -9,10 +9,10 @@ reaches a lock; uv never reads pip's configuration.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import LockError, SyncError
@@ -38,8 +38,10 @@ _KEPT = re.compile(r"UV_(CACHE_DIR|NO_CACHE|PYTHON_INSTALL_DIR|OFFLINE|INDEX_\w+
 _PREVIEW = ["--preview-features", "pylock"]
 
 
+@functools.cache
 def uv_binary() -> str:
-    """The uv executable installed with devenv (the `uv` package), else uv on PATH."""
+    """The uv executable installed with devenv (the `uv` package), else uv on PATH. Looked
+    for once per process: `find_uv_bin` took 2-3 ms of each of a sync's two uv runs."""
     try:
         from uv import find_uv_bin
 
@@ -162,6 +164,7 @@ class UvInstaller:
     def lock(self, request: LockRequest, progress: Progress) -> dict[str, Any]:
         """`uv pip compile --universal --format pylock.toml` for every Python minor version
         [python].requires allows."""
+        import tempfile  # here: the sync of a current lock needs none (tempfile imports shutil, random)
         import tomllib
 
         spec = request.spec
@@ -213,6 +216,8 @@ class UvInstaller:
             line for line in request.lines if line.is_local_project and line.path not in locked_dirs
         )
         if missing:
+            import tempfile
+
             progress(f"installing {', '.join(line.text for line in missing)} from the root (--no-deps)")
             with tempfile.TemporaryDirectory(dir=state_dir(spec.root), prefix=".tmp-local-") as scratch:
                 requirements = os.path.join(scratch, "local.txt")
