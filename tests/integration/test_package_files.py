@@ -95,7 +95,8 @@ def test_a_dependency_added_to_pyproject_stops_every_launch_until_a_sync(tmp_pat
     edited = APP.replace('["six"]', '["six", "idna>=3"]')
     project.write("pyproject.toml", edited)
     assert_stopped(project, "pyproject.toml [project].dependencies")
-    assert run(project, "sync", "--check").returncode == 2
+    check = run(project, "sync", "--check")
+    assert check.returncode == 2 and "changed pyproject.toml [project].dependencies" in check.stderr
     synced(project)
     assert_fresh(project, "idna")
     project.write("pyproject.toml", edited.replace('["iniconfig"]', '["iniconfig", "packaging"]'))
