@@ -147,9 +147,10 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
     patterns are matched at the position, with no look-behind, `^` or `\\b`). So:
 
     - a binding of `previous` that ends before the first changed character was read from
-      the same characters and reads the same now (the parser looks at most at the character
-      just past a binding, and only when the binding runs to the end of the text, which one
-      ending before a change does not);
+      the same characters and reads the same now: reading a binding that parses (and
+      `previous`, a parse that succeeded, holds no other) looks no further than its own last
+      character, its line break, except at the end of the text, which one ending before a
+      change is not at (a quote left open scans to the end, but that is an error binding);
     - once the new parse reaches a position in the unchanged end of the text that is the
       start of a binding of `previous`, everything after it reads as before, its lines moved
       by how many lines the edit added.
@@ -162,8 +163,8 @@ def parse_text(text: str, *, name: str, previous: Parse | None = None) -> Parse:
     if previous is not None:
         old = previous.text
         same = _common_prefix(old, string)
-        # Bindings 0..kept-1 end before `same`: the first binding that does not starts at
-        # starts[kept], and is read again.
+        # Bindings 0..kept-1 end before `same`, with a character to spare; the first that
+        # does not starts at starts[kept], and is read again.
         kept = max(0, bisect_left(previous.starts, same) - 1)
         # The reader drops a byte order mark at the start of what it is given: never start
         # it on one (parse from a binding earlier, or from the start as a full parse does).

@@ -52,12 +52,16 @@ def code_digest() -> str | None:
 
 def load(root: str) -> dict[str, Parse]:
     """The kept parse of each dotenv file (by absolute path); empty when there is none or
-    it cannot be trusted."""
+    it cannot be trusted (not a regular file of this user's, damaged, or other code's)."""
     import zlib
+
+    from devenv.binding import foreign_owner
 
     try:
         descriptor = os.open(state_path(root, PARSE_CACHE), os.O_RDONLY | os.O_NOFOLLOW)
         with open(descriptor, "rb") as handle:
+            if foreign_owner(os.fstat(descriptor)):
+                return {}  # another user's: never trusted, as env.nul (snapshot.read_snapshot)
             data = handle.read()
     except OSError:
         return {}

@@ -87,3 +87,11 @@ def test_the_digest_follows_the_parser_code(monkeypatch: pytest.MonkeyPatch, tmp
     changed.write_bytes(Path(parser).read_bytes() + b"\n# another version\n")
     monkeypatch.setattr(dotenvfile, "parser_path", lambda: str(changed))
     assert parsecache.code_digest.__wrapped__() not in (None, digest)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_another_users_file_is_no_parse(root: str) -> None:
+    parsecache.save(root, {"/p/.env": parse_text("A=1\n", name=".env")})
+    assert parsecache.load(root) != {}
+    os.chown(os.path.join(root, ".devenv", PARSE_CACHE), 12345, -1)
+    assert parsecache.load(root) == {}
