@@ -498,6 +498,10 @@ def _service_fix(spec: Spec, name: str, error: DevenvError) -> str:
     dotenv = os.path.basename(spec.path) if literal else spec.dotenv.files[-1]
     if _wrong_url(error):
         return _edit(dotenv)
+    if error.cause == "no-driver":  # no start or edit helps: this devenv lacks psycopg
+        from devenv.services import install_extra
+
+        return install_extra("postgres")
     if service.start:
         return shlex.join(service.start)
     script = os.path.join("scripts", f"start-{name}")

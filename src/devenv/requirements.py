@@ -310,7 +310,8 @@ def requirements_text(lines: tuple[PackageLine, ...], *, local: bool = True) -> 
 def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
     """sha256 of each thing a lock is made from; keys name the input (shown by `lock --check`).
 
-    The inputs: `requires`; every line; each -r/-c file whole; for `-r pyproject.toml[...]`
+    The inputs: `requires`; every line; each -r/-c file whole, and the files it names with
+    `-r`/`-c` in turn (`requirement_files`); for `-r pyproject.toml[...]`
     and `--group`, the tables the line reads (`declared_parts`); for a local project, the
     parts of its pyproject.toml and setup.cfg a build can read (`build_inputs`,
     `setup_cfg_inputs`), its setup.py whole and the files setuptools reads its dependencies
@@ -322,7 +323,8 @@ def inputs_digest(spec: Spec, lines: tuple[PackageLine, ...]) -> dict[str, str]:
         parts[f"line: {line.text}"] = _sha(line.text.encode())
         where = f"[python].packages entry {line.text!r}"
         if line.kind in ("requirements", "constraints"):
-            parts[f"file: {os.path.relpath(line.path, spec.root)}"] = _file_sha(line.path, where)
+            for path in requirement_files(line.path, where):
+                parts[f"file: {os.path.relpath(path, spec.root)}"] = _file_sha(path, where)
         elif line.kind in ("project", "group"):
             label = os.path.relpath(line.path, spec.root)
             for table, requirements in declared_parts(line, where=where).items():
@@ -482,7 +484,12 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
     """Absolute paths of the files `inputs_digest` hashes (for the no-op sync's stat check)."""
     files = []
     for line in lines:
-        if line.kind in ("requirements", "constraints", "project", "group"):
+        if line.kind in ("requirements", "constraints"):
+            try:
+                files += requirement_files(line.path, line.text)
+            except SpecError:  # one it names is not a regular file: the sync reports it
+                files.append(line.path)
+        elif line.kind in ("project", "group"):
             files.append(line.path)
         elif line.is_local_project:
             files += [os.path.join(line.path, filename) for filename in PROJECT_METADATA]
@@ -491,6 +498,40 @@ def metadata_files(spec: Spec, lines: tuple[PackageLine, ...]) -> list[str]:
                 with contextlib.suppress(SpecError):  # the sync that calls this has read it
                     files += dynamic_files(line.path, _read_pyproject(line.text, pyproject))
     return files
+
+
+#: A `-r FILE` / `-c FILE` line inside a requirements file (pip's and uv's syntax: the short
+#: option may touch its value, the long one takes a space or `=`).
+_NESTED = re.compile(r"(?:-r|-c|--requirement(?=[\s=])|--constraint(?=[\s=]))\s*=?\s*(\S+)")
+
+
+def nested_references(text: str) -> list[str]:
+    """The files a requirements file's text names with `-r`/`-c`, as written. pip's reading:
+    a line ending in a backslash continues on the next, and `#` at the start or after a
+    space begins a comment. A URL (`-r https://...`) names no file of the project."""
+    joined = re.sub(r"\\\r?\n", "", text)
+    found = []
+    for raw in joined.splitlines():
+        line = re.sub(r"(^|\s)#.*", "", raw).strip()
+        match = _NESTED.fullmatch(line)
+        if match and "://" not in match.group(1):
+            found.append(match.group(1))
+    return found
+
+
+def requirement_files(path: str, where: str) -> list[str]:
+    """`path` and every file it names with `-r`/`-c`, and those they name (relative to the
+    file naming them, as pip and uv read them), each once: a change to any of them changes
+    what is installed. A file that is absent is listed (the installer will fail on it)."""
+    found = [path]
+    for current in found:
+        data = _read_local(current, where)
+        text = data.decode("utf-8", "replace") if data is not None else ""
+        for name in nested_references(text):
+            nested = os.path.normpath(os.path.join(os.path.dirname(current), name))
+            if nested not in found:
+                found.append(nested)
+    return found
 
 
 def _sha(data: bytes) -> str:

@@ -338,9 +338,11 @@ class _Layers:
         # see that same value; otherwise ${KEY} and KEY could disagree.
         if name in self.inherited:
             return self.inherited[name]
-        if name in self.variables:
-            self.instance_read |= self.variables[name].uses_instance
-            return self.variables[name].value
+        variable = self.variables.get(name)
+        if variable is not None:
+            if variable.uses_instance:
+                self.instance_read = True
+            return variable.value
         if name == ROOT_KEY:
             return self.spec.root
         if name == INSTANCE_KEY:

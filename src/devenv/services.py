@@ -340,8 +340,8 @@ def _fix(service: ServiceSpec, cause: Cause, where: str, url: str) -> str:
         return f"create the role (createuser {shlex.quote(role)}), or name an existing user in {where}"
     if cause == "no-driver":
         return (
-            "install devenv with its postgres extra (pip install 'devenv[postgres]', which brings "
-            f'psycopg), or use check = "tcp" or check = "command" in [services.{service.name}]'
+            f"install devenv with its postgres extra, which brings psycopg ({install_extra('postgres')}), "
+            f'or use check = "tcp" or check = "command" in [services.{service.name}]'
         )
     if cause == "bad-url":
         return f"check {where}"
@@ -355,6 +355,27 @@ def _fix(service: ServiceSpec, cause: Cause, where: str, url: str) -> str:
         f"start it (or declare [services.{service.name}].start so `devenv up` starts it), "
         f"or point {where} at a running one"
     )
+
+
+def install_extra(extra: str) -> str:
+    """The command that adds `extra` to the devenv running now, as it was installed: from a
+    folder (`pip install /path/to/devenv`, the README's way) the PyPI name would not do, so
+    the folder is named, as pip recorded it (PEP 610 direct_url.json)."""
+    import json
+    import sys
+    from importlib import metadata
+    from urllib.request import url2pathname
+
+    try:
+        direct = json.loads(metadata.distribution("devenv").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        direct = {}
+    url = direct.get("url", "") if isinstance(direct, dict) else ""
+    if not url.startswith("file://"):
+        return f"pip install 'devenv[{extra}]', or '/path/to/devenv[{extra}]' for a checkout"
+    editable = "-e " if (direct.get("dir_info") or {}).get("editable") else ""
+    target = shlex.quote(f"{url2pathname(urlsplit(url).path)}[{extra}]")
+    return f"{shlex.quote(sys.executable)} -m pip install {editable}{target}"
 
 
 def _unreachable_message(service: ServiceSpec, url: str, status: ServiceStatus) -> str:

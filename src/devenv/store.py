@@ -50,9 +50,10 @@ class PythonRecord(TypedDict):
     lock: str
     lock_sha256: str
     #: The files [python].packages reads (pyproject.toml, -r files, a local project's
-    #: setup.cfg...), each [path, size, mtime_ns] as last seen with `package_parts` unchanged,
-    #: and the sha256 of each part of them that can change what is installed
-    #: (devenv/package_inputs.py). Absent in a record of a devenv from before they were kept.
+    #: setup.cfg...) and the lock installed (or an absent pylock.toml), each [path, size,
+    #: mtime_ns] as last seen with `package_parts` unchanged, and the sha256 of each part of
+    #: them that can change what is installed (devenv/package_inputs.py). Absent in a record
+    #: of a devenv from before they were kept.
     package_files: NotRequired[list[list[str]]]
     package_parts: NotRequired[dict[str, str]]
 

@@ -678,8 +678,11 @@ def _check_only(
     elif lines and lock is None:
         private = state_path(spec.root, PRIVATE_LOCK)
         lock = read_lock(private) if os.path.isfile(private) else None
-        if lock is None or stale_reasons(spec, lines, lock, python_version=choice.interpreter.version):
-            problems.append("[python].packages changed since the last sync")
+        reasons = stale_reasons(spec, lines, lock, python_version=choice.interpreter.version) if lock else []
+        if lock is None or reasons:
+            # The reasons name a file's part too ("changed pyproject.toml [project].dependencies").
+            shown = f" ({'; '.join(reasons)})" if reasons else ""
+            problems.append(f"[python].packages changed since the last sync{shown}")
     if choice.reasons:
         problems.append(f"the lock is stale ({'; '.join(choice.reasons)})")
     if os.path.exists(python) and not problems:

@@ -193,6 +193,46 @@ def test_a_postgres_database_that_does_not_exist_is_named_with_the_fix() -> None
     assert "createdb devenv_t_nope_does_not_exist" in message
 
 
+NEEDS_POSTGRES = """\
+[python]
+venv = "{venv}"
+
+[services.db]
+check = "postgres"
+url = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+[tasks.t]
+command = ["true"]
+needs = ["db"]
+"""
+
+
+def test_a_devenv_without_psycopg_says_how_to_add_it_to_itself_as_it_was_installed(
+    tmp_path: Path, shared_venv: str
+) -> None:
+    # This devenv came from a folder (pip install [-e] .): the PyPI name would install another.
+    project = Project.create(
+        tmp_path / "proj", venv=shared_venv, spec=NEEDS_POSTGRES.format(venv=shared_venv)
+    )
+    project.sync()
+    shadow = project.write("shadow/psycopg/__init__.py", "raise ImportError('not installed here')\n").parent
+    result = project.devenv("task", "t", env=hermetic_env(PYTHONPATH=str(shadow.parent)))
+    assert result.returncode == 2, result.stderr
+    repo = Path(__file__).resolve().parents[2]
+    python = Path(DEVENV).parent / "python"
+    assert (
+        f"install devenv with its postgres extra, which brings psycopg ({python} -m pip install "
+        in result.stderr
+    )
+    assert f"{repo}[postgres]" in result.stderr and "pip install 'devenv[postgres]'" not in result.stderr
+    # doctor's fix is that command, not an editor on envspec.toml.
+    doctor = project.devenv("doctor", env=hermetic_env(PYTHONPATH=str(shadow.parent)))
+    (line,) = [line for line in doctor.stdout.splitlines() if line.startswith("FAIL  service db")]
+    assert line.endswith(
+        f"(fix: {python} -m pip install {'-e ' if ' -e ' in result.stderr else ''}'{repo}[postgres]')"
+    )
+
+
 def test_postgres_without_a_host_goes_through_the_local_socket() -> None:
     require_postgres()
     message, _ = refusal(service("postgres"), "postgres://postgres@/devenv_t_nope_socket")

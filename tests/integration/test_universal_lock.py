@@ -8,15 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.support.projects import Project, index_env
-
-UV = os.path.join(os.path.dirname(sys.executable), "uv")
+from tests.support.projects import Project, index_env, uv_pylock
 
 MACAPP = """\
 [project]
@@ -168,24 +165,7 @@ def test_lock_check_fails_on_a_swapped_url_or_hash(universal: Project) -> None:
 def test_a_lock_written_by_uv_pip_compile_syncs_frozen_and_is_never_overwritten(tmp_path: Path) -> None:
     project = Project.create(tmp_path / "proj", venv=".devenv/venv", spec='[python]\npackages = ["six"]\n')
     project.write("requirements.in", "six\n")
-    made = subprocess.run(
-        [
-            UV,
-            "pip",
-            "compile",
-            "--no-config",
-            "--format",
-            "pylock.toml",
-            "requirements.in",
-            "-o",
-            "pylock.toml",
-        ],
-        cwd=project.root,
-        env=index_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert made.returncode == 0, made.stderr
+    uv_pylock(project.root)
     before = (project.root / "pylock.toml").read_bytes()
     frozen = run(project, "sync", "--frozen")
     assert frozen.returncode == 0, frozen.stderr

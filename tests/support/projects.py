@@ -80,6 +80,19 @@ def index_env(**extra: str) -> dict[str, str]:
     return base
 
 
+def uv_pylock(root: Path, requirements: str = "requirements.in") -> None:
+    """pylock.toml as another tool writes it: `uv pip compile --format pylock.toml`."""
+    uv = os.path.join(os.path.dirname(sys.executable), "uv")
+    made = subprocess.run(
+        [uv, "pip", "compile", "--no-config", "--format", "pylock.toml", requirements, "-o", "pylock.toml"],
+        cwd=root,
+        env=index_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+
+
 @dataclass
 class Project:
     """A project folder with an envspec.toml; `devenv()` runs the real CLI inside it."""

@@ -26,7 +26,6 @@ promises that a value a format cannot carry is refused, never changed.
 from __future__ import annotations
 
 import os
-import re
 
 from devenv.environment import exported
 from devenv.errors import RenderError
@@ -48,7 +47,7 @@ _JS_LINE_BREAKS = ("\u2028", "\u2029")
 _JS_SPACE = "\ufeff"
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 #: A value without any of these is written `'value'` (`render`).
-_NEEDS_CARE = re.compile(r"['\\$\n\r\u2028\u2029]")
+_NEEDS_CARE = ("'", "\\", "$", "\n", "\r", "\u2028", "\u2029")
 
 
 def python_dotenv_quote(value: str) -> str:
@@ -129,6 +128,10 @@ def encode(value: str) -> str | None:
     return _single(value) or _double(value) or _bare(value)
 
 
+def _needs_care(text: str) -> bool:
+    return any(mark in text for mark in _NEEDS_CARE)  # seven scans in C, no regex to compile
+
+
 def render(env: CanonicalEnv, base_path: str | None, *, leave_out: bool = False) -> str:
     """One line per key; PATH only when `base_path` is known (unset keys cannot be written).
 
@@ -145,10 +148,13 @@ def render(env: CanonicalEnv, base_path: str | None, *, leave_out: bool = False)
             lines.append(f"# PATH is not set here: devenv puts these folders first: {folders}")
     else:
         variables = exported(env, base_path)
-    # No value needing care at all (the common case): no search of each one.
-    plain = not _NEEDS_CARE.search("".join(variables.values()))
+    if not _needs_care("".join(variables.values())) and "_" not in {key[0] for key in variables}:
+        # No value needing care and no name VS Code skips (the common case): each is
+        # written 'value', as below, without a check of each one.
+        lines += [f"{key}='{value}'" for key, value in variables.items()]
+        return "\n".join(lines) + "\n"
     for key, value in variables.items():
-        if (plain or not _NEEDS_CARE.search(value)) and key[0] != "_":
+        if not _needs_care(value) and key[0] != "_":
             # No quote, backslash, $, line break or U+2028/9: every reader keeps it
             # single-quoted (what `encode` would say, without its ten checks).
             lines.append(f"{key}='{value}'")
