@@ -51,28 +51,41 @@ LOCK_PART = "lock: "
 LOCK_ABSENT = "absent"
 
 #: The files [python].packages reads ([path, size, mtime_ns] each), the digest of each part
-#: of them that can change what is installed, and [path, size, mtime_ns] of each lock file a
-#: sync may install from, by name relative to the root (`watch`).
-Watched = tuple[list[list[str]], dict[str, str], dict[str, list[str]]]
+#: of them that can change what is installed, and whether pylock.toml was absent before the
+#: sync chose a lock (`watch`).
+Watched = tuple[list[list[str]], dict[str, str], bool]
 
 
-def recording(python: "PythonRecord", watched: Watched) -> "PythonRecord":
-    """`python` (what a sync installed) with what `watch` saw before the sync read the files:
-    of the locks, the one `python` names, with the sha256 of the bytes installed (a lock the
-    sync wrote itself was stat-ed before, so the next check hashes it once and keeps its new
-    stat); without a committed lock, pylock.toml if it was absent."""
+def recording(python: "PythonRecord", watched: Watched, root: str) -> "PythonRecord":
+    """`python` (what a sync installed) with what `watch` saw before the sync read the files,
+    and the lock: the committed one `python` names, with the sha256 of the bytes installed,
+    or, without one, pylock.toml if it was absent. The lock is stat-ed now, then read: its
+    stat is kept only when its bytes are still those installed (a lock the sync wrote itself
+    included), else it is racy, so the next check hashes it and finds the change."""
     from devenv.lock import LOCK_NAME
 
-    files, parts, locks = watched
+    files, parts, lock_absent = watched
     record = python.copy()
     name = python["lock"] or LOCK_NAME
-    entry = locks.get(name)
-    if entry is not None and (python["lock"] or entry[1] == ABSENT):
-        files = [*files, entry]
-        parts = {**parts, LOCK_PART + name: python["lock_sha256"] if python["lock"] else LOCK_ABSENT}
+    if python["lock"] or lock_absent:
+        installed = python["lock_sha256"] if python["lock"] else LOCK_ABSENT
+        entry, now = _lock_part(os.path.join(root, name))
+        files = [*files, entry if now == installed else [entry[0], RACY, RACY]]
+        parts = {**parts, LOCK_PART + name: installed}
     record["package_files"] = files
     record["package_parts"] = parts
     return record
+
+
+def moved_since(python: "PythonRecord", stamps: "list[tuple[str, str, str]]") -> bool:
+    """True when one of `stamps` ((path, size, mtime_ns), as env.nul is about to record them)
+    is a file `python` records with another stat, or as racy: it was edited after the sync
+    read it (while the installer ran), so env.nul must not call it fresh."""
+    recorded = {path: (size, mtime) for path, size, mtime in python.get("package_files", [])}
+    return any(
+        path in recorded and (recorded[path] != (size, mtime) or recorded[path][0] == RACY)
+        for path, size, mtime in stamps
+    )
 
 
 def changed_parts(spec: "Spec", python: "PythonRecord") -> "tuple[list[str], PythonRecord]":
@@ -112,14 +125,13 @@ def changed_parts(spec: "Spec", python: "PythonRecord") -> "tuple[list[str], Pyt
 def watch(spec: "Spec") -> Watched:
     """Each file `spec`'s packages read, with its stat taken before its bytes are read (an
     edit made meanwhile then moves the stat, and is looked at again), the digest of the
-    parts of them that can change what is installed, and the stat of each lock a sync may
-    read. A sync calls it before it reads any of them, so an edit made while it runs is
-    never recorded as installed."""
-    from devenv.lock import LOCK_NAME, lock_files
+    parts of them that can change what is installed, and whether the project has no
+    pylock.toml. A sync calls it before it reads any of them, so an edit made while it runs
+    is never recorded as installed."""
+    from devenv.lock import LOCK_NAME
 
-    files, parts = _watch_packages(spec)
-    paths = dict.fromkeys([os.path.join(spec.root, LOCK_NAME), *lock_files(spec.root)])
-    return files, parts, {os.path.relpath(path, spec.root): _entry(path) for path in paths}
+    absent = stat_fields(os.path.join(spec.root, LOCK_NAME))[0] == ABSENT
+    return (*_watch_packages(spec), absent)
 
 
 def _entry(path: str) -> list[str]:

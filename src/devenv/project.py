@@ -24,7 +24,7 @@ from devenv.errors import (
     SpecError,
     StaleError,
 )
-from devenv.package_inputs import changed_parts, recorded_paths, recording, stale_detail, watch
+from devenv.package_inputs import changed_parts, moved_since, recorded_paths, recording, stale_detail, watch
 from devenv.records import dataclass, field
 from devenv.resolver import (
     DotenvSource,
@@ -515,13 +515,17 @@ def _refresh(root: str, outer: Mapping[str, str], *, frozen: bool) -> Snapshot:
     with locked(root, wait=False) as mine:
         if mine:
             _write(state, python, outer, git_index, env)
+    return Snapshot(env, _stamps(state.inputs), sorted(inherited.items()))
+
+
+def _stamps(inputs: Sequence[InputRecord]) -> list[tuple[str, str, str]]:
+    """(path, size, mtime_ns) of each input, as env.nul records it."""
     from devenv.snapshot import ABSENT
 
-    stamps = [
+    return [
         (r["path"], ABSENT, ABSENT) if r["size"] is None else (r["path"], str(r["size"]), str(r["mtime_ns"]))
-        for r in state.inputs
+        for r in inputs
     ]
-    return Snapshot(env, stamps, sorted(inherited.items()))
 
 
 def _changed_inputs(
@@ -598,7 +602,7 @@ def sync(
             meanwhile=() if check else (compile_devenv,),
         )
         if watched is not None:
-            record = recording(record, watched)
+            record = recording(record, watched, state.spec.root)
         # Read again after pip: an edit made while it ran must not be recorded next to the
         # values from before it.
         state = resolve_env(root, outer, python=record)
@@ -610,6 +614,16 @@ def sync(
             if snapshot_fresh(root, outer, previous["python"]):
                 return previous, False
             raise StaleError("--check: .devenv/ is out of date; run `devenv sync`")
+        if moved_since(record, _stamps(state.inputs)):
+            # Edited after `watch` read it (while the installer ran): env.nul must send the
+            # next launch to `changed_parts`, which compares it with what was installed.
+            state = ProjectState(
+                spec=state.spec,
+                resolution=state.resolution,
+                inputs=state.inputs,
+                racy=True,
+                parses=state.parses,
+            )
         document = _write(state, record, outer, git_index)
         clear_incomplete(root)
         _write_stamp(state.spec, record)

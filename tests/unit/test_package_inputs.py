@@ -11,7 +11,15 @@ from typing import cast
 
 import pytest
 
-from devenv.package_inputs import UNRECORDED, changed_parts, recorded_paths, recording, stale_detail, watch
+from devenv.package_inputs import (
+    UNRECORDED,
+    changed_parts,
+    moved_since,
+    recorded_paths,
+    recording,
+    stale_detail,
+    watch,
+)
 from devenv.requirements import nested_references
 from devenv.spec import Spec, load_spec
 from devenv.store import PythonRecord
@@ -28,14 +36,13 @@ def spec_with(tmp_path: Path, *lines: str) -> Spec:
 def synced(spec: Spec, lock: str = "") -> PythonRecord:
     """A sync's record, made with the files dated 1 s back (not racy); `lock`: the committed
     lock it installed, by name."""
-    watched = watch(spec)
-    for path in [entry[0] for entry in watched[0]] + [entry[0] for entry in watched[2].values()]:
-        if os.path.exists(path):
+    for path in [entry[0] for entry in watch(spec)[0]] + [os.path.join(spec.root, lock)]:
+        if os.path.isfile(path):
             past = os.stat(path).st_mtime_ns - 1_000_000_000
             os.utime(path, ns=(past, past))
     sha = hashlib.sha256((Path(spec.root) / lock).read_bytes()).hexdigest() if lock else "private"
     installed = {"packages": list(spec.python.packages), "lock": lock, "lock_sha256": sha}
-    return recording(cast(PythonRecord, installed), watch(spec))
+    return recording(cast(PythonRecord, installed), watch(spec), spec.root)
 
 
 def rewrite(path: Path, text: str) -> None:
@@ -193,3 +200,30 @@ def test_files_a_requirements_file_names_count_too(tmp_path: Path) -> None:
 )
 def test_nested_references_read_as_pip_reads_them(text: str, files: list[str]) -> None:
     assert nested_references(text) == files
+
+
+def test_a_lock_changed_after_the_sync_read_it_is_not_recorded_as_installed(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("six\n")
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\n')
+    spec = spec_with(tmp_path, "-r requirements.txt")
+    installed = hashlib.sha256(lock.read_bytes()).hexdigest()
+    watched = watch(spec)
+    rewrite(lock, 'lock-version = "1.0"\n# pulled while the installer ran\n')
+    python = cast(
+        PythonRecord, {"packages": ["-r requirements.txt"], "lock": "pylock.toml", "lock_sha256": installed}
+    )
+    record = recording(python, watched, str(tmp_path))
+    assert changed_parts(spec, record)[0] == ["pylock.toml"]
+
+
+def test_env_nul_is_not_fresh_for_a_file_edited_after_the_sync_read_it(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("six\n")
+    spec = spec_with(tmp_path, "-r requirements.txt")
+    record = synced(spec)
+    path = str(tmp_path / "requirements.txt")
+    size, mtime = next((size, mtime) for name, size, mtime in record["package_files"] if name == path)
+    spec_stamp = (str(tmp_path / "envspec.toml"), "10", "1")
+    assert not moved_since(record, [spec_stamp, (path, size, mtime)])
+    assert moved_since(record, [spec_stamp, (path, size, str(int(mtime) + 1))])
+    assert moved_since(record, [(str(tmp_path / "pylock.toml"), "5", "1")])  # recorded absent
