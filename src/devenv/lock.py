@@ -160,8 +160,9 @@ def recorded_tool(path: str) -> dict[str, Any]:
     return read_lock(path).tool
 
 
-def lock_from(path: str, data: bytes, document: dict[str, Any]) -> Lock:
-    """The Lock of `document`, whose TOML text `data` is (or will be) the file at `path`."""
+def lock_from(path: str, data: bytes, document: dict[str, Any], *, packages_sha256: str = "") -> Lock:
+    """The Lock of `document`, whose TOML text `data` is (or will be) the file at `path`.
+    `packages_sha256`: `packages_digest` of its [[packages]], when the caller just made it."""
     folder = os.path.dirname(os.path.abspath(path))
     raw = [package for package in document.get("packages", []) if isinstance(package, dict)]
     entries = tuple(_entry(package, folder) for package in raw if "name" in package)
@@ -175,7 +176,7 @@ def lock_from(path: str, data: bytes, document: dict[str, Any]) -> Lock:
         entries=entries,
         tool=tool if isinstance(tool, dict) else {},
         created_by=str(document.get("created-by", "")),
-        packages_sha256=packages_digest(raw),
+        packages_sha256=packages_sha256 or packages_digest(raw),
     )
 
 
@@ -325,9 +326,15 @@ def integrity_problems(lock: Lock) -> list[str]:
             "without an input change)"
         )
     hosts = index_hosts([str(lock.tool.get("index-url", "")), *lock.tool.get("extra-index-urls", [])])
+    known: dict[str, str] = {}  # scheme://authority/ -> host: a lock's ~700 URLs share a few
     for entry in lock.entries:
         for url, sha256 in entry.files:
-            host = _host(url)
+            prefix = _authority(url)
+            host = known.get(prefix) if prefix else None
+            if host is None:
+                host = _host(url)
+                if prefix:
+                    known[prefix] = host
             if hosts and host not in hosts:
                 problems.append(
                     f"{entry.name}: {_without_userinfo(url)} is outside the recorded indexes "
@@ -384,6 +391,16 @@ def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "").lower()
+
+
+def _authority(url: str) -> str:
+    """`scheme://authority/` of `url` (what its host is read from), "" when it has no such
+    plain prefix (then the host is read from the whole URL)."""
+    scheme, sep, rest = url.partition("://")
+    end = rest.find("/")
+    if not sep or end < 0 or any(char in rest[:end] for char in "?#\\"):
+        return ""
+    return url[: len(scheme) + 3 + end + 1]
 
 
 def _without_userinfo(url: str) -> str:
@@ -606,8 +623,11 @@ def _is_inline(table: dict[str, Any]) -> bool:
     return all(not isinstance(value, (dict, list)) for value in table.values()) and len(table) <= 4
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
 
 
 def _value(value: Any) -> str:

@@ -589,7 +589,10 @@ def sync(
         previous = read_document(root, repairing=True)
         # Before anything is installed: a failing --frozen or --check changes nothing (no
         # venv left half-synced for `devenv run` to refuse).
-        _refuse_changed_variables(previous, resolve_env(root, outer).resolution, frozen=frozen, check=check)
+        # Only the fingerprint depends on `previous` (resolver.python_identity), and
+        # _refuse_changed_variables leaves it out: read again only when an input moved.
+        again = state.resolution if _unmoved(state) else resolve_env(root, outer).resolution
+        _refuse_changed_variables(previous, again, frozen=frozen, check=check)
         # The files [python].packages reads, stat-ed and read before the installer reads
         # them: an edit made while it runs is looked at again by the next launch.
         watched = None if check else watch(state.spec)
@@ -628,6 +631,17 @@ def sync(
         clear_incomplete(root)
         _write_stamp(state.spec, record)
     return document, installed
+
+
+def _unmoved(state: ProjectState) -> bool:
+    """True when every input of `state` still has the size and mtime it was read with, and
+    none was written so recently (racy) that an edit could keep both."""
+    return not state.racy and all(
+        (stamp[0], stamp[1]) == (record["size"], record["mtime_ns"])
+        if (stamp := _stat(record["path"])) is not None
+        else record["size"] is None
+        for record in state.inputs
+    )
 
 
 def compile_devenv() -> None:

@@ -398,7 +398,8 @@ def _make_lock(
         text = text.replace("# Written by `devenv lock`", "# Written by `devenv sync` (no committed lock)", 1)
     data = text.encode("utf-8")
     _write_visible(path, data, private=not portable)
-    return lock_from(path, data, written)  # what was just written: not parsed again (~0.1 s)
+    # What was just written: not parsed again (~0.1 s), its [[packages]] not hashed again.
+    return lock_from(path, data, written, packages_sha256=written["tool"]["devenv"]["packages-sha256"])
 
 
 def covered_pythons(spec: Spec, interpreter: Interpreter | None) -> str:

@@ -60,7 +60,7 @@ def test_the_fast_parser_agrees_with_argparse(root: list[str], command: str, res
 @pytest.mark.parametrize("root", [[], ["--root", "/r"], ["--root=/r"]])
 @pytest.mark.parametrize("words", sorted(cli_commands.PLAIN))
 def test_plain_diagnostics_get_what_argparse_gives(root: list[str], words: tuple[str, ...]) -> None:
-    """doctor, explain, ps and lock --check without options skip argparse (cli_commands.PLAIN)."""
+    """doctor, explain, ps, lock and lock --check without options skip argparse (cli_commands.PLAIN)."""
     args = [*root, *words]
     assert cli._parse_fast(args) == cli._parse(args)
 
@@ -85,7 +85,7 @@ def test_the_fast_parser_calls_the_declared_functions_with_every_parameter() -> 
         ["run", "--"],
         ["--traceback", "print-env"],
         ["doctor", "--json"],
-        ["lock"],
+        ["lock", "--index-url", "https://example.invalid/simple"],
         ["explain", "KEY"],
     ],
 )

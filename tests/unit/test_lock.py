@@ -113,3 +113,29 @@ def test_the_recorded_index_is_read_whatever_the_layout(tmp_path: Path, text: st
 def test_a_lock_from_another_tool_records_nothing(tmp_path: Path) -> None:
     (tmp_path / "pylock.toml").write_text(LOCK.format(environment="").split("[tool.devenv]")[0])
     assert recorded_tool(str(tmp_path / "pylock.toml")) == {}
+
+
+def test_each_file_outside_the_recorded_index_is_named_though_its_neighbours_share_a_prefix(
+    tmp_path: Path,
+) -> None:
+    from devenv.lock import integrity_problems
+
+    urls = [
+        "https://files.pythonhosted.org/a-1-py3-none-any.whl",
+        "https://user:secret@evil.example/b-1-py3-none-any.whl",
+        "https://files.pythonhosted.org/c-1-py3-none-any.whl",
+        "https://evil.example:8443/d-1-py3-none-any.whl",
+        "HTTPS://FILES.PYTHONHOSTED.ORG/e-1-py3-none-any.whl",
+        "https://files.pythonhosted.org.evil.example/f-1-py3-none-any.whl",
+        "https://files.pythonhosted.org?/g-1-py3-none-any.whl",
+        "https://files.pythonhosted.org/h-1-py3-none-any.whl",
+    ]
+    text = 'lock-version = "1.0"\ncreated-by = "devenv"\n'
+    for number, url in enumerate(urls):
+        text += f'\n[[packages]]\nname = "p{number}"\nversion = "1"\n'
+        text += f'\n[[packages.wheels]]\nurl = "{url}"\nhashes = {{ sha256 = "abc" }}\n'
+    text += '\n[tool.devenv]\nindex-url = "https://pypi.org/simple"\n'
+    (tmp_path / "pylock.toml").write_text(text)
+    problems = integrity_problems(read_lock(str(tmp_path / "pylock.toml")))
+    assert [problem.split(":")[0] for problem in problems] == ["p1", "p3", "p5"]
+    assert not any("secret" in problem for problem in problems)
