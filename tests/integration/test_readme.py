@@ -97,6 +97,24 @@ def test_the_readiness_and_service_check_tables_cover_every_kind() -> None:
         assert len([cell for cell in row.split(" | ") if cell.strip()]) == 5, row  # each has its lie
 
 
+def test_the_commands_table_has_a_row_for_every_command_and_for_no_other() -> None:
+    from devenv.cli_commands import commands
+
+    table = _section("Commands").split("\n### ", 1)[0]
+    first_cells = [line.split(" | ", 1)[0] for line in table.splitlines() if line.startswith("| `devenv ")]
+    shown = {name for cell in first_cells for name in re.findall(r"`devenv ([a-z][a-z-]*)", cell)}
+    declared = {command.name for command in commands()}
+    assert sorted(declared - shown) == [], 'commands without a row in the README\'s "Commands" table'
+    assert sorted(shown - declared) == [], 'rows of the README\'s "Commands" table for no command'
+
+
+def test_the_print_env_row_names_every_format_and_alias() -> None:
+    from devenv.renderers import FORMATS
+
+    (row,) = [line for line in README.splitlines() if line.startswith("| `devenv print-env ")]
+    assert [fmt for fmt in FORMATS if f"`{fmt}`" not in row] == []
+
+
 def test_every_module_has_a_unit_test_or_says_where_it_is_tested() -> None:
     source = Path(__file__).resolve().parents[2] / "src" / "devenv"
     unit = Path(__file__).resolve().parents[1] / "unit"
