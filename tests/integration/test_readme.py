@@ -128,3 +128,17 @@ def test_every_module_has_a_unit_test_or_says_where_it_is_tested() -> None:
         assert mirrored or shown in named, (
             f"src/devenv/{shown}: no tests/unit/test_{module.stem}.py and not in the README"
         )
+
+
+def test_the_architecture_module_map_names_exactly_the_modules_there_are() -> None:
+    # README "Development" sends readers to this map for the layout; a module missing from it
+    # (or a row for one that was renamed) is found here, not by a reader.
+    repository = Path(__file__).resolve().parents[2]
+    source = repository / "src" / "devenv"
+    text = (repository / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text[text.index("## Module map") :]
+    rows = set(re.findall(r"^\| `([\w/]+(?:\.py|/))`", section, flags=re.MULTILINE))
+    modules = {path.name for path in source.glob("*.py")}
+    modules |= {f"{path.name}/" for path in source.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert sorted(modules - rows) == [], "modules without a row in docs/architecture.md's Module map"
+    assert sorted(rows - modules) == [], "rows of docs/architecture.md's Module map for no module"
