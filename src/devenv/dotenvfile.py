@@ -86,7 +86,7 @@ def parser_path() -> str | None:
 
 class Parse:
     """A parse of one dotenv text that succeeded, binding by binding, in the form the next
-    parse of the same file reuses (`parse_text`) and `.devenv/` keeps (devenv/parsecache.py).
+    parse of the same file reuses (`parse_text`) and `.devenv/` keeps (devenv/dotenv_cache.py).
 
     `text` is what python-dotenv's reader parsed (newlines made LF, one byte order mark
     dropped). Binding `i` starts at offset `starts[i]` (on line `line_at(starts[i])`); `keys[i]` is None

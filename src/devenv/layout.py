@@ -16,7 +16,7 @@ DEFAULT_VENV = STATE_DIR + "/venv"
 ENV_JSON = "env.json"
 #: The resolved environment in the cheap NUL-separated form `print-env` and `run` read.
 SNAPSHOT = "env.nul"
-#: The last parse of each dotenv file, which the next one reuses (devenv/parsecache.py).
+#: The last parse of each dotenv file, which the next one reuses (devenv/dotenv_cache.py).
 PARSE_CACHE = "dotenv.nul"
 #: What a no-op `devenv sync` compares with (stat records of the venv and the lock).
 SYNC_STAMP = "sync.nul"

@@ -74,7 +74,7 @@ RETRY_PAUSE = 0.005
 QUIET_NS = 100_000_000
 QUIET_WAIT = 2.0
 
-#: The dotenv files whose parse is kept for the next resolution (devenv/parsecache.py):
+#: The dotenv files whose parse is kept for the next resolution (devenv/dotenv_cache.py):
 #: those of at least this many characters. A shorter one parses in a millisecond or two,
 #: about what keeping its parse costs.
 KEEP_PARSES_FROM = 4096
@@ -89,7 +89,7 @@ class ProjectState:
     inputs: tuple[InputRecord, ...]
     racy: bool
     #: The parse of each dotenv file (by path), which the next resolution reuses
-    #: (devenv/parsecache.py; kept by `refresh` and `sync` with the rest of `.devenv/`).
+    #: (devenv/dotenv_cache.py; kept by `refresh` and `sync` with the rest of `.devenv/`).
     parses: dict[str, Parse] = field(default_factory=dict)
 
 
@@ -356,9 +356,9 @@ def resolve_env(
 
     def kept(path: str) -> Parse | None:
         if not loaded:  # read once, and only when a dotenv file is long enough to use it
-            from devenv import parsecache
+            from devenv import dotenv_cache
 
-            loaded.append(parsecache.load(root))
+            loaded.append(dotenv_cache.load(root))
         return loaded[0].get(path)
 
     deadline = time.monotonic() + QUIET_WAIT
@@ -443,9 +443,9 @@ def _write(
     (the caller holds `.devenv/lock`)."""
     worth = {path: parse for path, parse in state.parses.items() if len(parse.text) >= KEEP_PARSES_FROM}
     if worth:
-        from devenv import parsecache
+        from devenv import dotenv_cache
 
-        parsecache.save(state.spec.root, worth)
+        dotenv_cache.save(state.spec.root, worth)
     return write_state(
         state.spec.root,
         state.resolution,

@@ -530,7 +530,7 @@ def write_state(
     changed so recently that a further change could keep its size and mtime: the stamps are
     then written so that every reader (and every sourced env.sh) re-reads the inputs.
     """
-    from devenv.renderers import render
+    from devenv.renderers import lookup, render
     from devenv.renderers.refresh import with_refresh
 
     folder = ensure_state_dir(root)
@@ -543,19 +543,17 @@ def write_state(
     command = devenv_command()
     for filename, fmt in RENDERED:
         target = os.path.join(folder, filename)
-        text = render(fmt, env, leave_out=True)
-        if fmt in ("sh", "fish", "powershell"):
-            text = with_refresh(
-                fmt,
-                text,
-                own_path=target,
-                inputs=inputs,
-                root=root,
-                devenv=command,
-                profile=env.variables.get(PROFILE_KEY, ""),
-            )
-        if fmt == "powershell":
-            text = "\ufeff" + text  # Windows PowerShell reads a BOM-less file as Windows-1252
+        text = with_refresh(  # a shell's file gets its staleness guard
+            fmt,
+            render(fmt, env, leave_out=True),
+            own_path=target,
+            inputs=inputs,
+            root=root,
+            devenv=command,
+            profile=env.variables.get(PROFILE_KEY, ""),
+        )
+        if lookup(fmt).bom:
+            text = "\ufeff" + text
         write_atomic(target, text.encode("utf-8", "surrogateescape"), mtime_ns=shell_mtime)
     from devenv.binding import binding_fields
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devenv.environment import default_instance
+from devenv.spec import READY_KINDS
 from tests.support.projects import DEVENV, Project, hermetic_env
 
 
@@ -365,7 +366,7 @@ def test_a_typo_in_a_readiness_probe_names_the_key_and_the_valid_ones(project: P
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr == (
             f"devenv: error: {project.root}/envspec.toml:{line}: [processes.worker].ready.comand is not a "
-            "known key (expected one of: amqp_queue, http, command, log, tcp)\n"
+            f"known key (expected one of: {', '.join(READY_KINDS)})\n"
         )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.installers import installer_for
 from devenv.spec import INSTALLERS
 from tests.support.processes import wait_for
 from tests.support.projects import DEVENV, Project, hermetic_env
@@ -61,17 +62,25 @@ def pip_env() -> dict[str, str]:
 UV = os.path.join(os.path.dirname(sys.executable), "uv")
 
 
+#: Whether each installer's lock holds the local projects (`pip lock` leaves them out; the
+#: sync installs them after the lock).
+LOCKS_LOCAL_PROJECTS = {"uv": True, "pip": False}
+
+
 def installer_of(project: Project) -> str:
     return str(tomllib.loads((project.root / "envspec.toml").read_text())["python"]["installer"])
 
 
 def install_by_hand(project: Project, *args: str) -> None:
-    """What a user would run in the venv: pip where the installer is pip, else uv pip."""
+    """What a user would run in the venv: pip where the installer is pip, uv pip for uv."""
     python = str(project.root / ".devenv" / "venv" / "bin" / "python")
-    if installer_of(project) == "pip":
+    name = installer_of(project)
+    if name == "pip":
         command = [python, "-m", "pip", *args]
-    else:
+    elif name == "uv":
         command = [UV, "pip", *args, "--python", python]
+    else:
+        pytest.fail(f"no by-hand install command for installer {name!r}: add it here")
     subprocess.run(
         command, check=True, env=pip_env() | {"SSL_CERT_FILE": os.environ.get("SSL_CERT_FILE", "")}
     )
@@ -102,14 +111,15 @@ def test_lock_writes_hashes_requires_python_environments_and_no_file_url(locked:
     assert "file://" not in text.split("[tool")[0]
     lock = tomllib.loads(text)
     names = {package["name"]: package for package in lock["packages"]}
-    if installer_of(locked) == "pip":
+    if installer_for(installer_of(locked)).universal:
+        # one lock for every platform and Python minor version requires allows
+        assert lock["requires-python"] == ">=3.11" and "environments" not in lock
+    else:  # one lock for this platform and Python minor version
         assert lock["requires-python"].startswith("==3.")
         assert lock["environments"] and "sys_platform" in lock["environments"][0]
-        assert set(names) == {"six", "iniconfig"}  # the local project is installed after the lock
-    else:  # one lock for every platform and Python minor version requires allows
-        assert lock["requires-python"] == ">=3.11" and "environments" not in lock
-        assert set(names) == {"six", "iniconfig", "mypkg"}
+    if LOCKS_LOCAL_PROJECTS[installer_of(locked)]:
         assert names.pop("mypkg")["directory"]["path"] == "../my pkg"  # relative to the lock
+    assert set(names) == {"six", "iniconfig"}
     for package in names.values():
         assert all(wheel["hashes"]["sha256"] for wheel in package["wheels"])
         assert all(wheel["url"].startswith("https://") for wheel in package["wheels"])
@@ -123,7 +133,7 @@ def test_frozen_sync_installs_exactly_the_lock_and_everything_imports(locked: Pr
     lock = tomllib.loads((locked.root / "pylock.toml").read_text())
     document = json.loads((locked.root / ".devenv" / "env.json").read_text())
     installed = {entry.split("==")[0]: entry.split("==")[1] for entry in document["python"]["installed"]}
-    tools = {"pip": installed["pip"]} if installer_of(locked) == "pip" else {}
+    tools = {name: installed[name] for name in installer_for(installer_of(locked)).needs}
     assert installed == {
         **{package["name"]: package.get("version", "0.1") for package in lock["packages"]},
         "mypkg": "0.1",
@@ -192,7 +202,7 @@ def test_diff_with_another_machines_env_json_names_the_package(locked: Project, 
 def test_the_interpreter_is_part_of_the_lock(locked: Project) -> None:
     path = locked.root / "pylock.toml"
     original = path.read_text()
-    if installer_of(locked) == "uv":  # universal: requires-python decides
+    if installer_for(installer_of(locked)).universal:  # requires-python decides
         try:
             path.write_text(original.replace('requires-python = ">=3.11"', 'requires-python = ">=3.99"'))
             frozen = run(locked, "sync", "--frozen")
@@ -249,13 +259,16 @@ def test_a_process_started_before_a_resync_that_changed_packages_is_stale(locked
 
 def test_kill_9_during_pip_blocks_launches_leaves_no_pip_and_the_next_sync_finishes(locked: Project) -> None:
     env = pip_env()
-    if installer_of(locked) == "pip":
+    name = installer_of(locked)
+    if name == "pip":
         install_by_hand(locked, "uninstall", "-q", "-y", "six")
-    else:
+    elif name == "uv":
         # uv reinstalls from its cache in milliseconds: with an empty cache it must fetch six and
         # build mypkg (setuptools from the index), long enough to be caught in the middle.
         install_by_hand(locked, "uninstall", "-q", "six", "mypkg")
         env["UV_CACHE_DIR"] = str(locked.root.parent / "empty-uv-cache")
+    else:
+        pytest.fail(f"no way to make a sync by {name} slow enough to kill: add one here")
     sync = subprocess.Popen([DEVENV, "sync"], cwd=locked.root, env=env, stderr=subprocess.PIPE, text=True)
     marker = locked.root / ".devenv" / "sync-incomplete"
     wait_for(lambda: marker.exists() and bool(_pips_of(locked.root)), timeout=60, what="sync to start pip")
@@ -368,10 +381,13 @@ def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path, install
         wait_for(
             lambda: "time.sleep" in " ".join(psutil.Process(sleeper.pid).cmdline()), timeout=10, what="python"
         )
-        if installer == "pip":
-            shutil.rmtree(next(site.glob("pip-*.dist-info")))  # a rebuild is now due (devenv made it)
+        needs = sorted(installer_for(installer).needs)
+        if needs:  # what the installer needs in the venv is gone: a rebuild is due (devenv made it)
+            shutil.rmtree(next(site.glob(f"{needs[0]}-*.dist-info")))
+            again = "creating it again"
         else:  # another interpreter (pyenv's 3.12, found directly): a rebuild is due
             project.write("envspec.toml", spec + 'interpreter = "3.12"\n')
+            again = "(the interpreter changed) with CPython 3.12"
         inode = (venv / "bin").stat().st_ino
         refused = project.devenv("sync", env=pip_env())
         assert refused.returncode == 2
@@ -381,7 +397,6 @@ def test_a_venv_is_never_rebuilt_under_running_processes(tmp_path: Path, install
         sleeper.kill()
         sleeper.wait()
     rebuilt = project.devenv("sync", env=pip_env())
-    again = "creating it again" if installer == "pip" else "(the interpreter changed) with CPython 3.12"
     assert rebuilt.returncode == 0 and again in rebuilt.stderr, rebuilt.stderr
 
 

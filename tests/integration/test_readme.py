@@ -97,6 +97,24 @@ def test_the_readiness_and_service_check_tables_cover_every_kind() -> None:
         assert len([cell for cell in row.split(" | ") if cell.strip()]) == 5, row  # each has its lie
 
 
+def test_the_commands_table_has_a_row_for_every_command_and_for_no_other() -> None:
+    from devenv.cli_commands import commands
+
+    table = _section("Commands").split("\n### ", 1)[0]
+    first_cells = [line.split(" | ", 1)[0] for line in table.splitlines() if line.startswith("| `devenv ")]
+    shown = {name for cell in first_cells for name in re.findall(r"`devenv ([a-z][a-z-]*)", cell)}
+    declared = {command.name for command in commands()}
+    assert sorted(declared - shown) == [], 'commands without a row in the README\'s "Commands" table'
+    assert sorted(shown - declared) == [], 'rows of the README\'s "Commands" table for no command'
+
+
+def test_the_print_env_row_names_every_format_and_alias() -> None:
+    from devenv.renderers import FORMATS
+
+    (row,) = [line for line in README.splitlines() if line.startswith("| `devenv print-env ")]
+    assert [fmt for fmt in FORMATS if f"`{fmt}`" not in row] == []
+
+
 def test_every_module_has_a_unit_test_or_says_where_it_is_tested() -> None:
     source = Path(__file__).resolve().parents[2] / "src" / "devenv"
     unit = Path(__file__).resolve().parents[1] / "unit"
@@ -110,3 +128,17 @@ def test_every_module_has_a_unit_test_or_says_where_it_is_tested() -> None:
         assert mirrored or shown in named, (
             f"src/devenv/{shown}: no tests/unit/test_{module.stem}.py and not in the README"
         )
+
+
+def test_the_architecture_module_map_names_exactly_the_modules_there_are() -> None:
+    # README "Development" sends readers to this map for the layout; a module missing from it
+    # (or a row for one that was renamed) is found here, not by a reader.
+    repository = Path(__file__).resolve().parents[2]
+    source = repository / "src" / "devenv"
+    text = (repository / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text[text.index("## Module map") :]
+    rows = set(re.findall(r"^\| `([\w/]+(?:\.py|/))`", section, flags=re.MULTILINE))
+    modules = {path.name for path in source.glob("*.py")}
+    modules |= {f"{path.name}/" for path in source.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert sorted(modules - rows) == [], "modules without a row in docs/architecture.md's Module map"
+    assert sorted(rows - modules) == [], "rows of docs/architecture.md's Module map for no module"

@@ -10,8 +10,8 @@ from devenv.spec import INSTALLERS
 def test_every_declarable_installer_is_the_one_named(name: str) -> None:
     installer = installer_for(name)
     assert installer.name == name
-    # Only a universal lock is judged by requires-python and [python].platforms (lock.stale_reasons).
-    assert installer.universal is (name == "uv")
+    # Whether `universal` is true of the lock each one writes: tests/integration/test_lock.py
+    # (the lock's requires-python and environments, and what a frozen sync checks).
 
 
 def test_a_name_without_an_installer_is_a_bug_not_a_fall_back_to_uv() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from devenv.errors import SpecError
 from devenv.spec import (
+    READY_KINDS,
     AmqpQueueReady,
     CommandReady,
     HttpReady,
@@ -183,17 +184,17 @@ def test_an_empty_spec_has_defaults() -> None:
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { comand = ['true'] }\n",
             "/p/envspec.toml:3: [processes.w].ready.comand is not a known key "
-            "(expected one of: amqp_queue, http, command, log, tcp)",
+            f"(expected one of: {', '.join(READY_KINDS)})",
             id="probe-kind-typo",
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { timeout = 3 }\n",
-            "must have exactly one of amqp_queue, http, command, log, tcp",
+            f"must have exactly one of {', '.join(READY_KINDS)}",
             id="no-probe",
         ),
         pytest.param(
             "[processes.w]\ncommand = ['x']\nready = { log = 'a', tcp = 'h:1' }\n",
-            "must have exactly one of amqp_queue, http, command, log, tcp",
+            f"must have exactly one of {', '.join(READY_KINDS)}",
             id="two-probes",
         ),
         pytest.param(

@@ -24,6 +24,7 @@ class Format:
 
     __slots__ = (
         "aliases",
+        "bom",
         "consumers",
         "container",
         "module",
@@ -45,6 +46,7 @@ class Format:
         newlines: bool,
         other_machine: bool = False,
         container: bool = False,
+        bom: bool = False,
         consumers: str,
     ) -> None:
         self.name = name
@@ -62,6 +64,8 @@ class Format:
         self.other_machine = other_machine
         #: Can be written for a container (`--for-container`, `--root-in-container`).
         self.container = container or other_machine
+        #: Its pre-rendered file (layout.RENDERED) starts with a byte-order mark.
+        self.bom = bom
         #: The programs that read it, against which the tests check every hostile value.
         self.consumers = consumers
 
@@ -70,8 +74,9 @@ REGISTRY = (
     Format("sh", "posix", aliases=("bash", "zsh"), unsets=True, whole_path=False, newlines=True,
            consumers="dash, bash, zsh"),
     Format("fish", "fish", unsets=True, whole_path=False, newlines=True, consumers="fish"),
+    # Windows PowerShell reads a BOM-less file as Windows-1252.
     Format("powershell", "powershell", aliases=("pwsh",), unsets=True, whole_path=False, newlines=True,
-           consumers="PowerShell (documented quoting rules; not run in the tests)"),
+           bom=True, consumers="PowerShell (documented quoting rules; not run in the tests)"),
     Format("dotenv", "dotenv_file", unsets=False, whole_path=True, newlines=True, container=True,
            consumers="python-dotenv, npm dotenv, VS Code's envFile parser, direnv's dotenv"),
     Format("json", "json_object", unsets=False, whole_path=True, newlines=True, container=True,

@@ -7,6 +7,7 @@ from devenv.renderers import HEADER, each_value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
+    from devenv.renderers.refresh import Staleness
 
 
 def quote(value: str) -> str:
@@ -43,3 +44,45 @@ def render(env: CanonicalEnv) -> str:
             "set -e _devenv_prefix _devenv_path _devenv_entry",
         ]
     return "\n".join(lines) + "\n"
+
+
+def guard(body: str, stale: Staleness) -> str:
+    """`body` run only when the file is current, else what devenv prints now (`stale` says
+    how to tell: renderers/refresh.py)."""
+    q_own, q_root = quote(stale.own), quote(stale.root)
+    tests = [f'test "$DEVENV_PROFILE" != {quote(stale.profile)}']
+    tests += [f"test ! -e {quote(p)}; or test {quote(p)} -nt {q_own}" for p in stale.present]
+    tests += [f"test -e {quote(p)}" for p in stale.absent]
+    condition = "; or ".join(tests) or "false"
+    return "\n".join(
+        [
+            "set -l _devenv_loaded",
+            "set -l _devenv_cmd",
+            "set -l _devenv_failed",
+            f"if {condition}",
+            f"    set _devenv_cmd {quote(stale.devenv)}",
+            '    if test -z "$_devenv_cmd"; or not test -x "$_devenv_cmd"',
+            "        set _devenv_cmd (command -s devenv)",
+            "    end",
+            '    if test -n "$_devenv_cmd"',
+            f'        "$_devenv_cmd" --root {q_root} print-env --format fish | source',
+            "        if test $pipestatus[1] -ne 0",
+            f"            printf '%s\\n' {quote(stale.failed)} >&2",
+            "            set _devenv_failed 1",
+            "        end",
+            "        set _devenv_loaded 1",
+            "    else",
+            f"        printf '%s\\n' {quote(stale.not_found)} >&2",
+            "    end",
+            "end",
+            'if test -z "$_devenv_loaded"',
+            # Not indented: a line of the body may continue a quoted multi-line value, and
+            # an indent there would become part of the value.
+            body.rstrip("\n"),
+            "end",
+            "set -e _devenv_loaded _devenv_cmd",
+            # `source`'s status is the last command's, as for sh above.
+            'if test -n "$_devenv_failed"; set -e _devenv_failed; false; end',
+            "",
+        ]
+    )

@@ -5,6 +5,7 @@ from devenv.renderers import HEADER, each_value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.environment import CanonicalEnv
+    from devenv.renderers.refresh import Staleness
 
 
 def quote(value: str) -> str:
@@ -52,3 +53,48 @@ def _path_code(prefix: tuple[str, ...]) -> list[str]:
         'export PATH="$_devenv_path"',
         "unset -v _devenv_path _devenv_rest _devenv_entry",
     ]
+
+
+def guard(body: str, stale: "Staleness") -> str:
+    """`body` run only when the file is current, else what devenv prints now (`stale` says
+    how to tell: renderers/refresh.py)."""
+    q_own, q_root = quote(stale.own), quote(stale.root)
+    # Another profile in this shell: its values, never this file's (print-env reads it).
+    tests = [f'[ "${{DEVENV_PROFILE-}}" != {quote(stale.profile)} ]']
+    tests += [f"{{ [ ! -e {quote(p)} ] || [ {quote(p)} -nt {q_own} ]; }}" for p in stale.present]
+    tests += [f"[ -e {quote(p)} ]" for p in stale.absent]
+    condition = " || ".join(tests) or "false"
+    return "\n".join(
+        [
+            "_devenv_loaded= _devenv_failed=",
+            f"if {condition}; then",
+            f"    _devenv_cmd={quote(stale.devenv)}",
+            '    if [ -z "$_devenv_cmd" ] || [ ! -x "$_devenv_cmd" ]; then',
+            "        _devenv_cmd=$(command -v devenv 2>/dev/null) || _devenv_cmd=",
+            "    fi",
+            '    if [ -n "$_devenv_cmd" ]; then',
+            f'        if _devenv_text=$("$_devenv_cmd" --root {q_root} print-env --format sh); then',
+            '            eval "$_devenv_text"',
+            "        else",
+            f"            printf '%s\\n' {quote(stale.failed)} >&2",
+            "            _devenv_failed=1",
+            "        fi",
+            "        _devenv_loaded=1",
+            "    else",
+            f"        printf '%s\\n' {quote(stale.not_found)} >&2",
+            "    fi",
+            "fi",
+            'if [ -z "$_devenv_loaded" ]; then',
+            body.rstrip("\n"),
+            "fi",
+            "unset -v _devenv_loaded _devenv_cmd _devenv_text",
+            # The last command's status is the `.`'s: `. .devenv/env.sh && cmd` must not run
+            # cmd with nothing loaded. `false`, not `return`: an interactive shell stays.
+            'if [ -n "$_devenv_failed" ]; then',
+            "    unset -v _devenv_failed; false",
+            "else",
+            "    unset -v _devenv_failed",
+            "fi",
+            "",
+        ]
+    )
