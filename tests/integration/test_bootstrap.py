@@ -44,3 +44,29 @@ def test_a_bootstrap_venv_made_by_a_too_old_python_is_made_again(tmp_path: Path)
         [python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
     )
     assert version.stdout == "(3, 11)\n"
+
+
+def test_the_bootstrap_venv_has_bytecode_for_what_it_installs_under_no_bytecode_writes(
+    tmp_path: Path,
+) -> None:
+    # uv writes no bytecode by default; with PYTHONDONTWRITEBYTECODE=1 (CI, containers) Python
+    # then compiles every dependency again on each devenv command.
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "bootstrap", tmp_path / "scripts" / "bootstrap")
+    (tmp_path / "pyproject.toml").write_text(
+        TINY.replace('version = "0"\n', 'version = "0"\ndependencies = ["python-dotenv"]\n')
+    )
+    (tmp_path / "tiny.py").write_text("")
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "PIP_CERT", "SSL_CERT_FILE") if key in os.environ}
+    result = subprocess.run(
+        ["scripts/bootstrap", "python", "-c", "import dotenv; print(dotenv.__file__)"],
+        cwd=tmp_path,
+        env=env | {"PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    package = Path(result.stdout.strip()).parent
+    assert str(package).startswith(str(tmp_path / ".devenv" / "bootstrap"))
+    assert list((package / "__pycache__").glob("main.cpython-*.pyc")), "no bytecode for python-dotenv"
