@@ -208,6 +208,7 @@ def _run(
     handles: dict[str, ProcessHandle] = {}
     with _signals_as_interrupt():
         try:
+            _end_leftovers(spec, err)
             _ensure_services(spec, list(needs), env, base, err)
             # Every task any of them needs, once, in dependency order, before the first start.
             tasks_done: set[str] = set()
@@ -445,6 +446,18 @@ def _use_colour(out: TextIO) -> bool:
         return force.lower() not in ("0", "false")
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
+
+
+def _end_leftovers(spec: Spec, err: TextIO) -> None:
+    """End what earlier launches left running when their launcher died (`devenv ps` shows
+    them as leftovers), and say so: every launch does it, but `up` is where a user sees it."""
+    from devenv.runs import cleanup_leftovers
+
+    ended = cleanup_leftovers(spec.root)
+    if ended:
+        count = f"{len(ended)} process" + ("" if len(ended) == 1 else "es")
+        pids = ", ".join(str(pid) for pid in ended)
+        _say(err, f"ended {count} left running by an earlier launch whose launcher is gone (pid {pids})")
 
 
 def _say(err: TextIO, message: str) -> None:

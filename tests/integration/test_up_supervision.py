@@ -385,3 +385,25 @@ def test_up_detached_returns_a_failed_start_with_its_message_and_code(
     assert "process 'worker' exited with code 3 before it was ready" in result.stderr
     assert "no broker" in result.stderr
     assert not launched_under(tmp_path)
+
+
+def test_up_says_when_it_ends_what_a_killed_up_left_running(project: Project) -> None:
+    make_project(project, unit("worker"))
+    with detached_up(project) as (supervisor, _):
+        worker = next(
+            row for row in json.loads(project.devenv("ps", "--json").stdout) if row["name"] == "worker"
+        )
+        os.kill(supervisor, signal.SIGKILL)
+        wait_for(lambda: gone(supervisor), timeout=10, what="the killed supervisor")
+        rows = json.loads(project.devenv("ps", "--json").stdout)
+        assert [(row["pid"], row["leftover"]) for row in rows if row["name"] == "worker"] == [
+            (worker["pid"], True)
+        ]
+        with detached_up(project) as (again, messages):
+            assert (
+                f"ended 1 process left running by an earlier launch whose launcher is gone (pid {worker['pid']})"
+                in messages
+            )
+            assert gone(worker["pid"])
+            assert project.devenv("stop", "--all").returncode == 0
+            wait_for(lambda: gone(again), timeout=30, what="the second supervisor to exit")
