@@ -17,6 +17,7 @@ from itertools import compress
 from typing import NamedTuple
 
 from devenv.errors import DotenvError, Place, preview
+from devenv.records import dataclass
 from devenv.spec import KEY_PATTERN
 
 TYPE_CHECKING = False
@@ -84,6 +85,7 @@ def parser_path() -> str | None:
     return path
 
 
+@dataclass(slots=True)
 class Parse:
     """A parse of one dotenv text that succeeded, binding by binding, in the form the next
     parse of the same file reuses (`parse_text`) and `.devenv/` keeps (devenv/dotenv_cache.py).
@@ -94,30 +96,12 @@ class Parse:
     `entry_lines[i]`, `literals[i]`).
     """
 
-    __slots__ = ("entry_lines", "keys", "literals", "starts", "text", "values")
-
-    def __init__(
-        self,
-        text: str,
-        starts: list[int],
-        keys: list[str | None],
-        values: list[str],
-        entry_lines: list[int],
-        literals: list[bool],
-    ) -> None:
-        self.text = text
-        self.starts = starts
-        self.keys = keys
-        self.values = values
-        self.entry_lines = entry_lines
-        self.literals = literals
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Parse):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable
+    text: str
+    starts: list[int]
+    keys: list[str | None]
+    values: list[str]
+    entry_lines: list[int]
+    literals: list[bool]
 
     def line_at(self, offset: int) -> int:
         """The line number python-dotenv's reader counts at `offset` of `text`."""
