@@ -17,7 +17,7 @@ import pytest
 
 from devenv.environment import default_instance
 from tests.integration.test_cli_diagnostics import Up
-from tests.support.leftovers import Spawn, launched_under, spawner
+from tests.support.leftovers import Spawn, forbid_leftovers, launched_under, spawner
 from tests.support.processes import gone, wait_for
 from tests.support.projects import DEFAULT_SPEC, DEVENV, Project, hermetic_env
 
@@ -387,9 +387,10 @@ def test_up_detached_returns_a_failed_start_with_its_message_and_code(
     assert not launched_under(tmp_path)
 
 
-def test_up_says_when_it_ends_what_a_killed_up_left_running(project: Project) -> None:
+def test_up_says_when_it_ends_what_a_killed_up_left_running(project: Project, tmp_path: Path) -> None:
     make_project(project, unit("worker"))
-    with detached_up(project) as (supervisor, _):
+    # Ends (and fails on) whatever survives, also when an assertion below fails mid-way.
+    with forbid_leftovers(tmp_path), detached_up(project) as (supervisor, _):
         worker = next(
             row for row in json.loads(project.devenv("ps", "--json").stdout) if row["name"] == "worker"
         )

@@ -40,16 +40,19 @@ def launched_under(folder: str | Path) -> list[psutil.Process]:
 def forbid_leftovers(folder: str | Path) -> Iterator[None]:
     """Around a test: fail it if a process it started (see the module) is alive at the end."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    yield
-    found = {p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in before}
-    found.update((p.pid, p) for p in launched_under(folder))
     described = []
-    for process in found.values():
-        if gone(process.pid):
-            continue
-        with contextlib.suppress(psutil.Error):
-            described.append(f"{process.pid} {process.cmdline()}")
-            process.kill()
+    try:
+        yield
+    finally:
+        # Also when the test failed: what it left running must not outlive it either.
+        found = {p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in before}
+        found.update((p.pid, p) for p in launched_under(folder))
+        for process in found.values():
+            if gone(process.pid):
+                continue
+            with contextlib.suppress(psutil.Error):
+                described.append(f"{process.pid} {process.cmdline()}")
+                process.kill()
     assert not described, f"processes outlived the test: {described}"
 
 
