@@ -18,31 +18,32 @@ path, and psutil or pika load only when a process is started.
 """
 
 # No `from __future__ import annotations` here: even that import costs start-up time on the
-# `devenv print-env` path, which imports this package. Annotations are strings instead.
-# errors.py and environment.py are on that path anyway and import only `os`.
-from devenv.environment import CanonicalEnv
-from devenv.errors import (
-    AlreadyRunningError,
-    CommandNotFoundError,
-    DevenvError,
-    DotenvError,
-    LockError,
-    Place,
-    ProcessError,
-    RenderError,
-    ResolveError,
-    ServiceError,
-    SpecError,
-    StaleError,
-    StateError,
-    SyncError,
-    UsageError,
-)
-
+# `devenv print-env` / `run` path, which imports this package. Annotations are strings instead.
+# Nothing is imported at load, not even the error classes: every module the start-up path
+# imports costs ~0.1 ms (docs/architecture.md, "Start-up budget"), and that path needs
+# errors.py only to raise one.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from devenv.environment import CanonicalEnv
+    from devenv.errors import (
+        AlreadyRunningError,
+        CommandNotFoundError,
+        DevenvError,
+        DotenvError,
+        LockError,
+        Place,
+        ProcessError,
+        RenderError,
+        ResolveError,
+        ServiceError,
+        SpecError,
+        StaleError,
+        StateError,
+        SyncError,
+        UsageError,
+    )
     from devenv.processes import ProcessHandle, StaleConsumersWarning
     from devenv.running import ProcessInfo
     from devenv.runs import Launcher
@@ -80,9 +81,31 @@ __all__ = [
     "start",
 ]
 
-#: The public types whose modules are heavy (psutil, subprocess, threads): imported on first
-#: use, so `import devenv` stays free.
+#: Every public type, imported on first use, so `import devenv` costs nothing: the errors (a
+#: launch that works never needs them), CanonicalEnv, and the types whose modules are heavy
+#: (psutil, subprocess, threads).
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "AlreadyRunningError",
+            "CommandNotFoundError",
+            "DevenvError",
+            "DotenvError",
+            "LockError",
+            "Place",
+            "ProcessError",
+            "RenderError",
+            "ResolveError",
+            "ServiceError",
+            "SpecError",
+            "StaleError",
+            "StateError",
+            "SyncError",
+            "UsageError",
+        ),
+        "devenv.errors",
+    ),
+    "CanonicalEnv": "devenv.environment",
     "ProcessHandle": "devenv.processes",
     "StaleConsumersWarning": "devenv.processes",
     "ProcessInfo": "devenv.running",
@@ -91,7 +114,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    """`devenv.ProcessHandle` and the other heavy public types, imported when first asked for."""
+    """`devenv.DevenvError`, `devenv.ProcessHandle` and every other public type, imported
+    when first asked for."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'devenv' has no attribute {name!r}")
@@ -107,6 +131,7 @@ def find_root(start: str | None = None) -> str:
     directory) that holds envspec.toml. UsageError (exit 2) if there is none."""
     import os
 
+    from devenv.errors import UsageError
     from devenv.root import SPEC_FILENAME
     from devenv.root import find_root as find_upward
 
@@ -119,7 +144,7 @@ def find_root(start: str | None = None) -> str:
 
 def load(
     root: str | None = None, *, instance: str | None = None, frozen: bool = False, profile: str | None = None
-) -> CanonicalEnv:
+) -> "CanonicalEnv":
     """The canonical environment of the project at `root` (default: found from the working
     directory), refreshed if an input changed. `instance` sets ${DEVENV_INSTANCE} (default:
     the checkout's own, e.g. "main_f2af" for /work/main, what shells and `devenv run` get);
@@ -130,7 +155,7 @@ def load(
     return fresh_env(find_root(root), frozen=frozen, instance=instance, profile=profile)
 
 
-def apply(env: CanonicalEnv, base: "Mapping[str, str] | None" = None) -> dict[str, str]:
+def apply(env: "CanonicalEnv", base: "Mapping[str, str] | None" = None) -> dict[str, str]:
     """The environment a child process gets: every variable of `env`, the venv first on PATH,
     and of `base` (default os.environ) only the pass-through keys (README, "What a launched
     process gets"); unset keys dropped."""
@@ -145,7 +170,7 @@ def start(
     name: str,
     *,
     root: str | None = None,
-    env: CanonicalEnv | None = None,
+    env: "CanonicalEnv | None" = None,
     instance: str | None = None,
     overrides: "Mapping[str, str] | None" = None,
     args: "Sequence[str]" = (),
@@ -165,6 +190,7 @@ def start(
     and tasks already in it are skipped."""
     import os
 
+    from devenv.errors import UsageError
     from devenv.processes import start as start_process
     from devenv.spec import load_spec
 

@@ -19,7 +19,6 @@ import sys
 
 from devenv.current import fresh_env, fresh_env_and_text
 from devenv.environment import LAUNCHER_KEY, PROFILE_KEY
-from devenv.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, DevenvError, OutputError, UsageError, preview
 from devenv.root import project_root
 
 TYPE_CHECKING = False
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from devenv.environment import CanonicalEnv
+    from devenv.errors import DevenvError
 
     #: A command's function and the arguments to call it with.
     Call = tuple[Callable[..., int], dict[str, object]]
@@ -47,20 +47,26 @@ def main(argv: "Sequence[str] | None" = None, *, exit_when_done: bool = False) -
         if exit_when_done and function is print_env and code == 0:
             _exit_now()
         return code
-    except DevenvError as error:
-        if traceback:
-            raise
-        sys.stderr.write(f"devenv: error: {error}\n")
-        return error.exit_code
     except KeyboardInterrupt:
         if traceback:
             raise
+        from devenv.errors import EXIT_INTERRUPTED
+
         sys.stderr.write("devenv: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `devenv print-env | head -1`: the reader left; that is not an error of ours.
         _silence_stdout()
         return 0
+    except Exception as error:
+        # errors.py is imported only now: a launch that works never needs it, and each module
+        # on the start-up path costs ~0.1 ms (docs/architecture.md, "Start-up budget").
+        from devenv.errors import DevenvError
+
+        if traceback or not isinstance(error, DevenvError):
+            raise
+        sys.stderr.write(f"devenv: error: {error}\n")
+        return error.exit_code
 
 
 def _silence_stdout() -> None:
@@ -90,6 +96,8 @@ def _take_profile(args: list[str]) -> list[str]:
         if word == "--profile" or word.startswith("--profile="):
             profile = args[index + 1] if word == "--profile" and index + 1 < len(args) else word[10:]
             if not profile or profile.startswith("-"):
+                from devenv.errors import UsageError
+
                 raise UsageError("--profile needs a name: --profile NAME (a [profiles.NAME] of envspec.toml)")
             index += 2 if word == "--profile" else 1
             continue
@@ -249,6 +257,8 @@ def write_stdout(text: str, *, raw: bool = False) -> None:
     the interpreter's own last flush would fail again. A reader that left (BrokenPipeError)
     is not an error (`main`)."""
     if sys.stdout is None:  # started with stdout closed (`devenv print-env >&-`)
+        from devenv.errors import OutputError
+
         raise OutputError("cannot write the output: stdout is closed")
     try:
         if raw:
@@ -260,6 +270,8 @@ def write_stdout(text: str, *, raw: bool = False) -> None:
         raise
     except OSError as error:
         _silence_stdout()
+        from devenv.errors import OutputError
+
         raise OutputError(f"cannot write the output: {error.strerror or error}") from None
 
 
@@ -277,6 +289,7 @@ def _for_container(
     fmt: str, env: "CanonicalEnv", root_in_container: str | None
 ) -> "tuple[CanonicalEnv, list[str]]":
     """`env` for a container (host-only keys out, the root mapped), for the file formats."""
+    from devenv.errors import UsageError, preview
     from devenv.renderers import REGISTRY
 
     if not any(entry.container for entry in REGISTRY if entry.name == fmt):
@@ -309,6 +322,8 @@ def run(
 
     command = cmd[1:] if cmd[:1] == ["--"] else list(cmd)
     if not command:
+        from devenv.errors import UsageError
+
         raise UsageError("run needs a command: devenv run -- CMD [ARGS...]")
     root = project_root(root_option)
     env = fresh_env(root, frozen=frozen, overrides=[_key_value(item) for item in sets], instance=instance)
@@ -334,11 +349,13 @@ def run(
     except OSError as exc:
         import errno
 
+        from devenv.errors import EXIT_CANNOT_RUN
+
         if exc.errno == errno.E2BIG:
             raise _too_big(command, child) from None
         sys.stderr.write(f"devenv: error: cannot run {command[0]} ({executable}): {exc.strerror}\n")
         return EXIT_CANNOT_RUN
-    return EXIT_CANNOT_RUN  # not reached: execve does not return on success
+    raise AssertionError("not reached: execve does not return on success")
 
 
 def _key_value(item: str) -> tuple[str, str]:
@@ -346,15 +363,19 @@ def _key_value(item: str) -> tuple[str, str]:
     key, equals, value = item.partition("=")
     if not equals:
         # Often a value typed without its key: never echo it whole.
+        from devenv.errors import UsageError, preview
+
         raise UsageError(f"--set {preview(item)}: write --set KEY=VALUE")
     return key, value
 
 
-def _too_big(command: list[str], child: "dict[str, str]") -> DevenvError:
+def _too_big(command: list[str], child: "dict[str, str]") -> "DevenvError":
     """The error for an exec the kernel refused as too big (E2BIG), naming the largest keys."""
     sizes = sorted(((len(k) + len(v) + 2, k) for k, v in child.items()), reverse=True)[:3]
     largest = ", ".join(f"{key} ({size // 1024} KiB)" for size, key in sizes)
     total = sum(len(k) + len(v) + 2 for k, v in child.items()) + sum(len(w) + 1 for w in command)
+    from devenv.errors import UsageError
+
     return UsageError(
         f"cannot run {command[0]}: its environment and arguments ({total // 1024} KiB) are more than "
         f"Linux passes to a program (E2BIG); the largest variables are {largest}; "

@@ -5,12 +5,15 @@
   works the same from any subfolder;
 - a bare name is looked up on the canonical PATH (the venv's bin first), not the caller's.
 
-On the `run` start-up path: it imports nothing beyond `os`.
+On the `run` start-up path: it imports nothing beyond `os` (errors.py only when a word
+names no executable).
 """
 
 import os
 
-from devenv.errors import CommandNotFoundError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.errors import CommandNotFoundError
 
 
 def find_command(word: str, *, path: str, root: str, venv: str | None = None) -> str:
@@ -19,15 +22,13 @@ def find_command(word: str, *, path: str, root: str, venv: str | None = None) ->
         candidate = os.path.join(venv, "bin", "python")
         if _is_executable(candidate):
             return candidate
-        raise CommandNotFoundError(
-            f"python: the venv interpreter {candidate} does not exist; run `devenv sync`"
-        )
+        raise _not_found(f"python: the venv interpreter {candidate} does not exist; run `devenv sync`")
     if os.sep in word:
         candidate = word if os.path.isabs(word) else os.path.join(root, word)
         if _is_executable(candidate):
             return os.path.normpath(candidate)
         where = "" if os.path.isabs(word) else f" (relative paths are taken from the project root {root})"
-        raise CommandNotFoundError(f"{word}: no such executable file{where}")
+        raise _not_found(f"{word}: no such executable file{where}")
     for folder in path.split(os.pathsep):
         if not folder:
             continue  # an empty entry means "the current folder": never, it varies by caller
@@ -35,7 +36,7 @@ def find_command(word: str, *, path: str, root: str, venv: str | None = None) ->
         if _is_executable(candidate):
             return os.path.abspath(candidate)
     first = path.split(os.pathsep)[0] if path else "(empty)"
-    raise CommandNotFoundError(
+    raise _not_found(
         f"command not found: {word} (searched the canonical PATH, which starts with {first}); "
         "install it, e.g. add it to [python].packages and run `devenv sync`"
     )
@@ -43,3 +44,9 @@ def find_command(word: str, *, path: str, root: str, venv: str | None = None) ->
 
 def _is_executable(candidate: str) -> bool:
     return os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+
+
+def _not_found(message: str) -> "CommandNotFoundError":
+    from devenv.errors import CommandNotFoundError
+
+    return CommandNotFoundError(message)

@@ -1,11 +1,9 @@
 """Finding the project: the nearest folder upward that holds envspec.toml (like git and .git).
 
-On the `print-env` / `run` path, so it imports only `os` (and the light error classes).
+On the `print-env` / `run` path, so it imports only `os` (errors.py only to raise one).
 """
 
 import os
-
-from devenv.errors import UsageError
 
 SPEC_FILENAME = "envspec.toml"
 
@@ -30,10 +28,14 @@ def project_root(option: str | None) -> str:
     if option is not None:
         root = os.path.abspath(option)
         if not os.path.exists(os.path.join(root, SPEC_FILENAME)):
+            from devenv.errors import UsageError
+
             raise UsageError(f"--root {option}: no {SPEC_FILENAME} in {root}")
         return root
     found = find_root(os.getcwd())
     if found is None:
+        from devenv.errors import UsageError
+
         raise UsageError(
             f"no {SPEC_FILENAME} in {os.getcwd()} or any folder above it; "
             "run devenv inside a project or pass --root DIR"

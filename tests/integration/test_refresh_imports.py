@@ -49,8 +49,9 @@ def _imported(argv: list[str], cwd: Path) -> set[str]:
 @pytest.mark.parametrize("command", [["print-env"], ["run", "--", "true"]], ids=["print-env", "run"])
 def test_a_fresh_launch_imports_only_the_start_up_path(project: Project, command: list[str]) -> None:
     """No module of the standard library beyond the interpreter's own start, and of devenv
-    neither the declaration of the other commands (cli_commands, with argparse behind it) nor
-    a renderer (a fresh env.nul carries print-env's default text)."""
+    neither the declaration of the other commands (cli_commands, with argparse behind it), a
+    renderer (a fresh env.nul carries print-env's default text) nor the error classes (each
+    module costs ~0.1 ms of a budget of ~0.9 ms: docs/architecture.md, "Start-up budget")."""
     project.sync()
     imported = _imported([DEVENV, *command], project.root)
     assert "devenv.cli" in imported and "devenv.snapshot" in imported
@@ -59,6 +60,7 @@ def test_a_fresh_launch_imports_only_the_start_up_path(project: Project, command
     assert {name for name in beyond_python if not name.startswith("devenv")} == set()
     assert "devenv.cli_commands" not in imported
     assert "devenv.renderers" not in imported, "print-env's default text is in env.nul"
+    assert "devenv.errors" not in imported, "a launch that works raises nothing"
 
 
 def _edit(project: Project) -> None:
