@@ -81,30 +81,11 @@ __all__ = [
     "start",
 ]
 
-#: Every public type, imported on first use, so `import devenv` costs nothing: the errors (a
-#: launch that works never needs them), CanonicalEnv, and the types whose modules are heavy
-#: (psutil, subprocess, threads).
+#: Where each public type lives, imported on first use so that `import devenv` costs nothing:
+#: CanonicalEnv, and the types whose modules are heavy (psutil, subprocess, threads). Every
+#: other public name that is not a function here is an error class of `devenv.errors` (a launch
+#: that works never needs them).
 _LAZY = {
-    **dict.fromkeys(
-        (
-            "AlreadyRunningError",
-            "CommandNotFoundError",
-            "DevenvError",
-            "DotenvError",
-            "LockError",
-            "Place",
-            "ProcessError",
-            "RenderError",
-            "ResolveError",
-            "ServiceError",
-            "SpecError",
-            "StaleError",
-            "StateError",
-            "SyncError",
-            "UsageError",
-        ),
-        "devenv.errors",
-    ),
     "CanonicalEnv": "devenv.environment",
     "ProcessHandle": "devenv.processes",
     "StaleConsumersWarning": "devenv.processes",
@@ -116,12 +97,11 @@ _LAZY = {
 def __getattr__(name: str) -> object:
     """`devenv.DevenvError`, `devenv.ProcessHandle` and every other public type, imported
     when first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module 'devenv' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(_LAZY.get(name, "devenv.errors")), name)
     globals()[name] = value
     return value
 
