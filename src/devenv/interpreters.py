@@ -240,11 +240,14 @@ def find_interpreter(
     """The first interpreter in search order satisfying `requires` (and `[python].interpreter`
     when set); one satisfying the lock's `requires-python` too is preferred. `root` and
     `remember`: as for `probe_interpreter` (the project's cache of what each one is)."""
-    from packaging.specifiers import SpecifierSet
+    from devenv import packaging_cache
 
     environ = dict(os.environ) if environ is None else environ
-    specifier = SpecifierSet(requires or ">=0")
-    lock_specifier = SpecifierSet(locked) if locked else None
+    specifiers = [requires or ">=0"]  # every one must allow the version
+
+    def allowed(version: str, texts: list[str]) -> bool:
+        return all(packaging_cache.contains(root, text, version) for text in texts)
+
     if named:
         path, version = _named_check(named, spec_path)
         if path:
@@ -254,13 +257,13 @@ def find_interpreter(
                     f"{spec_path}: [python].interpreter = {named!r} does not run; "
                     "point it at an installed Python"
                 )
-            if not specifier.contains(found.version, prereleases=True):
+            if not allowed(found.version, specifiers):
                 raise SyncError(
                     f"{spec_path}: [python].interpreter = {named!r} is Python {found.version}, "
                     f"which [python].requires = {requires!r} does not allow; change one of them"
                 )
             return found
-        specifier &= SpecifierSet(version)
+        specifiers.append(version)
     seen: list[str] = []
     fallback = None
     for candidate, _ in candidates(preferred=preferred, environ=environ):
@@ -270,9 +273,9 @@ def find_interpreter(
         if candidate not in _PROBED:  # a sync searches twice (before and after reading the lock)
             _PROBED[candidate] = probe_interpreter(candidate, root=root, remember=remember)
         facts = _PROBED[candidate]
-        if not facts or not specifier.contains(facts.version, prereleases=True):
+        if not facts or not allowed(facts.version, specifiers):
             continue
-        if lock_specifier is None or lock_specifier.contains(facts.version, prereleases=True):
+        if not locked or allowed(facts.version, [locked]):
             return facts
         fallback = fallback or facts
     if fallback is not None:

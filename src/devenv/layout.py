@@ -24,6 +24,8 @@ SYNC_STAMP = "sync.nul"
 INTERPRETERS = "interpreters.json"
 #: What parsing each lock found, while its bytes are unchanged (devenv/lock_cache.py).
 LOCKS = "locks.json"
+#: What the packaging library answered about the project's lines and markers (devenv/packaging_cache.py).
+PACKAGING = "packaging.json"
 #: flock()ed by every writer of `.devenv/`.
 LOCK = "lock"
 #: Present while a sync changes the venv (or after one was killed): nothing may launch.

@@ -74,9 +74,10 @@ class Lock:
         """True for a lock another tool wrote (uv, pip, pdm): installed as it is."""
         return not isinstance(self.tool.get("inputs"), dict)
 
-    def selected(self, markers: dict[str, str]) -> tuple[LockedPackage, ...]:
-        """The entries this platform installs (their marker holds for `markers`)."""
-        from packaging.markers import InvalidMarker
+    def selected(self, markers: dict[str, str], *, root: str | None = None) -> tuple[LockedPackage, ...]:
+        """The entries this platform installs (their marker holds for `markers`). `root`: the
+        project whose `.devenv/packaging.json` may hold the answers (packaging_cache.py)."""
+        from devenv import packaging_cache
 
         environment: dict[str, str | frozenset[str]] = {
             **markers,
@@ -86,8 +87,8 @@ class Lock:
         chosen = []
         for entry in self.entries:
             try:
-                holds = not entry.marker or marker_holds(entry.marker, environment)
-            except InvalidMarker:
+                holds = not entry.marker or marker_holds(entry.marker, environment, root=root)
+            except packaging_cache.Refused:
                 raise LockError(f"{self.path}: package {entry.name} has an invalid marker") from None
             if holds:
                 chosen.append(entry)
@@ -200,17 +201,12 @@ def _entry(package: dict[str, Any], folder: str) -> LockedPackage:
     )
 
 
-def marker_holds(text: str, environment: dict[str, str | frozenset[str]]) -> bool:
+def marker_holds(text: str, environment: dict[str, str | frozenset[str]], *, root: str | None = None) -> bool:
     """PEP 751's evaluation of a package marker (`extras` and `dependency_groups` are sets);
-    packaging before 25.1 knows only PEP 508's, which is the same for every other marker."""
-    from packaging.markers import Marker
+    packaging_cache.Refused for one packaging cannot read. `root`: as for `Lock.selected`."""
+    from devenv import packaging_cache
 
-    marker = Marker(text)
-    try:
-        return marker.evaluate(environment, "lock_file")
-    except TypeError:
-        plain = {key: value for key, value in environment.items() if isinstance(value, str)}
-        return marker.evaluate(plain)
+    return packaging_cache.marker_holds(root, text, environment)
 
 
 def packages_digest(packages: list[dict[str, Any]]) -> str:
@@ -223,17 +219,18 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def matches_platform(lock: Lock, environment: dict[str, str]) -> bool:
-    """True when one of the lock's `environments` markers holds for `environment`."""
+def matches_platform(lock: Lock, environment: dict[str, str], *, root: str | None = None) -> bool:
+    """True when one of the lock's `environments` markers holds for `environment`. `root`:
+    as for `Lock.selected`."""
     if not lock.environments:
         return True
-    from packaging.markers import InvalidMarker, Marker
+    from devenv import packaging_cache
 
     for text in lock.environments:
         try:
-            if Marker(text).evaluate(environment):
+            if packaging_cache.marker_holds(root, text, environment):
                 return True
-        except InvalidMarker:
+        except packaging_cache.Refused:
             raise LockError(f"{lock.path}: environments entry {text!r} is not a valid marker") from None
     return False
 
@@ -244,7 +241,7 @@ def select_lock(root: str, environment: dict[str, str]) -> Lock | None:
     others = []
     for path in lock_files(root):
         lock = read_lock(path, root=root)
-        if matches_platform(lock, environment):
+        if matches_platform(lock, environment, root=root):
             return lock
         others.append(f"{os.path.basename(path)} ({'; '.join(lock.environments)})")
     if not others:
@@ -301,9 +298,9 @@ def stale_reasons(
     if not universal and locked_python and minor_of(locked_python) != minor_of(python_version):
         reasons.append(f"locked for Python {locked_python}, this interpreter is {python_version}")
     elif universal and lock.requires_python:
-        from packaging.specifiers import SpecifierSet
+        from devenv import packaging_cache
 
-        if not SpecifierSet(lock.requires_python).contains(python_version, prereleases=True):
+        if not packaging_cache.contains(spec.root, lock.requires_python, python_version):
             reasons.append(f"requires-python {lock.requires_python!r} excludes this Python {python_version}")
     if universal and list(lock.tool.get("platforms", [])) != list(spec.python.platforms):
         reasons.append("changed [python].platforms")
@@ -446,7 +443,7 @@ def finish_lock(
             package = {**package, "directory": {**directory, "path": relative}}
         packages.append(_scrub(package))
     if universal and spec.python.platforms:
-        packages = narrow(packages, spec.python.platforms, requires_python)
+        packages = narrow(packages, spec.python.platforms, requires_python, root=spec.root)
     tool: dict[str, Any] = {
         "installer": installer,
         installer: tool_version,
@@ -542,13 +539,19 @@ def _wheel_fits(filename: str, name: str) -> bool:
     return False
 
 
-def narrow(packages: list[dict[str, Any]], platforms: tuple[str, ...], requires: str) -> list[dict[str, Any]]:
+def narrow(
+    packages: list[dict[str, Any]], platforms: tuple[str, ...], requires: str, *, root: str | None = None
+) -> list[dict[str, Any]]:
     """Only what `platforms` can install: packages whose marker holds on one of them (for a
-    Python minor `requires` allows), and wheels built for one of them."""
-    from packaging.specifiers import SpecifierSet
+    Python minor `requires` allows), and wheels built for one of them. `root`: as for
+    `Lock.selected`."""
+    from devenv import packaging_cache
 
-    allowed = SpecifierSet(requires or ">=3")
-    minors = [f"3.{minor}" for minor in range(8, 16) if allowed.contains(f"3.{minor}.99")] or ["3.12"]
+    allowed = requires or ">=3"
+    minors = [
+        f"3.{minor}" for minor in range(8, 16) if packaging_cache.contains(root, allowed, f"3.{minor}.99")
+    ]
+    minors = minors or ["3.12"]
     environments: list[dict[str, str | frozenset[str]]] = []
     for name in platforms:
         sys_platform, machine, system, _ = _PLATFORMS[name]
@@ -573,7 +576,7 @@ def narrow(packages: list[dict[str, Any]], platforms: tuple[str, ...], requires:
     kept = []
     for package in packages:
         marker = package.get("marker")
-        if marker and not any(marker_holds(str(marker), env) for env in environments):
+        if marker and not any(marker_holds(str(marker), env, root=root) for env in environments):
             continue
         wheels = package.get("wheels")
         if isinstance(wheels, list):

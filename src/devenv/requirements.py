@@ -12,9 +12,7 @@ import contextlib
 import json
 import os
 import re
-import shlex
 from typing import Any, Literal, TypeAlias
-from urllib.parse import unquote, urlsplit
 
 from devenv import digest
 from devenv.errors import Place, SpecError
@@ -83,8 +81,10 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
                     "version-control URLs cannot be locked with hashes"
                 )
             _require_project(where, folder)
+            from shlex import quote
+
             return PackageLine(
-                index=index, text=text, pip_text=f"-e {shlex.quote(folder)}", kind="editable", path=folder
+                index=index, text=text, pip_text=f"-e {quote(folder)}", kind="editable", path=folder
             )
         if flag == "--group":
             return _group_line(spec, where, index, text, value)
@@ -96,9 +96,9 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
             raise SpecError(f"{where}: {flag} names {value}, which is not a file under {spec.root}")
         kind: LineKind = "requirements" if flag in ("-r", "--requirement") else "constraints"
         pip_flag = "-r" if kind == "requirements" else "-c"
-        return PackageLine(
-            index=index, text=text, pip_text=f"{pip_flag} {shlex.quote(path)}", kind=kind, path=path
-        )
+        from shlex import quote
+
+        return PackageLine(index=index, text=text, pip_text=f"{pip_flag} {quote(path)}", kind=kind, path=path)
     if text.startswith("-"):
         raise SpecError(
             f"{where}: only -e PATH, -r FILE, -c FILE and --group [PATH:]NAME are accepted as options here; "
@@ -108,20 +108,21 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
         folder = os.path.normpath(os.path.join(spec.root, text))
         _require_project(where, folder)
         return PackageLine(index=index, text=text, pip_text=folder, kind="local", path=folder)
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
+    from devenv import packaging_cache
 
     pip_text = _quote_file_url(text)
     try:
-        requirement = Requirement(pip_text)
-    except InvalidRequirement as exc:
+        name, url = packaging_cache.requirement(spec.root, pip_text)
+    except packaging_cache.Refused as exc:
         # packaging's message quotes the offending part of the line, which is the user's own
         # spec text (never a secret); keep only its first line.
         reason = str(exc).splitlines()[0]
         raise SpecError(f'{where}: is not a valid requirement ({reason}); write e.g. "name>=1.0"') from None
     folder = ""
-    if requirement.url:
-        parts = urlsplit(requirement.url)
+    if url:
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url)
         if parts.scheme == "file":
             folder = os.path.normpath(unquote(parts.path))
             if not os.path.exists(folder):
@@ -139,7 +140,7 @@ def _parse_line(spec: Spec, index: int, raw: str) -> PackageLine:
         text=text,
         pip_text=pip_text,
         kind="requirement",
-        name=canonicalize_name(requirement.name),
+        name=name,
         path=folder,
     )
 
@@ -251,6 +252,8 @@ def _quote_file_url(text: str) -> str:
 
 def _local_folder(root: str, value: str) -> str | None:
     if value.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
         return os.path.normpath(unquote(urlsplit(value).path))
     if "://" in value or value.startswith(("git+", "hg+", "svn+", "bzr+")):
         return None

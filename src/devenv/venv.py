@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from devenv import digest, lock_cache
+from devenv import digest, lock_cache, packaging_cache
 from devenv.environment import ROOT_KEY
 from devenv.errors import LockError, SpecError, StaleError, SyncError
 from devenv.installers import Installer, LockRequest, Progress, SyncRequest, counted, installer_for
@@ -417,9 +417,7 @@ def refuse_below_floor(spec: Spec, lock: Lock, interpreter: Interpreter) -> None
     floor = str(lock.tool.get("python-floor", ""))
     if spec.python.requires or not floor or lock.standard:
         return
-    from packaging.version import Version
-
-    if Version(interpreter.minor) < Version(floor):
+    if not packaging_cache.contains(spec.root, f">={floor}", interpreter.minor):
         raise LockError(
             f"{os.path.basename(lock.path)} covers Python >={floor} (the Python of the machine "
             f"that ran `devenv lock`: {spec.path} has no [python].requires), and this machine's "
@@ -576,10 +574,12 @@ def sync_venv(
         return _check_only(spec, installer, previous, choice, lines)
     created = ensure_venv(spec, choice.interpreter, progress)
     python = venv_python(spec)
-    jobs = list(meanwhile)
+    # What packaging answered (the lines, the interpreter, the lock's markers) is all known
+    # by the time the installer starts.
+    jobs = [lambda: packaging_cache.save(spec.root), *meanwhile]
     if choice.lock is not None and not choice.reasons:
         parsed = choice.lock
-        jobs.insert(0, lambda: lock_cache.remember(spec.root, parsed))
+        jobs.insert(1, lambda: lock_cache.remember(spec.root, parsed))
     # The pip installer needs the venv's own pip version; uv needs nothing from inside it, but
     # a venv made just now is probed once all the same, so that doctor finds it in the cache:
     # while uv installs (the probe took 0.12-0.15 s of a 2 s sync here, benchmarks/packages.py).
@@ -643,10 +643,12 @@ def _plan(
     lock: Lock | None,
     lines: tuple[PackageLine, ...],
     installed: dict[str, tuple[str, str]],
+    *,
+    root: str,
 ) -> _Plan:
     """Names to uninstall, whether the lock must be installed, local projects missing: for
-    the part of the lock whose markers hold for this interpreter."""
-    selected = lock.selected(interpreter.markers) if lock else ()
+    the part of the lock whose markers hold for this interpreter (of the project at `root`)."""
+    selected = lock.selected(interpreter.markers, root=root) if lock else ()
     wanted = {entry.name: entry.version for entry in selected if not entry.directory}
     local = [line for line in lines if line.is_local_project]
     locked_dirs = {entry.directory for entry in selected if entry.directory}
@@ -687,7 +689,8 @@ def _check_only(
     if choice.reasons:
         problems.append(f"the lock is stale ({'; '.join(choice.reasons)})")
     if os.path.exists(python) and not problems:
-        plan = _plan(installer, choice.interpreter, lock, lines, installed_distributions(python))
+        installed = installed_distributions(python)
+        plan = _plan(installer, choice.interpreter, lock, lines, installed, root=spec.root)
         if plan.remove:
             problems.append(f"not in the lock: {', '.join(plan.remove)}")
         if plan.install_lock:
@@ -771,7 +774,7 @@ def _apply_lock(
     venv = venv_path(spec)
     # A venv the installer made just now holds nothing, unless it seeds its own tools (pip).
     installed = {} if created and not installer.needs else installed_distributions(python)
-    plan = _plan(installer, interpreter, lock, lines, installed)
+    plan = _plan(installer, interpreter, lock, lines, installed, root=spec.root)
     local_changed = previous is not None and lock is not None and previous.get("lock_sha256") != lock.sha256
     local = tuple(line for line in lines if line.is_local_project)
     install_local = local if (local_changed or plan.missing_local) else ()
@@ -792,7 +795,7 @@ def _apply_lock(
             "creating it again"
         )
         _create_venv(spec, installer, interpreter.base)
-        plan = _plan(installer, interpreter, lock, lines, installed_distributions(python))
+        plan = _plan(installer, interpreter, lock, lines, installed_distributions(python), root=spec.root)
         install_local = local
     if plan.remove and not made_by_devenv(venv, spec.root):
         # Removing is the one in-place change that destroys something: only in a venv devenv made.
@@ -870,7 +873,7 @@ def lock_project(
         interpreter = probe_interpreter(venv_python(spec), root=spec.root, remember=True) or interpreter
     path = os.path.join(spec.root, lock_filename(name))
     existing = recorded_tool(path) if os.path.isfile(path) else {}
-    return _make_lock(
+    written = _make_lock(
         spec,
         installer,
         lines,
@@ -880,6 +883,8 @@ def lock_project(
         portable=True,
         index=lock_index(spec, existing, index_url, extra_index_urls),
     )
+    packaging_cache.save(spec.root)
+    return written
 
 
 def check_lock(spec: Spec, previous: PythonRecord | None) -> tuple[Lock | None, list[str]]:

@@ -66,15 +66,15 @@ def uv_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
     return kept | {"UV_SYSTEM_CERTS": "1"}
 
 
-def lowest_minor(requires: str) -> str:
-    """The lowest Python minor version `requires` allows (the universal lock starts there)."""
-    from packaging.specifiers import SpecifierSet
+def lowest_minor(requires: str, *, root: str | None = None) -> str:
+    """The lowest Python minor version `requires` allows (the universal lock starts there).
+    `root`: the project whose `.devenv/packaging.json` may hold the answer (packaging_cache.py)."""
+    from devenv import packaging_cache
 
-    allowed = SpecifierSet(requires)
-    for minor in range(8, 20):
-        if any(allowed.contains(f"3.{minor}.{patch}", prereleases=True) for patch in range(0, 40)):
-            return f"3.{minor}"
-    raise LockError(f"[python].requires = {requires!r} allows no Python 3 version")
+    found = packaging_cache.lowest_minor(root, requires)
+    if not found:
+        raise LockError(f"[python].requires = {requires!r} allows no Python 3 version")
+    return found
 
 
 class UvOutput:
@@ -176,7 +176,7 @@ class UvInstaller:
                 handle.write(requirements_text(request.lines))
             output = os.path.join(scratch, "pylock.toml")
             args = ["pip", "compile", "--no-config", "--universal", "--format", "pylock.toml"]
-            args += ["--python-version", lowest_minor(request.requires_python), "--no-header"]
+            args += ["--python-version", lowest_minor(request.requires_python, root=spec.root), "--no-header"]
             args += self._index_args(request.index_url, request.extra_index_urls)
             args += [f"--refresh-package={name}" for name in read_elsewhere(request.lines)]
             args += ["-o", output, requirements]
