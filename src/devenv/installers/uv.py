@@ -24,6 +24,7 @@ from devenv.installers import (
     expand_url,
     failure_advice,
     run_guarded,
+    scratch_folder,
 )
 from devenv.layout import state_dir
 from devenv.requirements import read_elsewhere, requirements_text
@@ -164,13 +165,12 @@ class UvInstaller:
     def lock(self, request: LockRequest, progress: Progress) -> dict[str, Any]:
         """`uv pip compile --universal --format pylock.toml` for every Python minor version
         [python].requires allows."""
-        import tempfile  # here: the sync of a current lock needs none (tempfile imports shutil, random)
         import tomllib
 
         spec = request.spec
         folder = state_dir(spec.root)
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".tmp-lock-") as scratch:
+        with scratch_folder(folder, ".tmp-lock-") as scratch:
             requirements = os.path.join(scratch, "requirements.in")
             with open(requirements, "w", encoding="utf-8") as handle:
                 handle.write(requirements_text(request.lines))
@@ -216,10 +216,8 @@ class UvInstaller:
             line for line in request.lines if line.is_local_project and line.path not in locked_dirs
         )
         if missing:
-            import tempfile
-
             progress(f"installing {', '.join(line.text for line in missing)} from the root (--no-deps)")
-            with tempfile.TemporaryDirectory(dir=state_dir(spec.root), prefix=".tmp-local-") as scratch:
+            with scratch_folder(state_dir(spec.root), ".tmp-local-") as scratch:
                 requirements = os.path.join(scratch, "local.txt")
                 with open(requirements, "w", encoding="utf-8") as handle:
                     handle.write(requirements_text(missing))
