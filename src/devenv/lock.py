@@ -384,7 +384,14 @@ def index_hosts(urls: list[str]) -> set[str]:
     return hosts
 
 
+#: An authority that is a bare host name (no user, port or IPv6 brackets): its own hostname.
+_PLAIN_AUTHORITY = re.compile(r"[a-z][a-z0-9+.-]*://([A-Za-z0-9.-]+)/", re.ASCII)
+
+
 def _host(url: str) -> str:
+    plain = _PLAIN_AUTHORITY.match(url)
+    if plain:  # what urlsplit's hostname gives, without importing urllib (3 ms of each sync)
+        return plain.group(1).lower()
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "").lower()
