@@ -318,10 +318,48 @@ def _refuse_running(venv: str) -> None:
 def installed_distributions(python: str) -> dict[str, tuple[str, str]]:
     """name -> (version, local project folder or "") of everything installed for `python`."""
     result = subprocess.run([python, "-I", "-c", _INSTALLED], capture_output=True, check=False)
-    if result.returncode != 0:
-        stderr = result.stderr.decode("utf-8", "replace").strip()
-        raise SyncError(f"{python}: cannot list installed packages: {stderr}")
-    fields = result.stdout.split(b"\0")
+    return _listed(python, result.returncode, result.stdout, result.stderr)
+
+
+#: Run by an interpreter started with -S before the installer finishes: it waits for a line
+#: on stdin (none: the sync failed, it exits), then does what `site` does at every start
+#: (site.main(): the venv's site-packages and the .pth files in it as they are now), so it
+#: lists exactly what an interpreter started at that moment would.
+_AFTER_SIGNAL = "import sys\nif not sys.stdin.buffer.readline():\n    sys.exit(0)\nimport site\nsite.main()\n"
+
+
+@contextlib.contextmanager
+def _listing_ready(python: str, *, early: bool) -> Iterator[Callable[[], dict[str, tuple[str, str]]]]:
+    """Yields `list_now`, `installed_distributions(python)` at the moment it is called, from
+    an interpreter started when the block began (`early`): its start (~10 ms) overlaps the
+    installer's run instead of following it (README, "Performance")."""
+    if not early:
+        yield lambda: installed_distributions(python)
+        return
+    process = subprocess.Popen(
+        [python, "-I", "-S", "-c", _AFTER_SIGNAL + _INSTALLED],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def list_now() -> dict[str, tuple[str, str]]:
+        out, err = process.communicate(b"go\n")
+        return _listed(python, process.returncode, out, err)
+
+    try:
+        yield list_now
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.communicate()
+
+
+def _listed(python: str, returncode: int, stdout: bytes, stderr: bytes) -> dict[str, tuple[str, str]]:
+    if returncode != 0:
+        message = stderr.decode("utf-8", "replace").strip()
+        raise SyncError(f"{python}: cannot list installed packages: {message}")
+    fields = stdout.split(b"\0")
     found = {}
     for at in range(0, len(fields) - 2, 3):
         name, version = (fields[at + i].decode("utf-8", "replace") for i in (0, 1))
@@ -345,7 +383,11 @@ def _local_folder(direct_url: bytes) -> str:
 
 def installed_packages(python: str) -> list[str]:
     """`name==version` for every distribution installed for `python`, sorted."""
-    return sorted(f"{name}=={version}" for name, (version, _) in installed_distributions(python).items())
+    return _pins(installed_distributions(python))
+
+
+def _pins(installed: dict[str, tuple[str, str]]) -> list[str]:
+    return sorted(f"{name}=={version}" for name, (version, _) in installed.items())
 
 
 # -- the lock --------------------------------------------------------------------------------
@@ -589,10 +631,14 @@ def sync_venv(
     elif created:
         jobs.append(lambda: probe_interpreter(python, root=spec.root, remember=True))
     lock = _current_lock(spec, installer, choice, lines, interpreter, progress)
-    with _alongside(jobs) as start:
+    # uv never makes the venv again (pip may, when its pip is missing): an interpreter of the
+    # venv started now lists it afterwards.
+    early = not installer.needs
+    with _alongside(jobs) as start, _listing_ready(python, early=early) as list_installed:
         changed = _apply_lock(
             spec, installer, previous, interpreter, lock, lines, progress, created=created, start=start
         )
+        installed = list_installed()
     changed = changed or created
     record: PythonRecord = {
         "base_interpreter": choice.interpreter.base,
@@ -602,7 +648,7 @@ def sync_venv(
         "requires": spec.python.requires,
         "venv": venv_path(spec),
         "packages": list(spec.python.packages),
-        "installed": installed_packages(python),
+        "installed": _pins(installed),
         "inputs_sha256": _inputs_sha(lock, interpreter),
         "lock": os.path.relpath(lock.path, spec.root) if lock is not None and choice.lock else "",
         "lock_sha256": lock.sha256 if lock is not None else "",
