@@ -26,6 +26,8 @@ INTERPRETERS = "interpreters.json"
 LOCKS = "locks.json"
 #: What the packaging library answered about the project's lines and markers (devenv/packaging_cache.py).
 PACKAGING = "packaging.json"
+#: The parse of each [[packages]] table the installer's last lock held (devenv/resolved_cache.py).
+RESOLVED = "resolved.json"
 #: flock()ed by every writer of `.devenv/`.
 LOCK = "lock"
 #: Present while a sync changes the venv (or after one was killed): nothing may launch.

@@ -165,7 +165,7 @@ class UvInstaller:
     def lock(self, request: LockRequest, progress: Progress) -> dict[str, Any]:
         """`uv pip compile --universal --format pylock.toml` for every Python minor version
         [python].requires allows."""
-        import tomllib
+        from devenv import resolved_cache
 
         spec = request.spec
         folder = state_dir(spec.root)
@@ -186,7 +186,9 @@ class UvInstaller:
             except SyncError as error:
                 raise LockError(str(error).replace("`devenv sync`", "`devenv lock`")) from None
             with open(output, "rb") as handle:
-                document: dict[str, Any] = tomllib.load(handle)
+                text = handle.read().decode("utf-8")
+            # Parsing only the [[packages]] tables that changed since the last lock.
+            document = resolved_cache.parse(spec.root, text)
         for package in document.get("packages", []):
             directory = package.get("directory")
             if isinstance(directory, dict):  # uv writes it relative to the output file
