@@ -123,12 +123,24 @@ def test_celery_on_rabbitmq_with_celery_s_default_url(make: Make) -> None:
 
 
 def test_rq(make: Make) -> None:
+    """Ready once the worker is registered, also when the Redis database already holds a job
+    on another queue: `rq info` with no queue named lists only the workers of queues that
+    hold jobs, which once left the recipe's check waiting until its timeout."""
     require_redis()
+    from redis import Redis
+    from rq import Queue
+
     toml, files = recipe("RQ")
     name = f"devenv-t-{uuid.uuid4().hex[:8]}"
-    spec, env = make(toml, files, {"REDIS_URL": "redis://127.0.0.1:6379/11", "RQ_WORKER": name})
-    with start(spec, "worker", env) as worker:
-        assert worker.ready_after is not None
+    url = "redis://127.0.0.1:6379/11"
+    spec, env = make(toml, files, {"REDIS_URL": url, "RQ_WORKER": name})
+    other = Queue(f"devenv_t_other_{uuid.uuid4().hex[:8]}", connection=Redis.from_url(url))
+    other.enqueue("os.getcwd")  # no worker listens to it: it stays queued
+    try:
+        with start(spec, "worker", env) as worker:
+            assert worker.ready_after is not None
+    finally:
+        other.delete(delete_jobs=True)
     assert gone(worker.pid)
 
 
