@@ -17,6 +17,7 @@ import pytest
 import devenv
 from devenv.environment import CanonicalEnv, join_path
 from devenv.processes import ProcessHandle
+from tests.e2e.conftest import delete_queues
 from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +186,10 @@ def test_in_process_launchers_hand_no_undeclared_key_to_the_worker(
     # The test process's own environment is the fixture's and the API's caller's environment.
     for key, value in LEAK.items():
         monkeypatch.setenv(key, value)
-    overrides = worker_overrides | {"LOG_LEVEL": "DEBUG"}  # its own process, not the session's
+    # Its own process, not the session's, on its own queue: the session's worker consumes
+    # e2e_queue, and a second consumer there is rightly warned about (StaleConsumersWarning).
+    queue = f"{e2e_queue}_{launcher}"
+    overrides = worker_overrides | {"LOG_LEVEL": "DEBUG", "OPS_CORE_QUEUE": queue}
     if launcher == "fixture":
         handle = devenv_process("worker", fresh=True, **overrides)
     else:
@@ -199,6 +203,7 @@ def test_in_process_launchers_hand_no_undeclared_key_to_the_worker(
             assert actual["DEVENV_LAUNCHER"] == launcher
     finally:
         handle.stop()
+        delete_queues(devenv_env["RABBITMQ_URL"], queue)
 
 
 def test_a_bash_that_sourced_env_sh() -> None:
