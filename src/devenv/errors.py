@@ -12,7 +12,7 @@ a message can then be reworded without changing what a program does with it.
 #: each DevenvError subclass carries its own (`exit_code`, 2 unless it says otherwise).
 EXIT_PROBLEMS = 1  # a check found problems (doctor, lock --check, diff); the instance is taken
 EXIT_USAGE = 2  # bad usage, spec or input
-EXIT_TIMEOUT = 124  # a task did not finish within its timeout (as timeout(1))
+EXIT_TIMEOUT = 124  # a task did not finish, or a process was not ready, within its timeout (as timeout(1))
 EXIT_CANNOT_RUN = 126  # the command exists but cannot be executed (as the shells)
 EXIT_NOT_FOUND = 127  # the command does not exist (as the shells)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as the shells)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
 from devenv.environment import INSTANCE_KEY, LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
-from devenv.errors import CommandNotFoundError, ProcessError
+from devenv.errors import EXIT_TIMEOUT, CommandNotFoundError, ProcessError
 from devenv.exits import ended, exit_meaning, exit_status, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
@@ -396,13 +396,15 @@ class ProcessHandle:
         if waited >= self.process.start_timeout:
             self.stop()
             what = probe.description if probe is not None else "its start"
-            raise ProcessError(
+            timed_out = ProcessError(
                 f"process {self.name!r} was not ready after {waited:.1f} s "
                 f"([processes.{self.name}].start_timeout = {self.process.start_timeout:g}); "
                 f"waited for {what}, last saw: {self._last.seen}; it was stopped\n"
                 f"command: {shown_command(self)}\n"
                 f"log: {self.log_path}\n" + tail_block(self)
             )
+            timed_out.exit_code = EXIT_TIMEOUT  # as a task past its timeout, and timeout(1)
+            raise timed_out
         return False
 
     def spawn(self) -> None:

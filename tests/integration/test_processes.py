@@ -218,6 +218,7 @@ def test_a_probe_that_never_passes_times_out_naming_what_it_saw(launch: Launch) 
     assert "log /never printed/" in message
     assert "no match for /never printed/ in 1 line(s) of output" in message
     assert "booting" in message
+    assert caught.value.exit_code == 124, "devenv up exits as timeout(1) does, not 2 (bad usage)"
 
 
 def test_log_tail_keeps_a_whole_traceback(tmp_path: Path) -> None:
