@@ -12,7 +12,7 @@ import sys
 
 from devenv.cli import print_env, progress, run, write_stdout
 from devenv.current import fresh_env
-from devenv.errors import UsageError
+from devenv.errors import SpecError, UsageError
 from devenv.root import project_root
 
 TYPE_CHECKING = False
@@ -109,7 +109,13 @@ def logs(root_option: str | None, *, names: list[str], follow: bool, instance: s
     from devenv.supervisor import show_logs
 
     root = project_root(root_option)
-    declared = [process.name for process in load_spec(root).processes]
+    try:
+        declared: list[str] | None = [process.name for process in load_spec(root).processes]
+    except SpecError as error:
+        # The log of a crash is most wanted right after an edit broke envspec.toml: show it, as
+        # ps and stop still work then, without checking the names against the declaration.
+        progress(f"envspec.toml cannot be read, so NAME is not checked: {error}")
+        declared = None
     return show_logs(
         root, instance or default_instance(root), names, follow=follow, out=sys.stdout, declared=declared
     )

@@ -272,13 +272,20 @@ def _prefixed_name(line: str) -> str:
 
 
 def show_logs(
-    root: str, instance: str, names: Sequence[str], *, follow: bool, out: TextIO, declared: Sequence[str]
+    root: str,
+    instance: str,
+    names: Sequence[str],
+    *,
+    follow: bool,
+    out: TextIO,
+    declared: Sequence[str] | None,
 ) -> int:
     """`devenv logs [NAME...] [-f]`: the combined log of the instance's latest `up` (only
-    NAME's lines when named); with `follow`, keep printing until that `up` ends."""
-    unknown = [name for name in names if name not in declared]
+    NAME's lines when named); with `follow`, keep printing until that `up` ends. `declared`:
+    the process names a NAME must be one of (None: envspec.toml cannot be read, so any)."""
+    unknown = [name for name in names if declared is not None and name not in declared]
     if unknown:
-        raise UsageError(f"no process named {unknown[0]!r}: declared are {', '.join(declared) or 'none'}")
+        raise UsageError(f"no process named {unknown[0]!r}: declared are {', '.join(declared or ()) or 'none'}")
     path = up_log_path(root, instance)
     if not os.path.exists(path):
         raise ProcessError(

@@ -348,6 +348,13 @@ def test_up_detached_returns_once_ready_and_logs_ps_and_stop_work_on_it(
         assert not launched_under(tmp_path)
     unknown = project.devenv("logs", "nothere")
     assert unknown.returncode == 2 and "no process named 'nothere'" in unknown.stderr
+    # Right after an edit broke envspec.toml, what ran is still there to read (as ps and stop).
+    spec = project.root / "envspec.toml"
+    spec.write_text(spec.read_text() + "[broken\n")
+    broken = project.devenv("logs", "web")
+    assert broken.returncode == 0, broken.stderr
+    assert "web    | ready\n" in broken.stdout and "envspec.toml:" in broken.stderr
+    assert "NAME is not checked" in broken.stderr
 
 
 def test_up_detached_restarts_by_its_policy_and_reports_the_crash_in_the_log(
