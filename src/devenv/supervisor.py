@@ -284,8 +284,8 @@ def show_logs(
     NAME's lines when named); with `follow`, keep printing until that `up` ends. `declared`:
     the process names a NAME must be one of (None: envspec.toml cannot be read, so any)."""
     unknown = [name for name in names if declared is not None and name not in declared]
-    if unknown:
-        raise UsageError(f"no process named {unknown[0]!r}: declared are {', '.join(declared or ()) or 'none'}")
+    if unknown and declared is not None:
+        raise UsageError(f"no process named {unknown[0]!r}: declared are {', '.join(declared) or 'none'}")
     path = up_log_path(root, instance)
     if not os.path.exists(path):
         raise ProcessError(
