@@ -163,6 +163,9 @@ class Masker:
     """Replaces every registered secret, in each of its encoded forms, with `***`."""
 
     pattern: re.Pattern[str] | None = field(default=None, repr=False)
+    #: Also mask the password of every `scheme://user:password@` URL in the text, whether or
+    #: not it is a value devenv knows (a program's output prints URLs of its own making).
+    urls: bool = False
 
     @classmethod
     def from_values(cls, secrets: Iterable[str], *, words: Iterable[str] = ()) -> Masker:
@@ -205,9 +208,12 @@ class Masker:
         """A masker for a process's own output (log tails in errors, pytest report sections).
 
         A program prints its credentials in its own words, so even a short secret is masked
-        there (as a whole word); devenv's own messages, full of counts and flags, are not.
+        there (as a whole word), and so is the password of any URL it prints (one it read
+        from a settings file, not from the environment); devenv's own messages, full of
+        counts and flags, are not.
         """
-        return cls.from_variables(variables, declared, short_words=True)
+        masker = cls.from_variables(variables, declared, short_words=True)
+        return cls(pattern=masker.pattern, urls=True)
 
     @classmethod
     def from_env(cls, env: CanonicalEnv) -> Masker:
@@ -215,7 +221,8 @@ class Masker:
         return cls.from_variables(env.variables, env.secret)
 
     def mask(self, text: str) -> str:
-        """`text` with every registered secret form replaced by `***`."""
-        if self.pattern is None:
-            return text
-        return self.pattern.sub(MASK, text)
+        """`text` with every registered secret form (and with `urls`, every URL password)
+        replaced by `***`."""
+        if self.pattern is not None:
+            text = self.pattern.sub(MASK, text)
+        return mask_url(text) if self.urls and "://" in text else text

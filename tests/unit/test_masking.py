@@ -183,3 +183,10 @@ def test_masker_whole_json_document() -> None:
 def test_assert_no_secret_catches_base64() -> None:
     with pytest.raises(AssertionError, match="base64"):
         assert_no_secret(base64.b64encode(b"topsecret").decode(), "topsecret")
+
+
+def test_for_logs_masks_the_password_of_any_url_a_program_prints() -> None:
+    """A task prints a URL it built from a settings file: its password is in no variable."""
+    masker = Masker.for_logs({"DATABASE_URL": "postgres://bob:hunter22@db/app"})
+    line = "dsn postgres://bob:hunter22@db/app | literal url: https://al:otherpass99@h.invalid/x\n"
+    assert masker.mask(line) == "dsn postgres://bob:***@db/app | literal url: https://al:***@h.invalid/x\n"
