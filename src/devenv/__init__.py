@@ -165,9 +165,11 @@ def start(
     `launcher` is what `devenv ps` shows as its starter.
 
     The tasks it needs (`[tasks.NAME]`) run first, to completion, in the same environment
-    and instance; a task that fails raises TaskError. Pass the same set as `tasks_done` to
-    several starts to run each task once: the names of tasks that finished are added to it,
-    and tasks already in it are skipped."""
+    and instance, `overrides` included; a task that fails raises TaskError. Pass the same set
+    as `tasks_done` to several starts to run each task once: the names of tasks that finished
+    are added to it (with overrides, the name and a hash of them, so a start with other
+    overrides runs the task again in its own environment), and tasks already in it are
+    skipped."""
     import os
 
     from devenv.errors import UsageError

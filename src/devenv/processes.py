@@ -490,11 +490,12 @@ class LaunchOptions(TypedDict, total=False):
 def start(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOptions]) -> ProcessHandle:
     """Start the declared process `name` and return once its readiness probe passes.
 
-    The tasks it needs run first, to completion, in `env` (tasks.run_tasks); those named in
-    `tasks_done` are skipped, and each one that finishes is added to it, so a launcher
-    starting several processes runs each task once. Raises TaskError when a task fails,
-    ProcessError at once if the process exits first, or when `start_timeout` passes (after
-    stopping it); ServiceError if a service it needs is unreachable. Processes still running
+    The tasks it needs run first, to completion, in `env` with the same `overrides`
+    (tasks.run_tasks); those in `tasks_done` are skipped, and each one that finishes is added
+    to it, so a launcher starting several processes runs each task once per set of overrides.
+    Raises TaskError when a task fails, ProcessError at once if the process exits first, or
+    when `start_timeout` passes (after stopping it); ServiceError if a service it needs is
+    unreachable. Processes still running
     when the interpreter exits are stopped then.
     """
     handle = launch(spec, name, env, **options)
@@ -523,6 +524,7 @@ def launch(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOpt
         launcher=launcher,
         done=options.get("tasks_done"),
         log_dir=options.get("task_log_dir"),
+        overrides=options.get("overrides"),
     )
     handle = prepare(
         spec,

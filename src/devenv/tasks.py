@@ -58,9 +58,13 @@ def run_tasks(
     log_dir: str | None = None,
     report: Callable[[str], None] | None = None,
     output: Callable[[str], None] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> list[TaskRun]:
     """Run the tasks `names` need (and any task named itself), each after the tasks it needs,
-    one at a time, in `env`. Tasks in `done` are skipped; each one that finishes is added.
+    one at a time, in `env` with `overrides` on top (those of the process they run for: a
+    test's own DATABASE_URL is the one its migrations must run against). Tasks in `done` are
+    skipped; each one that finishes is added (`done_key`: its name, with overrides its name
+    and their hash, so a start with other overrides runs it again in its own environment).
 
     `names` may name processes and tasks; only their task needs (and those tasks' own) run,
     never the processes a process needs. Raises TaskError for the first task that fails;
@@ -70,17 +74,38 @@ def run_tasks(
     done = set() if done is None else done
     finished = []
     for task in spec.task_order(names):
-        if task.name in done:
+        key = done_key(task.name, overrides)
+        if key in done:
             continue
         log_path = os.path.join(log_dir, f"{task.name}-{time.time_ns()}.log") if log_dir else None
-        run = run_task(spec, task, env, base=base, launcher=launcher, log_path=log_path, output=output)
-        done.add(task.name)
+        run = run_task(
+            spec,
+            task,
+            env,
+            base=base,
+            launcher=launcher,
+            log_path=log_path,
+            output=output,
+            overrides=overrides,
+        )
+        done.add(key)
         finished.append(run)
         if report is not None:
             report(
                 f"task {task.name} finished in {run.seconds:.2f} s (log {_shown(run.log_path, spec.root)})"
             )
     return finished
+
+
+def done_key(name: str, overrides: Mapping[str, str] | None) -> str:
+    """How a finished task is recorded in a `done` set: its name, and with overrides its name
+    and a hash of them (never their values, which may be secrets)."""
+    if not overrides:
+        return name
+    from devenv.digest import sha256
+
+    text = "\0".join(f"{key}={value}" for key, value in sorted(overrides.items()))
+    return f"{name} (overrides {sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]})"
 
 
 def run_task(
@@ -92,6 +117,7 @@ def run_task(
     launcher: Launcher = "api",
     log_path: str | None = None,
     output: Callable[[str], None] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> TaskRun:
     """Run one task (its services first, not its task needs) and wait until it exits.
 
@@ -102,7 +128,14 @@ def run_task(
     from devenv.processes import prepare, shown_command, tail_block
 
     handle = prepare(
-        spec, task, env, base=base, overrides={}, extra_args=(), log_path=log_path, launcher=launcher
+        spec,
+        task,
+        env,
+        base=base,
+        overrides=overrides or {},
+        extra_args=(),
+        log_path=log_path,
+        launcher=launcher,
     )
     began = time.monotonic()
     handle.spawn()  # a task has no readiness probe: it is done when it exits 0

@@ -211,6 +211,26 @@ def test_tasks_run_to_completion_first_and_up_keeps_the_process_that_needed_them
     assert len(list(logs.glob("createdb-*.log"))) == 1 and len(list(logs.glob("migrate-*.log"))) == 1
 
 
+def test_the_api_s_overrides_reach_the_tasks_it_runs_first(tmp_path: Path, shared_venv: str) -> None:
+    """A test's own database is the one its migrations run against: `web` asserts that its
+    DB holds "migrated", so it could not become ready if the tasks had used another DB."""
+    import devenv
+
+    project = tasks_project(tmp_path, shared_venv, MIGRATE_OK)
+    done: set[str] = set()
+    mine = tmp_path / "test-own-db.txt"
+    for _ in range(2):  # the second start finds the tasks done for these overrides
+        with devenv.start("web", root=str(project.root), overrides={"DB": str(mine)}, tasks_done=done) as web:
+            assert web.ready_after is not None
+    assert mine.read_text() == "migrated\n"
+    assert not (project.root / f"db-{default_instance(str(project.root))}.txt").exists()
+    other = tmp_path / "other-db.txt"
+    with devenv.start("web", root=str(project.root), overrides={"DB": str(other)}, tasks_done=done):
+        pass
+    assert other.read_text() == "migrated\n", "other overrides: the tasks ran again, in their environment"
+    assert all(str(mine) not in key for key in done), "the done set never holds an override's value"
+
+
 def test_a_failing_task_stops_the_start_with_its_code_meaning_and_log_tail(
     tmp_path: Path, shared_venv: str
 ) -> None:
