@@ -11,6 +11,7 @@ loads the plugin.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -173,7 +174,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     root = project_root(config)
     if root is None:
         raise pytest.UsageError("--devenv-show/--devenv-kill: no envspec.toml found")
-    from devenv.running import format_ps, ps, stop
+    from devenv.running import format_ps, ps, ps_notes, stop
 
     if kill:
         # Like xprocess's --xkill: what earlier sessions left; a running session's are its own.
@@ -183,7 +184,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         if not stopped:
             print("devenv: no process left by an earlier test session is running")
         return 0
-    print(format_ps(ps(root, os.environ)), end="")
+    processes = ps(root, os.environ)
+    print(format_ps(processes), end="")
+    # What `devenv ps` says on stderr, "no processes run ..." among it: a table alone is
+    # nothing at all when nothing runs.
+    for note in ps_notes(processes):
+        print(f"devenv: {note}", file=sys.stderr)
     return 0
 
 
@@ -222,8 +228,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _pytest_command() -> str:
     """How this pytest was started, as the user would type it after `devenv run --`."""
-    import sys
-
     program = os.path.basename(sys.argv[0]) if sys.argv else "pytest"
     if program in ("__main__.py", "pytest.py") or program.startswith("python"):
         return "python -m pytest"

@@ -675,6 +675,14 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     assert other.returncode == 0, other.stdout + other.stderr
 
 
+def test_devenv_show_says_when_nothing_runs(plugin_project: MakeProject) -> None:
+    # As `devenv ps` does: an empty table on stdout, the sentence on stderr.
+    project = plugin_project(PASSING)
+    shown = run_pytest(project, "--devenv-show")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert (shown.stdout, shown.stderr) == ("", "devenv: no processes run in this project's environment\n")
+
+
 @pytest.mark.parametrize("quiet", [[], ["-q"], ["-qq"]], ids=["plain", "q", "qq"])
 def test_a_devenv_root_without_envspec_is_a_usage_error_at_once(
     plugin_project: MakeProject, tmp_path: Path, quiet: list[str]
