@@ -343,20 +343,26 @@ def _died_message(handle: ProcessHandle, code: int, meaning: str) -> str:
     )
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Remember where each process log stands, and fail fast if a process this test uses died."""
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Remember where each process log stands, and fail fast if a process this test holds died."""
     registry = item.config.stash[_PROCESSES]
     item.stash[_OFFSETS] = {handle.log_path: handle.log_size() for handle in registry.live()}
     registry.using = item.stash[_USED] = []
+    yield  # the fixtures: a session fixture hands over the handle it got for an earlier test
     if "devenv_process" not in getattr(item, "fixturenames", ()):
         return
     from devenv.errors import ProcessError
     from devenv.exits import exit_meaning
 
     __tracebackhide__ = True
+    held = {id(handle) for handle in _used_by(item)}
     for key, handle, code in registry.dead():
+        if id(handle) not in held:
+            continue  # another test's process: the next test using it gets the error
         # Erroring here, naming the exit code, beats the test timing out on a task nobody
-        # consumes. Reported once: later requests start it afresh.
+        # consumes. Reported once: the next request starts it afresh. (A test that asks
+        # devenv_process for it gets the same error from the request itself.)
         message = _died_message(handle, code, exit_meaning(code, handle.command))
         registry.forget(key)
         raise ProcessError(message)
