@@ -32,6 +32,8 @@ _INSTANCE = pytest.StashKey[str]()
 _STARTED_WITH = pytest.StashKey[dict[str, str]]()
 _OFFSETS = pytest.StashKey[dict[str, int]]()
 _USED = pytest.StashKey[list["ProcessHandle"]]()
+#: Why the project is one DEVENV_ROOT names outside pytest's rootdir (None: it is not).
+_ROOT_WARNING = pytest.StashKey[str | None]()
 
 #: The title of the report section of a process's log. It starts with "Captured log" because
 #: that is what pytest's JUnit XML writer takes into <system-out> (junit_logging = log or all),
@@ -39,6 +41,10 @@ _USED = pytest.StashKey[list["ProcessHandle"]]()
 SECTION = "Captured log devenv {name} ({when})"
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class ProjectRootWarning(UserWarning):
+    """DEVENV_ROOT chose a project that neither pytest's rootdir nor the working directory is in."""
 
 
 class _Processes:
@@ -158,12 +164,59 @@ def _find_root(option: object, config: pytest.Config) -> str | None:
     return find_root(str(config.rootpath)) or find_root(os.getcwd())
 
 
+def _root_warning(config: pytest.Config) -> str | None:
+    """Which project DEVENV_ROOT chose, why, and how to choose another, when neither pytest's
+    rootdir nor the working directory is inside it (a shell that sourced another project's
+    env.sh); None when they are, or when --devenv-root chose."""
+    from devenv.environment import ROOT_KEY
+    from devenv.root import find_root
+
+    if config.getoption("devenv_root", None):
+        return None
+    root = project_root(config)
+    if root is None or root != os.environ.get(ROOT_KEY):
+        return None
+    rootdir, cwd = str(config.rootpath), os.getcwd()
+    # The working directory too: `cd project && devenv run -- pytest /elsewhere/test_x.py`
+    # (README) has its rootdir elsewhere on purpose.
+    if _inside(root, rootdir) or _inside(root, cwd):
+        return None
+    other = find_root(rootdir) or find_root(cwd)
+    command = f"`devenv run -- {_pytest_command()}`"
+    choose = (
+        f"to use {other}, start pytest there as {command} (or pass --devenv-root {other})"
+        if other
+        else f"to use another project, start pytest in it as {command} (or pass --devenv-root DIR)"
+    )
+    return (
+        f"the project is {root} because {ROOT_KEY} names it (set by `devenv run`, the shell hook or a "
+        f"sourced .devenv/env.sh of that project), but pytest's rootdir {rootdir} is not inside it; "
+        f"{choose}; to keep {root} without this warning, pass --devenv-root {root}"
+    )
+
+
+def _inside(root: str, path: str) -> bool:
+    """Whether `path` is `root` or a folder below it (symlinks resolved)."""
+    real_root, real_path = os.path.realpath(root), os.path.realpath(path)
+    return os.path.commonpath([real_root, real_path]) == real_root
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the per-session process registry; check --devenv-root now, not when a fixture
-    first needs it (under -q no header asks, and a wrong folder passed silently)."""
+    first needs it (under -q no header asks, and a wrong folder passed silently); warn when
+    DEVENV_ROOT chose a project outside pytest's rootdir (the warnings summary survives -q)."""
     if config.getoption("devenv_root", None):
         project_root(config)
     config.stash[_PROCESSES] = _Processes()
+    warning = config.stash[_ROOT_WARNING] = _root_warning(config)
+    # Once per session: an xdist worker's header and warnings would only repeat the controller's.
+    if warning and not os.environ.get("PYTEST_XDIST_WORKER"):
+        try:
+            config.issue_config_time_warning(ProjectRootWarning(f"devenv: {warning}"), stacklevel=2)
+        except ProjectRootWarning as error:
+            # -W error (or filterwarnings = error) raises it here: a usage error, which pytest
+            # prints as one line, not an INTERNALERROR traceback.
+            raise pytest.UsageError(str(error)) from None
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -194,17 +247,24 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Say whether pytest itself runs in the canonical environment, and if not, what differs."""
+    """Say whether pytest itself runs in the canonical environment, and if not, what differs;
+    and whether DEVENV_ROOT chose a project outside pytest's rootdir."""
     root = project_root(config)
     if root is None:
         return []
+    warning = config.stash.get(_ROOT_WARNING, None)
+    return [_environment_line(config, root)] + ([f"devenv: warning: {warning}"] if warning else [])
+
+
+def _environment_line(config: pytest.Config, root: str) -> str:
+    """Whether pytest runs in the canonical environment of `root`, or what differs."""
     import devenv
     from devenv.errors import DevenvError
 
     try:
         env = devenv.load(root)
     except DevenvError as error:
-        return [f"devenv: cannot load the environment of {root}: {error}"]
+        return f"devenv: cannot load the environment of {root}: {error}"
     from devenv.drift import drift_problems
 
     # Compare the variables themselves: a matching DEVENV_FINGERPRINT alone does not prove a
@@ -216,14 +276,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     instance = config.stash.get(_INSTANCE, None)
     joined = f"; this session's instance is {instance} (DEVENV_INSTANCE)" if instance else ""
     if not problems:
-        return [
+        return (
             f"devenv: pytest runs in the canonical environment of {root} (fingerprint {env.fingerprint})"
             + joined
-        ]
-    return [
+        )
+    return (
         f"devenv: pytest does NOT run in the canonical environment of {root} ({'; '.join(problems)}); "
         f"run it as `devenv run -- {_pytest_command()}`"
-    ]
+    )
 
 
 def _pytest_command() -> str:

@@ -730,6 +730,7 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
     assert facts["root"] == str(project.root) and facts["greeting"] == "hello"
     assert "DEVENV_ROOT" in facts["keys"]  # type: ignore[operator]
     assert (facts["project"], facts["processes"]) == ("plugged", ["sleeper"]), "devenv_spec is envspec.toml"
+    assert "warning" not in result.stdout, "the working directory is inside the project"
 
     # --devenv-root wins over everything, even outside devenv run.
     other = subprocess.run(
@@ -742,6 +743,67 @@ def test_the_project_is_found_from_devenv_root_for_a_test_file_elsewhere(
         check=False,
     )
     assert other.returncode == 0, other.stdout + other.stderr
+
+
+def root_warning(chosen: Path, rootdir: Path) -> str:
+    """The warning of a session whose DEVENV_ROOT names a project outside pytest's rootdir,
+    where `rootdir` holds a project of its own."""
+    return (
+        f"the project is {chosen} because DEVENV_ROOT names it (set by `devenv run`, the shell hook "
+        f"or a sourced .devenv/env.sh of that project), but pytest's rootdir {rootdir} is not inside it; "
+        f"to use {rootdir}, start pytest there as `devenv run -- python -m pytest` "
+        f"(or pass --devenv-root {rootdir}); to keep {chosen} without this warning, "
+        f"pass --devenv-root {chosen}"
+    )
+
+
+def after_sourcing(other: Project, project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in `project`, started from a shell that sourced `other`'s .devenv/env.sh."""
+    sourced = f'. "{other.root}/.devenv/env.sh" && cd "{project.root}" && exec "$@"'
+    return subprocess.run(
+        ["sh", "-c", sourced, "sh", *pytest_command(project, *args)],
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_devenv_root_of_another_project_is_named_in_a_warning(
+    plugin_project: MakeProject, tmp_path: Path, shared_venv: str
+) -> None:
+    # The documented order still takes DEVENV_ROOT, but the header and pytest's warnings say
+    # which project that is, why, and how to choose: it used to be silent.
+    project = plugin_project(ROOT_FACTS)
+    other = Project.create(
+        tmp_path / "other",
+        venv=shared_venv,
+        spec=SPEC.format(venv=shared_venv, command='["python", "sleeper.py"]').replace("plugged", "other"),
+        dotenv="GREETING=from the other project\n",
+    )
+    other.sync()
+    warning = root_warning(other.root, project.root)
+    result = after_sourcing(other, project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (facts,) = read_jsonl(project.root / "notes.jsonl")
+    assert (facts["root"], facts["project"]) == (str(other.root), "other"), "the documented order"
+    header = [line for line in result.stdout.splitlines() if line.startswith("devenv:")]
+    assert header[0].startswith(f"devenv: pytest runs in the canonical environment of {other.root} ")
+    assert header[1:] == [f"devenv: warning: {warning}"], result.stdout
+    # Also in pytest's warnings summary, which -q keeps; -W error makes it a usage error.
+    quiet = after_sourcing(other, project, "-q")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert f"ProjectRootWarning: devenv: {warning}" in quiet.stdout
+    strict = after_sourcing(other, project, "-W", "error")
+    assert (strict.returncode, strict.stdout) == (4, ""), strict.stdout + strict.stderr
+    assert strict.stderr.strip() == f"ERROR: devenv: {warning}"
+
+    # Either way out of it leaves no warning: `devenv run` in this project, or --devenv-root.
+    ran = run_pytest(project)
+    assert ran.returncode == 0 and "warning" not in ran.stdout, ran.stdout
+    kept = after_sourcing(other, project, f"--devenv-root={other.root}")
+    assert kept.returncode == 0 and "warning" not in kept.stdout, kept.stdout + kept.stderr
 
 
 def test_devenv_show_says_when_nothing_runs(plugin_project: MakeProject) -> None:
