@@ -375,9 +375,14 @@ def _local_folder(direct_url: bytes) -> str:
     except ValueError:
         return ""
     if isinstance(info, dict) and "dir_info" in info and str(info.get("url", "")).startswith("file:"):
+        url = str(info["url"])
+        if url.startswith("file:///") and url.isprintable() and not any(char in url for char in " %?#"):
+            # What urlsplit's path and unquote give for it, without importing urllib (2 ms
+            # of each sync, after the install).
+            return os.path.normpath(url[len("file://") :])
         from urllib.parse import unquote, urlsplit
 
-        return os.path.normpath(unquote(urlsplit(str(info["url"])).path))
+        return os.path.normpath(unquote(urlsplit(url).path))
     return ""
 
 
