@@ -17,6 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from devenv import digest
@@ -644,22 +645,31 @@ def _is_inline(table: dict[str, Any]) -> bool:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+#: What json.dumps gives for a string (ensure_ascii), without the encoder object around it.
+_quoted = encode_basestring_ascii
+
+
+#: The keys written so far (a lock's ~4000 keys are a dozen names).
+_KEYS: dict[str, str] = {}
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+    written = _KEYS.get(key)
+    if written is None:
+        written = _KEYS[key] = key if _BARE_KEY.fullmatch(key) else _quoted(key)
+    return written
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, str):  # the most of a lock's values, so asked first
+        # A JSON string with every non-ASCII character escaped is a valid TOML basic string.
+        return _quoted(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()  # TOML's own date-time literal (pip may write upload-time)
-    if isinstance(value, str):
-        # A JSON string with every non-ASCII character escaped is a valid TOML basic string.
-        return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(item) for item in value) + "]"
     if isinstance(value, dict):
