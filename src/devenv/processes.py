@@ -515,7 +515,7 @@ def launch(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOpt
     process = spec.process(name)
     base = options.get("base")
     launcher = options.get("launcher", "api")
-    cleanup_leftovers(spec.root)
+    cleanup_leftovers(spec.root, {unit.name: unit.needs for unit in spec.processes})
     run_tasks(
         spec,
         [name],

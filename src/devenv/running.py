@@ -31,14 +31,13 @@ from devenv.environment import (
 )
 from devenv.errors import DevenvError, UsageError
 from devenv.records import dataclass
-from devenv.runs import RunRecord, owner_alive, read_records
+from devenv.runs import DEFAULT_STOP_TIMEOUT, RunRecord, owner_alive, read_records
 
 ProcessStatus: TypeAlias = Literal["current", "stale"]
 
 #: Launchers whose processes `devenv stop` may end; a shell is the user's own, a service
 #: (the broker) outlives `up` on purpose.
 STOPPABLE = ("up", "fixture", "api", "run", "nox", "task")
-DEFAULT_STOP_TIMEOUT = 10.0
 
 
 class ProcessInfoJson(TypedDict):

@@ -1,4 +1,4 @@
-"""Run records and leftovers: who started what, found again after a crash, and killed for good.
+"""Run records and leftovers: who started what, found again after a crash, and ended for good.
 
 Every launch writes `.devenv/runs/<run_id>.json` and marks its process with DEVENV_RUN_ID.
 A record whose owner (the `devenv up`, test session or script that started it) is gone is
@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NotRequired, TypeAlias, TypedDict
 
 from devenv.environment import RUN_ID_KEY
@@ -21,8 +21,12 @@ from devenv.store import TEMP_PREFIX
 if TYPE_CHECKING:
     import psutil
 
+    from devenv.trees import StopTarget
+
 #: How long killed processes get to disappear before a stop gives up waiting on them.
 KILL_GRACE = 3.0
+#: SIGTERM to SIGKILL for a run whose record names no stop_timeout ([processes] default).
+DEFAULT_STOP_TIMEOUT = 10.0
 
 Launcher: TypeAlias = Literal["up", "fixture", "api", "run", "nox", "shell", "task"]
 
@@ -154,38 +158,117 @@ def owner_alive(record: RunRecord) -> bool:
     return matches(record["owner_pid"], record["owner_create_time"])
 
 
-def cleanup_leftovers(root: str) -> list[int]:
-    """Kill what earlier runs left behind when their owner died; return the killed pids.
+def cleanup_leftovers(root: str, needs: Mapping[str, Sequence[str]] | None = None) -> list[int]:
+    """End what earlier runs left behind when their owner died; return the pids of the main
+    processes ended.
 
+    They stop by the one path every stop takes (`trees.stop_trees`, as `devenv stop` does):
+    SIGTERM to each main process, its recorded stop_timeout, then SIGKILL to what is left, level
+    by level of `needs` (what nothing needs first). An RQ worker unregisters itself only on
+    SIGTERM: killed outright, the next worker of its name is refused until Redis forgets it.
     A record whose owner process still runs belongs to another `devenv up` or test session
-    and is left alone.
+    and is left alone; one another launcher is already ending is waited for, not signalled
+    twice (a second SIGTERM kills Dramatiq's workers hard).
     """
-    killed: list[psutil.Process] = []
-    for path, record in read_records(root):
-        if owner_alive(record):
-            continue
-        killed += kill_run(record)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        clear_stop_request(root, record["run_id"])
-    wait_gone(killed, timeout=KILL_GRACE)
-    return sorted({p.pid for p in killed})
+    leftovers = [(path, record) for path, record in read_records(root) if not owner_alive(record)]
+    if not leftovers:
+        return []
+    from devenv.needs import stop_levels
+    from devenv.trees import stop_trees
+
+    mine: list[tuple[str, RunRecord, int]] = []
+    theirs: list[tuple[RunRecord, int]] = []
+    ended: list[int] = []
+    try:
+        for path, record in leftovers:
+            claim = _claim(path)
+            if claim is not None:
+                descriptor, locked = claim
+                if locked:
+                    mine.append((path, record, descriptor))
+                else:
+                    theirs.append((record, descriptor))
+        targets = _leftover_targets([record for _, record, _ in mine])
+        for level in stop_levels(needs or {}, list(dict.fromkeys(record["name"] for _, record, _ in mine))):
+            batch = [t for _, record, _ in mine if record["name"] in level for t in targets[record["run_id"]]]
+            stop_trees(batch)
+            ended += [target.pid for target in batch]
+        for path, record, _ in mine:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            clear_stop_request(root, record["run_id"])
+        for record, descriptor in theirs:
+            _wait_unlocked(descriptor, record.get("stop_timeout", DEFAULT_STOP_TIMEOUT) + 2 * KILL_GRACE)
+    finally:
+        for descriptor in [d for *_, d in mine] + [d for _, d in theirs]:
+            os.close(descriptor)
+    return sorted(set(ended))
 
 
-def kill_run(record: RunRecord) -> list[psutil.Process]:
-    """SIGKILL a recorded run: its main process (if not reused), its group, its marked processes."""
+def _claim(path: str) -> tuple[int, bool] | None:
+    """Lock the leftover's record for ending it: (descriptor, True) once locked here,
+    (descriptor, False) while another launcher holds it, None if it is gone already."""
+    import fcntl
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return descriptor, False
+    try:
+        # Locked only after the holder before us had ended it and removed the record.
+        if os.stat(path, follow_symlinks=False).st_ino == os.fstat(descriptor).st_ino:
+            return descriptor, True
+    except OSError:
+        pass
+    os.close(descriptor)
+    return None
+
+
+def _wait_unlocked(descriptor: int, timeout: float) -> None:
+    """Wait (up to `timeout`) until the launcher ending a leftover is done with it."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.05)
+
+
+def _leftover_targets(records: Sequence[RunRecord]) -> dict[str, list[StopTarget]]:
+    """For each leftover run, the trees to stop: its main process (if it is still the one
+    recorded), the daemons its record lists, and each process carrying its marker whose parent
+    does not (what its main process left when it died)."""
     import psutil
 
-    killed: list[psutil.Process] = []
-    if matches(record["pid"], record.get("create_time", 0.0)):
-        with contextlib.suppress(psutil.Error):
-            main = psutil.Process(record["pid"])
-            killed += [main] if kill(main) else []
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(record["pid"], signal.SIGKILL)
-    for daemon in recorded_daemons(record):
-        killed += [daemon] if kill(daemon) else []
-    return killed + kill_marked(record["run_id"])
+    from devenv.trees import StopTarget
+
+    marked = marked_by_run({record["run_id"] for record in records}) if records else {}
+    targets: dict[str, list[StopTarget]] = {}
+    for record in records:
+        run_id = record["run_id"]
+        timeout = record.get("stop_timeout", DEFAULT_STOP_TIMEOUT)
+        tops: dict[int, psutil.Process] = {}
+        if matches(record["pid"], record.get("create_time", 0.0)):
+            with contextlib.suppress(psutil.Error):
+                tops[record["pid"]] = psutil.Process(record["pid"])
+        for daemon in recorded_daemons(record):
+            tops.setdefault(daemon.pid, daemon)
+        members = {proc.pid for proc in marked.get(run_id, [])} | set(tops)
+        for proc in marked.get(run_id, []):
+            with contextlib.suppress(psutil.Error):
+                if proc.pid not in tops and proc.ppid() not in members:
+                    tops[proc.pid] = proc
+        targets[run_id] = [
+            StopTarget(pid=pid, timeout=timeout, run_id=run_id, main=proc) for pid, proc in tops.items()
+        ]
+    return targets
 
 
 def recorded_daemons(record: RunRecord) -> list[psutil.Process]:
@@ -205,27 +288,28 @@ def recorded_daemons(record: RunRecord) -> list[psutil.Process]:
 
 def marked_processes(run_id: str) -> list[psutil.Process]:
     """Every process whose (initial) environment carries DEVENV_RUN_ID=`run_id`."""
+    return marked_by_run({run_id}).get(run_id, [])
+
+
+def marked_by_run(run_ids: set[str]) -> dict[str, list[psutil.Process]]:
+    """The live processes carrying the DEVENV_RUN_ID marker of each of `run_ids` (one scan)."""
     import psutil
 
     own = {os.getpid()}
     with contextlib.suppress(psutil.Error):
         own.update(p.pid for p in psutil.Process().parents())
-    found = []
+    found: dict[str, list[psutil.Process]] = {}
     for proc in psutil.process_iter():
         if proc.pid in own:
             continue
         try:
             # environ() is the environment the process was exec'd with, read best-effort.
-            if proc.environ().get(RUN_ID_KEY) == run_id and not is_zombie(proc):
-                found.append(proc)
+            run_id = proc.environ().get(RUN_ID_KEY, "")
+            if run_id in run_ids and not is_zombie(proc):
+                found.setdefault(run_id, []).append(proc)
         except (psutil.Error, OSError):
             continue
     return found
-
-
-def kill_marked(run_id: str) -> list[psutil.Process]:
-    """SIGKILL every live process carrying the run marker; return the ones signalled."""
-    return [proc for proc in marked_processes(run_id) if kill(proc)]
 
 
 def matches(pid: int, create_time: float) -> bool:

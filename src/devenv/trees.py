@@ -6,7 +6,8 @@ second SIGTERM would kill them hard), waits up to each tree's own timeout, then 
 what is left: the main process, its process group, every descendant noted while it ran, its
 session and anything carrying the run's DEVENV_RUN_ID marker. Many trees stop at once: the
 waits overlap, and the scans for sessions and markers cover all of them in one pass.
-`ProcessHandle.stop`, `devenv up` and `devenv stop` all come here.
+`ProcessHandle.stop`, `devenv up`, `devenv stop` and the next launch ending leftovers
+(`runs.cleanup_leftovers`) all come here.
 """
 
 from __future__ import annotations

@@ -453,7 +453,7 @@ def _end_leftovers(spec: Spec, err: TextIO) -> None:
     them as leftovers), and say so: every launch does it, but `up` is where a user sees it."""
     from devenv.runs import cleanup_leftovers
 
-    ended = cleanup_leftovers(spec.root)
+    ended = cleanup_leftovers(spec.root, {process.name: process.needs for process in spec.processes})
     if ended:
         count = f"{len(ended)} process" + ("" if len(ended) == 1 else "es")
         pids = ", ".join(str(pid) for pid in ended)

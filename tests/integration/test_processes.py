@@ -536,6 +536,46 @@ def test_leftovers_of_a_killed_owner_are_cleaned_by_the_next_start(launch: Launc
         handle.stop()
 
 
+#: Notes each SIGTERM (as a worker would start a warm shutdown) and keeps running.
+STUBBORN = """\
+import os, signal, time
+signal.signal(signal.SIGTERM, lambda *_: open("sigterm", "a").write(f"{os.getpid()}\\n"))
+print("up", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_leftover_is_ended_by_the_stop_path_sigterm_then_its_own_stop_timeout(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(["python", "stubborn.py"], stop_timeout=1),
+        files={"owner.py": OWNER, "stubborn.py": STUBBORN},
+    )
+    owner = subprocess.Popen(
+        [HOST_PYTHON, "owner.py", spec.root], cwd=spec.root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        orphan = int(owner.stdout.readline().split()[0])
+    finally:
+        owner.kill()  # its worker is orphaned, a leftover for the next start
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    assert not gone(orphan)
+
+    began = time.monotonic()
+    handle = start(spec, "x", env)
+    took = time.monotonic() - began
+    try:
+        assert gone(orphan)
+        assert read_pids(Path(spec.root) / "sigterm") == [orphan], "no SIGTERM before the SIGKILL"
+        # SIGKILL came after its recorded stop_timeout (1 s), not at once nor after the default 10 s.
+        assert 1.0 <= took < 8.0, took
+    finally:
+        handle.stop()
+
+
 def test_runs_whose_owner_is_alive_are_left_alone(launch: Launch) -> None:
     spec, env = launch(process_toml(["python", "-c", SERVE]))
     first = start(spec, "x", env)

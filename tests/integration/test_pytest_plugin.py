@@ -622,8 +622,26 @@ def test_starts_again(devenv_process):
 """
 
 
+#: The sleeper, but one that notes a SIGTERM (as an RQ worker unregisters on it) before exiting.
+POLITE_SLEEPER = """\
+import os, signal, sys, time
+
+
+def on_term(signum, frame):
+    open(os.path.join(os.environ["DEVENV_ROOT"], f"sigterm-{os.getpid()}"), "w").close()
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
 def test_the_next_run_cleans_up_after_a_killed_pytest(plugin_project: MakeProject) -> None:
-    project = plugin_project(HANGS)
+    project = plugin_project(HANGS, command=("python", "polite.py"))
+    project.write("polite.py", POLITE_SLEEPER)
     notes = project.root / "notes.jsonl"
     with (project.root.parent / "killed-run.out").open("w") as out:
         # `devenv run` execs, so this pid is pytest's.
@@ -652,6 +670,8 @@ def test_the_next_run_cleans_up_after_a_killed_pytest(plugin_project: MakeProjec
         assert result.returncode == 0, result.stdout + result.stderr
         (restarted,) = read_jsonl(notes)
         assert gone(old_pid), "the next run's start must kill the leftover"
+        # Ended the way `devenv stop` ends it: SIGTERM first, SIGKILL only after stop_timeout.
+        assert (project.root / f"sigterm-{old_pid}").exists(), "the leftover got no SIGTERM"
         assert restarted["pid"] != old_pid
     finally:
         if killed.poll() is None:

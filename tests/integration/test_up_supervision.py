@@ -282,6 +282,31 @@ def test_a_process_killed_by_a_signal_is_reported_as_a_shell_reports_it(
     assert "code -9" not in errors
 
 
+def test_the_next_up_ends_what_a_killed_up_left_running_by_sigterm_first(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    # An RQ worker unregisters on SIGTERM only: killed outright, its name stays taken in
+    # Redis and the next worker of that name refuses to start for minutes.
+    make_project(project, unit("worker"))
+    first = up(spawn, project, tmp_path, "worker")
+    wait_ready(first, "worker")
+    leftover = first.child_pid
+    first.popen.kill()  # kill -9 of up: no stop, its worker runs on
+    first.popen.wait(timeout=10)
+    assert not gone(leftover), "the worker should outlive a SIGKILLed up"
+    (tmp_path / "second").mkdir()
+    second = up(spawn, project, tmp_path / "second", "worker")
+    wait_ready(second, "worker")
+    assert (
+        f"ended 1 process left running by an earlier launch whose launcher is gone (pid {leftover})"
+        in second.stderr()
+    )
+    assert gone(leftover)
+    assert (project.root / "marks" / "term-worker").exists(), "the leftover got no SIGTERM before SIGKILL"
+    assert second.interrupt() == 130
+    assert not launched_under(tmp_path)
+
+
 @contextlib.contextmanager
 def detached_up(project: Project, *args: str) -> Iterator[tuple[int, str]]:
     """`devenv up -d ARGS`: (the supervisor's pid, up's messages); the supervisor is not the
