@@ -327,18 +327,20 @@ class ProcessHandle:
 
     def restart(self) -> ProcessHandle:
         """Stop the tree and start the process afresh (new run id, pid and log); wait until ready."""
+        self.respawn()
+        self.wait_ready()
+        return self
+
+    def respawn(self) -> None:
+        """Stop the tree and spawn the process afresh (new run id, pid and log) without
+        waiting: `poll_ready()` tells when it is ready (how `devenv up` restarts a process
+        while it keeps following the others)."""
         self.stop()
         self._reset()
-        self._launch()
-        return self
+        self.spawn()
 
     def _note(self, message: str) -> None:
         append_note(self.log_path, message)
-
-    def _launch(self) -> None:
-        """Spawn, then wait until ready (stopping it on failure)."""
-        self.spawn()
-        self.wait_ready()
 
     def wait_ready(self) -> None:
         """Poll until the process is ready; raise ProcessError (after stopping it) if it exits

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import BinaryIO, TextIO, cast
 
 from devenv.environment import CanonicalEnv
-from devenv.errors import EXIT_INTERRUPTED, UsageError
+from devenv.errors import EXIT_INTERRUPTED, ProcessError, UsageError
 from devenv.exits import ended, exit_meaning, shell_code
 from devenv.needs import startable, stop_levels
 from devenv.processes import POLL_INTERVAL as READY_POLL
@@ -322,58 +322,121 @@ def _start_all(
 
 def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
     """Stream every log until one process dies for good, or all were stopped on request;
-    return up's exit code."""
+    return up's exit code.
+
+    A `restart = "on-failure"` process that fails waits out its backoff and is started
+    again here, polled for readiness between the others, so their output and crashes are
+    seen meanwhile. A restart that fails before it is ready (exits, or is not ready within
+    its start_timeout) is the next failure, restarted again until RESTART_DELAYS runs out.
+    """
     restarts = {stream.handle.name: 0 for stream in streams}
+    #: Processes waiting out their backoff: name -> when (time.monotonic) to start them again.
+    due: dict[str, float] = {}
+    #: Processes started again and not ready yet.
+    starting: set[str] = set()
     # Processes whose main process exited 0 leaving a daemon, once said (see _start_all too).
     announced = {stream.handle.name for stream in streams if stream.handle.returncode == 0}
     while streams:
         busy = False
         for stream in list(streams):
             handle = stream.handle
-            # Descendants are noted by the launcher's watcher thread; here only the exit
-            # (of the main process, or of the daemons it left when it exited 0).
-            code = handle.exit_code()
-            busy |= stream.pump(out)
-            if code is None:
-                if handle.returncode == 0 and handle.name not in announced:
-                    announced.add(handle.name)
-                    _say(err, _daemon_message(handle))
-                if time.time() - handle.started_at > STABLE_AFTER:
-                    restarts[handle.name] = 0
-                continue
-            announced.discard(handle.name)
-            stream.pump(out, flush_partial=True)
-            if stop_requested(root, handle.run_id):
-                handle.stop()  # whatever it forked goes with it
-                streams.remove(stream)
-                stream.close()
-                _say(err, f"{handle.name} (pid {handle.pid}) was stopped on request (devenv stop)")
-                continue
-            count = restarts[handle.name]
-            crash = _crash_message(handle, code, root, restarts=count)
-            handle.stop()
-            if handle.process.restart == "on-failure" and code != 0 and count < len(RESTART_DELAYS):
-                delay = RESTART_DELAYS[count]
-                restarts[handle.name] = count + 1
-                _say(
-                    err,
-                    f"{handle.name} {ended(code)} ({exit_meaning(code, handle.command)}); "
-                    f"restart {count + 1} of {len(RESTART_DELAYS)} in {delay:g} s "
-                    '(restart = "on-failure")',
-                )
-                time.sleep(delay)
-                handle.restart()
+            failed: ProcessError | None = None
+            if handle.name in due:
+                if time.monotonic() < due[handle.name]:
+                    continue
+                del due[handle.name]
+                starting.add(handle.name)
+                failed = _respawn(handle)
                 stream.reset()
-                _say(
-                    err, f"{handle.name} ready again after {handle.ready_after or 0:.2f} s (pid {handle.pid})"
-                )
+            else:
+                # Descendants are noted by the launcher's watcher thread; here only the exit
+                # (of the main process, or of the daemons it left when it exited 0).
+                code = handle.exit_code()
+                busy |= stream.pump(out)
+                if code is not None and stop_requested(root, handle.run_id):
+                    handle.stop()  # whatever it forked goes with it
+                    streams.remove(stream)
+                    stream.close()
+                    starting.discard(handle.name)
+                    _say(err, f"{handle.name} (pid {handle.pid}) was stopped on request (devenv stop)")
+                    continue
+                if handle.name in starting:
+                    failed = _poll_restarted(handle)
+                    if failed is None and handle.ready_after is not None:
+                        starting.discard(handle.name)
+                        _say(
+                            err,
+                            f"{handle.name} ready again after {handle.ready_after:.2f} s (pid {handle.pid})",
+                        )
+                elif code is None:
+                    if handle.returncode == 0 and handle.name not in announced:
+                        announced.add(handle.name)
+                        _say(err, _daemon_message(handle))
+                    if time.time() - handle.started_at > STABLE_AFTER:
+                        restarts[handle.name] = 0
+                    continue
+                else:
+                    announced.discard(handle.name)
+                    stream.pump(out, flush_partial=True)
+                    count = restarts[handle.name]
+                    crash = _crash_message(handle, code, root, restarts=count)
+                    handle.stop()
+                    what = f"{handle.name} {ended(code)} ({exit_meaning(code, handle.command)})"
+                    if not _restart_later(handle, code, what, restarts, due, err):
+                        _say(err, crash)
+                        return shell_code(code) if code else 1
+                    continue
+            if failed is None:
                 continue
-            _say(err, crash)
-            return shell_code(code) if code else 1
+            # A restart that failed before it was ready: the next failure.
+            starting.discard(handle.name)
+            stream.pump(out, flush_partial=True)
+            first, _, rest = str(failed).partition("\n")
+            if not _restart_later(handle, failed.exit_code, first, restarts, due, err):
+                _say(err, f"{first} (after {restarts[handle.name]} restart(s)); stopping the others\n{rest}")
+                return failed.exit_code
         if streams and not busy:
-            time.sleep(POLL_INTERVAL)
+            time.sleep(READY_POLL if starting else POLL_INTERVAL)
     _say(err, "every process was stopped on request; nothing left to run")
     return 0
+
+
+def _respawn(handle: ProcessHandle) -> ProcessError | None:
+    """Start `handle` again without waiting; the error if it could not even be spawned."""
+    try:
+        handle.respawn()
+    except ProcessError as error:
+        return error
+    return None
+
+
+def _poll_restarted(handle: ProcessHandle) -> ProcessError | None:
+    """One readiness check of a restarted process; the error if it failed before ready."""
+    try:
+        handle.poll_ready()
+    except ProcessError as error:
+        return error
+    return None
+
+
+def _restart_later(
+    handle: ProcessHandle,
+    code: int,
+    what: str,
+    restarts: dict[str, int],
+    due: dict[str, float],
+    err: TextIO,
+) -> bool:
+    """Schedule the next restart of a `restart = "on-failure"` process that failed with
+    `code` (`what` says how) and say so; False when its policy or its restarts are spent."""
+    count = restarts[handle.name]
+    if handle.process.restart != "on-failure" or code == 0 or count >= len(RESTART_DELAYS):
+        return False
+    delay = RESTART_DELAYS[count]
+    restarts[handle.name] = count + 1
+    due[handle.name] = time.monotonic() + delay
+    _say(err, f'{what}; restart {count + 1} of {len(RESTART_DELAYS)} in {delay:g} s (restart = "on-failure")')
+    return True
 
 
 def _pids(handle: ProcessHandle) -> str:

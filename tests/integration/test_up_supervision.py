@@ -235,6 +235,81 @@ def test_devenv_stop_of_a_restart_on_failure_process_is_not_restarted(
     assert running.interrupt() == 130
 
 
+#: Counts its starts in `starts`: the first becomes ready and crashes a second later; every
+#: later one before start number argv[1] exits 1 at once (its broker still down), the rest stay up.
+FLAKY = """\
+import sys, time
+from pathlib import Path
+
+counter = Path("starts")
+start = int(counter.read_text()) + 1 if counter.exists() else 1
+counter.write_text(str(start))
+if start == 1:
+    print("ready", flush=True)
+    time.sleep(1)  # long after up saw it ready: a crash after ready
+    sys.exit(3)
+if start < int(sys.argv[1]):
+    print(f"start {start}: broker down", flush=True)
+    sys.exit(1)
+print("ready", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def flaky_project(project: Project, up_from: int) -> None:
+    project.write(
+        "envspec.toml",
+        DEFAULT_SPEC.format(venv=project.venv)
+        + (
+            f'\n[processes.worker]\ncommand = ["python", "flaky.py", "{up_from}"]\n'
+            'ready = { log = "^ready" }\nstart_timeout = 20\nrestart = "on-failure"\n'
+        ),
+    )
+    project.write("flaky.py", FLAKY)
+    project.sync()
+
+
+def test_a_restart_that_fails_before_ready_is_restarted_again_with_the_backoff(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    # A worker whose broker is down for a while at restart time must be kept up.
+    flaky_project(project, up_from=4)
+    running = up(spawn, project, tmp_path, "worker")
+    wait_ready(running, "worker")
+    wait_for(
+        lambda: "worker ready again after" in running.stderr() or running.popen.poll() is not None,
+        timeout=30,
+        what="the fourth start to be ready",
+    )
+    errors = running.stderr()
+    assert running.popen.poll() is None, errors
+    assert "worker exited with code 3 (" in errors and "restart 1 of 5 in 0.5 s" in errors, errors
+    assert "process 'worker' exited with code 1 before it was ready" in errors, errors
+    assert "restart 2 of 5 in 1 s" in errors and "restart 3 of 5 in 2 s" in errors, errors
+    assert "restart 4 of 5" not in errors, errors
+    assert (project.root / "starts").read_text() == "4"
+    assert running.interrupt() == 130
+    assert not launched_under(tmp_path)
+
+
+def test_up_reports_the_crash_after_the_fifth_restart_failed_before_ready(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    flaky_project(project, up_from=99)
+    running = up(spawn, project, tmp_path, "worker")
+    wait_ready(running, "worker")
+    # 0.5 + 1 + 2 + 4 + 8 s of backoff.
+    assert running.popen.wait(timeout=60) == 1, running.stderr()
+    errors = running.stderr()
+    assert "restart 5 of 5 in 8 s" in errors, errors
+    assert "process 'worker' exited with code 1 before it was ready" in errors, errors
+    assert "after 5 restart(s)" in errors, errors
+    assert "start 6: broker down" in errors, errors  # the log tail of the last start
+    assert (project.root / "starts").read_text() == "6"
+    assert not launched_under(tmp_path)
+
+
 def up_one_worker(project: Project, spawn: Spawn, tmp_path: Path) -> Up:
     """`devenv up worker` of a project declaring only that one process, once it is ready."""
     make_project(project, unit("worker"))
