@@ -576,6 +576,35 @@ def test_a_leftover_is_ended_by_the_stop_path_sigterm_then_its_own_stop_timeout(
         handle.stop()
 
 
+def test_two_launchers_ending_one_leftover_at_once_send_one_sigterm(launch: Launch) -> None:
+    # Two xdist workers starting after a killed session: a second SIGTERM would make
+    # Dramatiq kill its workers hard, so one ends the leftover and the other waits for it.
+    spec, _ = launch(
+        process_toml(["python", "stubborn.py"], stop_timeout=2),
+        files={"owner.py": OWNER, "stubborn.py": STUBBORN},
+    )
+    owner = subprocess.Popen(
+        [HOST_PYTHON, "owner.py", spec.root], cwd=spec.root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        orphan = int(owner.stdout.readline().split()[0])
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    code = "import sys; from devenv.runs import cleanup_leftovers; print(cleanup_leftovers(sys.argv[1]))"
+    ending = [
+        subprocess.Popen([HOST_PYTHON, "-c", code, spec.root], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    said = [popen.communicate(timeout=30)[0].strip() for popen in ending]
+    assert sorted(said) == sorted(["[]", f"[{orphan}]"]), said
+    assert gone(orphan)
+    assert read_pids(Path(spec.root) / "sigterm") == [orphan], "SIGTERM was sent more than once"
+
+
 def test_runs_whose_owner_is_alive_are_left_alone(launch: Launch) -> None:
     spec, env = launch(process_toml(["python", "-c", SERVE]))
     first = start(spec, "x", env)

@@ -310,6 +310,27 @@ def test_up_reports_the_crash_after_the_fifth_restart_failed_before_ready(
     assert not launched_under(tmp_path)
 
 
+def test_devenv_stop_during_a_restarts_start_is_a_stop_on_request(
+    project: Project, spawn: Spawn, tmp_path: Path
+) -> None:
+    # up_from=99 and start_timeout = 20: the second start is still starting when stopped...
+    flaky_project(project, up_from=99)
+    project.write("flaky.py", FLAKY.replace("sys.exit(1)", "time.sleep(60)"))  # ...a slow one
+    running = up(spawn, project, tmp_path, "worker")
+    wait_ready(running, "worker")
+    wait_for(
+        lambda: "start 2: broker down" in running.stdout() or running.popen.poll() is not None,
+        timeout=30,
+        what="the restart to be starting",
+    )
+    result = project.devenv("stop", "worker")
+    assert result.returncode == 0, result.stderr
+    assert running.popen.wait(timeout=30) == 0, running.stderr()
+    errors = running.stderr()
+    assert "was stopped on request (devenv stop)" in errors, errors
+    assert "restart 2 of" not in errors and "before it was ready" not in errors, errors
+
+
 def up_one_worker(project: Project, spawn: Spawn, tmp_path: Path) -> Up:
     """`devenv up worker` of a project declaring only that one process, once it is ready."""
     make_project(project, unit("worker"))
