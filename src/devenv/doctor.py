@@ -221,9 +221,9 @@ class _Doctor:
             )
             return
         if spec.python.requires:
-            from packaging.specifiers import SpecifierSet
+            from devenv import packaging_cache  # the answer sync recorded: no packaging import
 
-            if not SpecifierSet(spec.python.requires).contains(facts.version, prereleases=True):
+            if not packaging_cache.contains(self.root, spec.python.requires, facts.version):
                 self.add(
                     _fail(
                         "interpreter",
