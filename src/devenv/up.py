@@ -206,6 +206,8 @@ def _run(
         out, err = _Tee.of(out, log), _Tee.of(err, log)
     streams: list[_Stream] = []
     handles: dict[str, ProcessHandle] = {}
+    # Processes whose main process exited 0 leaving a daemon, once said.
+    announced: set[str] = set()
     with _signals_as_interrupt():
         try:
             _end_leftovers(spec, err)
@@ -231,9 +233,10 @@ def _run(
                 )
                 if handle.returncode == 0:
                     _say(err, _daemon_message(handle))
+                    announced.add(handle.name)
                 streams.append(_Stream(handle, prefixes[handle.name]))
             on_ready()
-            return _follow(streams, out, err, spec.root)
+            return _follow(streams, out, err, spec.root, announced)
         except Interrupted as interrupted:
             running = [h for h in handles.values() if not h.stopped]
             if running:
@@ -320,7 +323,7 @@ def _start_all(
             time.sleep(max(0.0, tick - time.monotonic()))
 
 
-def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
+def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str, announced: set[str]) -> int:
     """Stream every log until one process dies for good, or all were stopped on request;
     return up's exit code.
 
@@ -334,8 +337,8 @@ def _follow(streams: list[_Stream], out: TextIO, err: TextIO, root: str) -> int:
     due: dict[str, float] = {}
     #: Processes started again and not ready yet.
     starting: set[str] = set()
-    # Processes whose main process exited 0 leaving a daemon, once said (see _start_all too).
-    announced = {stream.handle.name for stream in streams if stream.handle.returncode == 0}
+    # `announced`: the processes whose daemon was said already. Not "whose main process has
+    # exited 0 by now": one that exits right after it was reported ready would never be said.
     while streams:
         busy = False
         for stream in list(streams):
