@@ -224,11 +224,11 @@ def _glob(name: str, pattern: str) -> bool:
     n = p = 0
     star, mark = -1, 0
     while n < len(name):
-        if p < len(pattern) and pattern[p] in ("?", name[n]):
-            n += 1
+        if p < len(pattern) and pattern[p] == "*":  # first: a `*` is never a literal, even
+            star, mark = p, n  # facing a `*` of the name
             p += 1
-        elif p < len(pattern) and pattern[p] == "*":
-            star, mark = p, n
+        elif p < len(pattern) and pattern[p] in ("?", name[n]):
+            n += 1
             p += 1
         elif star >= 0:
             p = star + 1

@@ -127,6 +127,7 @@ def test_env_pass_names_and_globs_reach_the_child_unresolved() -> None:
 @example(key="", pattern="*")
 @example(key="AB", pattern="A*")
 @example(key="A_B", pattern="A*B*")
+@example(key="?*", pattern="?*?")  # a `*` facing a `*` of the name is still a wildcard
 def test_a_pass_glob_matches_what_fnmatchcase_matches(key: str, pattern: str) -> None:
     """`*` any run, `?` one character, nothing else special: the rule of fnmatch without its
     `[...]` classes, which [env].pass names never need (and `re` is too slow to import on the
