@@ -36,7 +36,9 @@ def sync(root_option: str | None, *, frozen: bool, check: bool) -> int:
     from devenv.stamp import nothing_to_sync
 
     root = project_root(root_option)
-    if nothing_to_sync(root, os.environ, frozen=frozen):
+    # Not for --check: the stamp says only that nothing devenv installs from changed, and
+    # --check also hashes the installed files against their RECORD (a package edited in place).
+    if not check and nothing_to_sync(root, os.environ, frozen=frozen):
         progress(".devenv/ and the venv are up to date; nothing to install")
         return 0
     from devenv.project import sync as sync_project

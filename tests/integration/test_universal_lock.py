@@ -46,6 +46,11 @@ def universal(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project.create(root, venv=".devenv/venv", spec=spec)
     project.write("macapp/pyproject.toml", MACAPP)
     project.write("macapp/macapp/__init__.py", "")
+    # Locked and synced here, not by the first tests: under xdist (`-n 2`) the tests of this
+    # module run on two workers, each with its own copy of this fixture, in no fixed order.
+    for step in (("lock",), ("sync", "--frozen")):
+        result = run(project, *step)
+        assert result.returncode == 0, result.stderr
     return project
 
 
