@@ -129,13 +129,22 @@ def mask_value(key: str, value: str, declared: Iterable[str] = ()) -> str:
 
 
 def secret_values(variables: Mapping[str, str], declared: Iterable[str] = ()) -> list[str]:
-    """Every value in `variables` that must never be shown: secret keys' values, URL passwords."""
+    """Every value in `variables` that must never be shown: secret keys' values, URL passwords.
+
+    A URL password that is its URL's own user name (`guest:guest`, `postgres:postgres`, the
+    defaults of RabbitMQ's and PostgreSQL's images) is masked inside the URL (`mask_url`) but
+    not wherever the word appears: the user name shows it anyway, and masking `postgres`
+    everywhere turned `postgresql://` and devenv's own messages into `***ql://`."""
     declared = tuple(declared)
     found: list[str] = []
     for key, value in variables.items():
         if is_secret_key(key, declared) or looks_like_token(value):
             found.append(value)
-        for password in url_passwords(value):
+        for match in _URL_PASSWORD.finditer(value):
+            password = match.group("password")
+            user = match.group("prefix").rpartition("://")[2][:-1]
+            if password == user:
+                continue
             from urllib.parse import unquote  # only for a URL with a password: urllib is ~0.3x T0
 
             found += [password, unquote(password)]

@@ -190,3 +190,18 @@ def test_for_logs_masks_the_password_of_any_url_a_program_prints() -> None:
     masker = Masker.for_logs({"DATABASE_URL": "postgres://bob:hunter22@db/app"})
     line = "dsn postgres://bob:hunter22@db/app | literal url: https://al:otherpass99@h.invalid/x\n"
     assert masker.mask(line) == "dsn postgres://bob:***@db/app | literal url: https://al:***@h.invalid/x\n"
+
+
+def test_a_url_password_that_is_its_user_name_is_masked_in_the_url_only() -> None:
+    """postgres:postgres: the user name shows the password anyway; masking the word
+    everywhere made `postgresql://` read `***ql://` and devenv's messages unreadable."""
+    variables = {"DATABASE_URL": "postgresql://postgres:postgres@127.0.0.1:5432/app"}
+    assert mask_value("DATABASE_URL", variables["DATABASE_URL"]) == (
+        "postgresql://postgres:***@127.0.0.1:5432/app"
+    )
+    masker = Masker.for_logs(variables)
+    line = 'check must be one of "amqp", "redis", "postgres"; see django/db/backends/postgresql/base.py'
+    assert masker.mask(line) == line
+    # Another user's password is still masked wherever it appears.
+    other = Masker.for_logs({"DATABASE_URL": "postgresql://app:postgres@127.0.0.1/app"})
+    assert other.mask("connecting with postgres") == "connecting with ***"
