@@ -72,6 +72,7 @@ def up(
 ) -> int:
     """`devenv up [NAME...] [-d]`: run declared processes in the foreground until Ctrl-C, or
     under a background supervisor."""
+    from devenv.processes import check_start
     from devenv.spec import load_spec
     from devenv.up import run_up, up_instance, up_order
 
@@ -85,13 +86,16 @@ def up(
     if detach:
         from devenv.supervisor import detach as start_detached
 
-        up_order(spec, names, extra_args=extra)  # a mistake fails here, not in the background
+        # A mistake fails here, not in the background.
+        _, order = up_order(spec, names, extra_args=extra)
+        check_start(spec, [process.name for process in order], env)
         return start_detached(root, names, env.instance, extra_args=extra, frozen=frozen, err=sys.stderr)
     return run_up(spec, names, env, extra_args=extra, out=sys.stdout)
 
 
 def task(root_option: str | None, *, name: str, instance: str | None, frozen: bool) -> int:
     """`devenv task NAME`: run a task and the tasks it needs; exit with the failing one's code."""
+    from devenv.processes import check_start
     from devenv.spec import load_spec
     from devenv.tasks import run_tasks
 
@@ -99,7 +103,7 @@ def task(root_option: str | None, *, name: str, instance: str | None, frozen: bo
     env = fresh_env(root, frozen=frozen, instance=instance)
     spec = load_spec(root)
     spec.task(name)  # an unknown name is exit 2 listing the declared tasks
-
+    check_start(spec, [name], env)  # every task's command, before the first one runs
     run_tasks(spec, [name], env, launcher="task", report=progress, output=write_stdout)
     return 0
 

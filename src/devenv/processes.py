@@ -25,11 +25,11 @@ import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 from devenv.daemons import SPAWN_LOCK, Origin, children, reap, subreaper_active, trace
 from devenv.environment import INSTANCE_KEY, LAUNCHER_KEY, RUN_ID_KEY, CanonicalEnv, apply_env
-from devenv.errors import EXIT_TIMEOUT, CommandNotFoundError, ProcessError
+from devenv.errors import EXIT_TIMEOUT, CommandNotFoundError, DevenvError, Place, ProcessError, ResolveError
 from devenv.exits import ended, exit_meaning, exit_status, shell_code
 from devenv.logs import TAIL_LINES, append_note, log_tail, open_log, prepare_run_log
 from devenv.readiness import AmqpQueueProbe, CommandProbe, HttpProbe, LogProbe, Observation, Probe, TcpProbe
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import psutil
 
     from devenv.masking import Masker
+
+_Error = TypeVar("_Error", bound=DevenvError)
 
 #: Readiness is polled this often: the budget is "ready within 50 ms of the consumer
 #: registering", and a poll that finds it costs about 7 ms (count plus connections).
@@ -409,23 +411,30 @@ class ProcessHandle:
             raise timed_out
         return False
 
-    def spawn(self) -> None:
-        """Spawn into the log and record the run; the probe is left open for `poll_ready`.
-        A task (tasks.py) is spawned the same way and then waited for until it exits."""
-        spec, process, env = self.spec, self.process, self.canonical
-        name = process.name
-        kind = "task" if process.table.startswith("tasks.") else "process"
+    def resolve(self) -> None:
+        """Work out what a spawn runs, starting nothing: the child's environment and its
+        command, each `${NAME}` expanded and the first word found by the command-word rule on
+        the canonical PATH. ResolveError or ProcessError (at envspec.toml:LINE) if not."""
+        process, env = self.process, self.canonical
         child_env = apply_env(env, os.environ if self._base is None else self._base)
         child_env[RUN_ID_KEY] = self.run_id
         child_env[LAUNCHER_KEY] = self.launcher
-        words = expand(process.command, env, where=f"[{process.table}].command")
+        words = expand(process.command, env, spec=self.spec, table=process.table, key="command")
         try:
-            executable = resolve_word(words[0], child_env, spec.root)
+            executable = resolve_word(words[0], child_env, self.spec.root)
         except CommandNotFoundError as error:
-            raise ProcessError(f"{kind} {name!r}: {error} ([{process.table}].command)") from None
-        command = [executable, *words[1:], *self.extra_args]
-        self.env, self.command = child_env, command
+            kind = "task" if process.table.startswith("tasks.") else "process"
+            message = f"{kind} {process.name!r}: {error} ([{process.table}].command)"
+            raise _spec_error(ProcessError, self.spec, process.table, "command", message) from None
+        self.env, self.command = child_env, [executable, *words[1:], *self.extra_args]
 
+    def spawn(self) -> None:
+        """Spawn into the log and record the run; the probe is left open for `poll_ready`.
+        A task (tasks.py) is spawned the same way and then waited for until it exits."""
+        self.resolve()
+        spec, process, env, command = self.spec, self.process, self.canonical, self.command
+        name = process.name
+        kind = "task" if process.table.startswith("tasks.") else "process"
         if self._fixed_log:
             log_path = os.path.abspath(self._fixed_log)
             os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
@@ -452,7 +461,7 @@ class ProcessHandle:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         cwd=self.cwd,
-                        env=child_env,
+                        env=self.env,
                         close_fds=True,
                         # Its own process group and session: killpg reaches everything it forks,
                         # and a Ctrl-C in the terminal reaches devenv only, which stops it in order.
@@ -517,6 +526,10 @@ def launch(spec: Spec, name: str, env: CanonicalEnv, **options: Unpack[LaunchOpt
     process = spec.process(name)
     base = options.get("base")
     launcher = options.get("launcher", "api")
+    # Every command of the start, before a task runs: a typo must not cost the migrations.
+    check_start(
+        spec, [name], env, base=base, overrides=options.get("overrides"), done=options.get("tasks_done")
+    )
     cleanup_leftovers(spec.root, {unit.name: unit.needs for unit in spec.processes})
     run_tasks(
         spec,
@@ -573,6 +586,58 @@ def prepare(
         log_path=log_path,
         launcher=launcher,
     )
+
+
+def check_start(
+    spec: Spec,
+    names: Sequence[str],
+    env: CanonicalEnv,
+    *,
+    base: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+    done: set[str] | None = None,
+) -> None:
+    """Check, starting nothing, everything a start of `names` runs: the tasks they need
+    (those in `done` aside, as `tasks.run_tasks` skips them), then the processes named, each
+    as its launch resolves it (`check_launch`). Every launcher calls it before the first
+    task, so a typo fails at once instead of after the migrations ran."""
+    from devenv.tasks import done_key
+
+    tasks = [task for task in spec.task_order(names) if done_key(task.name, overrides) not in (done or ())]
+    processes = [spec.process(name) for name in names if name not in spec.task_names()]
+    units: list[Unit] = [*tasks, *processes]
+    for unit in units:
+        check_launch(spec, unit, env, base=base, overrides=overrides)
+
+
+def check_launch(
+    spec: Spec,
+    unit: Unit,
+    env: CanonicalEnv,
+    *,
+    base: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> ProcessHandle:
+    """The handle of `unit` as its launch would make it, resolved and never spawned: its
+    environment (`unit_env`), its command (`ProcessHandle.resolve`) and its readiness probe's
+    fields (`_make_probe`, nothing opened). Raises what that launch would raise, at
+    envspec.toml:LINE; no service is checked or started. `devenv doctor` and every launcher
+    (`check_start`) ask this one function, so both find a typo by the launch's own rule."""
+    overrides = overrides or {}
+    handle = ProcessHandle(
+        spec=spec,
+        process=unit,
+        env=unit_env(spec, unit, env, overrides, outer=os.environ if base is None else base),
+        base=base,
+        overrides=overrides,
+        extra_args=(),
+        log_path=None,
+        launcher="api",
+    )
+    handle.resolve()
+    if unit.ready is not None:
+        _make_probe(handle, log_path=os.devnull)  # a probe opens nothing before prepare()
+    return handle
 
 
 def stop_processes(handles: Sequence[ProcessHandle]) -> None:
@@ -652,12 +717,27 @@ def unit_env(
     return state.resolution.canonical()
 
 
-def expand(words: Sequence[str], env: CanonicalEnv, *, where: str) -> tuple[str, ...]:
-    """`${NAME}` in command words (or a probe's queue) resolved against the canonical env,
-    so one declaration can vary by variable (e.g. --processes ${WORKER_PROCESSES})."""
+def expand(words: Sequence[str], env: CanonicalEnv, *, spec: Spec, table: str, key: str) -> tuple[str, ...]:
+    """`${NAME}` in the words of `[table].key` (a command, a probe's address or queue)
+    resolved against the canonical env, so one declaration can vary by variable (e.g.
+    --processes ${WORKER_PROCESSES}); an undefined name is a ResolveError at its line."""
     from devenv.resolver import interpolate
 
-    return tuple(interpolate(word, env.variables.get, where=where) for word in words)
+    try:
+        return tuple(interpolate(word, env.variables.get, where=f"[{table}].{key}") for word in words)
+    except ResolveError as error:
+        raise _spec_error(ResolveError, spec, table, key, str(error), keys=error.keys) from None
+
+
+def _spec_error(
+    kind: type[_Error], spec: Spec, table: str, key: str, message: str, *, keys: tuple[str, ...] = ()
+) -> _Error:
+    """A `kind` error about `[table].key` of envspec.toml, led by its file:line. The line is
+    looked up only here, for a failure: a launch that resolves reads no file for it."""
+    from devenv.spec import line_of
+
+    place = line_of(spec.path, table, key)
+    return kind(f"{place}: {message}", place=Place(place.path, place.line, f"[{table}].{key}"), keys=keys)
 
 
 def _early_exit_message(handle: ProcessHandle, code: int, after: float) -> str:
@@ -681,40 +761,44 @@ def tail_block(handle: ProcessHandle) -> str:
 def _make_probe(handle: ProcessHandle, *, log_path: str) -> Probe | None:
     spec, process, env = handle.spec, handle.process, handle.canonical
     ready = process.ready
-    where = f"[processes.{process.name}].ready"
+    table = process.table
+    where = f"[{table}].ready"
     if ready is None:
         return None
     if isinstance(ready, LogReady):
         # The output starts after the notes prepare() returns: asked at the first poll.
         return LogProbe(log_path, ready.pattern, offset=lambda: handle.log_offset)
     if isinstance(ready, CommandReady):
-        words = list(expand(ready.command, env, where=where))
+        words = list(expand(ready.command, env, spec=spec, table=table, key="ready"))
         try:
             words[0] = resolve_word(words[0], handle.env, spec.root)
         except CommandNotFoundError as error:
-            raise ProcessError(f"process {process.name!r}: readiness {error} ({where})") from None
+            message = f"process {process.name!r}: readiness {error} ({where})"
+            raise _spec_error(ProcessError, spec, table, "ready", message) from None
         mask = handle.output_masker().mask
         return CommandProbe(words, env=handle.env, cwd=spec.root, timeout=ready.timeout, mask=mask)
     if isinstance(ready, TcpReady | HttpReady):
-        (address,) = expand([ready.address if isinstance(ready, TcpReady) else ready.url], env, where=where)
+        field = ready.address if isinstance(ready, TcpReady) else ready.url
+        (address,) = expand([field], env, spec=spec, table=table, key="ready")
         try:
             if isinstance(ready, HttpReady):
                 mask = handle.output_masker().mask
                 return HttpProbe(address, status=ready.status, owners=handle.tree, mask=mask)
             return TcpProbe(address, owners=handle.tree)
         except ValueError as exc:
-            raise ProcessError(f"{where}: {exc}") from None
+            raise _spec_error(ProcessError, spec, table, "ready", f"{where}: {exc}") from None
     assert isinstance(ready, AmqpQueueReady)
     from devenv.services import service_url
 
     services = [spec.service(n) for n in process.needs if n in spec.service_names()]
     amqp = [s for s in [*services, *spec.services] if s.check == "amqp"]
     if not amqp:
-        raise ProcessError(
-            f"[processes.{process.name}].ready uses amqp_queue, but no amqp service is declared; "
+        message = (
+            f"{where} uses amqp_queue, but no amqp service is declared; "
             'add [services.NAME] with check = "amqp" and list it in needs'
         )
-    (queue,) = expand([ready.queue], env, where=f"[processes.{process.name}].ready")
+        raise _spec_error(ProcessError, spec, table, "ready", message)
+    (queue,) = expand([ready.queue], env, spec=spec, table=table, key="ready")
     return AmqpQueueProbe(service_url(amqp[0], env.variables), queue, ready.consumers, owners=handle.tree)
 
 

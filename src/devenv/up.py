@@ -34,7 +34,7 @@ from devenv.errors import EXIT_INTERRUPTED, ProcessError, UsageError
 from devenv.exits import ended, exit_meaning, shell_code
 from devenv.needs import startable, stop_levels
 from devenv.processes import POLL_INTERVAL as READY_POLL
-from devenv.processes import ProcessHandle, StaleConsumersWarning, launch, stop_processes
+from devenv.processes import ProcessHandle, StaleConsumersWarning, check_start, launch, stop_processes
 from devenv.runs import stop_requested
 from devenv.spec import ProcessSpec, Spec
 from devenv.tasks import run_tasks
@@ -158,7 +158,8 @@ def run_up(
 
     Returns 130 after Ctrl-C / SIGTERM (129 after SIGHUP), 0 when every process was stopped
     by `devenv stop`, otherwise the crashed process's code (1 for a process that exited 0: a
-    long-running process must stay up). The instance is claimed first (AlreadyRunningError
+    long-running process must stay up). Every command is checked first (`check_start`: a
+    typo is an error before any task runs), then the instance is claimed (AlreadyRunningError
     when another `up` holds it); with `tee`, what `out` and `err` get also goes to the
     instance's combined log (a detached supervisor's output is that log already).
     """
@@ -168,6 +169,8 @@ def run_up(
     err = err or sys.stderr
     wanted, order = up_order(spec, names, extra_args=extra_args)
     needs = {process.name: process.needs for process in order}
+    # Every command of every process and task, before the instance is claimed or a task runs.
+    check_start(spec, list(needs), env, base=base)
     width = max(len(p.name) for p in order)
     colour = _use_colour(out)
     prefixes = {}

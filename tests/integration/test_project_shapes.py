@@ -318,6 +318,115 @@ def test_what_a_task_leaves_running_is_killed_when_it_exits(tmp_path: Path, shar
     wait_for(lambda: gone(daemon), timeout=10, what="the task's daemon to be gone")
 
 
+TYPO_SPEC = """\
+[python]
+venv = "{venv}"
+
+[vars]
+CELERY_QUEUE = "jobs_${{DEVENV_INSTANCE}}"
+
+[tasks.createdb]
+command = ["python", "-c", "open('createdb.marker', 'w').write('ran')"]
+
+[tasks.migrate]
+command = {migrate}
+needs = ["createdb"]
+
+[processes.worker]
+command = {worker}
+needs = ["migrate"]
+ready = {{ log = "^worker up" }}
+stop_timeout = 2
+"""
+
+WORKER_OK = [
+    "python",
+    "-c",
+    "import sys, time; print('worker up', sys.argv[1:], flush=True); time.sleep(600)",
+]
+MIGRATE_MARKS = ["python", "-c", "open('migrate.marker', 'w').write('ran')"]
+
+
+def typo_project(tmp_path: Path, venv: str, *, migrate: list[str], worker: list[str]) -> tuple[Project, int]:
+    """A synced project whose worker needs two tasks that leave a marker file each; and the
+    line of envspec.toml that holds the first typo (a word with a `U}` or `celry`/`pyhton`)."""
+    spec = TYPO_SPEC.format(venv=venv, migrate=json.dumps(migrate), worker=json.dumps(worker))
+    project = Project.create(tmp_path / "proj", venv=venv, spec=spec, dotenv="")
+    project.sync()
+    typos = ("QUEU}", "celry", "pyhton")
+    line = next(n for n, text in enumerate(spec.splitlines(), 1) if any(typo in text for typo in typos))
+    return project, line
+
+
+TYPOS = [
+    pytest.param(
+        MIGRATE_MARKS,
+        [*WORKER_OK, "-Q", "${CELERY_QUEU}"],
+        "[processes.worker].command references ${CELERY_QUEU}, which is not defined",
+        id="undefined-reference",
+    ),
+    pytest.param(
+        MIGRATE_MARKS,
+        ["celry", "-A", "proj", "worker", "-Q", "${CELERY_QUEUE}"],
+        "process 'worker': command not found: celry",
+        id="misspelt-command-word",
+    ),
+    pytest.param(
+        ["pyhton", *MIGRATE_MARKS[1:]],
+        WORKER_OK,
+        "task 'migrate': command not found: pyhton",
+        id="misspelt-task-command",
+    ),
+]
+
+
+@pytest.mark.parametrize(("migrate", "worker", "message"), TYPOS)
+def test_a_typo_in_a_command_fails_up_at_once_before_any_task_runs(
+    tmp_path: Path, shared_venv: str, migrate: list[str], worker: list[str], message: str
+) -> None:
+    project, line = typo_project(tmp_path, shared_venv, migrate=migrate, worker=worker)
+    for command in (("up", "worker"), ("up", "-d", "worker"), ("task", "migrate")):
+        if command[0] == "task" and "worker" in message:
+            continue  # devenv task runs tasks only: the worker's command is not its business
+        result = project.devenv(*command, timeout=60)
+        assert result.returncode == 2, (command, result.stderr)
+        spec = project.root / "envspec.toml"
+        assert result.stderr.startswith(f"devenv: error: {spec}:{line}: {message}"), (command, result.stderr)
+        assert not (project.root / "createdb.marker").exists(), command
+        assert not (project.root / "migrate.marker").exists(), command
+        assert not list((project.root / ".devenv" / "logs").glob("*-*.log")), command
+
+
+@pytest.mark.parametrize(("migrate", "worker", "message"), TYPOS)
+def test_a_typo_in_a_command_fails_the_api_s_start_before_any_task_runs(
+    tmp_path: Path, shared_venv: str, migrate: list[str], worker: list[str], message: str
+) -> None:
+    """devenv.start, and so the pytest fixture (which calls it), checks the whole start first."""
+    import devenv
+    from devenv.errors import DevenvError
+
+    project, line = typo_project(tmp_path, shared_venv, migrate=migrate, worker=worker)
+    with pytest.raises(DevenvError) as raised:
+        devenv.start("worker", root=str(project.root))
+    assert str(raised.value).startswith(f"{project.root / 'envspec.toml'}:{line}: {message}")
+    assert raised.value.exit_code == 2
+    assert raised.value.place is not None and raised.value.place.line == line
+    assert not (project.root / "createdb.marker").exists()
+    assert not (project.root / "migrate.marker").exists()
+
+
+def test_without_a_typo_the_same_start_runs_its_tasks_and_comes_up(tmp_path: Path, shared_venv: str) -> None:
+    import devenv
+
+    spec = TYPO_SPEC.format(venv=shared_venv, migrate=json.dumps(MIGRATE_MARKS), worker=json.dumps(WORKER_OK))
+    project = Project.create(tmp_path / "proj", venv=shared_venv, spec=spec, dotenv="")
+    project.sync()
+    with devenv.start("worker", root=str(project.root)) as worker:
+        assert worker.ready_after is not None
+    assert (project.root / "createdb.marker").read_text() == "ran"
+    assert (project.root / "migrate.marker").read_text() == "ran"
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
