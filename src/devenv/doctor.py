@@ -1,7 +1,8 @@
 """`devenv doctor`: every way a project's environment can be broken, checked in order.
 
 Read-only: it never writes `.devenv/` or the venv. Checks run in the order a user would fix
-them (spec, interpreter, packages, paths, variables, state, services, shell); one that
+them (spec, interpreter, packages, paths, variables, state, services, the commands of tasks
+and processes, shell); one that
 depends on an earlier failure says it was skipped and why, rather than failing again.
 """
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     # spec) never pays for, or trips over, the modules of later ones.
     from devenv.environment import CanonicalEnv
     from devenv.resolver import Resolution
-    from devenv.spec import Spec
+    from devenv.spec import Spec, Unit
     from devenv.store import EnvDocument
 
 
@@ -173,6 +174,10 @@ class _Doctor:
         self.check_state(spec)
         for service in spec.services:
             self.check_service(spec, service.name)
+        for task in spec.tasks:  # in the order up runs them: tasks first
+            self.check_unit(spec, task)
+        for process in spec.processes:
+            self.check_unit(spec, process)
         self.check_shell()
         return self.report()
 
@@ -409,6 +414,31 @@ class _Doctor:
             return
         url = mask_url(service_url(service, self.resolution.values()))
         self.add(_ok(check_name, f"{service.check} {url} reachable"))
+
+    def check_unit(self, spec: Spec, unit: Unit) -> None:
+        """A task's or process's command as its launch resolves it in the canonical
+        environment (`processes.check_launch`, the launchers' own check): every `${...}` of
+        its command, env and ready check defined, its command word an executable."""
+        kind = "task" if unit.table.startswith("tasks.") else "process"
+        check_name = f"{kind} {unit.name}"
+        if self.resolution is None:
+            self.add(_skip(check_name, "variables do not resolve"))
+            return
+        from devenv.processes import check_launch
+
+        try:
+            handle = check_launch(spec, unit, self.resolution.canonical(), base=self.outer)
+        except DevenvError as error:
+            place = error.place or Place(spec.path)
+            self.add(_fail(check_name, str(error), _edit(place.path, place.line)))
+            return
+        fields = ["command", *(["env"] if unit.env else []), *(["ready"] if unit.ready else [])]
+        self.add(
+            _ok(
+                check_name,
+                f"runs {self.rel(handle.command[0])} ({', '.join(fields)} resolved as a launch would)",
+            )
+        )
 
     def check_shell(self) -> None:
         env = self.resolution.canonical() if self.resolution is not None else _snapshot_env(self.root)

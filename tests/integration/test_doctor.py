@@ -351,3 +351,113 @@ def test_doctor_shell_check_and_devenv_diff_use_one_rule(project: Project, drift
     check = shell_drift(env, outer)
     assert (check.status == "ok") == (not compare(0, "shell", outer, env).differs), check.detail
     assert (check.status == "ok") == (drift == "none"), check.detail
+
+
+# -- the commands of tasks and processes --------------------------------------------------------
+
+UNITS_SPEC = """\
+[python]
+venv = "{venv}"
+
+[vars]
+CELERY_QUEUE = "jobs_${{DEVENV_INSTANCE}}"
+PORT = "18733"
+
+[tasks.migrate]
+command = ["python", "-c", "print('migrated')"]
+
+[processes.worker]
+command = ["python", "-c", "import time; time.sleep(600)", "-Q", "${{CELERY_QUEUE}}"]
+needs = ["migrate"]
+
+[processes.web]
+command = ["python", "-m", "http.server", "${{PORT}}"]
+ready = {{ http = "http://127.0.0.1:${{PORT}}/" }}
+"""
+
+
+def units_project(tmp_path: Path, venv: str, *, old: str = "", new: str = "") -> tuple[Project, int]:
+    """A synced project with one task and two processes, `old` replaced by `new` in its spec;
+    and the line of the spec that holds `new` (0 if none)."""
+    spec = UNITS_SPEC.format(venv=venv).replace(old, new) if old else UNITS_SPEC.format(venv=venv)
+    project = Project.create(tmp_path / "proj", venv=venv, spec=spec, dotenv="")
+    project.sync()
+    line = next((n for n, text in enumerate(spec.splitlines(), 1) if new and new in text), 0)
+    return project, line
+
+
+def doctor_cli(project: Project) -> tuple[int, dict[str, str]]:
+    """`devenv doctor` (the real CLI): its exit code and, by check name, each check's line
+    without the name's padding (`FAIL  process web  detail  (fix: ...)`)."""
+    result = project.devenv("doctor")
+    names = ["task migrate", "process worker", "process web", *DOCTOR_CHECKS]
+    lines = {}
+    for line in result.stdout.splitlines()[:-1]:
+        mark, rest = line[:4].strip(), line[6:]
+        name = next(name for name in names if rest.startswith(name + " "))
+        lines[name] = f"{mark}  {name}  {rest[len(name) :].lstrip()}"
+    return result.returncode, lines
+
+
+def test_every_task_and_process_command_is_checked_as_a_launch_resolves_it(
+    tmp_path: Path, shared_venv: str
+) -> None:
+    project, _ = units_project(tmp_path, shared_venv)
+    code, lines = doctor_cli(project)
+    assert code == 0, lines
+    # In the order up runs them, after the services and before the shell.
+    names = list(lines)
+    assert names[names.index("state") + 1 :] == ["task migrate", "process worker", "process web", "shell"]
+    python = os.path.join(shared_venv, "bin", "python")
+    assert (
+        lines["task migrate"].startswith("ok") and f"runs {python} (command resolved" in lines["task migrate"]
+    )
+    assert "(command, ready resolved as a launch would)" in lines["process web"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "detail"),
+    [
+        pytest.param(
+            '"-Q", "${CELERY_QUEUE}"',
+            '"-Q", "${CELERY_QUEU}"',
+            "[processes.worker].command references ${CELERY_QUEU}, which is not defined",
+            id="undefined-reference",
+        ),
+        pytest.param(
+            '["python", "-c", "import time',
+            '["celry", "-c", "import time',
+            "process 'worker': command not found: celry",
+            id="misspelt-command-word",
+        ),
+        pytest.param(
+            'http = "http://127.0.0.1:${PORT}/"',
+            'http = "http://127.0.0.1:${PROT}/"',
+            "[processes.web].ready references ${PROT}, which is not defined",
+            id="undefined-in-ready",
+        ),
+    ],
+)
+def test_a_typo_in_a_process_command_fails_doctor_naming_the_line_and_the_fix(
+    tmp_path: Path, shared_venv: str, old: str, new: str, detail: str
+) -> None:
+    project, line = units_project(tmp_path, shared_venv, old=old, new=new)
+    assert line
+    code, lines = doctor_cli(project)
+    assert code == 1, lines
+    name = "process web" if "web" in detail else "process worker"
+    spec = project.root / "envspec.toml"
+    assert lines[name].startswith(f"FAIL  {name}  {spec}:{line}: {detail}"), lines[name]
+    assert lines[name].endswith(f"(fix: ${{EDITOR:-vi}} {spec}  # line {line})"), lines[name]
+    others = [check for check, text in lines.items() if check != name and not text.startswith(("ok", "warn"))]
+    assert others == []
+
+
+def test_a_misspelt_task_command_fails_doctor(tmp_path: Path, shared_venv: str) -> None:
+    project, line = units_project(
+        tmp_path, shared_venv, old='["python", "-c", "print', new='["pyhton", "-c", "print'
+    )
+    code, lines = doctor_cli(project)
+    assert code == 1
+    assert f"envspec.toml:{line}: task 'migrate': command not found: pyhton" in lines["task migrate"]
+    assert "([tasks.migrate].command)" in lines["task migrate"]
