@@ -15,7 +15,10 @@ from devenv.environment import (
     FINGERPRINT_KEY,
     INSTANCE_KEY,
     LABEL_KEYS,
+    LAUNCHER_KEY,
     OVERRIDES_KEY,
+    ROOT_KEY,
+    RUN_ID_KEY,
     CanonicalEnv,
     apply_env,
 )
@@ -46,6 +49,12 @@ class ValueDiffJson(TypedDict):
     actual: str
 
 
+class SetInTreeJson(TypedDict):
+    key: str
+    pid: int
+    program: str
+
+
 class ProcessDiffJson(TypedDict):
     """The `devenv diff --json` shape (values masked)."""
 
@@ -56,6 +65,7 @@ class ProcessDiffJson(TypedDict):
     different: list[ValueDiffJson]
     extra: list[str]
     undeclared: list[str]
+    set_in_tree: list[SetInTreeJson]
     pythonpath: PythonpathStatus
     pythonpath_missing: list[str]
     pythonpath_unexpected: list[str]
@@ -75,6 +85,19 @@ class ValueDiff:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SetInTree:
+    """An undeclared key that a program of the process's own tree set for the processes it
+    starts (Django's autoreloader starts `runserver` again with RUN_MAIN=true): not drift."""
+
+    key: str
+    #: The process whose program set it (its environment lacks the key, or has another value).
+    pid: int
+    program: str
+    #: True when that process is the parent, not an ancestor further up.
+    parent: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProcessDiff:
     """How one process's start-up environment differs from the canonical one."""
 
@@ -87,6 +110,8 @@ class ProcessDiff:
     #: Keys neither canonical nor passed through (DEFAULT_PASS, [env].pass): they reached the
     #: process from its launcher's environment, and no devenv launch would give them.
     undeclared: tuple[str, ...] = ()
+    #: Undeclared keys a program of its tree set for it (`set_in_tree`): not drift.
+    set_in_tree: tuple[SetInTree, ...] = ()
     pythonpath: PythonpathStatus = "same"
     pythonpath_missing: tuple[str, ...] = ()
     pythonpath_unexpected: tuple[str, ...] = ()
@@ -120,6 +145,9 @@ class ProcessDiff:
             "different": [{"key": d.key, "expected": d.expected, "actual": d.actual} for d in self.different],
             "extra": list(self.extra),
             "undeclared": list(self.undeclared),
+            "set_in_tree": [
+                {"key": item.key, "pid": item.pid, "program": item.program} for item in self.set_in_tree
+            ],
             "pythonpath": self.pythonpath,
             "pythonpath_missing": list(self.pythonpath_missing),
             "pythonpath_unexpected": list(self.pythonpath_unexpected),
@@ -224,6 +252,62 @@ def compare(pid: int, name: str, actual: Mapping[str, str], canonical: Canonical
     )
 
 
+def _tree_marks(environ: Mapping[str, str]) -> tuple[str, str, str]:
+    # What a launch puts on its process and every descendant inherits: a parent with other
+    # marks (`devenv up` itself, a shell, another run) is not in the same launched tree.
+    return (os.path.normpath(environ[ROOT_KEY]), environ.get(RUN_ID_KEY, ""), environ.get(LAUNCHER_KEY, ""))
+
+
+def set_in_tree(pid: int, environ: Mapping[str, str], keys: Sequence[str]) -> tuple[SetInTree, ...]:
+    """Which of `keys` (undeclared keys of process `pid`, started with `environ`) a program of
+    its own launched tree set for it: going up its ancestors while they carry the same
+    DEVENV_ROOT, DEVENV_RUN_ID and DEVENV_LAUNCHER, the first whose start-up environment
+    lacks the key or has another value. A key every ancestor in the tree has with the same
+    value came with the launch of the tree's first process, from its launcher: still extra.
+    A process whose parent has left the tree (a daemon, reparented) is compared as launched."""
+    import psutil
+
+    if not keys or ROOT_KEY not in environ:
+        return ()
+    marks = _tree_marks(environ)
+    pending = {key: environ[key] for key in keys}
+    found = []
+    try:
+        parent = psutil.Process(pid).ppid()
+        ancestors = psutil.Process(pid).parents()
+    except psutil.Error:
+        return ()
+    for ancestor in ancestors:
+        try:
+            theirs = ancestor.environ()
+            program = ancestor.name()
+        except psutil.Error:
+            break
+        if ROOT_KEY not in theirs or _tree_marks(theirs) != marks:
+            break
+        for key, value in list(pending.items()):
+            if theirs.get(key) != value:
+                found.append(
+                    SetInTree(key=key, pid=ancestor.pid, program=program, parent=ancestor.pid == parent)
+                )
+                del pending[key]
+        if not pending:
+            break
+    return tuple(sorted(found, key=lambda item: item.key))
+
+
+def with_tree(diff: ProcessDiff, environ: Mapping[str, str]) -> ProcessDiff:
+    """`diff` with the undeclared keys a program of its tree set for it moved to `set_in_tree`."""
+    from devenv.records import replace
+
+    found = set_in_tree(diff.pid, environ, diff.undeclared)
+    if not found:
+        return diff
+    keys = {item.key for item in found}
+    undeclared = tuple(key for key in diff.undeclared if key not in keys)
+    return replace(diff, undeclared=undeclared, set_in_tree=found)
+
+
 def drift_problems(actual: Mapping[str, str], canonical: CanonicalEnv) -> list[str]:
     """What makes the environment `actual` (a shell's, pytest's own) differ from the canonical
     one, as short phrases naming keys, never values; empty when it matches. Undeclared keys
@@ -311,7 +395,7 @@ def diff_process(pid: int, canonical: CanonicalEnv, *, tree: bool = False) -> Pr
     import psutil
 
     name, environ = read_environ(pid)
-    result = compare(pid, name, environ, canonical)
+    result = with_tree(compare(pid, name, environ, canonical), environ)
     if not tree:
         return result
     try:
@@ -327,21 +411,10 @@ def diff_process(pid: int, canonical: CanonicalEnv, *, tree: bool = False) -> Pr
                 continue  # exited between listing and reading: not part of the tree any more
             children.append(ProcessDiff(pid=child.pid, name="?", error=str(error)))
             continue
-        children.append(compare(child.pid, child_name, child_environ, canonical))
-    return ProcessDiff(
-        pid=result.pid,
-        name=result.name,
-        missing=result.missing,
-        different=result.different,
-        extra=result.extra,
-        undeclared=result.undeclared,
-        pythonpath=result.pythonpath,
-        pythonpath_missing=result.pythonpath_missing,
-        pythonpath_unexpected=result.pythonpath_unexpected,
-        path_venv_first=result.path_venv_first,
-        fingerprint=result.fingerprint,
-        children=tuple(children),
-    )
+        children.append(with_tree(compare(child.pid, child_name, child_environ, canonical), child_environ))
+    from devenv.records import replace
+
+    return replace(result, children=tuple(children))
 
 
 def format_diff(diff: ProcessDiff, canonical: CanonicalEnv) -> str:
@@ -366,6 +439,12 @@ def _diff_lines(diff: ProcessDiff, canonical: CanonicalEnv, *, indent: str) -> l
     for key in diff.undeclared:
         lines.append(
             f"{pad}extra      {key}, not declared; reached the process from its launcher's environment"
+        )
+    for setter in diff.set_in_tree:
+        by = "its parent" if setter.parent else "an ancestor in its tree,"
+        lines.append(
+            f"{pad}set        {setter.key}, by {by} PID {setter.pid} ({setter.program}) for the processes it "
+            "starts (not drift)"
         )
     if diff.pythonpath == "missing":
         lines.append(f"{pad}missing    PYTHONPATH (expected {os.pathsep.join(diff.pythonpath_missing)})")

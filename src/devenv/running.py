@@ -84,7 +84,8 @@ class ProcessInfo:
     #: Keys its launcher set on top of the files (--set, a process's overrides): the status
     #: compares with the canonical env with those values, so an override is never "stale".
     overrides: tuple[str, ...] = ()
-    #: Keys it has that no devenv launch gives (see drift.ProcessDiff.undeclared).
+    #: Keys it has that no devenv launch gives (see drift.ProcessDiff.undeclared), without
+    #: those a program of its own tree set for it (drift.set_in_tree).
     undeclared: tuple[str, ...] = ()
 
     def to_json(self) -> ProcessInfoJson:
@@ -126,7 +127,7 @@ def current_env(root: str, outer: Mapping[str, str], environ: Mapping[str, str])
 def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> list[ProcessInfo]:
     """Processes whose environment has DEVENV_ROOT = `root` (or any root), but not devenv's
     own process and its ancestors (the shell you typed `devenv ps` in)."""
-    from devenv.drift import compare, overrides_of
+    from devenv.drift import compare, overrides_of, with_tree
 
     wanted = os.path.normpath(root)
     exclude: set[int] = set()
@@ -182,7 +183,10 @@ def ps(root: str, outer: Mapping[str, str], *, all_projects: bool = False) -> li
                 status="current" if current and fingerprint == current.fingerprint else "stale",
                 leftover=bool(run_id) and (record is None or not owner_alive(record)),
                 overrides=tuple(k for k, _ in overrides),
-                undeclared=compare(0, "", environ, current).undeclared if current else (),
+                # Not what a program of its own tree set for it (Django's RUN_MAIN).
+                undeclared=with_tree(compare(info["pid"], "", environ, current), environ).undeclared
+                if current
+                else (),
             )
         )
     if not all_projects and wanted not in records:

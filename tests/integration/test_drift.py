@@ -286,3 +286,66 @@ def test_ps_marks_a_process_with_an_undeclared_key(project: Project, spawn: Spaw
     listed = project.devenv("ps")
     assert "current (extra: FOO_LEAK)" in listed.stdout
     assert "have keys no devenv launch gives (extra); `devenv diff PID` names them" in listed.stderr
+
+
+#: A launched program that starts its own child with a key added for it, as Django's
+#: autoreloader restarts `runserver` with RUN_MAIN=true, and a key it changes for it.
+RELOADER = (
+    "import os, subprocess, sys, time\n"
+    "env = {**os.environ, 'RUN_MAIN': 'true', 'WORKER_MODE': 'reloaded'}\n"
+    f"subprocess.Popen([sys.executable, '-c', {SLEEP!r}], env=env)\n"
+    "time.sleep(30)\n"
+)
+
+
+def _reloaded_child(parent: int) -> int:
+    wait_for(lambda: len(psutil.Process(parent).children()) == 1, timeout=10, what="the child to start")
+    child = psutil.Process(parent).children()[0].pid
+    wait_for(running(child, SLEEP), timeout=10, what="the child to run")
+    return child
+
+
+def test_a_key_the_launched_program_sets_for_its_child_is_not_drift(project: Project, spawn: Spawn) -> None:
+    project.sync()
+    parent = spawn([DEVENV, "run", "--", "python", "-c", RELOADER], cwd=project.root, env=hermetic_env())
+    child = _reloaded_child(parent.pid)
+    listed = json.loads(project.devenv("ps", "--json").stdout)
+    (info,) = [p for p in listed if p["pid"] == child]
+    assert (info["status"], info["undeclared"]) == ("current", []), info
+    assert "extra" not in project.devenv("ps").stderr
+    result = project.devenv("diff", str(child))
+    assert result.returncode == 0, result.stdout
+    assert (
+        f"  set        RUN_MAIN, by its parent PID {parent.pid} (python) for the processes it starts "
+        "(not drift)\n"
+    ) in result.stdout
+    as_json = json.loads(project.devenv("diff", str(child), "--json").stdout)
+    assert {item["key"]: item["pid"] for item in as_json["set_in_tree"]} == {
+        "RUN_MAIN": parent.pid,
+        "WORKER_MODE": parent.pid,
+    }
+    assert not as_json["differs"] and as_json["undeclared"] == []
+    tree = project.devenv("diff", str(parent.pid), "--tree")
+    assert tree.returncode == 0, tree.stdout
+
+
+def test_a_key_that_reached_the_launched_process_from_outside_is_still_extra(
+    project: Project, spawn: Spawn
+) -> None:
+    project.sync()
+    # Started by hand with what a developer's shell exported: FOO_LEAK reaches the child
+    # unchanged, WORKER_MODE the program changes for its child.
+    outside = {"FOO_LEAK": "x", "WORKER_MODE": "outer"}
+    parent_env = apply_env(canonical(project), hermetic_env()) | outside
+    parent = spawn([sys.executable, "-c", RELOADER], cwd=project.root, env=parent_env)
+    child = _reloaded_child(parent.pid)
+    listed = {p["pid"]: p for p in json.loads(project.devenv("ps", "--json").stdout)}
+    assert listed[parent.pid]["undeclared"] == ["FOO_LEAK", "WORKER_MODE"]
+    assert listed[child]["undeclared"] == ["FOO_LEAK"]
+    result = project.devenv("diff", str(child))
+    assert result.returncode == 1, result.stdout
+    assert "  extra      FOO_LEAK, not declared; reached the process from its launcher's environment\n" in (
+        result.stdout
+    )
+    assert f"  set        WORKER_MODE, by its parent PID {parent.pid}" in result.stdout
+    assert project.devenv("diff", str(parent.pid)).returncode == 1
