@@ -546,14 +546,9 @@ while True:
 """
 
 
-def test_a_leftover_is_ended_by_the_stop_path_sigterm_then_its_own_stop_timeout(launch: Launch) -> None:
-    spec, env = launch(
-        process_toml(["python", "stubborn.py"], stop_timeout=1),
-        files={"owner.py": OWNER, "stubborn.py": STUBBORN},
-    )
-    owner = subprocess.Popen(
-        [HOST_PYTHON, "owner.py", spec.root], cwd=spec.root, stdout=subprocess.PIPE, text=True
-    )
+def _orphaned_stubborn_worker(root: str) -> int:
+    """The pid of STUBBORN started by owner.py, whose owner is then killed: a leftover."""
+    owner = subprocess.Popen([HOST_PYTHON, "owner.py", root], cwd=root, stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None
         orphan = int(owner.stdout.readline().split()[0])
@@ -563,6 +558,15 @@ def test_a_leftover_is_ended_by_the_stop_path_sigterm_then_its_own_stop_timeout(
         if owner.stdout is not None:
             owner.stdout.close()
     assert not gone(orphan)
+    return orphan
+
+
+def test_a_leftover_is_ended_by_the_stop_path_sigterm_then_its_own_stop_timeout(launch: Launch) -> None:
+    spec, env = launch(
+        process_toml(["python", "stubborn.py"], stop_timeout=1),
+        files={"owner.py": OWNER, "stubborn.py": STUBBORN},
+    )
+    orphan = _orphaned_stubborn_worker(spec.root)
 
     began = time.monotonic()
     handle = start(spec, "x", env)
@@ -583,17 +587,7 @@ def test_two_launchers_ending_one_leftover_at_once_send_one_sigterm(launch: Laun
         process_toml(["python", "stubborn.py"], stop_timeout=2),
         files={"owner.py": OWNER, "stubborn.py": STUBBORN},
     )
-    owner = subprocess.Popen(
-        [HOST_PYTHON, "owner.py", spec.root], cwd=spec.root, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert owner.stdout is not None
-        orphan = int(owner.stdout.readline().split()[0])
-    finally:
-        owner.kill()
-        owner.wait()
-        if owner.stdout is not None:
-            owner.stdout.close()
+    orphan = _orphaned_stubborn_worker(spec.root)
     code = "import sys; from devenv.runs import cleanup_leftovers; print(cleanup_leftovers(sys.argv[1]))"
     ending = [
         subprocess.Popen([HOST_PYTHON, "-c", code, spec.root], stdout=subprocess.PIPE, text=True)
