@@ -66,3 +66,19 @@ def read_bound_json(root: str, name: str, schema: int) -> "dict[str, object] | N
     ):
         return document
     return None
+
+
+def write_bound_json(
+    root: str, name: str, schema: int, fields: "dict[str, object]", *, durable: bool = True
+) -> None:
+    """Write the JSON record `name` of `root`'s `.devenv/` that `read_bound_json` reads back:
+    `fields` with its `schema` and this checkout's binding, atomically (`store.write_atomic`;
+    `durable=False` for a memo whose loss in a power cut costs only time). Only for a command
+    holding `.devenv/lock`."""
+    import json
+
+    from devenv.store import ensure_state_dir, write_atomic
+
+    document = {"schema": schema, "binding": binding_fields(root), **fields}
+    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+    write_atomic(os.path.join(ensure_state_dir(root), name), data.encode("ascii"), durable=durable)

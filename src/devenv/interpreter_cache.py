@@ -20,12 +20,11 @@ only read it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
 
-from devenv.binding import binding_fields, read_bound_json
+from devenv.binding import read_bound_json, write_bound_json
 from devenv.layout import INTERPRETERS
 
 SCHEMA = 1
@@ -92,8 +91,6 @@ def remember(
     """Record `facts`, found by a probe started at `started_ns` when `executable`'s stamp was
     `before`. Called only by a command holding `.devenv/lock`. Nothing is stored when the
     stamp changed meanwhile, or when a stamped file changed too shortly before the probe."""
-    from devenv.store import ensure_state_dir, write_atomic
-
     if not os.path.isabs(executable) or stamp(executable) != before:
         return
     if _newest_mtime(before) >= started_ns - RACY_NS:
@@ -103,10 +100,7 @@ def remember(
     if entries.get(executable) == entry:
         return
     entries[executable] = entry
-    document = {"schema": SCHEMA, "binding": binding_fields(root), "interpreters": entries}
-    folder = ensure_state_dir(root)
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
-    write_atomic(os.path.join(folder, INTERPRETERS), text.encode("ascii"))
+    write_bound_json(root, INTERPRETERS, SCHEMA, {"interpreters": entries})
 
 
 def quiet_stamp(executable: str) -> list[Any]:

@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from devenv import digest
-from devenv.binding import binding_fields, read_bound_json
+from devenv.binding import read_bound_json, write_bound_json
 from devenv.layout import LOCKS
 from devenv.lock import Lock, LockedPackage
 
@@ -86,8 +86,6 @@ def remember(root: str, lock: Lock) -> None:
     """Record `lock`, as read_lock parsed it from the file at `lock.path`. Called only by a
     command holding `.devenv/lock`; nothing is written when the entry is already there, or
     when the lock holds a value JSON cannot carry unchanged (a TOML date in [tool.devenv])."""
-    from devenv.store import ensure_state_dir, write_atomic
-
     entries = _entries(root)
     current = entries.get(lock.path)
     if isinstance(current, dict) and current.get("sha256") == lock.sha256 and current.get("code") == _code():
@@ -115,7 +113,4 @@ def remember(root: str, lock: Lock) -> None:
     # Only the project's locks as they are now: a removed pylock.NAME.toml leaves no entry behind.
     for path in [path for path in entries if not os.path.isfile(path)]:
         del entries[path]
-    document = {"schema": SCHEMA, "binding": binding_fields(root), "locks": entries}
-    folder = ensure_state_dir(root)
-    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
-    write_atomic(os.path.join(folder, LOCKS), data.encode("ascii"))
+    write_bound_json(root, LOCKS, SCHEMA, {"locks": entries})

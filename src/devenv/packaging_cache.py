@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from devenv.binding import binding_fields, read_bound_json
+from devenv.binding import read_bound_json, write_bound_json
 from devenv.layout import PACKAGING
 
 SCHEMA = 1
@@ -86,14 +86,10 @@ def save(root: str) -> None:
     command holding `.devenv/lock`."""
     if root not in _PENDING:
         return
-    from devenv.store import ensure_state_dir, write_atomic
-
     _PENDING.discard(root)
-    document = {"schema": SCHEMA, "binding": binding_fields(root), "code": _code(), "answers": _answers(root)}
-    folder = ensure_state_dir(root)
-    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
     # A memo that is checked against its code and question: losing it in a power cut costs time only.
-    write_atomic(os.path.join(folder, PACKAGING), data.encode("ascii"), durable=False)
+    fields: dict[str, object] = {"code": _code(), "answers": _answers(root)}
+    write_bound_json(root, PACKAGING, SCHEMA, fields, durable=False)
 
 
 class Refused(Exception):

@@ -29,7 +29,7 @@ import sys
 from typing import Any
 
 from devenv import digest
-from devenv.binding import binding_fields, read_bound_json
+from devenv.binding import read_bound_json, write_bound_json
 from devenv.layout import RESOLVED
 
 SCHEMA = 1
@@ -112,10 +112,5 @@ def _recordable(table: dict[str, Any]) -> str | None:
 
 
 def _save(root: str, tables: dict[str, str]) -> None:
-    from devenv.store import ensure_state_dir, write_atomic
-
-    document = {"schema": SCHEMA, "binding": binding_fields(root), "code": _code(), "tables": tables}
-    folder = ensure_state_dir(root)
-    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
     # A memo checked against its text and code: losing it in a power cut costs time only.
-    write_atomic(os.path.join(folder, RESOLVED), data.encode("ascii"), durable=False)
+    write_bound_json(root, RESOLVED, SCHEMA, {"code": _code(), "tables": tables}, durable=False)
