@@ -273,11 +273,10 @@ def set_in_tree(pid: int, environ: Mapping[str, str], keys: Sequence[str]) -> tu
     pending = {key: environ[key] for key in keys}
     found = []
     try:
-        parent = psutil.Process(pid).ppid()
-        ancestors = psutil.Process(pid).parents()
+        ancestors = psutil.Process(pid).parents()  # the parent first, then its parent, ...
     except psutil.Error:
         return ()
-    for ancestor in ancestors:
+    for depth, ancestor in enumerate(ancestors):
         try:
             theirs = ancestor.environ()
             program = ancestor.name()
@@ -287,9 +286,7 @@ def set_in_tree(pid: int, environ: Mapping[str, str], keys: Sequence[str]) -> tu
             break
         for key, value in list(pending.items()):
             if theirs.get(key) != value:
-                found.append(
-                    SetInTree(key=key, pid=ancestor.pid, program=program, parent=ancestor.pid == parent)
-                )
+                found.append(SetInTree(key=key, pid=ancestor.pid, program=program, parent=depth == 0))
                 del pending[key]
         if not pending:
             break
